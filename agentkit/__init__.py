@@ -1,0 +1,1 @@
+"""agentkit: plain Python functions become tools; an async loop drives the model."""

@@ -1,0 +1,199 @@
+"""Every error agentkit raises, in one tree.
+
+::
+
+    AgentkitError                      base of every error agentkit raises
+    ├── UserError                      the program is wrong; fix the code, not the model
+    │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
+    │   └── ConfigurationError         no API key, unknown model string, bad option
+    ├── AgentRunError                  a run ended without an output; carries ``.messages``
+    │   ├── RetriesExhaustedError      the model kept making fixable mistakes; ``.attempts``
+    │   ├── MaxTurnsExceededError      the run used ``max_turns`` model requests
+    │   ├── OutputTruncatedError       ``finish_reason`` was ``length``, retries spent
+    │   ├── ToolLoopError              the same tool call again and again
+    │   └── ToolExecutionError         a tool raised, and the agent was told to raise
+    └── ModelAPIError                  the model endpoint failed; ``.status_code``, ``.body``
+        ├── ModelHTTPError             any HTTP error status not listed below
+        │   ├── BadRequestError        400 and 422: the server's reason is in the message
+        │   ├── AuthenticationError    401 and 403: names the key variable to set
+        │   ├── ModelNotFoundError     404: names the model
+        │   ├── RateLimitError         429 after the retries were spent
+        │   └── ServerError            5xx after the retries were spent
+        ├── ModelConnectionError       the connection failed, after retries
+        └── ModelTimeoutError          the request timed out, after retries
+
+``ModelRetry`` is not an error agentkit raises: tools and output validators raise
+it to send a message back to the model.
+
+Errors raised during a run carry the conversation so far in ``.messages`` (set by
+the loop, also on ``ModelAPIError``), so nothing the user had is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentkit.messages import Message
+
+__all__ = [
+    "AgentRunError",
+    "AgentkitError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "MaxTurnsExceededError",
+    "ModelAPIError",
+    "ModelConnectionError",
+    "ModelHTTPError",
+    "ModelNotFoundError",
+    "ModelRetry",
+    "ModelTimeoutError",
+    "OutputTruncatedError",
+    "RateLimitError",
+    "RetriesExhaustedError",
+    "ServerError",
+    "ToolDefinitionError",
+    "ToolExecutionError",
+    "ToolLoopError",
+    "UserError",
+]
+
+
+class ModelRetry(Exception):  # noqa: N818 - the name is the public contract
+    """Raised by a tool or an output validator to ask the model to try again.
+
+    The message is sent back to the model as the answer to its tool call (or as
+    feedback on its output), so write it for the model: say what to fix.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AgentkitError(Exception):
+    """Base class of every error agentkit raises."""
+
+    messages: list[Message] | None = None
+    """The conversation so far when the error ended a run (``None`` outside a run)."""
+
+
+class UserError(AgentkitError):
+    """The program using agentkit is wrong: a bad definition or configuration."""
+
+
+class ToolDefinitionError(UserError):
+    """A function cannot become a tool; the message names the function and parameter."""
+
+
+class ConfigurationError(UserError):
+    """Missing API key, unknown model string, or an invalid option."""
+
+
+class AgentRunError(AgentkitError):
+    """A run ended without producing an output. ``.messages`` holds the conversation."""
+
+    def __init__(self, message: str, *, messages: Sequence[Message] | None = None) -> None:
+        super().__init__(message)
+        self.messages = list(messages) if messages is not None else None
+
+
+class RetriesExhaustedError(AgentRunError):
+    """The model made fixable mistakes more times in a row than the retry budget allows.
+
+    ``.attempts`` lists the error text of every failed attempt, oldest first.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[str],
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.attempts = list(attempts)
+
+
+class MaxTurnsExceededError(AgentRunError):
+    """The run reached ``max_turns`` model requests without a final output."""
+
+
+class OutputTruncatedError(RetriesExhaustedError):
+    """The model's output was cut off (``finish_reason`` ``length``) and retries were spent."""
+
+
+class ToolLoopError(AgentRunError):
+    """The model kept repeating the same tool call with the same arguments."""
+
+
+class ToolExecutionError(AgentRunError):
+    """A tool raised an exception and the agent was configured to raise tool errors.
+
+    The original exception is ``__cause__``; ``.tool_name`` and ``.tool_call_id`` say
+    which call failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_name: str,
+        tool_call_id: str,
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+
+
+class ModelAPIError(AgentkitError):
+    """The model endpoint failed. ``.status_code`` is ``None`` for transport failures."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        model_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+        self.model_name = model_name
+
+
+class ModelHTTPError(ModelAPIError):
+    """The endpoint answered with an HTTP error status."""
+
+
+class BadRequestError(ModelHTTPError):
+    """400 or 422: the server rejected the request; its reason is in the message."""
+
+
+class AuthenticationError(ModelHTTPError):
+    """401 or 403: the API key is missing, wrong, or lacks access."""
+
+
+class ModelNotFoundError(ModelHTTPError):
+    """404: the endpoint does not serve this model (or the base URL is wrong)."""
+
+
+class RateLimitError(ModelHTTPError):
+    """429, still after the bounded retries."""
+
+
+class ServerError(ModelHTTPError):
+    """5xx, still after the bounded retries."""
+
+
+class ModelConnectionError(ModelAPIError):
+    """The connection to the endpoint failed, still after the bounded retries."""
+
+
+class ModelTimeoutError(ModelAPIError):
+    """The request timed out, still after the bounded retries."""

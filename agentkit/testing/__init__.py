@@ -1,0 +1,1 @@
+"""Test doubles for agentkit users: scripted and replay models, a local server, a pytest plugin."""
