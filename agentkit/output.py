@@ -1,0 +1,227 @@
+"""How an agent's ``output_type`` is asked for and validated.
+
+Three ways to ask, chosen from the model's profile and overridable per agent:
+
+- ``native``: ``response_format`` json_schema; the answer's text is the JSON.
+- ``tool``: a final-result tool whose arguments are the output.
+- ``prompted``: the schema goes in the instructions (and ``json_object`` where the
+  server supports it); the answer's text is the JSON.
+
+Output types whose JSON schema is not an object (scalars, lists, unions) are
+wrapped as ``{"result": ...}`` so every server accepts the schema.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, get_type_hints
+
+import pydantic_core
+from pydantic import BaseModel, ValidationError, create_model
+
+from agentkit._errors import ConfigurationError
+from agentkit.models.base import ModelProfile, OutputMode, OutputSpec, ToolDefinition
+from agentkit.schema import format_validation_errors, type_schema
+
+__all__ = ["OutputSchema", "OutputValidationError"]
+
+OutputT = TypeVar("OutputT")
+
+OUTPUT_TOOL_NAME = "final_result"
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+class OutputValidationError(Exception):
+    """The model's output did not validate; ``str()`` is the feedback for the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ModePlan:
+    """What is static for one output mode: the spec, the tool, the extra instructions."""
+
+    mode: OutputMode
+    spec: OutputSpec
+    tool: ToolDefinition | None
+    instructions: str | None
+
+
+class OutputSchema(Generic[OutputT]):
+    """The output type, its JSON schema, its validators, and how to ask for it."""
+
+    def __init__(self, output_type: Any, *, mode: OutputMode | None = None) -> None:
+        self.output_type = output_type
+        self.mode_override = mode
+        self.is_text = output_type is str
+        self._plans: dict[OutputMode, _ModePlan] = {}
+        self._partial_adapter: Any = None
+        if self.is_text:
+            if mode is not None:
+                raise ConfigurationError(
+                    f"output_mode={mode!r} needs a structured output_type; with output_type=str "
+                    "the model answers in plain text. Drop output_mode or set output_type."
+                )
+            self.wrapped = False
+            self.schema: dict[str, Any] = {}
+            return
+        ts = type_schema(output_type)
+        self._adapter = ts.adapter
+        self.wrapped = not ts.is_object
+        if self.wrapped:
+            self.schema = {
+                "type": "object",
+                "properties": {"result": ts.schema},
+                "required": ["result"],
+            }
+            defs = ts.schema.get("$defs")
+            if defs:
+                inner = {k: v for k, v in ts.schema.items() if k != "$defs"}
+                self.schema = {**self.schema, "properties": {"result": inner}, "$defs": defs}
+        else:
+            self.schema = ts.schema
+        self.description = _description_of(output_type)
+        if isinstance(output_type, type) and issubclass(output_type, BaseModel):
+            self._partial_adapter = _partial_model(output_type)
+
+    # -- how to ask -----------------------------------------------------------------
+
+    def resolve_mode(self, profile: ModelProfile) -> OutputMode:
+        """The mode to use with this profile: the agent's override, else the profile's choice.
+
+        Falls back when the server cannot do the preferred mode: native needs json_schema
+        support, tool needs tool support; prompted works everywhere.
+        """
+        mode = self.mode_override or profile.output_mode
+        if mode == "native" and not profile.supports_json_schema:
+            mode = "tool" if profile.supports_tools else "prompted"
+        if mode == "tool" and not profile.supports_tools:
+            mode = "prompted"
+        return mode
+
+    def plan(self, mode: OutputMode) -> _ModePlan:
+        """The static request parts for ``mode``, built once and cached."""
+        plan = self._plans.get(mode)
+        if plan is None:
+            plan = self._build_plan(mode)
+            self._plans[mode] = plan
+        return plan
+
+    def _build_plan(self, mode: OutputMode) -> _ModePlan:
+        name = OUTPUT_TOOL_NAME if mode == "tool" else _schema_name(self.output_type)
+        spec = OutputSpec(
+            mode=mode, name=name, schema=self.schema, description=self.description, strict=None
+        )
+        tool = None
+        instructions = None
+        if mode == "tool":
+            tool = ToolDefinition(
+                name=OUTPUT_TOOL_NAME,
+                description=(
+                    "Give the final answer. Call this exactly once, when you have everything "
+                    "needed; its arguments are the answer."
+                ),
+                parameters=self.schema,
+            )
+        elif mode == "prompted":
+            instructions = (
+                "Answer with a single JSON object, no prose, matching this JSON schema:\n"
+                + pydantic_core.to_json(self.schema).decode()
+            )
+        return _ModePlan(mode=mode, spec=spec, tool=tool, instructions=instructions)
+
+    # -- validation -------------------------------------------------------------------
+
+    def validate_text(self, text: str) -> OutputT:
+        """Validate a native/prompted answer (JSON text, code fences tolerated)."""
+        fenced = _FENCE.match(text)
+        if fenced:
+            text = fenced.group(1)
+        if not text.strip():
+            raise OutputValidationError(
+                "Your answer was empty. Answer with a JSON object that matches the schema."
+            )
+        return self._validate(text)
+
+    def validate_arguments(self, arguments: str) -> OutputT:
+        """Validate the JSON arguments of a final-result tool call."""
+        return self._validate(arguments)
+
+    def _validate(self, data: str) -> OutputT:
+        try:
+            if self.wrapped:
+                try:
+                    parsed = pydantic_core.from_json(data)
+                except ValueError as exc:
+                    raise OutputValidationError(_not_json(exc)) from None
+                if not isinstance(parsed, dict) or "result" not in parsed:
+                    raise OutputValidationError(
+                        'The output must be a JSON object with one key, "result", holding the '
+                        "answer. Send it again in that shape."
+                    )
+                value: OutputT = self._adapter.validate_python(parsed["result"])
+                return value
+            value = self._adapter.validate_json(data)
+            return value
+        except ValidationError as exc:
+            if _is_json_error(exc):
+                raise OutputValidationError(_not_json(exc)) from None
+            raise OutputValidationError(
+                "The output failed validation:\n"
+                + format_validation_errors(exc)
+                + "\nFix these fields and send the whole output again."
+            ) from None
+
+    def validate_partial(self, data: str) -> Any:
+        """The output so far, from incomplete JSON, or ``None`` when nothing validates yet."""
+        if self._partial_adapter is None or not data:
+            return None
+        try:
+            return self._partial_adapter.model_validate_json(
+                data, experimental_allow_partial="trailing-strings"
+            )
+        except (ValidationError, ValueError):
+            return None
+
+
+def _is_json_error(exc: ValidationError) -> bool:
+    return any(err["type"] == "json_invalid" for err in exc.errors(include_url=False))
+
+
+def _not_json(exc: Exception) -> str:
+    reason = str(exc).splitlines()
+    detail = reason[-1].strip() if reason else "invalid JSON"
+    return (
+        f"The output was not valid JSON ({detail}). "
+        "Send only the JSON object, with no text around it."
+    )
+
+
+def _schema_name(output_type: Any) -> str:
+    name = getattr(output_type, "__name__", None) or "output"
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64]
+    return name or "output"
+
+
+def _description_of(output_type: Any) -> str | None:
+    doc = getattr(output_type, "__doc__", None)
+    if not doc or not isinstance(output_type, type):
+        return None
+    if issubclass(output_type, BaseModel) and doc == BaseModel.__doc__:
+        return None
+    return doc.strip().split("\n\n", 1)[0] or None
+
+
+def _partial_model(model: type[BaseModel]) -> type[BaseModel]:
+    """A version of ``model`` whose top-level fields are all optional (for streaming)."""
+    hints = get_type_hints(model)
+    fields: Mapping[str, Any] = {
+        name: (hints.get(name, Any) | None, None) for name in model.model_fields
+    }
+    partial: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"Partial{model.__name__}", **fields
+    )
+    return partial
+
+
+OutputValidator = Callable[..., Any]
