@@ -1,0 +1,317 @@
+"""Plain Python functions as tools: ``@tool``, ``Tool`` and ``RunContext``.
+
+::
+
+    @tool
+    def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> str:
+        '''Current weather in a city.
+
+        Args:
+            city: The city name, e.g. "Paris".
+            unit: Temperature unit.
+        '''
+        ...
+
+    get_weather("Paris")            # still the plain function
+    get_weather.definition          # name, description, JSON schema: what the model sees
+
+A first parameter annotated ``RunContext[Deps]`` receives the run's context (deps, usage,
+messages...) and is not part of the schema. Sync functions run in a worker thread, async
+ones on the event loop. Everything static (schema, validator, definition) is computed
+once, when the tool is made; a bad definition raises ``ToolDefinitionError`` right there.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+
+import anyio.to_thread
+import pydantic_core
+from pydantic import ValidationError
+
+from agentkit._errors import ToolDefinitionError, UserError
+from agentkit.messages import ImagePart, Message
+from agentkit.models.base import ToolDefinition
+from agentkit.schema import format_validation_errors, function_schema
+from agentkit.usage import Usage
+
+__all__ = [
+    "RunContext",
+    "Tool",
+    "ToolArgumentsError",
+    "tool",
+    "tool_result_content",
+    "tools_by_name",
+]
+
+DepsT = TypeVar("DepsT")
+FuncT = TypeVar("FuncT", bound=Callable[..., Any])
+
+TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+"""Tool names every server accepts (Mistral's rule, the strictest)."""
+
+
+@dataclass(slots=True)
+class RunContext(Generic[DepsT]):
+    """What a tool (or output validator) knows about the run that called it.
+
+    The loop creates one per tool call. Annotate a tool's first parameter with it
+    (``ctx: RunContext[MyDeps]``) to receive it; it is never part of the tool's schema.
+    """
+
+    __agentkit_run_context__: ClassVar[bool] = True
+
+    deps: DepsT
+    """The dependencies passed to ``agent.run(..., deps=...)``."""
+    usage: Usage
+    """Usage of the run so far."""
+    messages: list[Message] = field(default_factory=list)
+    """The conversation so far, up to and including the assistant message with this call."""
+    tool_call_id: str | None = None
+    """The id of the tool call being answered (``None`` outside a tool call)."""
+    tool_name: str | None = None
+    """The name of the tool being called (``None`` outside a tool call)."""
+    retry: int = 0
+    """How many times in a row this tool failed (bad arguments or ``ModelRetry``) before."""
+    turn: int = 0
+    """The number of the current model request in the run, from 1."""
+    model: Any = None
+    """The model driving the run."""
+
+
+class ToolArgumentsError(Exception):
+    """The model's arguments for a tool are not valid JSON or fail validation.
+
+    ``str(error)`` is written for the model: what is wrong, field by field, and what to do.
+    """
+
+
+class Tool(Generic[FuncT]):
+    """A function the model can call, with its name, description and JSON schema.
+
+    ``Tool(fn)`` (or ``@tool``) reads the signature and docstring once; calling the
+    ``Tool`` calls the plain function. ``strict`` asks servers that support it to
+    constrain the arguments to the schema (``None`` leaves the choice to the model
+    profile).
+    """
+
+    function: FuncT
+    """The plain function."""
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """The JSON schema of the arguments (``type: object``)."""
+    strict: bool | None
+    takes_ctx: bool
+    """Whether the first parameter is the ``RunContext``."""
+    is_async: bool
+
+    def __init__(
+        self,
+        function: FuncT,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+    ) -> None:
+        if isinstance(function, Tool):
+            raise ToolDefinitionError(
+                f"{function.name!r} is already a Tool; pass its .function to re-wrap it with "
+                "other options"
+            )
+        tool_name = name if name is not None else getattr(function, "__name__", None)
+        if not isinstance(tool_name, str) or not TOOL_NAME_PATTERN.match(tool_name):
+            raise ToolDefinitionError(
+                f"tool name {tool_name!r} (function {_callable_name(function)}) is invalid: "
+                "names must be 1 to 64 letters, digits, '_' or '-'. Pass name='...' to choose one"
+            )
+        schema = function_schema(function, name=tool_name, description=description)
+        self.function = function
+        self.name = tool_name
+        self.description = schema.description
+        self.parameters = schema.parameters
+        self.strict = strict
+        self.takes_ctx = schema.takes_ctx
+        self.is_async = _is_async_callable(function)
+        self._schema = schema
+        self._definition = ToolDefinition(
+            name=tool_name,
+            description=schema.description,
+            parameters=schema.parameters,
+            strict=strict,
+        )
+        functools.update_wrapper(self, function)
+
+    @property
+    def definition(self) -> ToolDefinition:
+        """The tool as the model sees it (built once)."""
+        return self._definition
+
+    if TYPE_CHECKING:
+        __call__: FuncT
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            """Call the plain function (an async one returns its coroutine)."""
+            return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r}, function={_callable_name(self.function)})"
+
+    def validate_args(self, arguments: str | bytes) -> dict[str, Any]:
+        """Validate the model's JSON arguments into typed keyword arguments.
+
+        An empty string counts as ``{}`` (some servers send it for tools without
+        parameters). Raises ``ToolArgumentsError`` with a model-facing message.
+        """
+        if not arguments or not arguments.strip():
+            arguments = "{}"
+        try:
+            return self._schema.validate_json(arguments)
+        except ValidationError as e:
+            raise ToolArgumentsError(_arguments_message(e)) from None
+
+    async def run(self, ctx: RunContext[Any] | None, args: dict[str, Any]) -> Any:
+        """Call the function with validated ``args`` (and ``ctx`` first if it takes one).
+
+        Async functions are awaited; sync ones run in a worker thread.
+        """
+        fn: Callable[..., Any] = self.function
+        if self.takes_ctx:
+            if ctx is None:
+                raise UserError(
+                    f"tool {self.name!r} takes a RunContext but run() got ctx=None; "
+                    "pass the run's context"
+                )
+            if self.is_async:
+                return await fn(ctx, **args)
+            return await anyio.to_thread.run_sync(functools.partial(fn, ctx, **args))
+        if self.is_async:
+            return await fn(**args)
+        return await anyio.to_thread.run_sync(functools.partial(fn, **args))
+
+
+def _arguments_message(e: ValidationError) -> str:
+    errors = e.errors(include_url=False, include_context=False, include_input=False)
+    if len(errors) == 1 and errors[0]["type"] == "json_invalid":
+        reason = errors[0]["msg"].removeprefix("Invalid JSON: ")
+        return (
+            f"the arguments are not valid JSON ({reason}). "
+            "Send the arguments as one JSON object matching the tool's parameters."
+        )
+    if len(errors) == 1 and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+        return (
+            "the arguments must be a JSON object with the parameters as keys. "
+            "Send one JSON object matching the tool's parameters."
+        )
+    return f"{format_validation_errors(e)}\nFix these arguments and call the tool again."
+
+
+def _callable_name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn))
+
+
+def _is_async_callable(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - a callable object's method
+    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+@overload
+def tool(function: FuncT, /) -> Tool[FuncT]: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, strict: bool | None = None
+) -> Callable[[FuncT], Tool[FuncT]]: ...
+
+
+def tool(
+    function: FuncT | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+) -> Tool[FuncT] | Callable[[FuncT], Tool[FuncT]]:
+    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...)``.
+
+    Works on sync and async functions; the result is a ``Tool`` that is still callable
+    as the plain function. Raises ``ToolDefinitionError`` if the function cannot be a tool.
+    """
+    if function is None:
+
+        def decorate(fn: FuncT) -> Tool[FuncT]:
+            return Tool(fn, name=name, description=description, strict=strict)
+
+        return decorate
+    return Tool(function, name=name, description=description, strict=strict)
+
+
+def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
+    """Index tools by name, wrapping plain callables in ``Tool``.
+
+    Raises ``UserError`` naming both functions when two tools share a name.
+    """
+    result: dict[str, Tool[Any]] = {}
+    for item in tools:
+        if isinstance(item, Tool):
+            t: Tool[Any] = item
+        elif callable(item):
+            t = Tool(item)
+        else:
+            raise UserError(
+                f"{item!r} is not a tool: pass functions or Tool objects in tools=[...]"
+            )
+        other = result.get(t.name)
+        if other is not None:
+            raise UserError(
+                f"two tools are named {t.name!r}: {_callable_name(other.function)} and "
+                f"{_callable_name(t.function)}. Give one another name with @tool(name=...)"
+            )
+        result[t.name] = t
+    return result
+
+
+def tool_result_content(value: Any) -> tuple[str, tuple[ImagePart, ...]]:
+    """How a tool's return value becomes the tool message: text, plus any images.
+
+    A ``str`` is sent as it is; anything else as compact JSON (``None`` is ``null``,
+    pydantic models, dataclasses, dicts and lists as their JSON; unknown objects as
+    their ``str``). An ``ImagePart``, or a list/tuple holding some, has its images
+    taken out (they go to the model in a message of their own) and the text says so.
+    """
+    if isinstance(value, str):
+        return value, ()
+    if isinstance(value, ImagePart):
+        return _images_note(1), (value,)
+    if isinstance(value, list | tuple) and any(isinstance(v, ImagePart) for v in value):
+        images = tuple(v for v in value if isinstance(v, ImagePart))
+        rest = [v for v in value if not isinstance(v, ImagePart)]
+        note = _images_note(len(images))
+        if not rest:
+            return note, images
+        if all(isinstance(v, str) for v in rest):
+            text = "\n".join(rest)
+        else:
+            text = _to_json(rest)
+        return f"{text}\n{note}", images
+    return _to_json(value), ()
+
+
+def _images_note(count: int) -> str:
+    noun = "image" if count == 1 else f"{count} images"
+    return f"[The tool returned {'an ' if count == 1 else ''}{noun}; see the next message.]"
+
+
+def _to_json(value: Any) -> str:
+    return pydantic_core.to_json(value, fallback=str).decode()
