@@ -209,7 +209,8 @@ def _arguments_message(e: ValidationError) -> str:
             "the arguments must be a JSON object with the parameters as keys. "
             "Send one JSON object matching the tool's parameters."
         )
-    return f"{format_validation_errors(e)}\nFix these arguments and call the tool again."
+    count = f"{len(errors)} error" + ("" if len(errors) == 1 else "s")
+    return f"{count}:\n{format_validation_errors(e)}\nFix these arguments and call the tool again."
 
 
 def _callable_name(fn: Any) -> str:
