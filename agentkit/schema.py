@@ -116,7 +116,7 @@ def _callable_name(fn: Any) -> str:
 def _type_repr(tp: Any) -> str:
     if isinstance(tp, type) and get_origin(tp) is None and not get_args(tp):
         return tp.__qualname__
-    return repr(tp).replace("typing.", "")
+    return repr(tp).replace("typing.", "").replace("collections.abc.", "")
 
 
 def _docstring(fn: Any) -> docstring_parser.Docstring | None:
