@@ -110,6 +110,8 @@ class Tool(Generic[FuncT]):
     takes_ctx: bool
     """Whether the first parameter is the ``RunContext``."""
     is_async: bool
+    __name__: str
+    """The function's name (``functools.update_wrapper`` copies it, with ``__doc__``)."""
 
     def __init__(
         self,
