@@ -81,6 +81,9 @@ class ModelProfile:
     """Request fields the server rejects; never sent."""
     strict_message_order: bool = False
     """Repair message order before sending (Mistral's rules)."""
+    renamed_fields: tuple[tuple[str, str], ...] = ()
+    """Request fields the server spells differently, as ``(openai_name, server_name)``
+    pairs (Mistral: ``("seed", "random_seed")``)."""
 
     def with_changes(self, **changes: Any) -> ModelProfile:
         """A copy with some fields changed."""

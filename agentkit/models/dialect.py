@@ -1,0 +1,454 @@
+"""A ``ModelRequest`` in a server's dialect: the chat-completions JSON body, by profile flags.
+
+Every provider quirk is decided here from ``ModelProfile`` flags, never from the
+provider's name:
+
+- messages in OpenAI's chat format; user images as ``image_url`` parts; tool
+  messages text-only, images a tool returned moved into a user message after the
+  run of tool messages;
+- ``tool_call_id_style == "mistral"``: tool-call ids mapped to 9 alphanumerics,
+  deterministically (the same id maps the same every time the conversation is
+  resent), distinct within the conversation; the stored messages keep the
+  original ids;
+- ``strict_message_order``: the conversation repaired into Mistral's order
+  (every call answered before the next turn, no user right after a tool result,
+  no empty assistant message, last message user or tool);
+- ``tool_choice`` mapped (``required``/``any`` to ``tool_choice_required``, a
+  named tool where the server cannot force "some tool");
+- ``max_tokens`` always sent under ``max_tokens_field``; ``rejected_fields``
+  never sent; ``renamed_fields`` renamed;
+- structured output as native ``json_schema``, or ``json_object`` (with the
+  schema where ``json_object_with_schema``).
+
+Static parts (tool definitions) are encoded once per tools tuple and spliced
+into the body as JSON bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import pydantic_core
+
+from agentkit._errors import ConfigurationError
+from agentkit.messages import (
+    AssistantMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+from agentkit.models.base import (
+    ModelProfile,
+    ModelRequest,
+    ModelSettings,
+    OutputSpec,
+    ToolChoice,
+    ToolDefinition,
+)
+
+__all__ = [
+    "BRIDGE_TEXT",
+    "MISSING_RESULT_TEXT",
+    "RequestEncoder",
+    "convert_messages",
+    "encode_tools",
+    "mistral_tool_call_id",
+    "response_format",
+    "tool_choice_value",
+]
+
+BRIDGE_TEXT = "I have the tool results."
+"""Assistant text inserted between a tool result and a user message for servers that
+reject a user message right after a tool message (``strict_message_order``)."""
+
+MISSING_RESULT_TEXT = "No result: this tool call was not run."
+"""Tool-message text sent for a call the conversation never answered
+(``strict_message_order``)."""
+
+_MISTRAL_ID = re.compile(r"[a-zA-Z0-9]{9}")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@lru_cache(maxsize=8192)
+def mistral_tool_call_id(original: str, salt: int = 0) -> str:
+    """A 9-alphanumeric tool-call id for ``original``, the same every time.
+
+    An id that is already 9 alphanumerics is kept (salt 0); any other is hashed.
+    ``salt`` > 0 gives another candidate when the first collides in a conversation.
+    """
+    if salt == 0 and _MISTRAL_ID.fullmatch(original):
+        return original
+    digest = hashlib.blake2b(f"{salt}\x00{original}".encode(), digest_size=8).digest()
+    n = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(9):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return "".join(chars)
+
+
+def _no_vision(profile: ModelProfile, where: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"The conversation has an image ({where}), but profile {profile.name!r} has no vision. "
+        "Use a vision model such as mistral-small-2506, register a profile with "
+        "supports_vision=True, or send text only."
+    )
+
+
+def _image_part(part: ImagePart) -> dict[str, Any]:
+    image: dict[str, Any] = {"url": part.url}
+    if part.detail is not None:
+        image["detail"] = part.detail
+    return {"type": "image_url", "image_url": image}
+
+
+def _user_content(msg: UserMessage, profile: ModelProfile) -> str | list[dict[str, Any]]:
+    content = msg.content
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextPart):
+            parts.append({"type": "text", "text": part.text})
+        else:
+            if not profile.supports_vision:
+                raise _no_vision(profile, "in a user message")
+            parts.append(_image_part(part))
+    return parts
+
+
+class _Converter:
+    """One pass over the conversation: wire messages, id mapping, order repair."""
+
+    __slots__ = (
+        "map_ids",
+        "never_null",
+        "out",
+        "pending",
+        "pending_images",
+        "profile",
+        "strict",
+        "used",
+    )
+
+    def __init__(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self.map_ids = profile.tool_call_id_style == "mistral"
+        self.strict = profile.strict_message_order
+        self.never_null = profile.assistant_content_never_null
+        self.out: list[dict[str, Any]] = []
+        self.used: set[str] = set()
+        # calls of the latest assistant message not answered yet: (original id, wire id, name)
+        self.pending: list[tuple[str, str, str]] = []
+        self.pending_images: list[dict[str, Any]] = []
+
+    def wire_id(self, original: str) -> str:
+        salt = 0
+        candidate = mistral_tool_call_id(original, 0)
+        while candidate in self.used:
+            salt += 1
+            candidate = mistral_tool_call_id(original, salt)
+        self.used.add(candidate)
+        return candidate
+
+    def last_role(self) -> str | None:
+        return self.out[-1]["role"] if self.out else None
+
+    def close_tool_run(self) -> None:
+        """Before any non-tool message: answer unanswered calls, then flush tool images."""
+        if self.pending:
+            if self.strict:
+                for _original, wire, _name in self.pending:
+                    self.out.append(
+                        {"role": "tool", "tool_call_id": wire, "content": MISSING_RESULT_TEXT}
+                    )
+            self.pending = []
+        if self.pending_images:
+            self.add_user(self.pending_images)
+            self.pending_images = []
+
+    def add_user(self, content: str | list[dict[str, Any]]) -> None:
+        if self.strict and self.last_role() == "tool":
+            self.out.append({"role": "assistant", "content": BRIDGE_TEXT})
+        self.out.append({"role": "user", "content": content})
+
+    def system(self, msg: SystemMessage) -> None:
+        self.close_tool_run()
+        if self.strict and self.last_role() in ("assistant", "tool"):
+            self.add_user(msg.content)
+        else:
+            self.out.append({"role": "system", "content": msg.content})
+
+    def user(self, msg: UserMessage) -> None:
+        self.close_tool_run()
+        self.add_user(_user_content(msg, self.profile))
+
+    def assistant(self, msg: AssistantMessage) -> None:
+        self.close_tool_run()
+        content = msg.content
+        calls = msg.tool_calls
+        if self.strict and not content and not calls:
+            return  # an empty assistant message is rejected and says nothing
+        if content is None and self.never_null:
+            content = ""
+        wire: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            wire_calls = []
+            pending = []
+            for call in calls:
+                wid = self.wire_id(call.id) if self.map_ids else call.id
+                pending.append((call.id, wid, call.name))
+                wire_calls.append(
+                    {
+                        "id": wid,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                )
+            wire["tool_calls"] = wire_calls
+            self.pending = pending
+        self.out.append(wire)
+
+    def tool(self, msg: ToolMessage) -> None:
+        wid: str | None = None
+        for i, (original, candidate, _name) in enumerate(self.pending):
+            if original == msg.tool_call_id:
+                wid = candidate
+                del self.pending[i]
+                break
+        if wid is None:
+            if self.strict:
+                # An answer to no call in reach: keep what it says, as text.
+                self.close_tool_run()
+                self.add_user(f"Result of tool {msg.name!r}:\n{msg.content}")
+                self.collect_images(msg, msg.tool_call_id)
+                self.close_tool_run()
+                return
+            wid = mistral_tool_call_id(msg.tool_call_id) if self.map_ids else msg.tool_call_id
+        self.out.append({"role": "tool", "tool_call_id": wid, "content": msg.content})
+        self.collect_images(msg, wid)
+
+    def collect_images(self, msg: ToolMessage, wire_id: str) -> None:
+        if not msg.images:
+            return
+        if not self.profile.supports_vision:
+            raise _no_vision(self.profile, f"returned by tool {msg.name!r}")
+        self.pending_images.append(
+            {"type": "text", "text": f"Images returned by tool {msg.name!r} (call {wire_id}):"}
+        )
+        self.pending_images.extend(_image_part(p) for p in msg.images)
+
+    def finish(self) -> list[dict[str, Any]]:
+        self.close_tool_run()
+        out = self.out
+        if self.strict and out and out[-1]["role"] == "assistant" and "tool_calls" not in out[-1]:
+            out[-1]["prefix"] = True  # Mistral continues a final assistant message
+        return out
+
+
+def convert_messages(messages: Sequence[Message], profile: ModelProfile) -> list[dict[str, Any]]:
+    """The conversation as chat-completions ``messages``, in the profile's dialect."""
+    conv = _Converter(profile)
+    for msg in messages:
+        role = msg.role
+        if role == "tool":
+            conv.tool(msg)  # type: ignore[arg-type]
+        elif role == "assistant":
+            conv.assistant(msg)  # type: ignore[arg-type]
+        elif role == "user":
+            conv.user(msg)  # type: ignore[arg-type]
+        else:
+            conv.system(msg)  # type: ignore[arg-type]
+    return conv.finish()
+
+
+def _strict_schema(schema: Mapping[str, Any], profile: ModelProfile) -> dict[str, Any] | None:
+    """The strict form of ``schema`` for this server, or ``None`` when it has none."""
+    style = profile.strict_schema
+    if style == "none":
+        return None
+    from agentkit.schema import to_strict
+
+    return to_strict(dict(schema), style)
+
+
+def encode_tools(tools: Sequence[ToolDefinition], profile: ModelProfile) -> list[dict[str, Any]]:
+    """Tool definitions as chat-completions ``tools`` (strict where asked and possible)."""
+    encoded = []
+    for tool in tools:
+        function: dict[str, Any] = {"name": tool.name, "description": tool.description}
+        parameters: Mapping[str, Any] = tool.parameters
+        if tool.strict:
+            strict = _strict_schema(parameters, profile)
+            if strict is not None:
+                parameters = strict
+                function["strict"] = True
+        function["parameters"] = dict(parameters)
+        encoded.append({"type": "function", "function": function})
+    return encoded
+
+
+def tool_choice_value(
+    choice: ToolChoice | None, tools: Sequence[ToolDefinition], profile: ModelProfile
+) -> str | dict[str, Any] | None:
+    """``tool_choice`` in the profile's dialect; ``None`` means "do not send it"."""
+    if choice is None or not tools:
+        return None
+    if choice in ("auto", "none"):
+        return choice
+    if choice in ("required", "any"):
+        if profile.tool_choice_required is not None:
+            return profile.tool_choice_required
+        if len(tools) == 1 and profile.supports_named_tool_choice:
+            return {"type": "function", "function": {"name": tools[0].name}}
+        return "auto"
+    if profile.supports_named_tool_choice:
+        return {"type": "function", "function": {"name": choice}}
+    return profile.tool_choice_required or "auto"
+
+
+def response_format(output: OutputSpec | None, profile: ModelProfile) -> dict[str, Any] | None:
+    """``response_format`` for the output spec in the profile's dialect, or ``None``."""
+    if output is None or output.mode == "tool":
+        return None
+    if output.mode == "native" and profile.supports_json_schema:
+        schema: Mapping[str, Any] = output.schema
+        strict = False
+        if output.strict:
+            strict_schema = _strict_schema(schema, profile)
+            if strict_schema is not None:
+                schema, strict = strict_schema, True
+        json_schema: dict[str, Any] = {
+            "name": output.name,
+            "schema": dict(schema),
+            "strict": strict,
+        }
+        if output.description:
+            json_schema["description"] = output.description
+        return {"type": "json_schema", "json_schema": json_schema}
+    if not profile.supports_json_object:
+        return None
+    fmt: dict[str, Any] = {"type": "json_object"}
+    if profile.json_object_with_schema:
+        fmt["schema"] = dict(output.schema)
+    return fmt
+
+
+class RequestEncoder:
+    """Encodes requests for one model name and profile, caching what is static.
+
+    ``encode()`` returns the request body as JSON bytes; ``body()`` the same as a
+    dict (for tests and debugging).
+    """
+
+    __slots__ = ("_fields", "_formats", "_model", "_profile", "_settings", "_tools", "model_name")
+
+    def __init__(self, model_name: str, profile: ModelProfile, settings: ModelSettings) -> None:
+        self.model_name = model_name
+        self._profile = profile
+        self._settings = settings
+        self._model = pydantic_core.to_json(model_name)
+        renames = dict(profile.renamed_fields)
+        rejected = profile.rejected_fields
+        names = (
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "seed",
+            "stop",
+            "parallel_tool_calls",
+            "stream_options",
+            "tool_choice",
+            "response_format",
+        )
+        fields: dict[str, str | None] = {}
+        for name in names:
+            wire = profile.max_tokens_field if name == "max_tokens" else renames.get(name, name)
+            fields[name] = None if wire in rejected else wire
+        self._fields = fields
+        # id(tools) -> (tools, JSON bytes of the encoded tools); the tools object is kept
+        # alive by the entry, so its id cannot be reused while cached.
+        self._tools: dict[int, tuple[object, bytes]] = {}
+        self._formats: dict[int, tuple[object, dict[str, Any] | None]] = {}
+
+    def _tools_json(self, tools: Sequence[ToolDefinition]) -> bytes:
+        entry = self._tools.get(id(tools))
+        if entry is not None and entry[0] is tools:
+            return entry[1]
+        data = pydantic_core.to_json(encode_tools(tools, self._profile))
+        if len(self._tools) > 64:
+            self._tools.clear()
+        self._tools[id(tools)] = (tools, data)
+        return data
+
+    def _format(self, output: OutputSpec) -> dict[str, Any] | None:
+        entry = self._formats.get(id(output))
+        if entry is not None and entry[0] is output:
+            return entry[1]
+        fmt = response_format(output, self._profile)
+        if len(self._formats) > 64:
+            self._formats.clear()
+        self._formats[id(output)] = (output, fmt)
+        return fmt
+
+    def body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
+        """The request body as a dict, tools included."""
+        data: dict[str, Any] = pydantic_core.from_json(self.encode(request, stream=stream))
+        return data
+
+    def encode(self, request: ModelRequest, *, stream: bool = False) -> bytes:
+        """The request body as JSON bytes."""
+        profile = self._profile
+        fields = self._fields
+        settings = self._settings.merged(request.settings)
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": convert_messages(request.messages, profile),
+        }
+        tools = request.tools
+        if tools:
+            choice = tool_choice_value(request.tool_choice, tools, profile)
+            if choice is not None and (name := fields["tool_choice"]) is not None:
+                body[name] = choice
+        if request.output is not None:
+            fmt = self._format(request.output)
+            if fmt is not None and (name := fields["response_format"]) is not None:
+                body[name] = fmt
+        if (name := fields["max_tokens"]) is not None:
+            body[name] = settings.max_tokens or profile.max_output_tokens
+        temperature = settings.temperature
+        if temperature is None:
+            temperature = profile.default_temperature
+        if temperature is not None and (name := fields["temperature"]) is not None:
+            body[name] = temperature
+        if settings.top_p is not None and (name := fields["top_p"]) is not None:
+            body[name] = settings.top_p
+        if settings.seed is not None and (name := fields["seed"]) is not None:
+            body[name] = settings.seed
+        if settings.stop is not None and (name := fields["stop"]) is not None:
+            body[name] = list(settings.stop)
+        if (
+            tools
+            and settings.parallel_tool_calls is not None
+            and profile.supports_parallel_tool_calls
+            and (name := fields["parallel_tool_calls"]) is not None
+        ):
+            body[name] = settings.parallel_tool_calls
+        if stream:
+            body["stream"] = True
+            if (name := fields["stream_options"]) is not None:
+                body[name] = {"include_usage": True}
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        encoded = pydantic_core.to_json(body)
+        if tools:
+            # splice the cached tools JSON in before the closing brace
+            return b"".join((encoded[:-1], b',"tools":', self._tools_json(tools), b"}"))
+        return encoded

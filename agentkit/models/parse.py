@@ -1,0 +1,278 @@
+"""Chat-completions responses, parsed once from bytes into agentkit's own types.
+
+No SDK model objects: the body is decoded by pydantic-core and read straight into
+``AssistantMessage``, ``ToolCall`` and ``Usage``. ``StreamAccumulator`` does the
+same for streamed chunks, yielding ``TextDelta`` / ``ToolCallDelta`` as they come
+and the complete ``ModelResponse`` at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pydantic_core
+
+from agentkit.messages import AssistantMessage, ToolCall
+from agentkit.models.base import ModelResponse, ModelStreamEvent, TextDelta, ToolCallDelta
+from agentkit.usage import ModelPrice, Usage
+
+__all__ = [
+    "ResponseShapeError",
+    "StreamAccumulator",
+    "error_message",
+    "parse_response",
+    "parse_usage",
+]
+
+
+class ResponseShapeError(ValueError):
+    """The server answered, but not with a chat completion; ``str()`` says what was wrong."""
+
+
+def _new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def _text(content: Any) -> str | None:
+    """Message content as text: a string, or the text parts of a list of parts."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text"
+        ]
+        return "".join(texts)
+    raise ResponseShapeError(f"message content is a {type(content).__name__}, not text")
+
+
+def _arguments(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return pydantic_core.to_json(value).decode()
+
+
+def parse_usage(usage: Any, price: ModelPrice | None) -> Usage:
+    """``Usage`` of one request from a response's ``usage`` object (which may be absent)."""
+    if not isinstance(usage, dict):
+        return Usage(requests=1, cost_usd=None)
+    input_tokens = usage.get("prompt_tokens") or 0
+    output_tokens = usage.get("completion_tokens") or 0
+    details = usage.get("prompt_tokens_details")
+    cached = (details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+    cost = price.cost(input_tokens, output_tokens, cached) if price is not None else None
+    return Usage(1, input_tokens, output_tokens, cached, cost)
+
+
+def _error_in_body(obj: dict[str, Any]) -> str | None:
+    error = obj.get("error")
+    if error is None:
+        return None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)
+
+
+def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
+    """A complete chat-completions response body as a ``ModelResponse``."""
+    try:
+        obj = pydantic_core.from_json(data)
+    except ValueError as exc:
+        raise ResponseShapeError(f"the body is not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ResponseShapeError("the body is not a JSON object")
+    try:
+        choice = obj["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        error = _error_in_body(obj)
+        if error is not None:
+            raise ResponseShapeError(f"the server reported an error: {error}") from None
+        raise ResponseShapeError("the body has no choices[0].message") from None
+    try:
+        calls: tuple[ToolCall, ...] = ()
+        raw_calls = message.get("tool_calls")
+        if raw_calls:
+            calls = tuple(
+                ToolCall(
+                    id=tc.get("id") or _new_call_id(),
+                    name=tc["function"]["name"],
+                    arguments=_arguments(tc["function"].get("arguments")),
+                )
+                for tc in raw_calls
+            )
+        content = _text(message.get("content"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ResponseShapeError(f"a tool call is malformed ({exc!r})") from None
+    if calls and content == "":
+        content = None
+    finish_reason = choice.get("finish_reason")
+    model_name = obj.get("model")
+    return ModelResponse(
+        message=AssistantMessage(
+            content=content, tool_calls=calls, finish_reason=finish_reason, model_name=model_name
+        ),
+        usage=parse_usage(obj.get("usage"), price),
+        finish_reason=finish_reason,
+        model_name=model_name,
+        response_id=obj.get("id"),
+    )
+
+
+class _CallParts:
+    __slots__ = ("args", "id", "name")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.args: list[str] = []
+
+
+class StreamAccumulator:
+    """Turns streamed chunks into deltas and, at the end, the complete response."""
+
+    __slots__ = (
+        "_calls",
+        "_price",
+        "_text",
+        "chunks",
+        "finish_reason",
+        "model_name",
+        "response_id",
+        "usage",
+    )
+
+    def __init__(self, price: ModelPrice | None) -> None:
+        self._price = price
+        self._text: list[str] = []
+        self._calls: dict[int, _CallParts] = {}
+        self.finish_reason: str | None = None
+        self.model_name: str | None = None
+        self.response_id: str | None = None
+        self.usage: Any = None
+        self.chunks = 0
+
+    def feed(self, data: bytes | str) -> list[ModelStreamEvent]:
+        """One SSE ``data:`` payload (JSON text); the deltas it carries."""
+        try:
+            chunk = pydantic_core.from_json(data)
+        except ValueError as exc:
+            raise ResponseShapeError(f"a stream chunk is not valid JSON ({exc})") from None
+        if not isinstance(chunk, dict):
+            raise ResponseShapeError("a stream chunk is not a JSON object")
+        self.chunks += 1
+        error = _error_in_body(chunk)
+        if error is not None:
+            raise ResponseShapeError(f"the server reported an error mid-stream: {error}")
+        if self.response_id is None:
+            self.response_id = chunk.get("id")
+        if self.model_name is None:
+            self.model_name = chunk.get("model")
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        events: list[ModelStreamEvent] = []
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            text = _text(delta.get("content"))
+            if text:
+                self._text.append(text)
+                events.append(TextDelta(text))
+            for tc in delta.get("tool_calls") or ():
+                events.append(self._call_delta(tc))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return events
+
+    def _call_delta(self, tc: dict[str, Any]) -> ToolCallDelta:
+        function = tc.get("function") or {}
+        call_id = tc.get("id") or None
+        index = tc.get("index")
+        if not isinstance(index, int):
+            # No index (some servers send whole calls): a new id starts a new call.
+            last = max(self._calls) if self._calls else None
+            if last is None or (call_id is not None and call_id != self._calls[last].id):
+                index = len(self._calls)
+            else:
+                index = last
+        parts = self._calls.get(index)
+        if parts is None:
+            parts = self._calls[index] = _CallParts()
+        name = function.get("name") or None
+        args = _arguments(function.get("arguments"))
+        if call_id and parts.id is None:
+            parts.id = call_id
+        if name and parts.name is None:
+            parts.name = name
+        if args:
+            parts.args.append(args)
+        return ToolCallDelta(index=index, id=call_id, name=name, arguments=args)
+
+    @property
+    def finished(self) -> bool:
+        """Whether a ``finish_reason`` arrived."""
+        return self.finish_reason is not None
+
+    def response(self) -> ModelResponse:
+        """The complete response from everything fed so far."""
+        calls = tuple(
+            ToolCall(id=p.id or _new_call_id(), name=p.name or "", arguments="".join(p.args))
+            for _, p in sorted(self._calls.items())
+        )
+        content: str | None = "".join(self._text) if self._text else None
+        message = AssistantMessage(
+            content=content,
+            tool_calls=calls,
+            finish_reason=self.finish_reason,
+            model_name=self.model_name,
+        )
+        return ModelResponse(
+            message=message,
+            usage=parse_usage(self.usage, self._price),
+            finish_reason=self.finish_reason,
+            model_name=self.model_name,
+            response_id=self.response_id,
+        )
+
+
+def error_message(text: str) -> tuple[str, Any]:
+    """The server's own message from an error body, and the body (parsed JSON or text)."""
+    body: Any = text
+    try:
+        body = pydantic_core.from_json(text)
+    except ValueError:
+        return (text.strip()[:500] or "(empty body)"), text
+    message: Any = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail")
+        elif isinstance(error, str):
+            message = error
+        if message is None:
+            message = body.get("detail") or body.get("message")
+    if message is None:
+        return text.strip()[:500], body
+    if isinstance(message, str):
+        return message, body
+    return _details(message), body
+
+
+def _details(message: Any) -> str:
+    """Validation details (FastAPI / pydantic style) as one readable line each."""
+    if isinstance(message, dict) and "detail" in message:
+        message = message["detail"]
+    if isinstance(message, list):
+        lines = []
+        for item in message:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc") or ())
+                lines.append(
+                    f"{loc}: {item.get('msg', item)}" if loc else str(item.get("msg", item))
+                )
+            else:
+                lines.append(str(item))
+        return "; ".join(lines)
+    return pydantic_core.to_json(message).decode()
