@@ -1,1 +1,137 @@
-"""agentkit's pytest plugin (registered through the ``pytest11`` entry point)."""
+"""agentkit's pytest plugin (registered through the ``pytest11`` entry point).
+
+It builds on pytest-recording, which provides the ``vcr`` marker and the
+``--record-mode`` option: every test marked ``@pytest.mark.vcr`` gets agentkit's
+cassettes (see ``agentkit.testing.cassettes``): readable YAML, secrets scrubbed
+and checked, requests matched on their normalised body with a diff when they
+differ, streamed answers replayed chunk by chunk, and a test that leaves
+recorded exchanges unplayed fails. The default record mode, ``none``, replays
+only and never touches the network; ``--record-mode=once`` records a missing
+cassette, ``--record-mode=rewrite`` records every marked test's cassette anew.
+
+Options:
+
+* ``@pytest.mark.agentkit_secrets("value", ..., env=("MY_TOKEN",))`` names more
+  values (or environment variables holding them) never to write to this test's cassette.
+* ini ``agentkit_secret_env``: more environment variables whose values are scrubbed.
+* ini ``agentkit_cassettes = false`` leaves pytest-recording's cassettes alone.
+
+Nothing here imports vcrpy, PyYAML or httpx2 until a marked test runs, so the
+plugin costs nothing in test suites that do not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from agentkit.testing.cassettes import CassetteOptions
+
+_CURRENT_ITEM = pytest.StashKey["pytest.Item | None"]()
+_CASSETTE = pytest.StashKey["tuple[Any, int]"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register agentkit's ini options."""
+    parser.addini(
+        "agentkit_cassettes",
+        type="bool",
+        default=True,
+        help="agentkit: give @pytest.mark.vcr tests agentkit's cassettes (default true).",
+    )
+    parser.addini(
+        "agentkit_secret_env",
+        type="linelist",
+        default=[],
+        help="agentkit: more environment variables whose values are never written to cassettes.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the ``agentkit_secrets`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "agentkit_secrets(*values, env=()): values (or environment variables holding them) "
+        "that are never written to this test's cassette.",
+    )
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getini("agentkit_cassettes"))
+
+
+def _options(config: pytest.Config, item: pytest.Item | None) -> CassetteOptions:
+    from agentkit.testing.cassettes import KEY_ENV_VARS, CassetteOptions
+
+    secrets: list[str] = []
+    env = [*KEY_ENV_VARS, *config.getini("agentkit_secret_env")]
+    if item is not None:
+        for mark in item.iter_markers("agentkit_secrets"):
+            secrets.extend(str(value) for value in mark.args)
+            named = mark.kwargs.get("env", ())
+            env.extend([named] if isinstance(named, str) else named)
+    return CassetteOptions(secrets=tuple(secrets), secret_env=tuple(env))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Remember which test is being set up, for ``pytest_recording_configure``."""
+    item.config.stash[_CURRENT_ITEM] = item
+    try:
+        return (yield)
+    finally:
+        item.config.stash[_CURRENT_ITEM] = None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """pytest-recording's hook: give its ``VCR`` agentkit's cassette behaviour."""
+    if not _enabled(config):
+        return
+    from agentkit.testing.cassettes import configure_vcr
+
+    configure_vcr(vcr, _options(config, config.stash.get(_CURRENT_ITEM, None)))
+
+
+@pytest.fixture(autouse=True)
+def _agentkit_cassette(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Around a ``vcr``-marked test: replay streams in chunks, explain mismatches."""
+    if request.node.get_closest_marker("vcr") is None or not _enabled(request.config):
+        yield
+        return
+    manager = request.config.pluginmanager
+    if not (manager.has_plugin("recording") or manager.has_plugin("pytest_recording.plugin")):
+        pytest.fail(
+            "@pytest.mark.vcr needs pytest-recording, which is not installed: "
+            "pip install 'agentkit[test]' (or pytest-recording and vcrpy)",
+            pytrace=False,
+        )
+    cassette = request.getfixturevalue("vcr")
+    if cassette is None:  # --disable-recording
+        yield
+        return
+    from agentkit.testing.cassettes import replay_streams
+
+    request.node.stash[_CASSETTE] = (cassette, len(cassette.data))
+    with replay_streams(_options(request.config, request.node)):
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """After a passing ``vcr`` test: fail it if recorded exchanges were never played."""
+    result = yield
+    state = item.stash.get(_CASSETTE, None)
+    if state is not None:
+        cassette, loaded = state
+        if str(getattr(cassette.record_mode, "value", cassette.record_mode)) != "all":
+            from agentkit.testing.cassettes import UnplayedInteractionsError, check_all_played
+
+            try:
+                check_all_played(cassette, loaded)
+            except UnplayedInteractionsError as error:
+                pytest.fail(str(error), pytrace=False)
+    return result

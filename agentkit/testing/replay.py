@@ -1,0 +1,417 @@
+"""Replay a saved run as a model, and check conversations against Mistral's rules.
+
+``ReplayModel`` plays back the assistant turns of a saved conversation (the
+messages of a run, or the JSON of ``agentkit.messages.dump_messages``) in order,
+with no HTTP at all, while the agent's tools run for real. Before answering
+turn *k* it checks that the agent sent exactly the conversation that preceded
+turn *k* in the recording; when it did not (a changed prompt, a tool that now
+returns something else), it raises ``ReplayMismatchError`` with a unified diff::
+
+    saved = dump_messages(result.messages)             # once, from a real run
+    model = ReplayModel(saved)                         # in the test
+    result = await Agent(model, tools=[...]).run("same prompt")
+    model.assert_all_played()
+
+``check_mistral_conversation`` and ``check_mistral_cassette`` validate a
+conversation (or every request recorded in a cassette) with mistral-common's
+validator, as agentkit would send it to Mistral Small 3.2, so a conversation
+recorded on another server cannot hide one Mistral would reject. They need the
+``mistral`` extra (``pip install 'agentkit[mistral]'``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentkit._errors import ConfigurationError, UserError
+from agentkit.messages import (
+    AssistantMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    load_messages,
+)
+from agentkit.models.base import (
+    ModelProfile,
+    ModelRequest,
+    ModelResponse,
+    ModelStreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
+from agentkit.usage import Usage
+
+__all__ = [
+    "MistralRuleError",
+    "ReplayMismatchError",
+    "ReplayModel",
+    "check_mistral_cassette",
+    "check_mistral_conversation",
+]
+
+# Fields of an assistant message that record where it came from, not what was said.
+_METADATA_FIELDS = ("finish_reason", "model_name")
+
+
+class ReplayMismatchError(UserError, AssertionError):
+    """The agent sent something the recording did not; the message holds a diff."""
+
+
+class MistralRuleError(UserError, AssertionError):
+    """A conversation breaks Mistral's message rules (mistral-common's validator).
+
+    ``.request_index`` is the 1-based request that breaks them, ``.rule`` the
+    validator's own message.
+    """
+
+    def __init__(self, message: str, *, request_index: int, rule: str) -> None:
+        super().__init__(message)
+        self.request_index = request_index
+        self.rule = rule
+
+
+def _as_messages(
+    recording: Sequence[Message] | Sequence[Mapping[str, Any]] | str | bytes,
+) -> list[Message]:
+    if isinstance(recording, str | bytes):
+        return load_messages(recording)
+    items: list[Any] = list(recording)
+    return load_messages([m if isinstance(m, Mapping) else m.model_dump() for m in items])
+
+
+def _comparable(message: Message) -> dict[str, Any]:
+    data = message.model_dump(mode="json")
+    if data.get("role") == "assistant":
+        for name in _METADATA_FIELDS:
+            data.pop(name, None)
+    return data
+
+
+def _diff(expected: Sequence[Message], sent: Sequence[Message]) -> str:
+    def lines(messages: Sequence[Message]) -> list[str]:
+        return json.dumps(
+            [_comparable(m) for m in messages], indent=2, ensure_ascii=False
+        ).splitlines()
+
+    return "\n".join(
+        difflib.unified_diff(
+            lines(expected), lines(sent), fromfile="recorded", tofile="sent", lineterm="", n=4
+        )
+    )
+
+
+def _pieces(text: str) -> list[str]:
+    """Text cut where a server would plausibly cut it: a word and its trailing space."""
+    return re.findall(r"\S+\s*|\s+", text) or [text]
+
+
+class ReplayModel:
+    """A model that answers with the assistant turns of a saved conversation, in order.
+
+    ``recording`` is a list of messages, their JSON (``dump_messages``), or
+    already-parsed JSON. Each request must carry exactly the conversation that
+    preceded the next recorded assistant turn (leading system messages are not
+    compared when the recording has none); otherwise ``ReplayMismatchError``.
+    """
+
+    def __init__(
+        self,
+        recording: Sequence[Message] | Sequence[Mapping[str, Any]] | str | bytes,
+        *,
+        name: str = "replay",
+        profile: ModelProfile | None = None,
+    ) -> None:
+        self._messages = _as_messages(recording)
+        self._turns = [i for i, m in enumerate(self._messages) if isinstance(m, AssistantMessage)]
+        if not self._turns:
+            raise ConfigurationError(
+                "the recording has no assistant message, so there is nothing to replay: "
+                "pass the messages of a finished run (result.messages or dump_messages(...))"
+            )
+        self._name = name
+        self._profile = profile or ModelProfile(name="replay", provider="replay")
+        self._played = 0
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> ReplayModel:
+        """A replay of the JSON file written from ``dump_messages``."""
+        return cls(Path(path).read_bytes(), **kwargs)
+
+    @property
+    def name(self) -> str:
+        """The model name reported in responses."""
+        return self._name
+
+    @property
+    def profile(self) -> ModelProfile:
+        """A generic profile (or the one given), so the agent builds ordinary requests."""
+        return self._profile
+
+    @property
+    def played(self) -> int:
+        """How many assistant turns have been played back."""
+        return self._played
+
+    @property
+    def all_played(self) -> bool:
+        """Whether every recorded assistant turn was played back."""
+        return self._played == len(self._turns)
+
+    def assert_all_played(self) -> None:
+        """Raise ``ReplayMismatchError`` if the agent stopped before the recording did."""
+        if self.all_played:
+            return
+        left = [self._messages[i] for i in self._turns[self._played :]]
+        shown = "\n".join(
+            f"  turn {self._played + n + 1}: {_summary(m)}" for n, m in enumerate(left)
+        )
+        raise ReplayMismatchError(
+            f"the agent made {self._played} model requests but the recording has "
+            f"{len(self._turns)} assistant turns; never played:\n{shown}"
+        )
+
+    def _next(self, request: ModelRequest) -> AssistantMessage:
+        turn = self._played
+        sent = list(request.messages)
+        if turn >= len(self._turns):
+            raise ReplayMismatchError(
+                f"the agent made model request #{turn + 1}, but the recording has only "
+                f"{len(self._turns)} assistant turns. The last message sent was: "
+                f"{_summary(sent[-1]) if sent else '(none)'}"
+            )
+        index = self._turns[turn]
+        expected = self._messages[:index]
+        if not any(isinstance(m, SystemMessage) for m in expected[:1]):
+            while sent and isinstance(sent[0], SystemMessage):
+                sent.pop(0)
+        if [_comparable(m) for m in sent] != [_comparable(m) for m in expected]:
+            raise ReplayMismatchError(
+                f"model request #{turn + 1} differs from the recording, so replaying its answer "
+                f"would be wrong. What changed (- recorded, + sent):\n{_diff(expected, sent)}"
+            )
+        self._played += 1
+        message = self._messages[index]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    def _response(self, message: AssistantMessage) -> ModelResponse:
+        finish = message.finish_reason or ("tool_calls" if message.tool_calls else "stop")
+        return ModelResponse(
+            message=message,
+            usage=Usage(requests=1),
+            finish_reason=finish,
+            model_name=message.model_name or self._name,
+        )
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """The next recorded assistant turn, after checking the conversation sent."""
+        return self._response(self._next(request))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """The next recorded turn as deltas (words, argument pieces), then the response."""
+        message = self._next(request)
+        for piece in _pieces(message.content or "") if message.content else ():
+            yield TextDelta(piece)
+        for index, call in enumerate(message.tool_calls):
+            args = call.arguments
+            cuts = list(range(0, len(args), 16)) or [0]
+            for n, start in enumerate(cuts):
+                yield ToolCallDelta(
+                    index=index,
+                    id=call.id if n == 0 else None,
+                    name=call.name if n == 0 else None,
+                    arguments=args[start : start + 16],
+                )
+        yield self._response(message)
+
+    def __repr__(self) -> str:
+        return f"ReplayModel({len(self._turns)} turns, {self._played} played)"
+
+
+def _summary(message: Message) -> str:
+    if isinstance(message, AssistantMessage) and message.tool_calls:
+        calls = ", ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
+        text = f"assistant calls {calls}"
+    else:
+        text = f"{message.role}: {message.content!r}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --------------------------------------------------------------------------- Mistral's rules
+
+
+def _mistral_common() -> tuple[Any, Any, Any, Any]:
+    try:
+        request_mod = importlib.import_module("mistral_common.protocol.instruct.request")
+        validator_mod = importlib.import_module("mistral_common.protocol.instruct.validator")
+        exceptions = importlib.import_module("mistral_common.exceptions")
+        tokens = importlib.import_module("mistral_common.tokens.tokenizers.base")
+    except ImportError as error:
+        raise ConfigurationError(
+            "checking conversations against Mistral's rules needs mistral-common, which is not "
+            "installed: pip install 'agentkit[mistral]' (or pip install mistral-common)"
+        ) from error
+    return request_mod, validator_mod, exceptions, tokens
+
+
+def _from_wire(messages: Iterable[Mapping[str, Any]]) -> list[Message]:
+    """Chat-completions messages (any server's dialect) back as agentkit messages."""
+    out: list[Message] = []
+    names: dict[str, str] = {}
+    for wire in messages:
+        role = wire.get("role")
+        content = wire.get("content")
+        if role == "system":
+            out.append(SystemMessage(content=_text_of(content)))
+        elif role == "user":
+            if isinstance(content, list):
+                parts: list[TextPart | ImagePart] = []
+                for part in content:
+                    if part.get("type") == "image_url":
+                        url = part["image_url"]
+                        parts.append(ImagePart(url=url["url"] if isinstance(url, dict) else url))
+                    else:
+                        parts.append(TextPart(text=str(part.get("text", ""))))
+                out.append(UserMessage(content=tuple(parts)))
+            else:
+                out.append(UserMessage(content=_text_of(content)))
+        elif role == "assistant":
+            calls = []
+            for call in wire.get("tool_calls") or []:
+                function = call.get("function") or {}
+                names[str(call.get("id"))] = str(function.get("name", ""))
+                calls.append(
+                    ToolCall(
+                        id=str(call.get("id")),
+                        name=str(function.get("name", "")),
+                        arguments=str(function.get("arguments", "")),
+                    )
+                )
+            out.append(
+                AssistantMessage(
+                    content=_text_of(content) if content else None, tool_calls=tuple(calls)
+                )
+            )
+        elif role == "tool":
+            call_id = str(wire.get("tool_call_id"))
+            out.append(
+                ToolMessage(
+                    tool_call_id=call_id,
+                    name=str(wire.get("name") or names.get(call_id, "")),
+                    content=_text_of(content),
+                )
+            )
+    return out
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else str(content)
+
+
+def _validate(
+    wire_messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    *,
+    request_index: int,
+    version: int,
+    where: str,
+) -> None:
+    request_mod, validator_mod, exceptions, tokens = _mistral_common()
+    validator = validator_mod.get_validator(
+        tokens.TokenizerVersion(f"v{version}"), validator_mod.ValidationMode.serving
+    )
+    try:
+        request = request_mod.ChatCompletionRequest.from_openai(wire_messages, tools)
+        validator.validate_request(request)
+    except (exceptions.MistralCommonException, ValueError) as error:
+        rule = str(error)
+        shown = json.dumps(wire_messages[-3:], indent=2, ensure_ascii=False)
+        raise MistralRuleError(
+            f"{where}: request #{request_index} breaks Mistral's message rules: {rule}\n"
+            f"Last messages as they would be sent to Mistral:\n{shown}",
+            request_index=request_index,
+            rule=rule,
+        ) from error
+
+
+def check_mistral_conversation(
+    recording: Sequence[Message] | Sequence[Mapping[str, Any]] | str | bytes,
+    *,
+    model: str = "mistral-small-2506",
+    tokenizer_version: int = 11,
+) -> None:
+    """Check every request of a saved conversation as agentkit would send it to Mistral.
+
+    Each prefix that ends before an assistant turn is converted with the Mistral
+    dialect of ``model`` and validated by mistral-common (serving mode). Raises
+    ``MistralRuleError`` naming the first request that breaks a rule.
+    """
+    from agentkit.models.dialect import convert_messages
+    from agentkit.models.profiles import profile_for
+
+    profile = profile_for(model)
+    messages = _as_messages(recording)
+    ends = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)]
+    if not ends or not isinstance(messages[-1], AssistantMessage):
+        ends.append(len(messages))
+    for n, end in enumerate(ends, start=1):
+        wire = convert_messages(messages[:end], profile)
+        _validate(wire, None, request_index=n, version=tokenizer_version, where="conversation")
+
+
+def check_mistral_cassette(
+    path: str | os.PathLike[str],
+    *,
+    model: str = "mistral-small-2506",
+    tokenizer_version: int = 11,
+) -> int:
+    """Check every chat request recorded in a cassette as agentkit would send it to Mistral.
+
+    The recorded messages (in whichever server's dialect they were sent) are
+    read back, converted with the Mistral dialect of ``model`` and validated,
+    with the recorded tools, by mistral-common. Returns how many requests were
+    checked; raises ``MistralRuleError`` naming the cassette and the request.
+    """
+    from agentkit.models.dialect import convert_messages
+    from agentkit.models.profiles import profile_for
+
+    yaml = importlib.import_module("yaml")
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    profile = profile_for(model)
+    checked = 0
+    for interaction in data.get("interactions", []):
+        body = (interaction.get("request") or {}).get("body")
+        if isinstance(body, Mapping) and "json" in body:
+            payload = body["json"]
+        elif isinstance(body, Mapping) and isinstance(body.get("string"), str):
+            try:
+                payload = json.loads(body["string"])
+            except ValueError:
+                continue
+        else:
+            continue
+        if not isinstance(payload, Mapping) or not isinstance(payload.get("messages"), list):
+            continue
+        checked += 1
+        wire = convert_messages(_from_wire(payload["messages"]), profile)
+        _validate(
+            wire,
+            payload.get("tools"),
+            request_index=checked,
+            version=tokenizer_version,
+            where=f"cassette {os.fspath(path)}",
+        )
+    return checked
