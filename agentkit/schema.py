@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -173,6 +174,14 @@ def _signature(fn: Any, fn_name: str) -> inspect.Signature:
     try:
         return inspect.signature(fn, eval_str=True)
     except NameError as e:
+        # String annotations naming a type local to the function that made the tool
+        # (common in tests): resolve them in that caller's namespace.
+        caller = _caller_locals()
+        if caller is not None:
+            try:
+                return inspect.signature(fn, eval_str=True, locals=caller)
+            except NameError:
+                pass
         raise ToolDefinitionError(
             f"cannot resolve the type annotations of tool function {fn_name!r}: {e}. "
             "Import the names used in its annotations at module level (not only under "
@@ -183,6 +192,17 @@ def _signature(fn: Any, fn_name: str) -> inspect.Signature:
             f"cannot read the signature of {fn_name!r} ({e}); wrap it in a Python function "
             "with annotated parameters"
         ) from e
+
+
+def _caller_locals() -> dict[str, Any] | None:
+    """The local namespace of the nearest frame outside agentkit."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != "agentkit" and not module.startswith("agentkit."):
+            return dict(frame.f_locals)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def function_schema(

@@ -132,6 +132,11 @@ class Tool(Generic[FuncT]):
                 f"tool name {tool_name!r} (function {_callable_name(function)}) is invalid: "
                 "names must be 1 to 64 letters, digits, '_' or '-'. Pass name='...' to choose one"
             )
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise ToolDefinitionError(
+                f"tool function {_callable_name(function)} is a generator; a tool returns one "
+                "value. Collect the items and return them (e.g. as a list)"
+            )
         schema = function_schema(function, name=tool_name, description=description)
         self.function = function
         self.name = tool_name

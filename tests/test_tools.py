@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import functools
 import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import pytest
@@ -452,3 +453,34 @@ def test_tools_by_name_propagates_definition_errors() -> None:
 
     with pytest.raises(ToolDefinitionError, match="is \\*args; tools take named parameters"):
         tools_by_name([bad])
+
+
+def test_generators_are_rejected() -> None:
+    """Sync and async generator functions cannot be tools; the error says to return a list."""
+
+    def numbers() -> Iterator[int]:
+        yield 1
+
+    async def anumbers() -> AsyncIterator[int]:
+        yield 1
+
+    for fn in (numbers, anumbers):
+        with pytest.raises(ToolDefinitionError) as info:
+            Tool(fn)
+        assert str(info.value) == (
+            f"tool function {fn.__qualname__} is a generator; a tool returns one value. "
+            "Collect the items and return them (e.g. as a list)"
+        )
+
+
+def test_types_local_to_the_defining_function_resolve() -> None:
+    """String annotations naming a model local to the decorating function are resolved."""
+
+    class Local(BaseModel):
+        n: int
+
+    @tool
+    def use(item: Local) -> int:
+        return item.n
+
+    assert use.validate_args('{"item": {"n": 3}}') == {"item": Local(n=3)}
