@@ -1,0 +1,77 @@
+"""Smoke test of the benchmark harness in tools/bench (a few runs; no assertions on time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "tools" / "bench" / "run.py"
+
+SEQUENTIAL = [
+    "text_cpu_us",
+    "text_wall_us",
+    "structured_cpu_us",
+    "structured_wall_us",
+    "stream_cpu_us",
+    "stream_wall_us",
+    "stream_ttft_us",
+]
+FIGURES = [
+    *SEQUENTIAL,
+    "conc_runs_per_s",
+    "peak_rss_mb",
+    "rss_per_inflight_kb",
+    "import_ms",
+    "cold_start_ms",
+]
+ALWAYS = ["raw_openai", "raw_httpx"]
+"""Contenders whose dependencies are the project's own, so they must always run."""
+
+
+def test_bench_smoke_runs_every_available_contender(tmp_path: Path) -> None:
+    """`run.py --smoke` finishes, prints the table, and writes every figure for each contender."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| figure |" in proc.stdout
+
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["baseline"] == "raw_openai"
+    assert doc["meta"]["machine"]["nproc"] >= 1
+    assert doc["meta"]["params"]["smoke"] is True
+    contenders = doc["contenders"]
+    assert set(contenders) == {
+        "raw_openai",
+        "raw_httpx",
+        "agentkit",
+        "pydantic_ai",
+        "openai_agents",
+    }
+    for name in ALWAYS:
+        assert contenders[name]["available"], contenders[name].get("skipped")
+
+    for name, entry in contenders.items():
+        if not entry["available"]:
+            assert entry["skipped"], f"{name} skipped without a reason"
+            continue
+        assert len(entry["rounds"]) == 1, name
+        figures = entry["figures"]
+        for fig in FIGURES:
+            f = figures[fig]
+            assert f["min"] <= f["median"] <= f["max"], (name, fig)
+            if fig == "rss_per_inflight_kb":
+                continue  # may be 0 with a handful of runs in flight
+            assert f["median"] > 0, (name, fig, f)
+            assert "ratio" in f, (name, fig)
+        if name == "raw_openai":
+            assert figures["text_cpu_us"]["ratio"]["median"] == 1.0
+        assert name in proc.stdout.splitlines()[0], "table header lacks the contender"
