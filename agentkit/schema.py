@@ -24,15 +24,17 @@ import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
-import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 from pydantic import create_model as _create_model
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 
 from agentkit._errors import ToolDefinitionError, UserError
+
+if TYPE_CHECKING:
+    import docstring_parser
 
 __all__ = [
     "RUN_CONTEXT_MARKER",
@@ -124,6 +126,8 @@ def _docstring(fn: Any) -> docstring_parser.Docstring | None:
     doc = inspect.getdoc(fn)
     if not doc:
         return None
+    import docstring_parser  # lazily: only needed when tools are defined
+
     try:
         return docstring_parser.parse(doc)
     except docstring_parser.ParseError:
