@@ -464,6 +464,7 @@ _OPENAI_KEYWORDS = frozenset(
 _OPENAI_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
+_OPENAI_TYPED = ("type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const")
 _OPENAI_IMPOSSIBLE = ("prefixItems", "not", "if", "then", "else", "patternProperties")
 
 _STRICT_CACHE: dict[tuple[int, str], tuple[Mapping[str, Any], dict[str, Any] | None]] = {}
@@ -545,6 +546,8 @@ def _openai(node: Any, root: Mapping[str, Any], depth: int) -> Any:
         node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
     if any(k in node for k in _OPENAI_IMPOSSIBLE):
         raise _NotStrict
+    if not any(k in node for k in _OPENAI_TYPED):
+        raise _NotStrict  # "anything" (``Any``) has no strict form
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "oneOf":

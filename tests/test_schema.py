@@ -648,14 +648,20 @@ def test_openai_strict_requires_everything_and_forbids_extras() -> None:
     assert source["required"] == ["shape", "box", "address"]  # the input is not mutated
 
 
+DAY = datetime.date(2026, 1, 1)
+
+
 def test_openai_strict_instance_validates_back() -> None:
     """An instance of the strict schema (nulls for optionals) passes the function's validator."""
-    fs = schema_of(f_defaults)
+
+    def fn(a: int = 3, b: list[str] | None = None, day: datetime.date = DAY) -> None: ...
+
+    fs = schema_of(fn)
     strict = to_strict(fs.parameters, "openai")
     assert strict is not None
-    instance = {"a": None, "b": None, "c": None}
+    instance = {"a": None, "b": None, "day": None}
     jsonschema.Draft202012Validator(strict).validate(instance)
-    assert fs.validate_python(instance) == {"a": 3, "b": None, "c": None}
+    assert fs.validate_python(instance) == {"a": 3, "b": None, "day": DAY}
 
 
 def test_openai_strict_drops_unsupported_keywords() -> None:
@@ -709,12 +715,15 @@ def test_openai_strict_impossible(fn: Callable[..., Any]) -> None:
     assert to_strict(schema_of(fn).parameters, "openai") is None
 
 
-def test_openai_strict_dict_param_alone_is_impossible() -> None:
-    """A single dict[str, int] parameter makes the openai strict form impossible."""
+def test_openai_strict_dict_or_any_param_alone_is_impossible() -> None:
+    """A single dict[str, int] or Any parameter makes the openai strict form impossible."""
 
-    def fn(scores: dict[str, int]) -> None: ...
+    def scores(scores: dict[str, int]) -> None: ...
+    def anything(payload: Any) -> None: ...
 
-    assert to_strict(schema_of(fn).parameters, "openai") is None
+    assert to_strict(schema_of(scores).parameters, "openai") is None
+    assert to_strict(schema_of(anything).parameters, "openai") is None
+    assert to_strict(schema_of(anything).parameters, "mistral") is not None
 
 
 def test_openai_strict_non_object_root_and_recursive_root() -> None:
