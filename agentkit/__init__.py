@@ -1,1 +1,120 @@
-"""agentkit: plain Python functions become tools; an async loop drives the model."""
+"""agentkit: plain Python functions become tools; an async loop drives the model.
+
+::
+
+    from agentkit import Agent, tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        \"\"\"Get the current weather for a city.\"\"\"
+        return "sunny, 21 C"
+
+    agent = Agent("mistral:mistral-small-2506", tools=[get_weather])
+    print(agent.run_sync("Weather in Paris?").output)
+
+The ``openai`` SDK and every optional dependency are imported on first use.
+"""
+
+from agentkit._errors import (
+    AgentkitError,
+    AgentRunError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    MaxTurnsExceededError,
+    ModelAPIError,
+    ModelConnectionError,
+    ModelHTTPError,
+    ModelNotFoundError,
+    ModelRetry,
+    ModelTimeoutError,
+    OutputTruncatedError,
+    RateLimitError,
+    RetriesExhaustedError,
+    ServerError,
+    ToolDefinitionError,
+    ToolExecutionError,
+    ToolLoopError,
+    UserError,
+)
+from agentkit.agent import Agent, RunStream
+from agentkit.events import (
+    AgentEvent,
+    FinalResultEvent,
+    ModelResponseEvent,
+    PartialOutputEvent,
+    RetryEvent,
+    RunResult,
+    TextDeltaEvent,
+    ToolCallArgsDeltaEvent,
+    ToolCallFinishedEvent,
+    ToolCallStartedEvent,
+)
+from agentkit.messages import (
+    AssistantMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    dump_messages,
+    load_messages,
+)
+from agentkit.models.base import ModelSettings
+from agentkit.tools import RunContext, Tool, tool
+from agentkit.usage import ModelPrice, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentRunError",
+    "AgentkitError",
+    "AssistantMessage",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "FinalResultEvent",
+    "ImagePart",
+    "MaxTurnsExceededError",
+    "Message",
+    "ModelAPIError",
+    "ModelConnectionError",
+    "ModelHTTPError",
+    "ModelNotFoundError",
+    "ModelPrice",
+    "ModelResponseEvent",
+    "ModelRetry",
+    "ModelSettings",
+    "ModelTimeoutError",
+    "OutputTruncatedError",
+    "PartialOutputEvent",
+    "RateLimitError",
+    "RetriesExhaustedError",
+    "RetryEvent",
+    "RunContext",
+    "RunResult",
+    "RunStream",
+    "ServerError",
+    "SystemMessage",
+    "TextDeltaEvent",
+    "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallArgsDeltaEvent",
+    "ToolCallFinishedEvent",
+    "ToolCallStartedEvent",
+    "ToolDefinitionError",
+    "ToolExecutionError",
+    "ToolLoopError",
+    "ToolMessage",
+    "Usage",
+    "UserError",
+    "UserMessage",
+    "dump_messages",
+    "load_messages",
+    "tool",
+]

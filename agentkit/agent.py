@@ -291,7 +291,7 @@ class Agent(Generic[DepsT, OutputT]):
                     )
                 state.turn += 1
                 request = ModelRequest(
-                    messages=state.messages,
+                    messages=list(state.messages),  # a snapshot: the model may keep it
                     tools=plan.tools,
                     output=plan.output_spec,
                     tool_choice=plan.tool_choice,

@@ -71,15 +71,16 @@ class OutputSchema(Generic[OutputT]):
         if self.wrapped:
             self.schema = {
                 "type": "object",
-                "properties": {"result": ts.schema},
+                "properties": {"result": ts.json_schema},
                 "required": ["result"],
             }
-            defs = ts.schema.get("$defs")
+            defs = ts.json_schema.get("$defs")
             if defs:
-                inner = {k: v for k, v in ts.schema.items() if k != "$defs"}
+                inner = {k: v for k, v in ts.json_schema.items() if k != "$defs"}
                 self.schema = {**self.schema, "properties": {"result": inner}, "$defs": defs}
         else:
-            self.schema = ts.schema
+            self.schema = ts.json_schema
+        self.schema_name = ts.name
         self.description = _description_of(output_type)
         if isinstance(output_type, type) and issubclass(output_type, BaseModel):
             self._partial_adapter = _partial_model(output_type)
@@ -108,7 +109,7 @@ class OutputSchema(Generic[OutputT]):
         return plan
 
     def _build_plan(self, mode: OutputMode) -> _ModePlan:
-        name = OUTPUT_TOOL_NAME if mode == "tool" else _schema_name(self.output_type)
+        name = OUTPUT_TOOL_NAME if mode == "tool" else self.schema_name
         spec = OutputSpec(
             mode=mode, name=name, schema=self.schema, description=self.description, strict=None
         )
@@ -195,12 +196,6 @@ def _not_json(exc: Exception) -> str:
         f"The output was not valid JSON ({detail}). "
         "Send only the JSON object, with no text around it."
     )
-
-
-def _schema_name(output_type: Any) -> str:
-    name = getattr(output_type, "__name__", None) or "output"
-    name = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64]
-    return name or "output"
 
 
 def _description_of(output_type: Any) -> str | None:
