@@ -276,7 +276,7 @@ def _strict_schema(schema: Mapping[str, Any], profile: ModelProfile) -> dict[str
         return None
     from agentkit.schema import to_strict
 
-    return to_strict(dict(schema), style)
+    return to_strict(schema, style)
 
 
 def encode_tools(tools: Sequence[ToolDefinition], profile: ModelProfile) -> list[dict[str, Any]]:
