@@ -285,8 +285,9 @@ class Agent(Generic[DepsT, OutputT]):
             while True:
                 if state.turn >= self.max_turns:
                     raise MaxTurnsExceededError(
-                        f"The run reached max_turns={self.max_turns} model requests without a "
-                        "final output. Raise max_turns, or check why the model keeps calling tools.",
+                        f"The run reached max_turns={self.max_turns} model requests without "
+                        "a final output. Raise max_turns, or check why the model keeps "
+                        "calling tools.",
                         messages=state.messages,
                     )
                 state.turn += 1
@@ -312,9 +313,10 @@ class Agent(Generic[DepsT, OutputT]):
                 message = response.message
 
                 if response.finish_reason in ("length", "model_length"):
+                    cap = run_settings.max_tokens or plan.model.profile.max_output_tokens
                     feedback = (
-                        f"The model's output was cut off (finish_reason={response.finish_reason!r}) "
-                        f"at max_tokens={run_settings.max_tokens or plan.model.profile.max_output_tokens}."
+                        "The model's output was cut off "
+                        f"(finish_reason={response.finish_reason!r}) at max_tokens={cap}."
                     )
                     yield self._fail(state, feedback, truncated=True)
                     continue
@@ -363,7 +365,8 @@ class Agent(Generic[DepsT, OutputT]):
         if state.failures_in_a_row > self.retries:
             error_type = OutputTruncatedError if truncated else RetriesExhaustedError
             raise error_type(
-                f"The model failed {state.failures_in_a_row} times in a row (retries={self.retries}). "
+                f"The model failed {state.failures_in_a_row} times in a row "
+                f"(retries={self.retries}). "
                 f"Last error:\n{reason}\nRaise retries, simplify the tools or output type, or "
                 "check the attempts on this error.",
                 attempts=state.attempts,
@@ -390,7 +393,7 @@ class Agent(Generic[DepsT, OutputT]):
         structured = not self._output.is_text
         last_partial: Any = None
         stream = plan.model.stream(request)
-        async with aclosing(stream):
+        try:
             async for ev in stream:
                 partial_source: str | None = None
                 if isinstance(ev, TextDelta):
@@ -419,6 +422,11 @@ class Agent(Generic[DepsT, OutputT]):
                     if current is not None and current != last_partial:
                         last_partial = current
                         yield PartialOutputEvent(current)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
 
     # -- tools ---------------------------------------------------------------------------
 
@@ -468,7 +476,9 @@ class Agent(Generic[DepsT, OutputT]):
         if runnable:
             failed: list[tuple[ToolCall, Exception]] = []
 
-            async def run_one(i: int, call: ToolCall, tool: Tool[Any], args: dict[str, Any]) -> None:
+            async def run_one(
+                i: int, call: ToolCall, tool: Tool[Any], args: dict[str, Any]
+            ) -> None:
                 ctx = RunContext(
                     deps=deps,
                     usage=state.usage,
@@ -481,18 +491,16 @@ class Agent(Generic[DepsT, OutputT]):
                 )
                 try:
                     value = await tool.run(ctx, args)
-                except ModelRetry as exc:
-                    answers[i] = _error_answer(call, exc.message)
-                    failures.append(f"{call.name}: {exc.message}")
+                except ModelRetry as retry:
+                    answers[i] = _error_answer(call, retry.message)
+                    failures.append(f"{call.name}: {retry.message}")
                     self._bump_tool_retry(state, call.name)
                     return
-                except Exception as exc:
+                except Exception as error:
+                    answers[i] = _error_answer(call, f"Error: {type(error).__name__}: {error}")
                     if self.raise_tool_errors:
-                        failed.append((call, exc))
-                        answers[i] = _error_answer(call, f"Error: {type(exc).__name__}: {exc}")
+                        failed.append((call, error))
                         tg.cancel_scope.cancel()
-                        return
-                    answers[i] = _error_answer(call, f"Error: {type(exc).__name__}: {exc}")
                     return
                 state.tool_retries.pop(call.name, None)
                 content, images = tool_result_content(value)
@@ -504,17 +512,17 @@ class Agent(Generic[DepsT, OutputT]):
                 for item in runnable:
                     tg.start_soon(run_one, *item)
             if failed:
-                call, exc = failed[0]
+                failed_call, cause = failed[0]
                 done = [
                     a or _error_answer(c, "Not run: another tool call of this turn failed.")
                     for a, c in zip(answers, calls, strict=True)
                 ]
                 raise ToolExecutionError(
-                    f"Tool {call.name!r} raised {type(exc).__name__}: {exc}",
-                    tool_name=call.name,
-                    tool_call_id=call.id,
+                    f"Tool {failed_call.name!r} raised {type(cause).__name__}: {cause}",
+                    tool_name=failed_call.name,
+                    tool_call_id=failed_call.id,
                     messages=[*conversation, *done],
-                ) from exc
+                ) from cause
 
         outcome.answers = [a for a in answers if a is not None]
         return outcome

@@ -213,9 +213,7 @@ def _partial_model(model: type[BaseModel]) -> type[BaseModel]:
     fields: Mapping[str, Any] = {
         name: (hints.get(name, Any) | None, None) for name in model.model_fields
     }
-    partial: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        f"Partial{model.__name__}", **fields
-    )
+    partial: type[BaseModel] = create_model(f"Partial{model.__name__}", **fields)
     return partial
 
 

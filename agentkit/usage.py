@@ -24,7 +24,9 @@ class ModelPrice:
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         """The cost in USD of one request with these token counts."""
         cached_price = (
-            self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else self.cached_input_per_mtok
         )
         uncached = max(input_tokens - cached_tokens, 0)
         return (

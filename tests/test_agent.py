@@ -21,8 +21,7 @@ from agentkit import (
     tool,
 )
 from agentkit.messages import AssistantMessage, SystemMessage
-from agentkit.models.base import ModelProfile
-from agentkit.testing.scripted import SCRIPTED_PROFILE, ScriptedModel, output_call, text, tool_calls
+from agentkit.testing.scripted import SCRIPTED_PROFILE, ScriptedModel, output_call, tool_calls
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -169,7 +168,9 @@ async def test_tool_results_come_back_in_call_order() -> None:
         finished.append(n)
         return n
 
-    model = ScriptedModel([tool_calls(("slow", {"n": 0}), ("slow", {"n": 1}), ("slow", {"n": 2})), "done"])
+    model = ScriptedModel(
+        [tool_calls(("slow", {"n": 0}), ("slow", {"n": 1}), ("slow", {"n": 2})), "done"]
+    )
     result = await Agent(model, tools=[slow]).run("go")
     answers = [m.content for m in result.messages if isinstance(m, ToolMessage)]
     assert answers == ["0", "1", "2"]
@@ -243,12 +244,18 @@ async def test_arguments_that_are_not_json_are_reported() -> None:
         """Add."""
         return a + b
 
-    model = ScriptedModel([tool_calls(("add", '{"a": 1, "b":')), tool_calls(("add", {"a": 1, "b": 2})), "3"])
+    model = ScriptedModel(
+        [tool_calls(("add", '{"a": 1, "b":')), tool_calls(("add", {"a": 1, "b": 2})), "3"]
+    )
     result = await Agent(model, tools=[add]).run("1+2?")
     answer = result.messages[2]
     assert isinstance(answer, ToolMessage) and answer.is_error
-    assert answer.content.startswith("Invalid arguments for tool add: the arguments are not valid JSON (")
-    assert answer.content.endswith("Send the arguments as one JSON object matching the tool's parameters.")
+    assert answer.content.startswith(
+        "Invalid arguments for tool add: the arguments are not valid JSON ("
+    )
+    assert answer.content.endswith(
+        "Send the arguments as one JSON object matching the tool's parameters."
+    )
     assert result.output == "3"
 
 

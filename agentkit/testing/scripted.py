@@ -64,9 +64,7 @@ class ScriptedResponse:
 
 def text(content: str, *, input_tokens: int = 10, output_tokens: int = 5) -> ScriptedResponse:
     """An answer in plain text (also how native/prompted JSON outputs are scripted)."""
-    return ScriptedResponse(
-        content=content, input_tokens=input_tokens, output_tokens=output_tokens
-    )
+    return ScriptedResponse(content=content, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def tool_calls(
@@ -80,7 +78,7 @@ def tool_calls(
     items: list[tuple[str, str, str | None]] = []
     for call in calls:
         name, args = call[0], call[1]
-        call_id = call[2] if len(call) > 2 else None  # type: ignore[misc]
+        call_id = call[2] if len(call) > 2 else None
         items.append((name, args if isinstance(args, str) else json.dumps(args), call_id))
     return ScriptedResponse(
         content=content,
