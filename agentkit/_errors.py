@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class ModelRetry(Exception):  # noqa: N818 - the name is the public contract
+class ModelRetry(Exception):
     """Raised by a tool or an output validator to ask the model to try again.
 
     The message is sent back to the model as the answer to its tool call (or as
