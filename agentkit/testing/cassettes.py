@@ -740,12 +740,6 @@ def _mismatch(error: Any, options: CassetteOptions) -> Exception:
             "Record it once against the real endpoint with `pytest --record-mode=once` "
             "(or tools/record_cassettes.py); replaying never touches the network."
         )
-    if error.reason == "already_played":
-        return CassetteMismatchError(
-            f"the code sent one request more than cassette {path} recorded ({len(cassette)} "
-            f"exchanges, all played): {_describe(sent)}. If the extra request is intended, "
-            "record the cassette again with `pytest --record-mode=rewrite`."
-        )
     candidates = [
         (index, recorded)
         for index, (recorded, _response) in enumerate(cassette.data)
@@ -753,6 +747,12 @@ def _mismatch(error: Any, options: CassetteOptions) -> Exception:
         and recorded.method == sent.method
         and recorded.path == sent.path
     ]
+    if error.reason == "already_played" or (not candidates and cassette.all_played):
+        return CassetteMismatchError(
+            f"the code sent one request more than cassette {path} recorded ({len(cassette)} "
+            f"exchanges, all played already): {_describe(sent)}. If the extra request is "
+            "intended, record the cassette again with `pytest --record-mode=rewrite`."
+        )
     if not candidates:
         return CassetteMismatchError(f"{error}")
     index, recorded = candidates[0]
