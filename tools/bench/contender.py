@@ -17,7 +17,8 @@ first run done (monotonic clock, for cold start), sequential CPU and wall time p
 after a warm-up, time to first text delta, runs per second and RSS with N runs in flight.
 
 ``--profile pyinstrument`` profiles the sequential text/structured runs instead and writes
-the text report (and an HTML file) next to ``--profile-out``.
+the text report (and an HTML file) next to ``--profile-out``; ``--profile spin`` only does
+sequential runs (in ``_spin_text``, ``_spin_structured``, ``_spin_stream``) for py-spy.
 """
 
 from __future__ import annotations
@@ -571,6 +572,33 @@ async def _profile(c: Contender, a: argparse.Namespace) -> None:
         print(f"wrote {base}.txt", file=sys.stderr)
 
 
+async def _spin_text(fn: TextFn, n: int) -> None:
+    for _ in range(n):
+        await fn()
+
+
+async def _spin_structured(fn: StructFn, n: int) -> None:
+    for _ in range(n):
+        await fn()
+
+
+async def _spin_stream(fn: StreamFn, n: int) -> None:
+    for _ in range(n):
+        await fn(time.perf_counter())
+
+
+async def _spin(c: Contender, a: argparse.Namespace) -> None:
+    """Warm up, then only sequential runs: for an outside sampling profiler (py-spy)."""
+    text, structured, stream = c
+    for _ in range(max(a.warmup, 5)):
+        await text()
+        await structured()
+        await stream(time.perf_counter())
+    await _spin_text(text, a.runs)
+    await _spin_structured(structured, a.runs)
+    await _spin_stream(stream, a.runs)
+
+
 def main() -> None:
     """Command-line entry point (used by ``run.py``; see its ``--help``)."""
     p = argparse.ArgumentParser(description="one bench contender")
@@ -580,15 +608,18 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--inflight", type=int, default=200)
     p.add_argument("--conc-runs", type=int, default=1000)
-    p.add_argument("--profile", choices=["pyinstrument"], default=None)
+    p.add_argument("--profile", choices=["pyinstrument", "spin"], default=None)
     p.add_argument("--profile-out", default="profile")
     a = p.parse_args()
     out: dict[str, Any] = {"name": a.name}
     t0 = time.perf_counter()
     contender = FACTORIES[a.name](a.base_url)
     out["import_and_build_ms"] = (time.perf_counter() - t0) * 1e3
-    if a.profile:
+    if a.profile == "pyinstrument":
         asyncio.run(_profile(contender, a))
+        return
+    if a.profile == "spin":
+        asyncio.run(_spin(contender, a))
         return
     asyncio.run(_bench(a.name, contender, a, out))
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")

@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -271,29 +272,32 @@ def table(results: dict[str, Any], inflight: int) -> str:
 
 
 def profile(name: str, python: str, a: argparse.Namespace) -> None:
-    """Profile one contender's sequential text and structured runs with pyinstrument."""
+    """Profile one contender's sequential runs; py-spy when found, else pyinstrument."""
     out_dir = Path(a.out).parent if a.out else HERE / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    pyspy = shutil.which("py-spy", path=str(Path(python).parent)) or shutil.which("py-spy")
     server = Server(sys.executable)
     try:
-        cmd = [
-            python,
-            str(CONTENDER),
-            name,
-            "--base-url",
-            server.base_url,
-            "--warmup",
-            str(a.warmup),
-            "--runs",
-            str(a.runs),
-            "--profile",
-            "pyinstrument",
-            "--profile-out",
-            str(out_dir / f"profile-{name}"),
-        ]
-        subprocess.run(cmd, check=True, cwd=ROOT)
+        cmd = [python, str(CONTENDER), name, "--base-url", server.base_url]
+        cmd += ["--warmup", str(a.warmup), "--runs", str(a.runs)]
+        if pyspy is None:
+            cmd += ["--profile", "pyinstrument", "--profile-out", str(out_dir / f"profile-{name}")]
+            subprocess.run(cmd, check=True, cwd=ROOT)
+            return
+        raw = out_dir / f"profile-{name}.raw.txt"
+        spy = [pyspy, "record", "--rate", "250", "--nonblocking", "--full-filenames"]
+        spy += ["--format", "raw", "--output", str(raw)]
+        subprocess.run([*spy, "--", *cmd, "--profile", "spin"], check=True, cwd=ROOT)
     finally:
         server.close()
+    sys.path.insert(0, str(HERE))
+    from hotspots import report  # tools/bench/hotspots.py
+
+    md = out_dir / f"profile-{name}.md"
+    text = f"## py-spy profile of {name} ({a.runs} sequential runs per variant)\n\n" + report(raw)
+    md.write_text(text)
+    print(text)
+    print(f"[bench] wrote {md}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
