@@ -9,20 +9,20 @@ records with ``--record-mode=once``, and then checks what the default mode
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import openai  # noqa: F401 - imported once here, not again by every inner session
 import pytest
-import vcr  # noqa: F401
-import yaml
 
-import agentkit.agent
-import agentkit.models.openai
-import agentkit.testing.cassettes  # noqa: F401
+from agentkit.testing.cassettes import load_cassette_data
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 pytest_plugins = ("pytester",)
+
+# Imported once here, so the inner pytest sessions (which restore sys.modules) are fast.
+for _module in ("openai", "vcr", "agentkit.agent", "agentkit.models.openai"):
+    importlib.import_module(_module)
 
 KEY = "sk-proj-" + "Qx7bK2mZ9vR4tY8wN3cF6hJ1pL5sD0gA" + "e4Uo9Wi2Ty7Rq"
 ORG = "org-Zr81kQw3mYxT5nB0"
@@ -149,7 +149,7 @@ def test_recorded_cassette_holds_no_secret(
     content = cassette.read_text()
     for secret in (KEY, ORG, PROJECT, COOKIE, "sk-proj-", "Bearer"):
         assert secret not in content
-    data = yaml.safe_load(content)
+    data = load_cassette_data(cassette)
     first = data["interactions"][0]
     assert first["request"]["headers"]["authorization"] == ["<scrubbed>"]
     assert first["request"]["headers"]["openai-organization"] == ["<scrubbed>"]
@@ -195,7 +195,7 @@ def test_stream_replays_through_the_agent(
 ) -> None:
     """A streamed run records as a list of events and replays as several text deltas."""
     cassette = record(pytester, server, "test_stream")
-    body = yaml.safe_load(cassette.read_text())["interactions"][0]["response"]["body"]
+    body = load_cassette_data(cassette)["interactions"][0]["response"]["body"]
     assert body["sse"][-1] == {"data": "[DONE]"}
     assert len(body["sse"]) > 3
     server.stop()

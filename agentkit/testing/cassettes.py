@@ -57,6 +57,7 @@ __all__ = [
     "check_cassette",
     "configure_vcr",
     "find_secrets",
+    "load_cassette_data",
     "replay_streams",
     "use_cassette",
 ]
@@ -619,6 +620,12 @@ def _secret_error(path: str, found: list[tuple[str, str]], *, writing: bool) -> 
             "(agentkit scrubs keys when recording)."
         )
     return CassetteSecretError(message, path=path, field=field)
+
+
+def load_cassette_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A cassette file as plain data (bodies as ``json``, ``sse`` or ``string``), for assertions."""
+    data = _yaml().safe_load(Path(path).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
 
 
 def check_cassette(path: str | os.PathLike[str], options: CassetteOptions | None = None) -> None:

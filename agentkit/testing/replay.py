@@ -328,13 +328,14 @@ def _validate(
     request_index: int,
     version: int,
     where: str,
+    model: str,
 ) -> None:
     request_mod, validator_mod, exceptions, tokens = _mistral_common()
     validator = validator_mod.get_validator(
         tokens.TokenizerVersion(f"v{version}"), validator_mod.ValidationMode.serving
     )
     try:
-        request = request_mod.ChatCompletionRequest.from_openai(wire_messages, tools)
+        request = request_mod.ChatCompletionRequest.from_openai(wire_messages, tools, model=model)
         validator.validate_request(request)
     except (exceptions.MistralCommonException, ValueError) as error:
         rule = str(error)
@@ -369,7 +370,14 @@ def check_mistral_conversation(
         ends.append(len(messages))
     for n, end in enumerate(ends, start=1):
         wire = convert_messages(messages[:end], profile)
-        _validate(wire, None, request_index=n, version=tokenizer_version, where="conversation")
+        _validate(
+            wire,
+            None,
+            request_index=n,
+            version=tokenizer_version,
+            where="conversation",
+            model=model,
+        )
 
 
 def check_mistral_cassette(
@@ -413,5 +421,6 @@ def check_mistral_cassette(
             request_index=checked,
             version=tokenizer_version,
             where=f"cassette {os.fspath(path)}",
+            model=model,
         )
     return checked
