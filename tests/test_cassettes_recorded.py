@@ -1,0 +1,126 @@
+"""Committed cassettes, recorded for real against the local test server, replayed offline.
+
+These tests are what a user's suite looks like: ``@pytest.mark.vcr`` tests whose
+cassettes live in ``tests/cassettes/test_cassettes_recorded/``. Replaying (the
+default) needs no server: the model points at a loopback port where nothing
+listens. To record them again (the server starts only while recording)::
+
+    python tools/record_cassettes.py --no-key tests/test_cassettes_recorded.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from agentkit.agent import Agent
+from agentkit.events import TextDeltaEvent
+from agentkit.models.openai import OpenAIChatModel
+from agentkit.testing.cassettes import check_cassette, load_cassette_data
+from agentkit.testing.replay import check_mistral_cassette
+from agentkit.testing.server import LocalModelServer, Reply, json_output, text, tool_calls
+from agentkit.tools import tool
+
+CASSETTES = Path(__file__).parent / "cassettes"
+DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens there: a replay never needs it
+
+CALLS: list[str] = []
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The current weather in a city."""
+    CALLS.append(city)
+    return {"Paris": "Sunny, 24 C", "Oslo": "Snow, -3 C"}.get(city, "Unknown")
+
+
+class Forecast(BaseModel):
+    """A structured answer."""
+
+    city: str
+    temperature_c: int
+    summary: str
+
+
+SCRIPTS: dict[str, list[Reply]] = {
+    "test_agent_with_a_tool": [
+        tool_calls(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})),
+        text("Paris is sunny at 24 C; Oslo has snow at -3 C."),
+    ],
+    "test_streamed_answer": [text("Bonjour! Paris is lovely in spring, with mild sunny days.")],
+    "test_structured_output": [
+        json_output({"city": "Paris", "temperature_c": 24, "summary": "Sunny"}),
+    ],
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def model(request: pytest.FixtureRequest, record_mode: str) -> Iterator[OpenAIChatModel]:
+    """Mistral Small on the local server while recording; on a dead address while replaying."""
+    CALLS.clear()
+    if record_mode == "none":
+        yield OpenAIChatModel("mistral-small-2506", base_url=DEAD_URL, api_key="test")
+        return
+    script = SCRIPTS[request.node.name]
+    with LocalModelServer(script, style="mistral", model="mistral-small-2506") as server:
+        yield OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="test")
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+async def test_agent_with_a_tool(model: OpenAIChatModel) -> None:
+    """Two parallel tool calls run for real, and the recorded final answer comes back."""
+    agent = Agent(model, instructions="Answer briefly.", tools=[get_weather])
+    result = await agent.run("Compare the weather in Paris and Oslo.")
+    assert result.output == "Paris is sunny at 24 C; Oslo has snow at -3 C."
+    assert sorted(CALLS) == ["Oslo", "Paris"]
+    assert result.usage.requests == 2
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+async def test_streamed_answer(model: OpenAIChatModel) -> None:
+    """A streamed answer replays as the same sequence of text deltas."""
+    agent = Agent(model, instructions="Answer briefly.")
+    async with agent.run_stream("Say hello from Paris.") as stream:
+        deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
+    assert "".join(deltas) == "Bonjour! Paris is lovely in spring, with mild sunny days."
+    assert len(deltas) > 3
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+async def test_structured_output(model: OpenAIChatModel) -> None:
+    """Structured output recorded as a json_schema request validates into the type."""
+    agent = Agent(model, instructions="Give the forecast.", output_type=Forecast)
+    result = await agent.run("Forecast for Paris?")
+    assert result.output == Forecast(city="Paris", temperature_c=24, summary="Sunny")
+
+
+def _committed() -> list[Path]:
+    return sorted(CASSETTES.rglob("*.yaml"))
+
+
+def test_committed_cassettes_hold_no_secret() -> None:
+    """Every committed cassette passes the secret check and keeps the scrubbed headers."""
+    files = _committed()
+    assert len(files) >= 3
+    for path in files:
+        check_cassette(path)
+        for interaction in load_cassette_data(path)["interactions"]:
+            headers = interaction["request"]["headers"]
+            assert headers.get("authorization", ["<scrubbed>"]) == ["<scrubbed>"], path
+
+
+def test_committed_cassettes_follow_mistral_rules() -> None:
+    """Every request recorded in a committed cassette is one Mistral would accept."""
+    checked = sum(check_mistral_cassette(path) for path in _committed())
+    assert checked >= 4
