@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_type_hints
 
 import pydantic_core
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from agentkit._errors import ConfigurationError
 from agentkit.models.base import ModelProfile, OutputMode, OutputSpec, ToolDefinition
@@ -83,7 +83,7 @@ class OutputSchema(Generic[OutputT]):
         self.schema_name = ts.name
         self.description = _description_of(output_type)
         if isinstance(output_type, type) and issubclass(output_type, BaseModel):
-            self._partial_adapter = _partial_model(output_type)
+            self._partial_adapter = TypeAdapter(_partial_model(output_type))
 
     # -- how to ask -----------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class OutputSchema(Generic[OutputT]):
         if self._partial_adapter is None or not data:
             return None
         try:
-            return self._partial_adapter.model_validate_json(
+            return self._partial_adapter.validate_json(
                 data, experimental_allow_partial="trailing-strings"
             )
         except (ValidationError, ValueError):
