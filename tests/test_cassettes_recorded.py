@@ -78,7 +78,7 @@ def model(request: pytest.FixtureRequest, record_mode: str) -> Iterator[OpenAICh
 @pytest.mark.anyio
 async def test_agent_with_a_tool(model: OpenAIChatModel) -> None:
     """Two parallel tool calls run for real, and the recorded final answer comes back."""
-    agent = Agent(model, instructions="Answer briefly.", tools=[get_weather])
+    agent: Agent[None, str] = Agent(model, instructions="Answer briefly.", tools=[get_weather])
     result = await agent.run("Compare the weather in Paris and Oslo.")
     assert result.output == "Paris is sunny at 24 C; Oslo has snow at -3 C."
     assert sorted(CALLS) == ["Oslo", "Paris"]
@@ -89,7 +89,7 @@ async def test_agent_with_a_tool(model: OpenAIChatModel) -> None:
 @pytest.mark.anyio
 async def test_streamed_answer(model: OpenAIChatModel) -> None:
     """A streamed answer replays as the same sequence of text deltas."""
-    agent = Agent(model, instructions="Answer briefly.")
+    agent: Agent[None, str] = Agent(model, instructions="Answer briefly.")
     async with agent.run_stream("Say hello from Paris.") as stream:
         deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
     assert "".join(deltas) == "Bonjour! Paris is lovely in spring, with mild sunny days."
@@ -100,7 +100,9 @@ async def test_streamed_answer(model: OpenAIChatModel) -> None:
 @pytest.mark.anyio
 async def test_structured_output(model: OpenAIChatModel) -> None:
     """Structured output recorded as a json_schema request validates into the type."""
-    agent = Agent(model, instructions="Give the forecast.", output_type=Forecast)
+    agent: Agent[None, Forecast] = Agent(
+        model, instructions="Give the forecast.", output_type=Forecast
+    )
     result = await agent.run("Forecast for Paris?")
     assert result.output == Forecast(city="Paris", temperature_c=24, summary="Sunny")
 
