@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -145,6 +146,11 @@ class OpenAIChatModel:
             return str(self._user_client.base_url)
         return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
+    @property
+    def api_key_env(self) -> str:
+        """The environment variable the API key is read from when none was passed."""
+        return self._api_key_env or "OPENAI_API_KEY"
+
     def __repr__(self) -> str:
         return (
             f"OpenAIChatModel({self._name!r}, base_url={self.base_url!r}, "
@@ -215,10 +221,18 @@ class OpenAIChatModel:
         client = self._client
         if client is not None and self._client_token == token:
             return client
-        # First use, or a new event loop (run_sync): the old pool belongs to the old loop.
-        from openai import AsyncOpenAI
+        # First use, or a new event loop (run_sync): the old pool belongs to the old loop and
+        # is dropped. A plain DefaultAsyncHttpxClient (the SDK's defaults) rather than the SDK's
+        # own wrapper, whose finalizer would schedule a close of the old loop's sockets on
+        # whatever loop is running when it is collected.
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-        client = AsyncOpenAI(api_key=self._key(), base_url=self._base_url, max_retries=0)
+        client = AsyncOpenAI(
+            api_key=self._key(),
+            base_url=self._base_url,
+            max_retries=0,
+            http_client=DefaultAsyncHttpxClient(verify=_ssl_context(self.base_url)),
+        )
         self._client = client
         self._client_token = token
         return client
@@ -226,7 +240,7 @@ class OpenAIChatModel:
     def _key(self) -> str:
         if self._api_key is not None:
             return self._api_key
-        env = self._api_key_env or "OPENAI_API_KEY"
+        env = self.api_key_env
         key = os.environ.get(env)
         if key:
             return key
@@ -323,7 +337,7 @@ class OpenAIChatModel:
                     None,
                 )
             if status in (401, 403):
-                env = self._api_key_env or "OPENAI_API_KEY"
+                env = self.api_key_env
                 hint = (
                     f"Check the API key in {env} (or the api_key passed in)"
                     if self._user_client is None
@@ -417,6 +431,28 @@ class OpenAIChatModel:
                 model_name=self._name,
             )
         raise exc
+
+
+_SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def _ssl_context(base_url: str) -> ssl.SSLContext:
+    """One TLS context per process, shared by every client (loading CAs costs ~40 ms).
+
+    Plain-http endpoints (local servers) get a verifying context with no CAs loaded:
+    free to make, and a redirect to https fails closed instead of going unverified.
+    """
+    secure = not base_url.startswith("http://")
+    ctx = _SSL_CONTEXTS.get(secure)
+    if ctx is None:
+        if secure:
+            import httpx2
+
+            ctx = httpx2.create_ssl_context()
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _SSL_CONTEXTS[secure] = ctx
+    return ctx
 
 
 def _retry_after(headers: httpx2.Headers) -> float | None:
