@@ -39,7 +39,7 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
         exec(compile(quickstart, str(README), "exec"), {"__name__": "readme"})
     assert seen == ["mistral:mistral-small-2506"]
     out = capsys.readouterr().out
-    assert "Report(city='Paris', temperature_c=21.0, summary='Sunny')" in out
+    assert "city='Paris' temperature_c=21.0 summary='Sunny'" in out
     assert "requests=2" in out
     tool_answer = server.bodies[1]["messages"][-1]
     assert tool_answer["content"] == "Paris: 21 degrees celsius, sunny"
