@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agentkit.testing.cassettes import load_cassette_data
+from agentkit.testing.cassettes import KEY_ENV_VARS, load_cassette_data
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 pytest_plugins = ("pytester",)
@@ -297,3 +300,47 @@ def test_vcr_marker_without_pytest_recording_says_what_to_install(
     result.assert_outcomes(errors=1)
     assert "needs pytest-recording" in result.stdout.str()
     assert server.requests == []
+
+
+RECORD_TOOL = Path(__file__).parent.parent / "tools" / "record_cassettes.py"
+
+
+def _tool_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV_VARS}
+    return {**env, **extra}
+
+
+def test_record_command_refuses_without_a_key(pytester: pytest.Pytester) -> None:
+    """The record command refuses to start when no API key is set, saying what to export."""
+    result = subprocess.run(
+        [sys.executable, str(RECORD_TOOL), "tests"],
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        cwd=pytester.path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refusing to record: no API key is set" in result.stderr
+    assert "MISTRAL_API_KEY" in result.stderr
+
+
+def test_record_command_records_then_replays(
+    pytester: pytest.Pytester, server: LocalModelServer
+) -> None:
+    """One command records the marked tests' cassettes and then replays them offline."""
+    pytester.makepyfile(test_inner=INNER)
+    server.add(*REPLIES["test_requests"])
+    result = subprocess.run(
+        [sys.executable, str(RECORD_TOOL), "--no-key", "test_inner.py", "-k", "test_requests"],
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        cwd=pytester.path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replaying offline" in result.stdout
+    assert len(server.requests) == 2  # recorded once; the replay sent nothing
+    cassette = pytester.path / "cassettes" / "test_inner" / "test_requests.yaml"
+    assert KEY not in cassette.read_text()
