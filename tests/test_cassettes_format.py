@@ -272,16 +272,22 @@ async def test_use_cassette_fails_on_a_changed_prompt_and_on_unplayed_exchanges(
 
 
 @pytest.mark.anyio
-async def test_recording_refuses_to_write_a_secret_it_cannot_scrub(tmp_path: Path) -> None:
-    """A key the server echoes in an unnamed field never reaches disk: the save fails instead."""
+async def test_recording_refuses_a_secret_it_cannot_scrub(tmp_path: Path) -> None:
+    """A key the server echoes in an unnamed field is refused as it is recorded, never written."""
     path = tmp_path / "echo.yaml"
-    with LocalModelServer([text(f"Your key is {KEY}.")]) as server:
+    unpatched = httpx2.AsyncHTTPTransport.handle_async_request
+    with LocalModelServer([text("Hello."), text(f"Your key is {KEY}.")]) as server:
         model = OpenAIChatModel("local-model", base_url=server.base_url)
-        with pytest.raises(CassetteSecretError, match=r"refusing to write cassette"):
+        with pytest.raises(CassetteSecretError) as info:
             with use_cassette(path, record_mode="once"):
+                await model.request(ModelRequest(messages=[UserMessage(content="Hi")]))
                 await model.request(ModelRequest(messages=[UserMessage(content="Key?")]))
         await model.aclose()
-    assert not path.exists()
+    assert "refusing to record a response: its field " in str(info.value)
+    assert info.value.field == "response.body.json.choices[0].message.content"
+    assert KEY not in path.read_text()  # the clean first exchange alone was saved
+    assert len(load_cassette_data(path)["interactions"]) == 1
+    assert httpx2.AsyncHTTPTransport.handle_async_request is unpatched
 
 
 def test_check_cassette_reports_file_and_field(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -609,7 +610,7 @@ def _secret_error(path: str, found: list[tuple[str, str]], *, writing: bool) -> 
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     if writing:
         message = (
-            f"refusing to write cassette {path}: field {field} holds what looks like "
+            f"refusing to record {path}: its field {field} holds what looks like "
             f"{what}{more}. Name the value as a secret (@pytest.mark.agentkit_secrets(...), "
             "CassetteOptions(secrets=...)) so it is scrubbed when recording."
         )
@@ -655,18 +656,82 @@ class CheckedPersister:
     def save_cassette(
         self, cassette_path: str, cassette_dict: dict[str, Any], serializer: Any
     ) -> None:
-        """Scrub every exchange again, check the result, then save it."""
-        cassette_dict = {
-            **cassette_dict,
-            "requests": [scrub_request(r, self.options) for r in cassette_dict["requests"]],
-            "responses": [scrub_response(r, self.options) for r in cassette_dict["responses"]],
-        }
-        vcr_serialize = importlib.import_module("vcr.serialize")
-        text = vcr_serialize.serialize(cassette_dict, serializer)
-        found = find_secrets(_yaml().safe_load(text), self.options)
-        if found:
-            raise _secret_error(os.fspath(cassette_path), found, writing=True)
+        """Scrub every exchange again and save those holding nothing like a secret.
+
+        The recording hooks already refuse secrets; this is the last gate, for hooks a
+        user replaced. It cannot raise (vcrpy would leave its patches installed), so an
+        exchange still holding a secret is left out of the file, with a warning.
+        """
+        requests = [scrub_request(r, self.options) for r in cassette_dict["requests"]]
+        responses = [scrub_response(r, self.options) for r in cassette_dict["responses"]]
+        kept_requests, kept_responses = [], []
+        for index, (request, response) in enumerate(zip(requests, responses, strict=True)):
+            found = _exchange_secrets(request, response, self.options)
+            if found:
+                field, what = found[0]
+                warnings.warn(
+                    f"cassette {os.fspath(cassette_path)}: exchange #{index + 1} was not "
+                    f"written: field {field} holds what looks like {what}. Name the value "
+                    "as a secret so it is scrubbed when recording.",
+                    stacklevel=2,
+                )
+                continue
+            kept_requests.append(request)
+            kept_responses.append(response)
+        cassette_dict = {**cassette_dict, "requests": kept_requests, "responses": kept_responses}
         self.base.save_cassette(cassette_path, cassette_dict, serializer)
+
+
+def _readable_request(request: Any) -> dict[str, Any]:
+    headers = {k: v if isinstance(v, list) else [v] for k, v in request.headers.items()}
+    content_type = _header(headers, "content-type")
+    return {
+        "method": request.method,
+        "uri": request.uri,
+        "headers": headers,
+        "body": _readable_body(request.body, content_type),
+    }
+
+
+def _readable_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    headers = dict(response.get("headers") or {})
+    body = (response.get("body") or {}).get("string")
+    return {
+        "status": response.get("status"),
+        "headers": headers,
+        "body": _readable_body(body, _header(headers, "content-type")),
+    }
+
+
+def _exchange_secrets(
+    request: Any, response: Mapping[str, Any] | None, options: CassetteOptions
+) -> list[tuple[str, str]]:
+    data: dict[str, Any] = {"request": _readable_request(request)}
+    if response is not None:
+        data["response"] = _readable_response(response)
+    return find_secrets(data, options)
+
+
+def _recording_hooks(
+    options: CassetteOptions,
+) -> tuple[Callable[[Any], Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """vcrpy hooks that scrub each request and response, then refuse any secret left."""
+
+    def before_record_request(request: Any) -> Any:
+        scrubbed = scrub_request(request, options)
+        found = _exchange_secrets(scrubbed, None, options)
+        if found:
+            raise _secret_error(f"{request.method} {scrubbed.uri}", found, writing=True)
+        return scrubbed
+
+    def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
+        scrubbed = scrub_response(response, options)
+        found = find_secrets({"response": _readable_response(scrubbed)}, options)
+        if found:
+            raise _secret_error("a response", found, writing=True)
+        return scrubbed
+
+    return before_record_request, before_record_response
 
 
 def configure_vcr(vcr: Any, options: CassetteOptions | None = None) -> None:
@@ -676,8 +741,7 @@ def configure_vcr(vcr: Any, options: CassetteOptions | None = None) -> None:
     vcr.register_matcher("body", _body_matcher(options))
     vcr.register_matcher("host", _host_matcher)
     vcr.match_on = ("method", "scheme", "host", "path", "query", "body")
-    vcr.before_record_request = lambda request: scrub_request(request, options)
-    vcr.before_record_response = lambda response: scrub_response(response, options)
+    vcr.before_record_request, vcr.before_record_response = _recording_hooks(options)
     vcr.decode_compressed_response = True
     vcr.register_persister(CheckedPersister(vcr.persister, options))
 
