@@ -344,3 +344,14 @@ def test_record_command_records_then_replays(
     assert len(server.requests) == 2  # recorded once; the replay sent nothing
     cassette = pytester.path / "cassettes" / "test_inner" / "test_requests.yaml"
     assert KEY not in cassette.read_text()
+
+
+def test_opting_out_leaves_pytest_recording_alone(
+    pytester: pytest.Pytester, server: LocalModelServer
+) -> None:
+    """With agentkit_cassettes = false, pytest-recording's own cassette format is used."""
+    pytester.makeini("[pytest]\nagentkit_cassettes = false\n")
+    cassette = record(pytester, server, "test_named_secret")
+    body = load_cassette_data(cassette)["interactions"][0]["request"]["body"]
+    assert isinstance(body, str)  # vcrpy's escaped string, not agentkit's data
+    assert "Summarise account acct-93f1c2d4e5b6." in body
