@@ -18,12 +18,14 @@ from agentkit.messages import UserMessage
 from agentkit.models.base import ModelRequest, TextDelta
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing.cassettes import (
+    DEFAULT_IGNORED_FIELDS,
     SCRUBBED,
     CassetteMismatchError,
     CassetteOptions,
     CassetteSecretError,
     ReadableSerializer,
     UnplayedInteractionsError,
+    body_diff,
     check_cassette,
     find_secrets,
     load_cassette_data,
@@ -301,3 +303,41 @@ def test_check_cassette_reports_file_and_field(tmp_path: Path) -> None:
     assert info.value.path == str(path)
     assert info.value.field == "interactions[0].request.body.json.k"
     assert str(path) in str(info.value)
+
+
+def _request(body: dict[str, Any]) -> Any:
+    vcr_request = importlib.import_module("vcr.request")
+    return vcr_request.Request("POST", "http://127.0.0.1/v1/chat/completions", json.dumps(body), {})
+
+
+def _conversation(first_id: str, second_id: str, answered: str, **extra: Any) -> dict[str, Any]:
+    calls = [
+        {"id": first_id, "function": {"name": "a", "arguments": "{}"}},
+        {"id": second_id, "function": {"name": "b", "arguments": "{}"}},
+    ]
+    return {
+        "messages": [
+            {"role": "assistant", "content": "", "tool_calls": calls},
+            {"role": "tool", "tool_call_id": answered, "content": "result of a"},
+        ],
+        **extra,
+    }
+
+
+def test_body_matching_ignores_tool_call_ids_but_not_which_call_is_answered() -> None:
+    """Server-made ids may differ between recordings; the pairing of call and result may not."""
+    recorded = _request(_conversation("abc123XYZ", "def456UVW", "abc123XYZ"))
+    assert body_diff(recorded, _request(_conversation("k1", "k2", "k1"))) is None
+    diff = body_diff(recorded, _request(_conversation("k1", "k2", "k2")))
+    assert diff is not None
+    assert '-      "tool_call_id": "<call 1>"' in diff
+    assert '+      "tool_call_id": "<call 2>"' in diff
+
+
+def test_body_matching_ignores_only_the_named_volatile_fields() -> None:
+    """Fields named in ignore_fields do not take part in matching; others do."""
+    recorded = _request(_conversation("x", "y", "x", user="run-1", metadata={"t": 1}))
+    sent = _request(_conversation("x", "y", "x", user="run-2", metadata={"t": 2}))
+    assert body_diff(recorded, sent, (*DEFAULT_IGNORED_FIELDS, "user")) is None
+    diff = body_diff(recorded, sent, DEFAULT_IGNORED_FIELDS)
+    assert diff is not None and '+  "user": "run-2"' in diff and "metadata" not in diff

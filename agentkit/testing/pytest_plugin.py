@@ -14,6 +14,8 @@ Options:
 * ``@pytest.mark.agentkit_secrets("value", ..., env=("MY_TOKEN",))`` names more
   values (or environment variables holding them) never to write to this test's cassette.
 * ini ``agentkit_secret_env``: more environment variables whose values are scrubbed.
+* ini ``agentkit_ignore_fields``: more request-body fields (top level) that do not
+  take part in matching, for values that change on every run.
 * ini ``agentkit_cassettes = false`` leaves pytest-recording's cassettes alone.
 
 Nothing here imports vcrpy, PyYAML or httpx2 until a marked test runs, so the
@@ -43,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="agentkit: give @pytest.mark.vcr tests agentkit's cassettes (default true).",
     )
     parser.addini(
+        "agentkit_ignore_fields",
+        type="linelist",
+        default=[],
+        help="agentkit: more top-level request-body fields left out when matching requests.",
+    )
+    parser.addini(
         "agentkit_secret_env",
         type="linelist",
         default=[],
@@ -64,7 +72,7 @@ def _enabled(config: pytest.Config) -> bool:
 
 
 def _options(config: pytest.Config, item: pytest.Item | None) -> CassetteOptions:
-    from agentkit.testing.cassettes import KEY_ENV_VARS, CassetteOptions
+    from agentkit.testing.cassettes import DEFAULT_IGNORED_FIELDS, KEY_ENV_VARS, CassetteOptions
 
     secrets: list[str] = []
     env = [*KEY_ENV_VARS, *config.getini("agentkit_secret_env")]
@@ -73,7 +81,8 @@ def _options(config: pytest.Config, item: pytest.Item | None) -> CassetteOptions
             secrets.extend(str(value) for value in mark.args)
             named = mark.kwargs.get("env", ())
             env.extend([named] if isinstance(named, str) else named)
-    return CassetteOptions(secrets=tuple(secrets), secret_env=tuple(env))
+    ignored = (*DEFAULT_IGNORED_FIELDS, *config.getini("agentkit_ignore_fields"))
+    return CassetteOptions(secrets=tuple(secrets), secret_env=tuple(env), ignore_fields=ignored)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
