@@ -405,6 +405,17 @@ class OpenAIChatModel:
                 False,
                 None,
             )
+        if _is_transport_error(exc):
+            # A transport error the SDK did not wrap (a patched transport, e.g. a recorder).
+            return (
+                ModelConnectionError(
+                    f"Could not get an answer from {where}{tries}: {type(exc).__name__}: {exc}. "
+                    "Check the base URL and that the server is running.",
+                    model_name=self._name,
+                ),
+                True,
+                None,
+            )
         raise exc
 
     def _shape_error(self, exc: ResponseShapeError, status: int, text: str | None) -> ModelAPIError:
@@ -424,13 +435,22 @@ class OpenAIChatModel:
                 "(read timeout). Raise ModelSettings(timeout=...) or retry the run.",
                 model_name=self._name,
             )
-        if isinstance(exc, httpx2.TransportError):
+        if isinstance(exc, httpx2.TransportError) or _is_transport_error(exc):
             return ModelConnectionError(
                 f"The stream from {self._where()} was cut off after {acc.chunks} chunks: "
                 f"{type(exc).__name__}: {exc}. Retry the run.",
                 model_name=self._name,
             )
         raise exc
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """An HTTP transport failure from httpx2, httpcore2, h11 or the OS."""
+    import httpx2
+
+    if isinstance(exc, httpx2.TransportError | OSError):
+        return True
+    return type(exc).__module__.startswith(("httpcore", "h11"))
 
 
 _SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
