@@ -557,3 +557,14 @@ async def test_stream_error_status_is_mapped() -> None:
     with LocalModelServer([error(400, "bad tool schema")]) as server:
         with pytest.raises(BadRequestError, match="bad tool schema"):
             await collect(model_for(server), HI)
+
+
+def test_unwrapped_transport_errors_are_connection_errors() -> None:
+    """A transport error the SDK left unwrapped is a retryable ModelConnectionError."""
+    import httpcore2
+
+    model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    error_, retryable, _ = model._map_error(httpcore2.RemoteProtocolError("peer closed"), 2)
+    assert isinstance(error_, ModelConnectionError)
+    assert retryable
+    assert "peer closed" in str(error_) and "after 2 attempts" in str(error_)
