@@ -21,11 +21,26 @@ from agentkit.models.base import (
     ToolChoice,
     ToolDefinition,
 )
+from agentkit.models.infer import infer_model
+from agentkit.models.profiles import (
+    GENERIC_PROFILE,
+    LLAMA_CPP_PROFILE,
+    MISTRAL_PROFILE,
+    MISTRAL_SMALL_PROFILE,
+    OPENAI_PROFILE,
+    profile_for,
+    register_profile,
+)
 
 if TYPE_CHECKING:
-    from agentkit.models.openai import OpenAIChatModel
+    from agentkit.models.openai import OpenAIChatModel, RetryPolicy
 
 __all__ = [
+    "GENERIC_PROFILE",
+    "LLAMA_CPP_PROFILE",
+    "MISTRAL_PROFILE",
+    "MISTRAL_SMALL_PROFILE",
+    "OPENAI_PROFILE",
     "Model",
     "ModelProfile",
     "ModelRequest",
@@ -35,16 +50,20 @@ __all__ = [
     "OpenAIChatModel",
     "OutputMode",
     "OutputSpec",
+    "RetryPolicy",
     "TextDelta",
     "ToolCallDelta",
     "ToolChoice",
     "ToolDefinition",
+    "infer_model",
+    "profile_for",
+    "register_profile",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "OpenAIChatModel":
-        from agentkit.models.openai import OpenAIChatModel
+    if name in ("OpenAIChatModel", "RetryPolicy"):
+        from agentkit.models import openai
 
-        return OpenAIChatModel
+        return getattr(openai, name)
     raise AttributeError(f"module 'agentkit.models' has no attribute {name!r}")
