@@ -5,7 +5,13 @@
     AgentkitError                      base of every error agentkit raises
     ├── UserError                      the program is wrong; fix the code, not the model
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
-    │   └── ConfigurationError         no API key, unknown model string, bad option
+    │   ├── ConfigurationError         no API key, unknown model string, bad option
+    │   ├── ReplayMismatchError        (testing.replay) the agent sent what the recording did not
+    │   ├── MistralRuleError           (testing.replay) a conversation Mistral would reject
+    │   └── CassetteError              (testing.cassettes) a cassette cannot be used
+    │       ├── CassetteSecretError        it holds something that looks like a key
+    │       ├── CassetteMismatchError      a request differs from the recording (with a diff)
+    │       └── UnplayedInteractionsError  recorded exchanges were never sent
     ├── AgentRunError                  a run ended without an output; carries ``.messages``
     │   ├── RetriesExhaustedError      the model kept making fixable mistakes; ``.attempts``
     │   ├── MaxTurnsExceededError      the run used ``max_turns`` model requests

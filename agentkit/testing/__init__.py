@@ -14,7 +14,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agentkit.testing.replay import ReplayMismatchError, ReplayModel
+    from agentkit.testing.cassettes import CassetteOptions, use_cassette
+    from agentkit.testing.replay import (
+        MistralRuleError,
+        ReplayMismatchError,
+        ReplayModel,
+        check_mistral_cassette,
+        check_mistral_conversation,
+    )
     from agentkit.testing.scripted import (
         ScriptedModel,
         ScriptedResponse,
@@ -26,18 +33,28 @@ if TYPE_CHECKING:
     from agentkit.testing.server import LocalModelServer
 
 __all__ = [
+    "CassetteOptions",
     "LocalModelServer",
+    "MistralRuleError",
     "ReplayMismatchError",
     "ReplayModel",
     "ScriptExhaustedError",
     "ScriptedModel",
     "ScriptedResponse",
+    "check_mistral_cassette",
+    "check_mistral_conversation",
     "output_call",
     "text",
     "tool_calls",
+    "use_cassette",
 ]
 
 _WHERE = {
+    "CassetteOptions": "cassettes",
+    "use_cassette": "cassettes",
+    "MistralRuleError": "replay",
+    "check_mistral_cassette": "replay",
+    "check_mistral_conversation": "replay",
     "LocalModelServer": "server",
     "ReplayMismatchError": "replay",
     "ReplayModel": "replay",
