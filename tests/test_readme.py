@@ -43,3 +43,26 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
     assert "requests=2" in out
     tool_answer = server.bodies[1]["messages"][-1]
     assert tool_answer["content"] == "Paris: 21 degrees celsius, sunny"
+
+
+def test_scripted_model_example_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's ScriptedModel example runs as written after the quickstart's definitions."""
+    blocks = _python_blocks()
+    quickstart = next(b for b in blocks if "run_sync" in b)
+    scripted = next(b for b in blocks if "ScriptedModel(" in b)
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    replies = [
+        tool_calls(("get_weather", {"city": "Paris"})),
+        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        monkeypatch.setattr(
+            agentkit.agent,
+            "_infer",
+            lambda spec: OpenAIChatModel(
+                "mistral-small-2506", base_url=server.base_url, api_key="t"
+            ),
+        )
+        exec(compile(quickstart, str(README), "exec"), namespace)
+    exec(compile(scripted, str(README), "exec"), namespace)
+    assert namespace["result"].output == "Sunny in Paris."
