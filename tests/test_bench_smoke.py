@@ -25,7 +25,9 @@ FIGURES = [
     "peak_rss_mb",
     "rss_per_inflight_kb",
     "import_ms",
+    "import_cpu_ms",
     "cold_start_ms",
+    "cold_start_cpu_ms",
 ]
 ALWAYS = ["raw_openai", "raw_httpx"]
 """Contenders whose dependencies are the project's own, so they must always run."""

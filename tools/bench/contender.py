@@ -525,6 +525,7 @@ async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, 
     text, structured, stream = c
     first = await text()
     out["first_run_done_monotonic"] = time.monotonic()
+    out["cold_start_cpu_ms"] = time.process_time() * 1e3  # this process's CPU since exec
     out["in_process_start_to_first_run_ms"] = (time.monotonic() - _T_START) * 1e3
     report = await structured()
     _check(name, first, report)

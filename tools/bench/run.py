@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,8 +65,10 @@ FIGURES: list[tuple[str, str, bool, str]] = [
     ("conc_runs_per_s", "runs/s", False, "runs/s, N in flight"),
     ("peak_rss_mb", "MB", True, "peak RSS, N in flight"),
     ("rss_per_inflight_kb", "KB", True, "RSS per in-flight run"),
-    ("import_ms", "ms", True, "import, net of interpreter"),
-    ("cold_start_ms", "ms", True, "cold start to first run done"),
+    ("import_ms", "ms", True, "import wall, net of interpreter"),
+    ("import_cpu_ms", "ms", True, "import CPU, net of interpreter"),
+    ("cold_start_ms", "ms", True, "cold start wall to first run done"),
+    ("cold_start_cpu_ms", "ms", True, "cold start CPU to first run done"),
 ]
 
 PACKAGES = [
@@ -123,20 +126,26 @@ def available(name: str, python: str) -> str | None:
     return lines[-1] if lines else f"exit code {r.returncode}"
 
 
-def _time_cmd(cmd: list[str]) -> float:
+def _time_cmd(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one child process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def import_ms(name: str, python: str, reps: int) -> float:
-    """Median wall time of ``python -c <import>`` minus that of ``python -c pass``, in ms."""
-    bare: list[float] = []
-    full: list[float] = []
+def import_ms(name: str, python: str, reps: int) -> tuple[float, float]:
+    """``python -c <import>`` minus ``python -c pass``, medians over ``reps``: (wall, CPU) ms."""
+    bare: list[tuple[float, float]] = []
+    full: list[tuple[float, float]] = []
     for _ in range(reps):
         bare.append(_time_cmd([python, "-c", "pass"]))
         full.append(_time_cmd([python, "-c", IMPORTS[name]]))
-    return (statistics.median(full) - statistics.median(bare)) * 1e3
+    wall = statistics.median(w for w, _ in full) - statistics.median(w for w, _ in bare)
+    cpu = statistics.median(c for _, c in full) - statistics.median(c for _, c in bare)
+    return wall * 1e3, cpu * 1e3
 
 
 class Server:
@@ -355,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in order:
                 t0 = time.perf_counter()
                 fig = run_contender(n, pythons[n], server, a)
-                fig["import_ms"] = import_ms(n, pythons[n], a.import_reps)
+                fig["import_ms"], fig["import_cpu_ms"] = import_ms(n, pythons[n], a.import_reps)
                 fig["round"] = rnd
                 results[n]["rounds"].append(fig)
                 print(
