@@ -12,6 +12,7 @@ dumps to JSON and loads back equal::
 from __future__ import annotations
 
 import base64
+import functools
 import mimetypes
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,8 @@ __all__ = [
     "load_messages",
 ]
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+"""Frozen, strict about unknown fields; validators built on first use (fast import)."""
 
 
 class TextPart(BaseModel):
@@ -157,16 +159,18 @@ Message = Annotated[
     Field(discriminator="role"),
 ]
 
-_MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+@functools.cache
+def _messages_adapter() -> TypeAdapter[list[Message]]:
+    return TypeAdapter(list[Message])
 
 
 def dump_messages(messages: Sequence[Message], *, indent: int | None = None) -> bytes:
     """Serialize a conversation to JSON bytes."""
-    return _MESSAGES_ADAPTER.dump_json(list(messages), indent=indent)
+    return _messages_adapter().dump_json(list(messages), indent=indent)
 
 
 def load_messages(data: str | bytes | Sequence[Any]) -> list[Message]:
     """Load a conversation from JSON text/bytes or from already-parsed Python data."""
     if isinstance(data, str | bytes):
-        return _MESSAGES_ADAPTER.validate_json(data)
-    return _MESSAGES_ADAPTER.validate_python(list(data))
+        return _messages_adapter().validate_json(data)
+    return _messages_adapter().validate_python(list(data))
