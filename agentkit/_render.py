@@ -199,9 +199,9 @@ class RichRenderer(Renderer):
 
         self.console = Console(file=self.file, highlight=False, soft_wrap=True)
 
-    def _print(self, *objects: Any, end: str = "\n", style: str | None = None) -> None:
-        self.console.print(*objects, end=end, style=style, markup=False)
-        self._at_line_start = end.endswith("\n")
+    def _print(self, text: str, *, end: str = "\n", style: str | None = None) -> None:
+        self.console.print(text, end=end, style=style, markup=False)
+        self._at_line_start = (text + end).endswith("\n")
 
     def write(self, text: str) -> None:
         """Write raw text (no markup)."""
@@ -233,9 +233,20 @@ class RichRenderer(Renderer):
     def output(self, output: Any) -> None:
         """The validated structured output, in a panel."""
         from rich.panel import Panel
-        from rich.syntax import Syntax
+        from rich.table import Table
+        from rich.text import Text
 
-        body = Syntax(_output_json(output), "json", theme="ansi_dark", background_color="default")
+        data = to_jsonable(output)
+        body: Any
+        if isinstance(data, dict):
+            body = Table.grid(padding=(0, 2))
+            body.add_column(style="bold")
+            body.add_column(overflow="fold")
+            for key, value in data.items():
+                shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                body.add_row(str(key), Text(shown))
+        else:
+            body = Text(_output_json(output))
         title = f"{type(output).__name__} · validated"
         self.console.print(Panel(body, title=title, title_align="left", border_style="magenta"))
         self._at_line_start = True

@@ -183,31 +183,41 @@ class LlamaCppChatModel(OpenAIChatModel):
       request gets an empty body when the model picks a tool ("Automatic streaming
       tool choice is not supported"). A request that offers tools is sent unstreamed
       and its answer replayed as deltas; everything else streams as usual.
-    - It has no ``tool_choice: "required"`` (HTTP 500), so ``auto`` goes instead, and
-      there the model may choose to answer in text (which this server sends back
-      empty). When a tool call was required and the final-result tool is offered,
-      that choice means "I am ready to answer", so the request is sent again with
-      the final-result tool named: its arguments are the answer, grammar-constrained.
+    - Offered tools with no ``tool_choice``, it hides them from the model; with
+      ``auto``, a model that chooses to answer in text gets an empty answer. So tools
+      always go with ``auto``, and when the model chooses text the request is sent
+      again without tools, to get that text.
+    - It has no ``tool_choice: "required"`` (HTTP 500), so ``auto`` goes instead.
+      When a tool call was required, the final-result tool is offered, and the model
+      chooses text anyway, that means "I am ready to answer": the request is sent
+      again with the final-result tool named (its arguments, grammar-constrained,
+      are the answer).
     - Its ``chatml-function-calling`` template drops the content of ``tool`` messages,
       so the model would never see a tool's result (nor agentkit's feedback on a bad
       call). On the wire, each tool message becomes a user message naming the tool.
     """
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request; a declined "required" tool call is asked again, named."""
+        """Send one request, asking again where this server's answer cannot be used as is."""
         request = _tool_results_as_user_messages(request)
+        if request.tools and request.tool_choice is None:
+            # Without a tool_choice this server hides the tools from the model; with
+            # "auto" it hides nothing but can only call them (its text comes back empty).
+            request = replace(request, tool_choice="auto")
         response = await super().request(request)
+        if response.message.tool_calls or not request.tools:
+            return response
+        first = response.usage
         names = {t.name for t in request.tools}
-        if (
-            request.tool_choice == "required"
-            and not response.message.tool_calls
-            and OUTPUT_TOOL_NAME in names
-            and len(names) > 1
-        ):
-            first = response.usage
-            response = await super().request(replace(request, tool_choice=OUTPUT_TOOL_NAME))
-            response = replace(response, usage=first + response.usage)
-        return response
+        if request.tool_choice == "auto":
+            # The model chose to answer in text: ask again without tools to get the text.
+            again = replace(request, tools=(), tool_choice=None)
+        elif request.tool_choice == "required" and OUTPUT_TOOL_NAME in names and len(names) > 1:
+            again = replace(request, tool_choice=OUTPUT_TOOL_NAME)
+        else:
+            return response
+        response = await super().request(again)
+        return replace(response, usage=first + response.usage)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
         """Stream text answers; answer tool requests whole, then replay them as deltas."""
