@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +152,13 @@ def import_ms(name: str, python: str, reps: int) -> tuple[float, float]:
 class Server:
     """The bench server in its own process."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, cpu: int | None = None) -> None:
         self.proc = subprocess.Popen(
             [python, str(SERVER), "--port", "0"],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
+            preexec_fn=None if cpu is None else partial(os.sched_setaffinity, 0, {cpu}),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -285,18 +287,23 @@ def profile(name: str, python: str, a: argparse.Namespace) -> None:
     out_dir = Path(a.out).parent if a.out else HERE / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     pyspy = shutil.which("py-spy", path=str(Path(python).parent)) or shutil.which("py-spy")
-    server = Server(sys.executable)
+    # Server and contender on different cores: otherwise every send() hands the core to
+    # the server and the sampler counts the contender, preempted inside write(), as busy.
+    pin = (os.cpu_count() or 1) >= 2
+    server = Server(sys.executable, cpu=1 if pin else None)
+    affinity = partial(os.sched_setaffinity, 0, {0}) if pin else None
     try:
         cmd = [python, str(CONTENDER), name, "--base-url", server.base_url]
         cmd += ["--warmup", str(a.warmup), "--runs", str(a.runs)]
         if pyspy is None:
             cmd += ["--profile", "pyinstrument", "--profile-out", str(out_dir / f"profile-{name}")]
-            subprocess.run(cmd, check=True, cwd=ROOT)
+            subprocess.run(cmd, check=True, cwd=ROOT, preexec_fn=affinity)
             return
         raw = out_dir / f"profile-{name}.raw.txt"
         spy = [pyspy, "record", "--rate", "250", "--nonblocking", "--full-filenames"]
         spy += ["--format", "raw", "--output", str(raw)]
-        subprocess.run([*spy, "--", *cmd, "--profile", "spin"], check=True, cwd=ROOT)
+        spy_cmd = [*spy, "--", *cmd, "--profile", "spin"]
+        subprocess.run(spy_cmd, check=True, cwd=ROOT, preexec_fn=affinity)
     finally:
         server.close()
     sys.path.insert(0, str(HERE))
