@@ -295,7 +295,9 @@ class Agent(Generic[DepsT, OutputT]):
                     messages=list(state.messages),  # a snapshot: the model may keep it
                     tools=plan.tools,
                     output=plan.output_spec,
-                    tool_choice=plan.tool_choice,
+                    tool_choice=_answer_now(plan)
+                    if state.repeats == _LOOP_LIMIT
+                    else plan.tool_choice,
                     settings=run_settings,
                 )
                 if stream:
@@ -711,6 +713,11 @@ class RunStream(Generic[OutputT]):
     def messages(self) -> list[Message]:
         """The conversation so far; always valid to send again, also after a cancel."""
         return list(self._holder[0].messages) if self._holder else []
+
+
+def _answer_now(plan: _RunPlan) -> str:
+    """The tool choice after a stopped loop: the final-result tool, or no tools at all."""
+    return OUTPUT_TOOL_NAME if plan.mode == "tool" else "none"
 
 
 def _infer(spec: str | None) -> Model:

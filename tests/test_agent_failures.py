@@ -133,14 +133,27 @@ async def test_tool_exception_raises_when_asked() -> None:
 
 @pytest.mark.anyio
 async def test_repeated_identical_calls_get_feedback_then_an_error() -> None:
-    """The third identical turn is answered with feedback; a fourth raises ToolLoopError."""
+    """The third identical turn is answered with feedback and the next request may not call
+    tools; a fourth identical turn raises ToolLoopError."""
     same = tool_calls(("lookup", {"key": "a"}))
     model = ScriptedModel([same, same, same, same])
     with pytest.raises(ToolLoopError, match="same arguments 4 turns in a row") as info:
         await Agent(model, tools=[lookup]).run("go")
+    assert [r.tool_choice for r in model.requests] == [None, None, None, "none"]
     answers = [m for m in info.value.messages or [] if isinstance(m, ToolMessage)]
     assert [a.is_error for a in answers] == [False, False, True]
     assert answers[2].content.startswith("You called lookup with the same arguments 3 turns")
+
+
+@pytest.mark.anyio
+async def test_after_a_stopped_loop_the_output_tool_is_named() -> None:
+    """With a structured output, the request after loop feedback names the final-result tool."""
+    same = tool_calls(("lookup", {"key": "a"}))
+    model = ScriptedModel([same, same, same, output_call({"value": 1})])
+    result = await Agent(model, tools=[lookup], output_type=Answer).run("go")
+    assert result.output == Answer(value=1)
+    choices = [r.tool_choice for r in model.requests]
+    assert choices == ["required", "required", "required", "final_result"]
 
 
 @pytest.mark.anyio
