@@ -38,35 +38,20 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from agentkit._errors import ConfigurationError, ModelConnectionError, ModelTimeoutError
-from agentkit.messages import Message, ToolMessage, UserMessage
-from agentkit.models.base import (
-    ModelProfile,
-    ModelRequest,
-    ModelResponse,
-    ModelSettings,
-    ModelStreamEvent,
-    TextDelta,
-    ToolCallDelta,
-)
+from agentkit.models.base import ModelSettings
 from agentkit.models.openai import OpenAIChatModel
-from agentkit.output import OUTPUT_TOOL_NAME
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from agentkit.models.profiles import LLAMA_CPP_PROFILE
 
 __all__ = [
     "LOCAL_MODEL_NAME",
-    "LlamaCppChatModel",
     "LocalLlamaServer",
-    "llama_cpp_profile",
     "local_model",
     "local_model_available",
     "local_model_path",
@@ -162,91 +147,6 @@ def local_model_path(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-def llama_cpp_profile() -> ModelProfile:
-    """The profile for llama-cpp-python's server with ``chatml-function-calling``.
-
-    ``LLAMA_CPP_PROFILE`` with structured output through the final-result tool: on
-    this server, ``response_format`` is ignored as soon as tools are offered with
-    ``tool_choice: "auto"`` (and text answers come back empty), while the chosen
-    tool's arguments are grammar-constrained to its schema, so a final-result tool
-    gives valid JSON whether or not the agent has other tools.
-    """
-    from agentkit.models.profiles import LLAMA_CPP_PROFILE
-
-    return LLAMA_CPP_PROFILE.with_changes(output_mode="tool")
-
-
-class LlamaCppChatModel(OpenAIChatModel):
-    """``OpenAIChatModel`` for llama-cpp-python's server, working around two of its gaps.
-
-    - It cannot stream tool calls: with tools and ``tool_choice: "auto"`` a streamed
-      request gets an empty body when the model picks a tool ("Automatic streaming
-      tool choice is not supported"). A request that offers tools is sent unstreamed
-      and its answer replayed as deltas; everything else streams as usual.
-    - Offered tools with no ``tool_choice``, it hides them from the model; with
-      ``auto``, a model that chooses to answer in text gets an empty answer. So tools
-      always go with ``auto``, and when the model chooses text the request is sent
-      again without tools, to get that text.
-    - It has no ``tool_choice: "required"`` (HTTP 500), so ``auto`` goes instead.
-      When a tool call was required, the final-result tool is offered, and the model
-      chooses text anyway, that means "I am ready to answer": the request is sent
-      again with the final-result tool named (its arguments, grammar-constrained,
-      are the answer).
-    - Its ``chatml-function-calling`` template drops the content of ``tool`` messages,
-      so the model would never see a tool's result (nor agentkit's feedback on a bad
-      call). On the wire, each tool message becomes a user message naming the tool.
-    """
-
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request, asking again where this server's answer cannot be used as is."""
-        request = _tool_results_as_user_messages(request)
-        if request.tools and request.tool_choice is None:
-            # Without a tool_choice this server hides the tools from the model; with
-            # "auto" it hides nothing but can only call them (its text comes back empty).
-            request = replace(request, tool_choice="auto")
-        response = await super().request(request)
-        if response.message.tool_calls or not request.tools:
-            return response
-        first = response.usage
-        names = {t.name for t in request.tools}
-        if request.tool_choice == "auto":
-            # The model chose to answer in text: ask again without tools to get the text.
-            again = replace(request, tools=(), tool_choice=None)
-        elif request.tool_choice == "required" and OUTPUT_TOOL_NAME in names and len(names) > 1:
-            again = replace(request, tool_choice=OUTPUT_TOOL_NAME)
-        else:
-            return response
-        response = await super().request(again)
-        return replace(response, usage=first + response.usage)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        """Stream text answers; answer tool requests whole, then replay them as deltas."""
-        if not request.tools:
-            async for event in super().stream(_tool_results_as_user_messages(request)):
-                yield event
-            return
-        response = await self.request(request)
-        message = response.message
-        if message.content:
-            yield TextDelta(message.content)
-        for index, call in enumerate(message.tool_calls):
-            yield ToolCallDelta(index=index, id=call.id, name=call.name)
-            yield ToolCallDelta(index=index, arguments=call.arguments)
-        yield response
-
-
-def _tool_results_as_user_messages(request: ModelRequest) -> ModelRequest:
-    if not any(isinstance(m, ToolMessage) for m in request.messages):
-        return request
-    messages: list[Message] = [
-        UserMessage(content=f"{'Error from' if m.is_error else 'Result of'} {m.name}: {m.content}")
-        if isinstance(m, ToolMessage)
-        else m
-        for m in request.messages
-    ]
-    return replace(request, messages=messages)
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -313,17 +213,19 @@ class LocalLlamaServer:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def model(self, *, settings: ModelSettings | None = None) -> LlamaCppChatModel:
-        """A ``LlamaCppChatModel`` (an ``OpenAIChatModel``) for this server.
+    def model(self, *, settings: ModelSettings | None = None) -> OpenAIChatModel:
+        """An ``OpenAIChatModel`` for this server, with ``LLAMA_CPP_PROFILE``.
 
+        The profile's flags work around the server's gaps (see ``LLAMA_CPP_PROFILE``):
+        the same client serves any llama-cpp-python server you run yourself.
         Default settings: temperature 0.3 (a tiny model needs a low temperature to
         keep to the point; not 0, so that a retry can come out differently).
         """
-        return LlamaCppChatModel(
+        return OpenAIChatModel(
             self.model_name,
             base_url=self.base_url,
             api_key="local",
-            profile=llama_cpp_profile(),
+            profile=LLAMA_CPP_PROFILE,
             settings=DEFAULT_LOCAL_SETTINGS.merged(settings),
         )
 
@@ -514,7 +416,7 @@ class LocalLlamaServer:
 _shared_server: LocalLlamaServer | None = None
 
 
-def local_model(*, settings: ModelSettings | None = None) -> LlamaCppChatModel:
+def local_model(*, settings: ModelSettings | None = None) -> OpenAIChatModel:
     """The embedded Gemma 3 270M as a ``Model``, starting a shared server on first call.
 
     The server lives until the program exits (it is stopped by an ``atexit`` hook,

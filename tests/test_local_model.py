@@ -1,8 +1,9 @@
 """The embedded local model: Gemma 3 270M on llama-cpp-python's server.
 
-``LlamaCppChatModel``'s wire workarounds are checked against the local test server
-everywhere. The rest runs the real server and model, and is skipped when the
-``local`` extra is not installed; CI installs it, so those run there.
+``LLAMA_CPP_PROFILE``'s workarounds for the server's gaps, on a plain ``OpenAIChatModel``,
+are checked on the wire against the local test server everywhere. The rest runs the real
+server and model, and is skipped when the ``local`` extra is not installed; CI installs
+it, so those run there.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ import pytest
 
 from agentkit import ModelConnectionError, ToolMessage
 from agentkit.events import FinalResultEvent, ToolCallFinishedEvent, ToolCallStartedEvent
-from agentkit.local import (
-    LlamaCppChatModel,
-    LocalLlamaServer,
-    llama_cpp_profile,
-    local_model_available,
-    local_model_path,
-)
+from agentkit.local import LocalLlamaServer, local_model_available, local_model_path
 from agentkit.messages import AssistantMessage, ToolCall, UserMessage
-from agentkit.models.base import ModelRequest, TextDelta, ToolCallDelta, ToolDefinition
+from agentkit.models.base import (
+    ModelRequest,
+    ModelResponse,
+    OutputSpec,
+    TextDelta,
+    ToolCallDelta,
+    ToolDefinition,
+)
+from agentkit.models.openai import OpenAIChatModel
+from agentkit.models.profiles import LLAMA_CPP_PROFILE
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,10 +52,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-# -- LlamaCppChatModel against the local test server (no llama.cpp needed) -----------------
+# -- LLAMA_CPP_PROFILE's flags on a plain OpenAIChatModel, against the local test server ----
 
 WEATHER = ToolDefinition("get_weather", "Weather.", {"type": "object", "properties": {}})
 FINAL = ToolDefinition("final_result", "The answer.", {"type": "object", "properties": {}})
+OUTPUT = OutputSpec(mode="tool", name="final_result", schema=FINAL.parameters)
 HISTORY = (
     UserMessage(content="Lyon?"),
     AssistantMessage(
@@ -59,22 +64,71 @@ HISTORY = (
     ),
     ToolMessage(tool_call_id="c1", name="get_weather", content="rain"),
 )
+WIRE_HISTORY = [
+    {"role": "user", "content": "Lyon?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": "{}"},
+            }
+        ],
+    },
+    {"role": "user", "content": "Result of get_weather: rain"},
+]
+WIRE_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+WIRE_FINAL = {
+    "type": "function",
+    "function": {
+        "name": "final_result",
+        "description": "The answer.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
 
 
-def _model(srv: LocalModelServer) -> LlamaCppChatModel:
-    return LlamaCppChatModel(
-        "gemma-3-270m", base_url=srv.base_url, api_key="local", profile=llama_cpp_profile()
+def _model(srv: LocalModelServer) -> OpenAIChatModel:
+    """What a user pointing agentkit at their own llama.cpp server writes."""
+    return OpenAIChatModel(
+        "gemma-3-270m", base_url=srv.base_url, api_key="local", profile=LLAMA_CPP_PROFILE
     )
+
+
+def _body(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"model": "gemma-3-270m", "messages": messages, "max_tokens": 1024, **extra}
+
+
+def test_the_embedded_model_is_a_plain_client_with_the_llama_cpp_profile() -> None:
+    """``LocalLlamaServer.model()`` is an ``OpenAIChatModel`` with ``LLAMA_CPP_PROFILE``:
+    no subclass, so every workaround reaches users of their own llama.cpp server too."""
+    server = LocalLlamaServer()
+    server.port = 8123  # not started: model() only needs the address
+    model = server.model()
+    assert type(model) is OpenAIChatModel
+    assert model.profile is LLAMA_CPP_PROFILE
+    assert model.base_url == "http://127.0.0.1:8123/v1"
+    assert model.settings.temperature == 0.3 and model.settings.max_tokens == 512
 
 
 @pytest.mark.anyio
 async def test_tool_results_reach_the_model_as_user_messages() -> None:
     """The server's template drops tool messages, so they go as user messages naming the tool."""
+    error = ToolMessage(tool_call_id="c2", name="get_weather", content="no city", is_error=True)
     with LocalModelServer([text("ok")]) as srv:
-        await _model(srv).request(ModelRequest(messages=HISTORY))
-        sent = srv.requests[0].body["messages"]
-    assert sent[-1] == {"role": "user", "content": "Result of get_weather: rain"}
-    assert all(m["role"] != "tool" for m in sent)
+        await _model(srv).request(ModelRequest(messages=(*HISTORY, error)))
+        sent = srv.requests[0].body
+    extra = {"role": "user", "content": "Error from get_weather: no city"}
+    assert sent == _body([*WIRE_HISTORY, extra])
 
 
 @pytest.mark.anyio
@@ -83,8 +137,8 @@ async def test_tools_go_with_auto_and_a_text_choice_is_asked_again_without_tools
     with LocalModelServer([text(""), text("It rains.")]) as srv:
         response = await _model(srv).request(ModelRequest(messages=HISTORY, tools=(WEATHER,)))
         first, second = (r.body for r in srv.requests)
-    assert first["tool_choice"] == "auto" and first["tools"]
-    assert "tools" not in second and "tool_choice" not in second
+    assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
+    assert second == _body(WIRE_HISTORY)
     assert response.message.content == "It rains."
     assert response.usage.requests == 2
 
@@ -93,19 +147,26 @@ async def test_tools_go_with_auto_and_a_text_choice_is_asked_again_without_tools
 async def test_a_declined_required_call_is_asked_again_naming_the_final_result_tool() -> None:
     """With "required" and no tool call back, the request is repeated naming final_result."""
     with LocalModelServer([text(""), tool_calls(("final_result", {}))]) as srv:
-        request = ModelRequest(messages=HISTORY, tools=(WEATHER, FINAL), tool_choice="required")
+        request = ModelRequest(
+            messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
+        )
         response = await _model(srv).request(request)
         first, second = (r.body for r in srv.requests)
-    assert first["tool_choice"] == "auto"
-    assert second["tool_choice"] == {"type": "function", "function": {"name": "final_result"}}
+    tools = [WIRE_WEATHER, WIRE_FINAL]
+    assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=tools)
+    named = {"type": "function", "function": {"name": "final_result"}}
+    assert second == _body(WIRE_HISTORY, tool_choice=named, tools=tools)
     assert [c.name for c in response.message.tool_calls] == ["final_result"]
+    assert response.usage.requests == 2
 
 
 @pytest.mark.anyio
 async def test_a_tool_call_comes_back_after_one_request() -> None:
     """When the model calls a tool, nothing is asked again."""
     with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
-        request = ModelRequest(messages=HISTORY, tools=(WEATHER, FINAL), tool_choice="required")
+        request = ModelRequest(
+            messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
+        )
         response = await _model(srv).request(request)
     assert len(srv.requests) == 1
     assert response.message.tool_calls[0].arguments == '{"city": "Lyon"}'
@@ -121,26 +182,41 @@ async def test_streaming_with_tools_is_sent_whole_and_replayed_as_deltas() -> No
                 ModelRequest(messages=HISTORY, tools=(WEATHER,), tool_choice="auto")
             )
         ]
-        assert srv.requests[0].body.get("stream") in (None, False)
+        sent = srv.requests[0].body
+    assert sent == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
     deltas = [e for e in events if isinstance(e, ToolCallDelta)]
     assert [d.name for d in deltas] == ["get_weather", None]
     assert deltas[1].arguments == '{"city": "Lyon"}'
 
 
 @pytest.mark.anyio
+async def test_a_streamed_text_choice_is_asked_again_without_tools_and_replayed() -> None:
+    """Streamed with tools, a text choice is asked again (unstreamed) and its text replayed."""
+    with LocalModelServer([text(""), text("It rains.")]) as srv:
+        events = [
+            e async for e in _model(srv).stream(ModelRequest(messages=HISTORY, tools=(WEATHER,)))
+        ]
+        first, second = (r.body for r in srv.requests)
+    assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
+    assert second == _body(WIRE_HISTORY)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["It rains."]
+    assert isinstance(events[-1], ModelResponse) and events[-1].usage.requests == 2
+
+
+@pytest.mark.anyio
 async def test_streaming_text_without_tools_streams() -> None:
-    """A request without tools is streamed as usual."""
+    """A request without tools is streamed as usual (tool results still as user text)."""
     with LocalModelServer([text("Rain in Lyon tomorrow.")]) as srv:
         events = [e async for e in _model(srv).stream(ModelRequest(messages=HISTORY))]
-        assert srv.requests[0].body["stream"] is True
+        sent = srv.requests[0].body
+    assert sent == _body(WIRE_HISTORY, stream=True, stream_options={"include_usage": True})
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Rain in Lyon tomorrow."
 
 
-def test_the_embedded_model_asks_for_structured_output_through_a_tool() -> None:
+def test_the_llama_cpp_profile_asks_for_structured_output_through_a_tool() -> None:
     """On llama.cpp, response_format is ignored once tools are offered: output mode is "tool"."""
-    profile = llama_cpp_profile()
-    assert profile.output_mode == "tool"
-    assert profile.tool_choice_required is None
+    assert LLAMA_CPP_PROFILE.output_mode == "tool"
+    assert LLAMA_CPP_PROFILE.tool_choice_required is None
 
 
 # -- the real server and model -------------------------------------------------------------

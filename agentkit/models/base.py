@@ -84,6 +84,26 @@ class ModelProfile:
     renamed_fields: tuple[tuple[str, str], ...] = ()
     """Request fields the server spells differently, as ``(openai_name, server_name)``
     pairs (Mistral: ``("seed", "random_seed")``)."""
+    tool_results_as_user_text: bool = False
+    """Send each tool result as a user message naming the tool (``Result of NAME: ...``,
+    ``Error from NAME: ...``) instead of a ``tool`` message: for servers whose chat
+    template drops the content of tool messages (llama.cpp's ``chatml-function-calling``)."""
+    default_tool_choice: str | None = None
+    """``tool_choice`` sent when tools are offered and the request names none; ``None``
+    sends nothing (llama.cpp hides the tools from the model unless it gets ``"auto"``)."""
+    stream_tool_requests: bool = True
+    """``False``: a streamed request that offers tools is sent unstreamed and its answer
+    replayed as deltas (llama.cpp cannot stream a tool call the model chose itself)."""
+    retry_text_without_tools: bool = False
+    """When tools went with ``tool_choice: "auto"``, the request allowed a text answer, and
+    the answer is empty (no text, no tool call), ask again without the tools to get the
+    text; usage adds up. For servers that grammar-restrict the answer under ``"auto"`` to
+    a tool call (llama.cpp: a text answer always comes back empty)."""
+    retry_required_with_output_tool: bool = False
+    """When the request required a tool call but the wire could only say ``"auto"``
+    (``tool_choice_required`` is ``None``), the final-result tool (``OutputSpec`` in
+    ``tool`` mode) is offered, and the answer is empty, ask again naming the final-result
+    tool: the model chose to answer, and the tool's arguments are its answer. Usage adds up."""
 
     def with_changes(self, **changes: Any) -> ModelProfile:
         """A copy with some fields changed."""

@@ -6,6 +6,8 @@ provider's name:
 - messages in OpenAI's chat format; user images as ``image_url`` parts; tool
   messages text-only, images a tool returned moved into a user message after the
   run of tool messages;
+- ``tool_results_as_user_text``: each tool result sent as a user message naming
+  the tool (``Result of NAME: ...``, ``Error from NAME: ...``);
 - ``tool_call_id_style == "mistral"``: tool-call ids mapped to 9 alphanumerics,
   deterministically (the same id maps the same every time the conversation is
   resent), distinct within the conversation; the stored messages keep the
@@ -14,7 +16,8 @@ provider's name:
   (every call answered before the next turn, no user right after a tool result,
   no empty assistant message, last message user or tool);
 - ``tool_choice`` mapped (``required``/``any`` to ``tool_choice_required``, a
-  named tool where the server cannot force "some tool");
+  named tool where the server cannot force "some tool"); ``default_tool_choice``
+  sent with tools when the request names none;
 - ``max_tokens`` always sent under ``max_tokens_field``; ``rejected_fields``
   never sent; ``renamed_fields`` renamed;
 - structured output as native ``json_schema``, or ``json_object`` (with the
@@ -217,6 +220,9 @@ class _Converter:
         self.out.append(wire)
 
     def tool(self, msg: ToolMessage) -> None:
+        if self.profile.tool_results_as_user_text:
+            self.tool_as_user(msg)
+            return
         wid: str | None = None
         for i, (original, candidate, _name) in enumerate(self.pending):
             if original == msg.tool_call_id:
@@ -233,6 +239,21 @@ class _Converter:
                 return
             wid = mistral_tool_call_id(msg.tool_call_id) if self.map_ids else msg.tool_call_id
         self.out.append({"role": "tool", "tool_call_id": wid, "content": msg.content})
+        self.collect_images(msg, wid)
+
+    def tool_as_user(self, msg: ToolMessage) -> None:
+        """The tool result as a user message naming the tool (its images follow it)."""
+        wid = msg.tool_call_id
+        for i, (original, candidate, _name) in enumerate(self.pending):
+            if original == msg.tool_call_id:
+                wid = candidate
+                del self.pending[i]
+                break
+        if self.pending_images:  # an earlier result's images go right after its text
+            self.add_user(self.pending_images)
+            self.pending_images = []
+        label = "Error from" if msg.is_error else "Result of"
+        self.add_user(f"{label} {msg.name}: {msg.content}")
         self.collect_images(msg, wid)
 
     def collect_images(self, msg: ToolMessage, wire_id: str) -> None:
@@ -298,9 +319,16 @@ def encode_tools(tools: Sequence[ToolDefinition], profile: ModelProfile) -> list
 def tool_choice_value(
     choice: ToolChoice | None, tools: Sequence[ToolDefinition], profile: ModelProfile
 ) -> str | dict[str, Any] | None:
-    """``tool_choice`` in the profile's dialect; ``None`` means "do not send it"."""
-    if choice is None or not tools:
+    """``tool_choice`` in the profile's dialect; ``None`` means "do not send it".
+
+    With tools and no ``choice``, the profile's ``default_tool_choice`` (if any) is used.
+    """
+    if not tools:
         return None
+    if choice is None:
+        choice = profile.default_tool_choice
+        if choice is None:
+            return None
     if choice in ("auto", "none"):
         return choice
     if choice in ("required", "any"):

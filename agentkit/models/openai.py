@@ -18,8 +18,9 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -43,8 +44,10 @@ from agentkit.models.base import (
     ModelResponse,
     ModelSettings,
     ModelStreamEvent,
+    TextDelta,
+    ToolCallDelta,
 )
-from agentkit.models.dialect import RequestEncoder
+from agentkit.models.dialect import RequestEncoder, tool_choice_value
 from agentkit.models.parse import (
     ResponseShapeError,
     StreamAccumulator,
@@ -158,7 +161,66 @@ class OpenAIChatModel:
         )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request and return the complete answer."""
+        """Send one request and return the complete answer.
+
+        Where the profile asks for it (``retry_text_without_tools``,
+        ``retry_required_with_output_tool``), an empty answer to a request whose tools
+        went with ``tool_choice: "auto"`` is asked again once; the usage adds up.
+        """
+        response = await self._request_once(request)
+        again = self._ask_again(request, response)
+        if again is None:
+            return response
+        second = await self._request_once(again)
+        return replace(second, usage=response.usage + second.usage)
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """Send one request streamed: deltas as they arrive, then the ``ModelResponse``.
+
+        A stream cut off before the model finished raises ``ModelConnectionError``; it
+        is not retried (deltas were already delivered). With ``stream_tool_requests``
+        off in the profile, a request that offers tools is sent unstreamed and its
+        answer replayed as deltas. An empty answer is asked again as in ``request()``.
+        """
+        profile = self._profile
+        if request.tools and not profile.stream_tool_requests:
+            return self._stream_whole(request)
+        if profile.retry_text_without_tools or profile.retry_required_with_output_tool:
+            return self._stream_asking_again(request)
+        return self._stream_once(request)
+
+    async def _stream_whole(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """The answer to an unstreamed request, replayed as deltas."""
+        response = await self.request(request)
+        message = response.message
+        if message.content:
+            yield TextDelta(message.content)
+        for index, call in enumerate(message.tool_calls):
+            yield ToolCallDelta(index=index, id=call.id, name=call.name)
+            yield ToolCallDelta(index=index, arguments=call.arguments)
+        yield response
+
+    async def _stream_asking_again(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """A streamed request, streamed once more where ``_ask_again`` says so."""
+        first: ModelResponse | None = None
+        async with aclosing(self._stream_once(request)) as events:
+            async for event in events:
+                if isinstance(event, ModelResponse):
+                    first = event
+                else:
+                    yield event
+        assert first is not None, "a stream always ends with its response"
+        again = self._ask_again(request, first)
+        if again is None:
+            yield first
+            return
+        async with aclosing(self._stream_once(again)) as events:
+            async for event in events:
+                if isinstance(event, ModelResponse):
+                    event = replace(event, usage=first.usage + event.usage)
+                yield event
+
+    async def _request_once(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
         response = await self._send(body, False, self._timeout(request))
         try:
@@ -166,12 +228,35 @@ class OpenAIChatModel:
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, response.text) from None
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        """Send one request streamed: deltas as they arrive, then the ``ModelResponse``.
+    def _ask_again(self, request: ModelRequest, response: ModelResponse) -> ModelRequest | None:
+        """The request to send again when the answer under ``"auto"`` came back empty."""
+        profile = self._profile
+        if not (profile.retry_text_without_tools or profile.retry_required_with_output_tool):
+            return None
+        tools = request.tools
+        message = response.message
+        if not tools or message.tool_calls or message.content:
+            return None
+        if tool_choice_value(request.tool_choice, tools, profile) != "auto":
+            return None
+        choice = request.tool_choice
+        if choice in (None, "auto"):
+            if profile.retry_text_without_tools:
+                return replace(request, tools=(), tool_choice=None)
+            return None
+        output = request.output
+        if (
+            choice in ("required", "any")
+            and profile.retry_required_with_output_tool
+            and profile.supports_named_tool_choice
+            and output is not None
+            and output.mode == "tool"
+            and any(tool.name == output.name for tool in tools)
+        ):
+            return replace(request, tool_choice=output.name)
+        return None
 
-        A stream cut off before the model finished raises ``ModelConnectionError``; it
-        is not retried (deltas were already delivered).
-        """
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         body = self._encoder.encode(request, stream=True)
         response = await self._send(body, True, self._timeout(request))
         acc = StreamAccumulator(self._profile.price)

@@ -100,7 +100,7 @@ LLAMA_CPP_PROFILE = ModelProfile(
     supports_json_object=True,
     json_object_with_schema=True,
     supports_parallel_tool_calls=False,
-    output_mode="prompted",
+    output_mode="tool",
     tool_choice_required=None,
     supports_named_tool_choice=True,
     strict_schema="none",
@@ -108,11 +108,29 @@ LLAMA_CPP_PROFILE = ModelProfile(
     rejected_fields=frozenset(
         {"max_completion_tokens", "store", "metadata", "parallel_tool_calls"}
     ),
+    tool_results_as_user_text=True,
+    default_tool_choice="auto",
+    stream_tool_requests=False,
+    retry_text_without_tools=True,
+    retry_required_with_output_tool=True,
 )
-"""llama.cpp's OpenAI-compatible server (llama-cpp-python): ``json_schema`` gives HTTP 500,
-so structured output is ``json_object`` with a ``schema`` (grammar-constrained);
-``tool_choice: "required"`` gives HTTP 500 (a named tool works); null assistant
-content gives HTTP 500."""
+"""llama.cpp's OpenAI-compatible server (llama-cpp-python, ``chatml-function-calling``).
+
+- ``json_schema`` gives HTTP 500: structured output without tools is ``json_object``
+  with a ``schema`` (grammar-constrained). But once tools are offered with ``"auto"``,
+  ``response_format`` is ignored, so the output mode is ``tool``: the final-result
+  tool's arguments are grammar-constrained to its schema, with or without other tools.
+- ``tool_choice: "required"`` gives HTTP 500 (a named tool works), so "some tool" is
+  sent as ``"auto"`` (or the tool's name, when there is one); when a required call
+  comes back as an empty text answer, it is asked again naming the final-result tool.
+- Tools sent without ``tool_choice`` are left out of the prompt: ``"auto"`` goes with
+  them. Under ``"auto"`` a text answer always comes back empty: the request is asked
+  again without tools to get the text.
+- A streamed request where the model picks a tool under ``"auto"`` gets an empty body:
+  requests that offer tools are sent unstreamed and replayed as deltas.
+- The template drops the content of ``tool`` messages: tool results go as user text.
+- Null assistant content gives HTTP 500: ``""`` is sent.
+"""
 
 Matcher = str | Callable[[str], bool]
 """A substring of the (lower-cased) model name, or a predicate on the model name."""
