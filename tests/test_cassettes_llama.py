@@ -17,9 +17,11 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit.agent import Agent
-from agentkit.local import LOCAL_MODEL_NAME, LlamaCppChatModel, LocalLlamaServer, llama_cpp_profile
+from agentkit.local import LOCAL_MODEL_NAME, LocalLlamaServer
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from agentkit.models.base import ModelRequest, ModelSettings, TextDelta, ToolDefinition
+from agentkit.models.openai import OpenAIChatModel
+from agentkit.models.profiles import LLAMA_CPP_PROFILE
 from agentkit.testing.replay import check_mistral_conversation
 
 DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens there: a replay never needs it
@@ -58,21 +60,22 @@ def base_url(record_mode: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def model(base_url: str) -> LlamaCppChatModel:
+def model(base_url: str) -> OpenAIChatModel:
     """The embedded model's client, exactly as ``LocalLlamaServer.model()`` builds it."""
-    return LlamaCppChatModel(
+    return OpenAIChatModel(
         LOCAL_MODEL_NAME,
         base_url=base_url,
         api_key="local",
-        profile=llama_cpp_profile(),
+        profile=LLAMA_CPP_PROFILE,
         settings=SETTINGS,
     )
 
 
 @pytest.mark.vcr
 @pytest.mark.anyio
-async def test_llama_tool_call_and_follow_up(model: LlamaCppChatModel) -> None:
-    """A named tool call (llama.cpp's long ids), its result, and the model's next answer."""
+async def test_llama_tool_call_and_follow_up(model: OpenAIChatModel) -> None:
+    """A named tool call (llama.cpp's long ids), its result as user text, and the model's
+    next answer with the tools offered under "auto"."""
     messages: list[Message] = [
         SystemMessage(content="You are a weather assistant. Use the tools."),
         UserMessage(content="What is the weather in Paris?"),
@@ -88,16 +91,20 @@ async def test_llama_tool_call_and_follow_up(model: LlamaCppChatModel) -> None:
         first.message,
         ToolMessage(tool_call_id=call.id, name=call.name, content="Sunny, 24 C"),
     ]
+    # No tool_choice: the profile sends "auto", without which llama.cpp hides the tools.
     second = await model.request(ModelRequest(messages=messages, tools=[WEATHER_TOOL]))
     assert isinstance(second.message, AssistantMessage)
     assert second.usage.requests == 1
+    # The tools were visible: this tiny model calls the same tool again (recorded as it is).
+    (again,) = second.message.tool_calls
+    assert again.name == "get_weather" and json.loads(again.arguments) == {"city": "Paris"}
     # The conversation made on llama.cpp is one agentkit can send to Mistral.
     check_mistral_conversation([*messages, second.message])
 
 
 @pytest.mark.vcr
 @pytest.mark.anyio
-async def test_llama_streamed_text(model: LlamaCppChatModel) -> None:
+async def test_llama_streamed_text(model: OpenAIChatModel) -> None:
     """A streamed text answer from llama.cpp replays as the same deltas."""
     request = ModelRequest(messages=[UserMessage(content="Write one sentence about Paris.")])
     events = [event async for event in model.stream(request)]
@@ -109,7 +116,7 @@ async def test_llama_streamed_text(model: LlamaCppChatModel) -> None:
 
 @pytest.mark.vcr
 @pytest.mark.anyio
-async def test_llama_structured_output(model: LlamaCppChatModel) -> None:
+async def test_llama_structured_output(model: OpenAIChatModel) -> None:
     """Structured output through the grammar-constrained final-result tool validates."""
     agent: Agent[None, Greeting] = Agent(
         model, instructions="Answer with a greeting.", output_type=Greeting
