@@ -201,12 +201,16 @@ def test_mistral_family_members_get_the_mistral_dialect(name: str) -> None:
 
 
 def test_llama_cpp_profile_dialect() -> None:
-    """llama.cpp: json_object + schema, no 'required' tool_choice, never null content."""
+    """llama.cpp: json_object + schema, no 'required' tool_choice, never null content, output
+    through the final-result tool, and every workaround for its server's gaps turned on."""
     p = LLAMA_CPP_PROFILE
     assert not p.supports_json_schema and p.json_object_with_schema
     assert p.tool_choice_required is None
     assert p.assistant_content_never_null
-    assert p.output_mode in ("prompted", "tool")
+    assert p.output_mode == "tool"
+    assert p.tool_results_as_user_text and p.default_tool_choice == "auto"
+    assert not p.stream_tool_requests
+    assert p.retry_text_without_tools and p.retry_required_with_output_tool
 
 
 def test_register_profile_by_substring_wins_over_builtins(clean_registry: None) -> None:
