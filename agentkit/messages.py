@@ -159,6 +159,7 @@ Message = Annotated[
     Field(discriminator="role"),
 ]
 
+
 @functools.cache
 def _messages_adapter() -> TypeAdapter[list[Message]]:
     return TypeAdapter(list[Message])
