@@ -208,6 +208,23 @@ async def test_user_client_is_used_and_sdk_retries_stay_off() -> None:
     assert server.requests[0].headers["authorization"] == "Bearer mine"
 
 
+@pytest.mark.anyio
+async def test_own_client_and_user_client_put_the_same_request_on_the_wire() -> None:
+    """The fast path (straight to the pool of the client agentkit made) sends exactly what
+    the SDK's post sends for a passed-in client: same body, auth, content type, user agent."""
+    with LocalModelServer([text("a"), text("b")]) as server:
+        await model_for(server, "gpt-4o", api_key="same-key").request(HI)
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="same-key")
+        await OpenAIChatModel("gpt-4o", client=client).request(HI)
+        await client.close()
+    ours, sdk = server.requests
+    assert ours.body == sdk.body
+    assert ours.path == sdk.path
+    for header in ("authorization", "content-type", "accept", "user-agent"):
+        assert ours.headers[header] == sdk.headers[header], header
+    assert ours.headers["authorization"] == "Bearer same-key"
+
+
 def test_model_works_across_event_loops() -> None:
     """A model used by two anyio.run calls (as run_sync does) makes a fresh client per loop."""
     with LocalModelServer([text("one"), text("two")]) as server:
