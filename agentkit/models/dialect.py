@@ -29,7 +29,6 @@ into the body as JSON bytes.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -88,6 +87,8 @@ def mistral_tool_call_id(original: str, salt: int = 0) -> str:
     """
     if salt == 0 and _MISTRAL_ID.fullmatch(original):
         return original
+    import hashlib  # imported on first use: import agentkit stays light
+
     digest = hashlib.blake2b(f"{salt}\x00{original}".encode(), digest_size=8).digest()
     n = int.from_bytes(digest, "big")
     chars = []

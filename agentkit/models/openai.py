@@ -16,10 +16,8 @@ carries the status code, the body and the server's own message.
 
 from __future__ import annotations
 
-import email.utils
 import os
 import random
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -60,6 +58,8 @@ from agentkit.models.parse import (
 from agentkit.models.profiles import profile_for
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx2
     from openai import AsyncOpenAI
 
@@ -571,6 +571,8 @@ def _ssl_context(base_url: str) -> ssl.SSLContext:
 
             ctx = httpx2.create_ssl_context()
         else:
+            import ssl
+
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         _SSL_CONTEXTS[secure] = ctx
     return ctx
@@ -592,6 +594,8 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
     except ValueError:
         pass
     try:
+        import email.utils  # only for an HTTP-date Retry-After
+
         date = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None

@@ -8,7 +8,6 @@ and the complete ``ModelResponse`` at the end.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pydantic_core
@@ -31,6 +30,8 @@ class ResponseShapeError(ValueError):
 
 
 def _new_call_id() -> str:
+    import uuid  # imported on first use: import agentkit stays light
+
     return "call_" + uuid.uuid4().hex[:24]
 
 
