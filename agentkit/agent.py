@@ -65,6 +65,7 @@ from agentkit.models.base import (
     ModelResponse,
     ModelSettings,
     OutputMode,
+    OutputSpec,
     TextDelta,
     ToolCallDelta,
     ToolDefinition,
@@ -107,7 +108,7 @@ class _RunPlan:
     model: Model
     mode: OutputMode | None
     tools: tuple[ToolDefinition, ...]
-    output_spec: Any
+    output_spec: OutputSpec | None
     tool_choice: str | None
     system: SystemMessage | None
     settings: ModelSettings
@@ -622,7 +623,7 @@ class Agent(Generic[DepsT, OutputT]):
         profile = resolved.profile
         tools = [t.definition for t in self._tools.values()]
         mode: OutputMode | None = None
-        spec = None
+        spec: OutputSpec | None = None
         tool_choice = None
         instructions = self.instructions
         if not self._output.is_text:
