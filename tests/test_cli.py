@@ -276,6 +276,18 @@ def test_chat_turns_carry_the_conversation() -> None:
     assert out.text.count("[usage] 1 request · ") == 2
 
 
+@pytest.fixture
+def sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """Python's own Ctrl-C handler, whatever this process inherited (a job started in the
+    background by a non-interactive shell begins with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises_keyboard_interrupt")
 def test_ctrl_c_cancels_the_turn_and_keeps_the_conversation() -> None:
     """SIGINT during a turn cancels only that turn; the next one starts from the history before."""
     from anyio.from_thread import start_blocking_portal
