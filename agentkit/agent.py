@@ -21,9 +21,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, overload
 
 import anyio
+from typing_extensions import TypeVar
 
 from agentkit._errors import (
     AgentkitError,
@@ -76,8 +77,8 @@ from agentkit.usage import Usage
 
 __all__ = ["Agent", "RunStream"]
 
-DepsT = TypeVar("DepsT")
-OutputT = TypeVar("OutputT")
+DepsT = TypeVar("DepsT", default=Any)
+OutputT = TypeVar("OutputT", default=str)
 
 Prompt = str | Sequence[ContentPart] | UserMessage
 """A user turn: text, a list of text and image parts, or a ready ``UserMessage``."""
@@ -122,13 +123,45 @@ class Agent(Generic[DepsT, OutputT]):
     through whichever API key is set. It is resolved at the first run.
     """
 
+    @overload
+    def __init__(
+        self: Agent[DepsT, OutputT],
+        model: Model | str | None = None,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        output_type: type[OutputT] = ...,
+        output_mode: OutputMode | None = None,
+        retries: int = 3,
+        max_turns: int = 20,
+        settings: ModelSettings | None = None,
+        raise_tool_errors: bool = False,
+        name: str = "agent",
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[DepsT, Any],
+        model: Model | str | None = None,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        output_type: Any,
+        output_mode: OutputMode | None = None,
+        retries: int = 3,
+        max_turns: int = 20,
+        settings: ModelSettings | None = None,
+        raise_tool_errors: bool = False,
+        name: str = "agent",
+    ) -> None: ...
+
     def __init__(
         self,
         model: Model | str | None = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
-        output_type: type[OutputT] | Any = str,
+        output_type: Any = str,
         output_mode: OutputMode | None = None,
         retries: int = 3,
         max_turns: int = 20,
