@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, overload
@@ -82,6 +82,9 @@ OutputT = TypeVar("OutputT", default=str)
 
 Prompt = str | Sequence[ContentPart] | UserMessage
 """A user turn: text, a list of text and image parts, or a ready ``UserMessage``."""
+
+_PLAN_CACHE = 16
+"""How many models' run plans an agent keeps (per-run models would otherwise pile up)."""
 
 _LOOP_LIMIT = 3
 """The same tool calls this many turns in a row are stopped with feedback."""
@@ -190,6 +193,9 @@ class Agent(Generic[DepsT, OutputT]):
             )
         self._validators: list[tuple[Callable[..., Any], bool]] = []
         self._plans: dict[int, _RunPlan] = {}
+        """Static request parts per model (by identity), at most ``_PLAN_CACHE`` of them."""
+        self._inferred: dict[str, Model] = {}
+        """Models built from per-run model strings, reused by later runs."""
 
     @property
     def tools(self) -> dict[str, Tool[Any]]:
@@ -256,7 +262,8 @@ class Agent(Generic[DepsT, OutputT]):
         )
         return anyio.run(call)
 
-    def run_stream(
+    @asynccontextmanager
+    async def run_stream(
         self,
         prompt: Prompt,
         *,
@@ -264,19 +271,8 @@ class Agent(Generic[DepsT, OutputT]):
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
-    ) -> AbstractAsyncContextManager[RunStream[OutputT]]:
-        """Run the agent streamed: ``async with agent.run_stream(p) as s: async for e in s``."""
-        return self._stream_cm(prompt, message_history, deps, settings, model)
-
-    @asynccontextmanager
-    async def _stream_cm(
-        self,
-        prompt: Prompt,
-        message_history: Sequence[Message] | None,
-        deps: DepsT,
-        settings: ModelSettings | None,
-        model: Model | str | None,
     ) -> AsyncIterator[RunStream[OutputT]]:
+        """Run the agent streamed: ``async with agent.run_stream(p) as s: async for e in s``."""
         holder: list[_RunState] = []
         events = self._events(
             prompt,
@@ -584,7 +580,7 @@ class Agent(Generic[DepsT, OutputT]):
         except OutputValidationError as exc:
             outcome.failures.append(str(exc))
             return _error_answer(call, str(exc))
-        outcome.pending_output = (call, value)
+        outcome.output = value
         outcome.has_output = True
         return ToolMessage(tool_call_id=call.id, name=call.name, content="Final result received.")
 
@@ -682,12 +678,19 @@ class Agent(Generic[DepsT, OutputT]):
             system=SystemMessage(content=instructions) if instructions else None,
             settings=self.settings,
         )
+        if len(self._plans) >= _PLAN_CACHE:
+            self._plans.pop(next(iter(self._plans)))
         self._plans[id(resolved)] = plan
         return plan
 
     def _resolve_model(self, model: Model | str | None) -> Model:
+        if isinstance(model, str):
+            inferred = self._inferred.get(model)
+            if inferred is None:
+                inferred = self._inferred[model] = _infer(model)
+            return inferred
         if model is not None:
-            return model if not isinstance(model, str) else _infer(model)
+            return model
         if self._model is None:
             spec = self._model_spec
             self._model = spec if spec is not None and not isinstance(spec, str) else _infer(spec)
@@ -709,12 +712,7 @@ class _ToolOutcome:
     answers: list[ToolMessage] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     has_output: bool = False
-    pending_output: tuple[ToolCall, Any] | None = None
-
-    @property
-    def output(self) -> Any:
-        assert self.pending_output is not None
-        return self.pending_output[1]
+    output: Any = None
 
 
 class RunStream(Generic[OutputT]):

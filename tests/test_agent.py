@@ -271,3 +271,22 @@ async def test_text_when_structured_output_is_required() -> None:
         "final_result tool with the answer as its arguments."
     )
     assert result.output.city == "Paris"
+
+
+@pytest.mark.anyio
+async def test_per_run_model_strings_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model string given per run is turned into a model once and reused by later runs."""
+    import agentkit.agent
+
+    built: list[str] = []
+
+    def infer(spec: str | None) -> ScriptedModel:
+        built.append(str(spec))
+        return ScriptedModel(["a", "b"])
+
+    monkeypatch.setattr(agentkit.agent, "_infer", infer)
+    agent = Agent(ScriptedModel([]))
+    first = await agent.run("one", model="mistral:mistral-small-2506")
+    second = await agent.run("two", model="mistral:mistral-small-2506")
+    assert (first.output, second.output) == ("a", "b")
+    assert built == ["mistral:mistral-small-2506"]
