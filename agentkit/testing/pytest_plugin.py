@@ -9,6 +9,16 @@ recorded exchanges unplayed fails. The default record mode, ``none``, replays
 only and never touches the network; ``--record-mode=once`` records a missing
 cassette, ``--record-mode=rewrite`` records every marked test's cassette anew.
 
+Real requests are refused. In every test, a request from an agentkit model to any
+host but this machine (``localhost``, 127.0.0.0/8, ``::1``) raises
+``RealRequestBlockedError`` before a connection is opened, naming the host and the
+test, so no test reaches a paid API by accident. A ``vcr``-marked test is not
+checked (vcrpy records, or replays and refuses what was not recorded). To let a
+test through otherwise: ``@pytest.mark.agentkit_allow_network`` (any host) or
+``@pytest.mark.agentkit_allow_network("api.example.com", ...)`` (those hosts), or the
+ini option ``agentkit_allow_hosts``; ``agentkit_block_network = false`` turns the
+check off for the whole suite.
+
 Options:
 
 * ``@pytest.mark.agentkit_secrets("value", ..., env=("MY_TOKEN",))`` names more
@@ -17,6 +27,9 @@ Options:
 * ini ``agentkit_ignore_fields``: more request-body fields (top level) that do not
   take part in matching, for values that change on every run.
 * ini ``agentkit_cassettes = false`` leaves pytest-recording's cassettes alone.
+* ini ``agentkit_allow_hosts``: hosts (shell-style patterns such as ``*.corp.example``
+  allowed) every test may send real requests to.
+* ini ``agentkit_block_network = false``: let every test send real requests.
 
 Nothing here imports vcrpy, PyYAML or httpx2 until a marked test runs, so the
 plugin costs nothing in test suites that do not use it.
@@ -24,10 +37,13 @@ plugin costs nothing in test suites that do not use it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from agentkit import _guard
 
 if TYPE_CHECKING:
     from agentkit.testing.cassettes import CassetteOptions
@@ -51,6 +67,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="agentkit: more top-level request-body fields left out when matching requests.",
     )
     parser.addini(
+        "agentkit_block_network",
+        type="bool",
+        default=True,
+        help="agentkit: refuse real model requests to non-loopback hosts in tests "
+        "not marked vcr (default true).",
+    )
+    parser.addini(
+        "agentkit_allow_hosts",
+        type="linelist",
+        default=[],
+        help="agentkit: hosts (shell-style patterns allowed) that tests may send "
+        "real model requests to.",
+    )
+    parser.addini(
         "agentkit_secret_env",
         type="linelist",
         default=[],
@@ -59,11 +89,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the ``agentkit_secrets`` marker."""
+    """Declare the ``agentkit_secrets`` and ``agentkit_allow_network`` markers."""
     config.addinivalue_line(
         "markers",
         "agentkit_secrets(*values, env=()): values (or environment variables holding them) "
         "that are never written to this test's cassette.",
+    )
+    config.addinivalue_line(
+        "markers",
+        "agentkit_allow_network(*hosts): let this test send real model requests "
+        "(to these hosts only, if any are named).",
     )
 
 
@@ -144,3 +179,71 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             except UnplayedInteractionsError as error:
                 pytest.fail(str(error), pytrace=False)
     return result
+
+
+class _RefuseRealRequests:
+    """The guard of one test: refuses a request unless its host is loopback or allowed."""
+
+    __slots__ = ("allowed", "nodeid")
+
+    def __init__(self, nodeid: str, allowed: Sequence[str]) -> None:
+        self.nodeid = nodeid
+        self.allowed = tuple(_host_pattern(entry) for entry in allowed if entry.strip())
+
+    def __call__(self, url: str) -> None:
+        __tracebackhide__ = True
+        if _guard.is_loopback(url):
+            return
+        host = _guard.host_of(url)
+        if any(fnmatchcase(host, pattern) for pattern in self.allowed):
+            return
+        shown = host or "(no host)"
+        safe = _guard.safe_url(url)
+        raise _guard.RealRequestBlockedError(
+            f"{self.nodeid} sent a real model request to {shown} ({safe}). agentkit's "
+            "pytest plugin refuses requests to hosts other than this machine in tests, so "
+            "that no test reaches a real model by accident.\n"
+            "To record it: mark the test @pytest.mark.vcr and run pytest "
+            "--record-mode=once with the API key set; later runs replay the cassette "
+            "offline.\n"
+            "To allow it: mark the test @pytest.mark.agentkit_allow_network "
+            f'(or agentkit_allow_network("{shown}")), or add {shown} to the ini option '
+            "agentkit_allow_hosts; agentkit_block_network = false turns the check off "
+            "for the whole suite.",
+            url=safe,
+            host=host,
+        )
+
+
+def _host_pattern(entry: str) -> str:
+    """An allowed-host entry as a lower-case pattern; a URL or ``host:port`` counts by its host."""
+    entry = entry.strip().lower()
+    if "://" in entry:
+        return _guard.host_of(entry)
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry
+
+
+def _request_guard(item: pytest.Item) -> _guard.Guard | None:
+    """The guard for this test, or ``None`` where real requests are let through."""
+    config = item.config
+    if not config.getini("agentkit_block_network") or item.get_closest_marker("vcr"):
+        return None
+    allowed = list(config.getini("agentkit_allow_hosts"))
+    for mark in item.iter_markers("agentkit_allow_network"):
+        if not mark.args:
+            return None
+        allowed.extend(str(host) for host in mark.args)
+    return _RefuseRealRequests(item.nodeid, allowed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, Any, Any]:
+    """Install the test's request guard for its setup, call and teardown.
+
+    A test let through installs no guard (``None``), so that an inner pytest session
+    (pytester) decides for its own tests; the previous guard comes back afterwards.
+    """
+    with _guard.guarded(_request_guard(item)):
+        return (yield)
