@@ -50,6 +50,7 @@ from agentkit.events import (
     ToolCallFinishedEvent,
     ToolCallStartedEvent,
 )
+from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
 from agentkit.messages import (
     AssistantMessage,
     ImagePart,
@@ -78,6 +79,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "FinalResultEvent",
+    "Hooks",
     "ImagePart",
     "MaxTurnsExceededError",
     "Message",
@@ -96,6 +98,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryEvent",
     "RunContext",
+    "RunInfo",
     "RunResult",
     "RunStream",
     "ServerError",
@@ -109,8 +112,10 @@ __all__ = [
     "ToolCallStartedEvent",
     "ToolDefinitionError",
     "ToolExecutionError",
+    "ToolInvocation",
     "ToolLoopError",
     "ToolMessage",
+    "ToolResult",
     "Usage",
     "UserError",
     "UserMessage",

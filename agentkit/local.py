@@ -27,7 +27,6 @@ do the rest.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -52,7 +51,6 @@ from agentkit.models.profiles import LLAMA_CPP_PROFILE
 __all__ = [
     "LOCAL_MODEL_NAME",
     "LocalLlamaServer",
-    "local_model",
     "local_model_available",
     "local_model_path",
 ]
@@ -281,7 +279,6 @@ class LocalLlamaServer:
             raise
         finally:
             os.close(fd)
-        atexit.register(self.stop)
 
     def _log_tail(self, lines: int = 25) -> str:
         if self._log_path is None:
@@ -362,7 +359,6 @@ class LocalLlamaServer:
         """Stop the server: terminate, then kill after ``stop_timeout``. Safe to call twice."""
         process, self._process = self._process, None
         if process is not None:
-            atexit.unregister(self.stop)
             if process.stdin is not None:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
@@ -411,22 +407,3 @@ class LocalLlamaServer:
     def __repr__(self) -> str:
         state = f"port={self.port}" if self.running else "stopped"
         return f"LocalLlamaServer({self.model_name!r}, {state})"
-
-
-_shared_server: LocalLlamaServer | None = None
-
-
-def local_model(*, settings: ModelSettings | None = None) -> OpenAIChatModel:
-    """The embedded Gemma 3 270M as a ``Model``, starting a shared server on first call.
-
-    The server lives until the program exits (it is stopped by an ``atexit`` hook,
-    and exits by itself if the program dies). For a scoped lifetime use
-    ``with LocalLlamaServer() as server: server.model()``. Blocks while the server
-    starts (a few seconds; longer the first time, while the model file is assembled).
-    """
-    global _shared_server
-    if _shared_server is None or not _shared_server.running:
-        server = LocalLlamaServer()
-        server.start()
-        _shared_server = server
-    return _shared_server.model(settings=settings)

@@ -14,20 +14,24 @@ wrapped as ``{"result": ...}`` so every server accepts the schema.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_type_hints
+from typing import Any, Generic, Literal, TypeVar, get_type_hints
 
 import pydantic_core
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from agentkit._errors import ConfigurationError
-from agentkit.models.base import ModelProfile, OutputMode, OutputSpec, ToolDefinition
 from agentkit.schema import format_validation_errors, type_schema
+from agentkit.tools import ToolDefinition
 
-__all__ = ["OutputSchema", "OutputValidationError"]
+__all__ = ["OutputMode", "OutputSchema", "OutputSpec", "OutputValidationError"]
 
 OutputT = TypeVar("OutputT")
+
+OutputMode = Literal["native", "tool", "prompted"]
+"""How structured output is asked for: ``response_format`` json_schema, a final-result
+tool, or the schema in the instructions (with ``json_object`` where supported)."""
 
 OUTPUT_TOOL_NAME = "final_result"
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
@@ -35,6 +39,23 @@ _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 
 class OutputValidationError(Exception):
     """The model's output did not validate; ``str()`` is the feedback for the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """How the run's structured output is asked for.
+
+    ``native``: the model sends ``response_format`` json_schema with ``schema``.
+    ``tool``: the loop has already put a tool named ``name`` in the request's tools.
+    ``prompted``: the loop has put the schema in the instructions; the model sends
+    ``json_object`` (with the schema where ``json_object_with_schema``) if supported.
+    """
+
+    mode: OutputMode
+    name: str
+    schema: Mapping[str, Any]
+    description: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +108,16 @@ class OutputSchema(Generic[OutputT]):
 
     # -- how to ask -----------------------------------------------------------------
 
-    def resolve_mode(self, profile: ModelProfile) -> OutputMode:
-        """The mode to use with this profile: the agent's override, else the profile's choice.
+    def resolve_mode(self, preferred: OutputMode, *, json_schema: bool, tools: bool) -> OutputMode:
+        """The mode to use: the agent's override, else the model's ``preferred`` one.
 
-        Falls back when the server cannot do the preferred mode: native needs json_schema
-        support, tool needs tool support; prompted works everywhere.
+        Falls back when the server cannot do it: native needs ``json_schema`` support,
+        tool needs ``tools``; prompted works everywhere.
         """
-        mode = self.mode_override or profile.output_mode
-        if mode == "native" and not profile.supports_json_schema:
-            mode = "tool" if profile.supports_tools else "prompted"
-        if mode == "tool" and not profile.supports_tools:
+        mode = self.mode_override or preferred
+        if mode == "native" and not json_schema:
+            mode = "tool" if tools else "prompted"
+        if mode == "tool" and not tools:
             mode = "prompted"
         return mode
 
@@ -215,6 +236,3 @@ def _partial_model(model: type[BaseModel]) -> type[BaseModel]:
     }
     partial: type[BaseModel] = create_model(f"Partial{model.__name__}", **fields)
     return partial
-
-
-OutputValidator = Callable[..., Any]

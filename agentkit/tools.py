@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
@@ -36,7 +36,6 @@ from pydantic import ValidationError
 
 from agentkit._errors import ToolDefinitionError, UserError
 from agentkit.messages import ImagePart, Message
-from agentkit.models.base import ToolDefinition
 from agentkit.schema import format_validation_errors, function_schema
 from agentkit.usage import Usage
 
@@ -44,6 +43,7 @@ __all__ = [
     "RunContext",
     "Tool",
     "ToolArgumentsError",
+    "ToolDefinition",
     "tool",
     "tool_result_content",
     "tools_by_name",
@@ -54,6 +54,16 @@ FuncT = TypeVar("FuncT", bound=Callable[..., Any])
 
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """Tool names every server accepts (Mistral's rule, the strictest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """A tool as the model sees it: name, description, JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    strict: bool | None = None
 
 
 @dataclass(slots=True)

@@ -70,9 +70,3 @@ class Usage:
         )
         total.add(other)
         return total
-
-    def copy(self) -> Usage:
-        """An independent copy."""
-        return Usage(
-            self.requests, self.input_tokens, self.output_tokens, self.cached_tokens, self.cost_usd
-        )

@@ -23,11 +23,7 @@ from agentkit import (
 from agentkit.messages import AssistantMessage, SystemMessage
 from agentkit.testing.scripted import SCRIPTED_PROFILE, ScriptedModel, output_call, tool_calls
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Run every async test of this module under asyncio and under trio."""
-    return str(request.param)
+pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
 
 class Report(BaseModel):

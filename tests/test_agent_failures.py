@@ -31,12 +31,6 @@ from agentkit.testing.scripted import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """These tests run under asyncio (test_agent.py covers trio)."""
-    return "asyncio"
-
-
 class Answer(BaseModel):
     value: int
 

@@ -13,12 +13,6 @@ from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """HTTP tests run under asyncio."""
-    return "asyncio"
-
-
 class Report(BaseModel):
     city: str
     temperature_c: float

@@ -19,12 +19,6 @@ PROMPTED = SCRIPTED_PROFILE.with_changes(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """These tests run under asyncio."""
-    return "asyncio"
-
-
 class Cat(BaseModel):
     """A cat."""
 

@@ -23,11 +23,7 @@ from agentkit import (
 from agentkit.messages import AssistantMessage
 from agentkit.testing.scripted import ScriptedModel, output_call, text, tool_calls
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Streaming runs under asyncio and trio."""
-    return str(request.param)
+pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
 
 class Report(BaseModel):

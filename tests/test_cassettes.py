@@ -41,7 +41,7 @@ from openai import AsyncOpenAI
 from agentkit.agent import Agent
 from agentkit.events import TextDeltaEvent
 from agentkit.messages import UserMessage
-from agentkit.models.base import ModelRequest
+from agentkit.models.base import ModelRequest, complete
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.tools import tool
 
@@ -86,7 +86,7 @@ async def test_weather():
 async def test_named_secret():
     model = make_model()
     prompt = "Summarise account acct-93f1c2d4e5b6."
-    response = await model.request(ModelRequest(messages=[UserMessage(content=prompt)]))
+    response = await complete(model, ModelRequest(messages=[UserMessage(content=prompt)]))
     assert response.message.content == "Done."
 
 
@@ -96,7 +96,7 @@ async def test_requests():
     model = make_model()
     for n in range(int(os.environ.get("AK_REQUESTS", "2"))):
         message = UserMessage(content=f"Question {n + 1}?")
-        await model.request(ModelRequest(messages=[message]))
+        await complete(model, ModelRequest(messages=[message]))
 
 
 @pytest.mark.vcr
@@ -244,7 +244,9 @@ def test_tampered_cassette_with_a_key_fails_to_load(
     """A cassette edited to hold a key fails loudly, naming the file and the field."""
     cassette = record(pytester, server, "test_weather")
     content = cassette.read_text()
-    cassette.write_text(content.replace("- <scrubbed>", f"- Bearer {KEY}", 1))
+    start = content.index("authorization:")
+    tampered = content[start:].replace("- <scrubbed>", f"- Bearer {KEY}", 1)
+    cassette.write_text(content[:start] + tampered)
     server.stop()
     result = pytester.runpytest("-k", "test_weather")
     result.assert_outcomes(errors=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import httpx2
 import pytest
 
 from agentkit.messages import UserMessage
-from agentkit.models.base import ModelRequest, TextDelta
+from agentkit.models.base import ModelRequest, TextDelta, complete
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing.cassettes import (
     DEFAULT_IGNORED_FIELDS,
@@ -37,11 +38,6 @@ from agentkit.testing.server import LocalModelServer, text
 KEY = "sk-proj-" + "Qx7bK2mZ9vR4tY8wN3cF6hJ1pL5sD0gA" + "e4Uo9Wi2Ty7Rq"
 DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens there: replay must not need it
 _yaml_load = importlib.import_module("yaml").safe_load
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def _interaction(body: Any, headers: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -216,7 +212,11 @@ def test_an_unterminated_stream_is_kept_verbatim() -> None:
 
 async def _stream_text(model: OpenAIChatModel, prompt: str) -> list[str]:
     request = ModelRequest(messages=[UserMessage(content=prompt)])
-    return [e.text async for e in model.stream(request) if isinstance(e, TextDelta)]
+    return [
+        e.text
+        async for e in model.stream(replace(request, stream=True))
+        if isinstance(e, TextDelta)
+    ]
 
 
 @pytest.mark.anyio
@@ -260,16 +260,16 @@ async def test_use_cassette_fails_on_a_changed_prompt_and_on_unplayed_exchanges(
         model = OpenAIChatModel("local-model", base_url=server.base_url)
         with use_cassette(path, record_mode="once"):
             for prompt in ("First?", "Second?"):
-                await model.request(ModelRequest(messages=[UserMessage(content=prompt)]))
+                await complete(model, ModelRequest(messages=[UserMessage(content=prompt)]))
         await model.aclose()
     model = OpenAIChatModel("local-model", base_url=DEAD_URL)
     with pytest.raises(CassetteMismatchError) as mismatch, use_cassette(path):
-        await model.request(ModelRequest(messages=[UserMessage(content="Third?")]))
+        await complete(model, ModelRequest(messages=[UserMessage(content="Third?")]))
     assert '-      "content": "First?",' in str(mismatch.value)
     assert '+      "content": "Third?",' in str(mismatch.value)
     with pytest.raises(UnplayedInteractionsError, match=r"1 of 2 recorded exchanges"):
         with use_cassette(path):
-            await model.request(ModelRequest(messages=[UserMessage(content="First?")]))
+            await complete(model, ModelRequest(messages=[UserMessage(content="First?")]))
     await model.aclose()
 
 
@@ -282,8 +282,8 @@ async def test_recording_refuses_a_secret_it_cannot_scrub(tmp_path: Path) -> Non
         model = OpenAIChatModel("local-model", base_url=server.base_url)
         with pytest.raises(CassetteSecretError) as info:
             with use_cassette(path, record_mode="once"):
-                await model.request(ModelRequest(messages=[UserMessage(content="Hi")]))
-                await model.request(ModelRequest(messages=[UserMessage(content="Key?")]))
+                await complete(model, ModelRequest(messages=[UserMessage(content="Hi")]))
+                await complete(model, ModelRequest(messages=[UserMessage(content="Key?")]))
         await model.aclose()
     assert "refusing to record a response: its field " in str(info.value)
     assert info.value.field == "response.body.json.choices[0].message.content"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Literal
 
 import pytest
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from agentkit.agent import Agent
 from agentkit.local import LOCAL_MODEL_NAME, LocalLlamaServer
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
-from agentkit.models.base import ModelRequest, ModelSettings, TextDelta, ToolDefinition
+from agentkit.models.base import ModelRequest, ModelSettings, TextDelta, ToolDefinition, complete
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import LLAMA_CPP_PROFILE
 from agentkit.testing.replay import check_mistral_conversation
@@ -42,11 +43,6 @@ class Greeting(BaseModel):
 
     language: Literal["French", "English", "German"]
     formal: bool
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +76,8 @@ async def test_llama_tool_call_and_follow_up(model: OpenAIChatModel) -> None:
         SystemMessage(content="You are a weather assistant. Use the tools."),
         UserMessage(content="What is the weather in Paris?"),
     ]
-    first = await model.request(
-        ModelRequest(messages=messages, tools=[WEATHER_TOOL], tool_choice="get_weather")
+    first = await complete(
+        model, ModelRequest(messages=messages, tools=[WEATHER_TOOL], tool_choice="get_weather")
     )
     (call,) = first.message.tool_calls
     assert call.name == "get_weather"
@@ -92,7 +88,7 @@ async def test_llama_tool_call_and_follow_up(model: OpenAIChatModel) -> None:
         ToolMessage(tool_call_id=call.id, name=call.name, content="Sunny, 24 C"),
     ]
     # No tool_choice: the profile sends "auto", without which llama.cpp hides the tools.
-    second = await model.request(ModelRequest(messages=messages, tools=[WEATHER_TOOL]))
+    second = await complete(model, ModelRequest(messages=messages, tools=[WEATHER_TOOL]))
     assert isinstance(second.message, AssistantMessage)
     assert second.usage.requests == 1
     # The tools were visible: this tiny model calls the same tool again (recorded as it is).
@@ -107,7 +103,7 @@ async def test_llama_tool_call_and_follow_up(model: OpenAIChatModel) -> None:
 async def test_llama_streamed_text(model: OpenAIChatModel) -> None:
     """A streamed text answer from llama.cpp replays as the same deltas."""
     request = ModelRequest(messages=[UserMessage(content="Write one sentence about Paris.")])
-    events = [event async for event in model.stream(request)]
+    events = [event async for event in model.stream(replace(request, stream=True))]
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     response = events[-1]
     assert len(deltas) > 3

@@ -58,11 +58,6 @@ SCRIPTS: dict[str, list[Reply]] = {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def model(request: pytest.FixtureRequest, record_mode: str) -> Iterator[OpenAIChatModel]:
     """Mistral Small on the local server while recording; on a dead address while replaying."""
     CALLS.clear()

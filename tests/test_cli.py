@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,13 +26,8 @@ from agentkit.testing.server import tool_calls as wire_tool_calls
 from agentkit.usage import Usage
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ("OPPER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")
-
-
-@pytest.fixture(autouse=True)
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
+# No test here sees a provider key or base URL from the developer's environment.
+pytestmark = pytest.mark.usefixtures("no_keys")
 
 
 AGENT_FILE = """
@@ -122,8 +118,7 @@ def test_run_as_a_subprocess_through_the_entry_point(
 ) -> None:
     """``python -m agentkit.cli run ... --json`` works as a separate process with stdout a pipe."""
     server.add(wire_tool_calls(("add", {"a": 1, "b": 1})), wire_text('{"total": 2}'))
-    env = {k: v for k, v in __import__("os").environ.items() if k not in KEYS}
-    env["TEST_BASE_URL"] = server.base_url
+    env = {**os.environ, "TEST_BASE_URL": server.base_url}  # no keys: see no_keys
     proc = subprocess.run(
         [sys.executable, "-m", "agentkit.cli", "run", f"{agent_file}:agent", "1+1?", "--json"],
         capture_output=True,

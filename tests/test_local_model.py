@@ -34,6 +34,7 @@ from agentkit.models.base import (
     TextDelta,
     ToolCallDelta,
     ToolDefinition,
+    complete,
 )
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import LLAMA_CPP_PROFILE
@@ -46,11 +47,6 @@ if os.environ.get("CI") and not local_model_available():
     # CI installs the extra (.ci/run): there a missing model is a failure, never a skip.
     raise RuntimeError(f"CI=true but the embedded model is not installed ({_MISSING})")
 needs_local = pytest.mark.skipif(not local_model_available(), reason=_MISSING)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 # -- LLAMA_CPP_PROFILE's flags on a plain OpenAIChatModel, against the local test server ----
@@ -126,7 +122,7 @@ async def test_tool_results_reach_the_model_as_user_messages() -> None:
     """The server's template drops tool messages, so they go as user messages naming the tool."""
     error = ToolMessage(tool_call_id="c2", name="get_weather", content="no city", is_error=True)
     with LocalModelServer([text("ok")]) as srv:
-        await _model(srv).request(ModelRequest(messages=(*HISTORY, error)))
+        await complete(_model(srv), ModelRequest(messages=(*HISTORY, error)))
         sent = srv.requests[0].body
     extra = {"role": "user", "content": "Error from get_weather: no city"}
     assert sent == _body([*WIRE_HISTORY, extra])
@@ -136,7 +132,7 @@ async def test_tool_results_reach_the_model_as_user_messages() -> None:
 async def test_tools_go_with_auto_and_a_text_choice_is_asked_again_without_tools() -> None:
     """Tools always go with tool_choice auto; if the model picks text, it is asked without tools."""
     with LocalModelServer([text(""), text("It rains.")]) as srv:
-        response = await _model(srv).request(ModelRequest(messages=HISTORY, tools=(WEATHER,)))
+        response = await complete(_model(srv), ModelRequest(messages=HISTORY, tools=(WEATHER,)))
         first, second = (r.body for r in srv.requests)
     assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
     assert second == _body(WIRE_HISTORY)
@@ -151,7 +147,7 @@ async def test_a_declined_required_call_is_asked_again_naming_the_final_result_t
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
-        response = await _model(srv).request(request)
+        response = await complete(_model(srv), request)
         first, second = (r.body for r in srv.requests)
     tools = [WIRE_WEATHER, WIRE_FINAL]
     assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=tools)
@@ -168,7 +164,7 @@ async def test_a_tool_call_comes_back_after_one_request() -> None:
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
-        response = await _model(srv).request(request)
+        response = await complete(_model(srv), request)
     assert len(srv.requests) == 1
     assert response.message.tool_calls[0].arguments == '{"city": "Lyon"}'
 

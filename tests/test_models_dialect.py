@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from agentkit.messages import (
     ToolMessage,
     UserMessage,
 )
-from agentkit.models.base import ModelRequest, ModelSettings, OutputSpec, ToolDefinition
+from agentkit.models.base import ModelRequest, ModelSettings, OutputSpec, ToolDefinition, complete
 from agentkit.models.dialect import (
     BRIDGE_TEXT,
     MISSING_RESULT_TEXT,
@@ -57,12 +58,6 @@ TIME = ToolDefinition(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
 def server() -> Iterator[LocalModelServer]:
     """A local server answering every request with the same short text."""
     with LocalModelServer(lambda request: text("ok")) as srv:
@@ -86,10 +81,10 @@ async def sent(
     )
     req = ModelRequest(messages=list(messages), **request)
     if stream:
-        async for _ in model.stream(req):
+        async for _ in model.stream(replace(req, stream=True)):
             pass
     else:
-        await model.request(req)
+        await complete(model, req)
     body: dict[str, Any] = server.requests[-1].body
     return body
 
@@ -198,7 +193,7 @@ async def test_max_completion_tokens_field_when_profile_says_so(server: LocalMod
         api_key="k",
         profile=OPENAI_PROFILE.with_changes(max_tokens_field="max_completion_tokens"),
     )
-    await model.request(ModelRequest(messages=[UserMessage(content="hi")]))
+    await complete(model, ModelRequest(messages=[UserMessage(content="hi")]))
     body = server.requests[-1].body
     assert body["max_completion_tokens"] == OPENAI_PROFILE.max_output_tokens
     assert "max_tokens" not in body
@@ -213,8 +208,8 @@ async def test_rejected_fields_are_never_sent(server: LocalModelServer) -> None:
         api_key="k",
         profile=GENERIC_PROFILE.with_changes(rejected_fields=frozenset({"max_tokens", "top_p"})),
     )
-    await model.request(
-        ModelRequest(messages=[UserMessage(content="hi")], settings=ModelSettings(top_p=0.5))
+    await complete(
+        model, ModelRequest(messages=[UserMessage(content="hi")], settings=ModelSettings(top_p=0.5))
     )
     assert server.requests[-1].body == {
         "model": "x",
@@ -314,10 +309,11 @@ async def test_named_choice_falls_back_when_unsupported(server: LocalModelServer
         api_key="k",
         profile=GENERIC_PROFILE.with_changes(supports_named_tool_choice=False),
     )
-    await model.request(
+    await complete(
+        model,
         ModelRequest(
             messages=[UserMessage(content="hi")], tools=(WEATHER, TIME), tool_choice="get_time"
-        )
+        ),
     )
     assert server.requests[-1].body["tool_choice"] == "required"
 
@@ -460,7 +456,7 @@ async def test_image_to_a_model_without_vision_is_a_clear_error(server: LocalMod
     """An image sent to a profile without vision fails before any request, naming the fix."""
     model = OpenAIChatModel("some-local-model", base_url=server.base_url, api_key="k")
     with pytest.raises(ConfigurationError, match=r"has no vision.*supports_vision=True"):
-        await model.request(ModelRequest(messages=[UserMessage(content=(ImagePart(url=PNG),))]))
+        await complete(model, ModelRequest(messages=[UserMessage(content=(ImagePart(url=PNG),))]))
     assert server.requests == []
 
 

@@ -9,7 +9,7 @@ import pytest
 from agentkit._errors import ConfigurationError
 from agentkit.messages import UserMessage
 from agentkit.models import profiles
-from agentkit.models.base import Model, ModelProfile, ModelRequest
+from agentkit.models.base import Model, ModelProfile, ModelRequest, complete
 from agentkit.models.infer import infer_model
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import (
@@ -24,21 +24,10 @@ from agentkit.models.profiles import (
 from agentkit.testing.server import LocalModelServer, text
 from agentkit.usage import ModelPrice
 
-KEYS = ("OPPER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+# Start every test with no provider key or base URL in the environment.
+pytestmark = pytest.mark.usefixtures("no_keys")
+
 HI = ModelRequest(messages=[UserMessage(content="hi")])
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start every test with no provider key or base URL in the environment."""
-    for name in KEYS:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -83,7 +72,7 @@ async def test_openai_string_honours_openai_base_url(monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
         model = chat_model(infer_model("openai:gpt-4o-mini"))
-        response = await model.request(HI)
+        response = await complete(model, HI)
     assert response.message.content == "hello"
     assert model.profile is OPENAI_PROFILE
     assert server.requests[0].headers["authorization"] == "Bearer sk-local"
@@ -103,7 +92,7 @@ async def test_missing_key_names_the_variable_at_first_use(spec: str, variable: 
     """A string whose key is unset builds; its first request is a ConfigurationError naming it."""
     model = infer_model(spec)
     with pytest.raises(ConfigurationError, match=f"set the environment variable {variable}"):
-        await model.request(HI)
+        await complete(model, HI)
 
 
 def test_default_uses_opper_when_its_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

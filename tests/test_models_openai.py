@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import openai
 import pytest
 
@@ -23,6 +26,7 @@ from agentkit._errors import (
     ServerError,
 )
 from agentkit.messages import UserMessage
+from agentkit.models._transport import Endpoint, transport_error
 from agentkit.models.base import (
     ModelRequest,
     ModelResponse,
@@ -31,6 +35,7 @@ from agentkit.models.base import (
     TextDelta,
     ToolCallDelta,
     ToolDefinition,
+    complete,
 )
 from agentkit.models.openai import OpenAIChatModel, RetryPolicy
 from agentkit.models.profiles import MISTRAL_SMALL_PROFILE
@@ -55,12 +60,6 @@ WEATHER = ToolDefinition(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio."""
-    return "asyncio"
-
-
 def model_for(
     server: LocalModelServer,
     name: str = "mistral-small-2506",
@@ -80,14 +79,14 @@ async def failure(
     with LocalModelServer(script, style="mistral") as server:
         model = model_for(server, retry=retry, **kwargs)
         with pytest.raises(ModelAPIError) as info:
-            await model.request(HI)
+            await complete(model, HI)
         assert not isinstance(info.value, openai.OpenAIError)
         return info.value, len(server.requests)
 
 
 async def collect(model: OpenAIChatModel, request: ModelRequest) -> list[ModelStreamEvent]:
     """All events of one streamed request."""
-    return [event async for event in model.stream(request)]
+    return [event async for event in model.stream(replace(request, stream=True))]
 
 
 # --------------------------------------------------------------------------- answers
@@ -98,7 +97,7 @@ async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
     """A text answer is parsed with its usage, cached tokens and the profile's cost."""
     reply = text("Bonjour.", usage=usage(1000, 500, cached_tokens=200))
     with LocalModelServer([reply], style="mistral") as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.message.content == "Bonjour."
     assert response.finish_reason == "stop"
     assert response.model_name == "mistral-small-2506"
@@ -117,7 +116,7 @@ async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
 async def test_unknown_price_gives_no_cost() -> None:
     """A model without a price reports cost None, never a made-up zero."""
     with LocalModelServer([text("x", usage=usage(10, 2))]) as server:
-        response = await model_for(server, "some-local-model").request(HI)
+        response = await complete(model_for(server, "some-local-model"), HI)
     assert response.usage.input_tokens == 10
     assert response.usage.cost_usd is None
 
@@ -126,7 +125,7 @@ async def test_unknown_price_gives_no_cost() -> None:
 async def test_missing_usage_counts_the_request_with_unknown_cost() -> None:
     """A response without usage still counts one request, with zero tokens and unknown cost."""
     with LocalModelServer([Reply(content="x", usage=None)]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.usage == Usage(requests=1, cost_usd=None)
 
 
@@ -137,7 +136,7 @@ async def test_mistral_tool_calls_are_parsed_with_their_ids() -> None:
         ("get_weather", {"city": "Paris"}, "abcDEF123"), ("get_weather", {"city": "Rome"})
     )
     with LocalModelServer([reply], style="mistral") as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     calls = response.message.tool_calls
     assert response.message.content is None
     assert [c.name for c in calls] == ["get_weather", "get_weather"]
@@ -151,7 +150,7 @@ async def test_mistral_tool_calls_are_parsed_with_their_ids() -> None:
 async def test_finish_reason_length_is_reported() -> None:
     """finish_reason 'length' reaches the caller (the loop treats it as a failure)."""
     with LocalModelServer([text("cut", finish_reason="length")]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.finish_reason == "length"
     assert response.message.finish_reason == "length"
 
@@ -160,7 +159,7 @@ async def test_finish_reason_length_is_reported() -> None:
 async def test_key_is_sent_as_bearer_token() -> None:
     """The API key goes out as a Bearer token."""
     with LocalModelServer([text("x")]) as server:
-        await model_for(server, api_key="sk-123").request(HI)
+        await complete(model_for(server, api_key="sk-123"), HI)
     assert server.requests[0].headers["authorization"] == "Bearer sk-123"
 
 
@@ -169,7 +168,7 @@ async def test_key_read_from_api_key_env(monkeypatch: pytest.MonkeyPatch) -> Non
     """Without api_key, the key is read from the variable named by api_key_env."""
     monkeypatch.setenv("MY_GATEWAY_KEY", "sk-env")
     with LocalModelServer([text("x")]) as server:
-        await model_for(server, api_key=None, api_key_env="MY_GATEWAY_KEY").request(HI)
+        await complete(model_for(server, api_key=None, api_key_env="MY_GATEWAY_KEY"), HI)
     assert server.requests[0].headers["authorization"] == "Bearer sk-env"
 
 
@@ -181,7 +180,7 @@ async def test_missing_key_is_a_configuration_error_at_first_use(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     model = OpenAIChatModel("gpt-4o-mini")
     with pytest.raises(ConfigurationError, match="set the environment variable OPENAI_API_KEY"):
-        await model.request(HI)
+        await complete(model, HI)
 
 
 @pytest.mark.anyio
@@ -189,7 +188,7 @@ async def test_local_base_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> N
     """A custom base_url with no key configured is called without one (local servers)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with LocalModelServer([text("x")]) as server:
-        response = await model_for(server, api_key=None).request(HI)
+        response = await complete(model_for(server, api_key=None), HI)
     assert response.message.content == "x"
 
 
@@ -202,7 +201,7 @@ async def test_user_client_is_used_and_sdk_retries_stay_off() -> None:
             "gpt-4o", client=client, retry=RetryPolicy(max_retries=1, initial_delay=0.0)
         )
         with pytest.raises(ServerError):
-            await model.request(HI)
+            await complete(model, HI)
         await client.close()
     assert len(server.requests) == 2
     assert server.requests[0].headers["authorization"] == "Bearer mine"
@@ -213,9 +212,9 @@ async def test_own_client_and_user_client_put_the_same_request_on_the_wire() -> 
     """The fast path (straight to the pool of the client agentkit made) sends exactly what
     the SDK's post sends for a passed-in client: same body, auth, content type, user agent."""
     with LocalModelServer([text("a"), text("b")]) as server:
-        await model_for(server, "gpt-4o", api_key="same-key").request(HI)
+        await complete(model_for(server, "gpt-4o", api_key="same-key"), HI)
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="same-key")
-        await OpenAIChatModel("gpt-4o", client=client).request(HI)
+        await complete(OpenAIChatModel("gpt-4o", client=client), HI)
         await client.close()
     ours, sdk = server.requests
     assert ours.body == sdk.body
@@ -225,13 +224,45 @@ async def test_own_client_and_user_client_put_the_same_request_on_the_wire() -> 
     assert ours.headers["authorization"] == "Bearer same-key"
 
 
-def test_model_works_across_event_loops() -> None:
-    """A model used by two anyio.run calls (as run_sync does) makes a fresh client per loop."""
+def test_model_reopens_in_each_event_loop() -> None:
+    """A model closed at the end of one event loop (as every run does) opens a new pool in
+    the next one."""
     with LocalModelServer([text("one"), text("two")]) as server:
         model = model_for(server)
-        first = anyio.run(model.request, HI)
-        second = anyio.run(model.request, HI)
-    assert (first.message.content, second.message.content) == ("one", "two")
+
+        async def ask() -> str | None:
+            async with model:
+                return (await complete(model, HI)).message.content
+
+        assert (anyio.run(ask), anyio.run(ask)) == ("one", "two")
+
+
+def test_model_open_in_another_event_loop_is_refused() -> None:
+    """A model whose pool is open in one event loop refuses to send from another, saying how
+    to close it, instead of dropping (and leaking) the first loop's connections."""
+    refusals: list[BaseException] = []
+
+    def other_loop(model: OpenAIChatModel) -> None:
+        try:
+            anyio.run(complete, model, HI)
+        except ConfigurationError as exc:
+            refusals.append(exc)
+
+    async def main(server: LocalModelServer) -> str | None:
+        async with model_for(server) as model:
+            first = await complete(model, HI)
+            thread = threading.Thread(target=other_loop, args=(model,))
+            thread.start()
+            await anyio.to_thread.run_sync(thread.join)
+        return first.message.content
+
+    with LocalModelServer([text("one")]) as server:
+        assert anyio.run(main, server) == "one"
+        assert len(server.requests) == 1
+    assert len(refusals) == 1
+    message = str(refusals[0])
+    assert "open in another event loop" in message
+    assert "await model.aclose()" in message and "async with agent:" in message
 
 
 # --------------------------------------------------------------------------- HTTP errors
@@ -290,7 +321,7 @@ async def test_404_names_the_model_and_base_url() -> None:
     with LocalModelServer([error(404, "Invalid model: mistral-smol")]) as server:
         model = model_for(server, "mistral-smol")
         with pytest.raises(ModelNotFoundError) as info:
-            await model.request(HI)
+            await complete(model, HI)
         base_url = server.base_url
     message = str(info.value)
     assert "'mistral-smol'" in message
@@ -304,7 +335,7 @@ async def test_404_names_the_model_and_base_url() -> None:
 async def test_429_is_retried_then_succeeds() -> None:
     """429 with Retry-After is retried and the request succeeds."""
     with LocalModelServer([error(429, "slow down", retry_after=0), text("ok")]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
 
@@ -332,7 +363,7 @@ async def test_retry_after_is_honoured_over_backoff() -> None:
         text("ok"),
     ]
     with LocalModelServer(script) as server:
-        response = await model_for(server, retry=patient).request(HI)
+        response = await complete(model_for(server, retry=patient), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 3
 
@@ -375,7 +406,7 @@ async def test_5xx_after_the_retries_is_server_error(status: int) -> None:
 async def test_5xx_then_success() -> None:
     """A passing 5xx is retried and the answer returned."""
     with LocalModelServer([error(502, "bad gateway"), text("ok")]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
 
@@ -405,7 +436,7 @@ async def test_non_json_error_body_is_quoted() -> None:
 async def test_dropped_connection_is_retried_then_succeeds() -> None:
     """A connection closed without an answer is retried."""
     with LocalModelServer([drop_connection(), text("ok")]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
 
@@ -424,7 +455,7 @@ async def test_dropped_connections_end_in_connection_error() -> None:
 async def test_truncated_body_is_retried_as_a_connection_failure() -> None:
     """A body cut short (Content-Length not reached) is retried like a dropped connection."""
     with LocalModelServer([Reply(content="long answer", truncate_after=20), text("ok")]) as server:
-        response = await model_for(server).request(HI)
+        response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
 
@@ -440,7 +471,7 @@ async def test_nothing_listening_is_connection_error() -> None:
         "m", base_url=base_url, api_key="k", retry=RetryPolicy(max_retries=1, initial_delay=0.0)
     )
     with pytest.raises(ModelConnectionError) as info:
-        await model.request(HI)
+        await complete(model, HI)
     assert base_url in str(info.value)
     assert "server is running" in str(info.value)
 
@@ -451,7 +482,7 @@ async def test_slow_server_is_timeout_error() -> None:
     with LocalModelServer([text("late", delay=1.0)]) as server:
         model = model_for(server, settings=ModelSettings(timeout=0.2))
         with pytest.raises(ModelTimeoutError, match=r"timeout of 0\.2 s"):
-            await model.request(HI)
+            await complete(model, HI)
     assert len(server.requests) == 1
 
 
@@ -543,7 +574,7 @@ async def test_stream_cut_off_is_connection_error() -> None:
     with LocalModelServer([reply]) as server:
         received: list[ModelStreamEvent] = []
         with pytest.raises(ModelConnectionError, match=r"cut off|ended after"):
-            async for event in model_for(server).stream(HI):
+            async for event in model_for(server).stream(replace(HI, stream=True)):
                 received.append(event)
     assert any(isinstance(e, TextDelta) for e in received)
     assert not any(isinstance(e, ModelResponse) for e in received)
@@ -577,11 +608,11 @@ async def test_stream_error_status_is_mapped() -> None:
 
 
 def test_unwrapped_transport_errors_are_connection_errors() -> None:
-    """A transport error the SDK left unwrapped is a retryable ModelConnectionError."""
+    """A transport error no layer wrapped (a patched transport's own) is a ModelConnectionError."""
     import httpcore2
 
-    model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k")
-    error_, retryable, _ = model._map_error(httpcore2.RemoteProtocolError("peer closed"), 2)
+    endpoint = Endpoint("m", "http://127.0.0.1:9/v1", "Check the key")
+    error_ = transport_error(endpoint, httpcore2.RemoteProtocolError("peer closed"), 2)
     assert isinstance(error_, ModelConnectionError)
-    assert retryable
     assert "peer closed" in str(error_) and "after 2 attempts" in str(error_)
+    assert transport_error(endpoint, ValueError("not a transport error"), 1) is None

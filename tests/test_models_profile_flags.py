@@ -7,10 +7,13 @@ profile can turn it on; the bodies are checked as the JSON a real local server g
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from agentkit import Agent, MaxTurnsExceededError, ModelResponseEvent, TextDeltaEvent, tool
 from agentkit.messages import (
     AssistantMessage,
     ImagePart,
@@ -28,6 +31,8 @@ from agentkit.models.base import (
     TextDelta,
     ToolCallDelta,
     ToolDefinition,
+    complete,
+    stream_events,
 )
 from agentkit.models.dialect import convert_messages, tool_choice_value
 from agentkit.models.openai import OpenAIChatModel
@@ -66,12 +71,6 @@ RETRYING = GENERIC_PROFILE.with_changes(
 """A server that cannot force "some tool" and answers empty text under "auto"."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio."""
-    return "asyncio"
-
-
 def _model(server: LocalModelServer, profile: ModelProfile) -> OpenAIChatModel:
     return OpenAIChatModel("m", base_url=server.base_url, api_key="k", profile=profile)
 
@@ -81,7 +80,7 @@ def _body(messages: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 
 async def _stream(model: OpenAIChatModel, request: ModelRequest) -> list[ModelStreamEvent]:
-    return [event async for event in model.stream(request)]
+    return [event async for event in model.stream(replace(request, stream=True))]
 
 
 def _bodies(server: LocalModelServer) -> list[dict[str, Any]]:
@@ -105,8 +104,8 @@ def test_the_new_flags_are_off_for_other_profiles(profile: ModelProfile) -> None
 async def test_without_the_flags_an_empty_answer_is_returned_as_is() -> None:
     """A generic server's empty answer under tools is one request, returned unchanged."""
     with LocalModelServer([text("")]) as srv:
-        response = await _model(srv, GENERIC_PROFILE).request(
-            ModelRequest(messages=HI, tools=(WEATHER,))
+        response = await complete(
+            _model(srv, GENERIC_PROFILE), ModelRequest(messages=HI, tools=(WEATHER,))
         )
         assert _bodies(srv) == [_body(WIRE_HI, tools=[WIRE_WEATHER])]
     assert response.message.content == "" and response.usage.requests == 1
@@ -194,7 +193,7 @@ async def test_default_tool_choice_is_on_the_wire() -> None:
     """A request with tools and no choice is sent with the profile's default tool_choice."""
     profile = GENERIC_PROFILE.with_changes(default_tool_choice="auto")
     with LocalModelServer([text("ok")]) as srv:
-        await _model(srv, profile).request(ModelRequest(messages=HI, tools=(WEATHER,)))
+        await complete(_model(srv, profile), ModelRequest(messages=HI, tools=(WEATHER,)))
         assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
 
 
@@ -203,21 +202,28 @@ async def test_default_tool_choice_is_on_the_wire() -> None:
 
 @pytest.mark.anyio
 async def test_unstreamed_tool_requests_are_replayed_as_deltas() -> None:
-    """With stream_tool_requests off, a request with tools goes unstreamed; text and calls
-    come back as the deltas a stream would give, then the response."""
+    """With stream_tool_requests off, a request with tools goes unstreamed; the model gives
+    the whole answer and stream_events makes the deltas a stream would have given."""
     profile = GENERIC_PROFILE.with_changes(stream_tool_requests=False)
     reply = tool_calls(("get_weather", {"city": "Lyon"}), content="Looking.")
-    with LocalModelServer([reply]) as srv:
-        events = await _stream(_model(srv, profile), ModelRequest(messages=HI, tools=(WEATHER,)))
-        assert _bodies(srv) == [_body(WIRE_HI, tools=[WIRE_WEATHER])]
+    with LocalModelServer([reply, reply]) as srv:
+        model = _model(srv, profile)
+        request = ModelRequest(messages=HI, tools=(WEATHER,), stream=True)
+        async with model:
+            raw = [event async for event in model.stream(request)]
+            events = [event async for event in stream_events(model, request)]
+        assert _bodies(srv) == [_body(WIRE_HI, tools=[WIRE_WEATHER])] * 2
+    assert len(raw) == 1 and isinstance(raw[0], ModelResponse)
     response = events[-1]
     assert isinstance(response, ModelResponse)
     (call,) = response.message.tool_calls
-    assert events[:-1] == [
-        TextDelta("Looking."),
-        ToolCallDelta(index=0, id=call.id, name="get_weather"),
-        ToolCallDelta(index=0, arguments='{"city": "Lyon"}'),
-    ]
+    assert events[0] == TextDelta("Looking.")
+    assert events[1] == ToolCallDelta(index=0, id=call.id, name="get_weather")
+    pieces = events[2:-1]
+    assert all(isinstance(d, ToolCallDelta) and d.index == 0 and d.name is None for d in pieces)
+    assert "".join(d.arguments for d in pieces if isinstance(d, ToolCallDelta)) == (
+        '{"city": "Lyon"}'
+    )
 
 
 @pytest.mark.anyio
@@ -234,16 +240,15 @@ async def test_unstreamed_tool_requests_still_stream_without_tools() -> None:
 
 
 @pytest.mark.anyio
-async def test_an_empty_answer_under_auto_is_asked_again_without_tools() -> None:
-    """retry_text_without_tools: the empty text answer is asked again with no tools; usage adds."""
-    with LocalModelServer([text(""), text("Hello.")]) as srv:
-        response = await _model(srv, RETRYING).request(ModelRequest(messages=HI, tools=(WEATHER,)))
-        assert _bodies(srv) == [
-            _body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER]),
-            _body(WIRE_HI),
-        ]
-    assert response.message.content == "Hello."
-    assert response.usage.requests == 2 and response.usage.input_tokens == 20
+async def test_an_empty_answer_under_auto_asks_for_a_follow_up_without_tools() -> None:
+    """retry_text_without_tools: the model sends nothing more itself; the empty answer
+    carries the follow-up request, the same one without tools."""
+    request = ModelRequest(messages=HI, tools=(WEATHER,))
+    with LocalModelServer([text("")]) as srv:
+        response = await complete(_model(srv, RETRYING), request)
+        assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
+    assert response.follow_up == replace(request, tools=(), tool_choice=None)
+    assert response.usage.requests == 1
 
 
 @pytest.mark.parametrize(
@@ -252,29 +257,29 @@ async def test_an_empty_answer_under_auto_is_asked_again_without_tools() -> None
     ids=["text", "tool-call"],
 )
 @pytest.mark.anyio
-async def test_an_answer_with_text_or_a_call_is_not_asked_again(reply: Reply) -> None:
-    """Only an empty answer is asked again: text or a tool call is the answer."""
+async def test_an_answer_with_text_or_a_call_has_no_follow_up(reply: Reply) -> None:
+    """Only an empty answer asks for a follow-up: text or a tool call is the answer."""
     with LocalModelServer([reply]) as srv:
-        response = await _model(srv, RETRYING).request(ModelRequest(messages=HI, tools=(WEATHER,)))
+        response = await complete(
+            _model(srv, RETRYING), ModelRequest(messages=HI, tools=(WEATHER,))
+        )
         assert len(srv.requests) == 1
-    assert response.usage.requests == 1
+    assert response.follow_up is None
 
 
 @pytest.mark.anyio
-async def test_a_declined_required_call_is_asked_again_naming_the_output_tool() -> None:
-    """retry_required_with_output_tool: "required" went as "auto", the answer came back empty,
-    so the request is sent again naming the final-result tool of the output spec."""
+async def test_a_declined_required_call_follows_up_naming_the_output_tool() -> None:
+    """retry_required_with_output_tool: "required" went as "auto" and the answer came back
+    empty, so the follow-up names the final-result tool of the output spec."""
     request = ModelRequest(
         messages=HI, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
     )
-    with LocalModelServer([text(""), tool_calls(("final_result", {}))]) as srv:
-        response = await _model(srv, RETRYING).request(request)
+    with LocalModelServer([text("")]) as srv:
+        response = await complete(_model(srv, RETRYING), request)
         assert _bodies(srv) == [
             _body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER, WIRE_FINAL]),
-            _body(WIRE_HI, tool_choice=NAMED_FINAL, tools=[WIRE_WEATHER, WIRE_FINAL]),
         ]
-    assert [c.name for c in response.message.tool_calls] == ["final_result"]
-    assert response.usage.requests == 2
+    assert response.follow_up == replace(request, tool_choice="final_result")
 
 
 @pytest.mark.parametrize(
@@ -288,29 +293,84 @@ async def test_a_declined_required_call_is_asked_again_naming_the_output_tool() 
     ids=["no-output-tool", "none", "named", "single-tool"],
 )
 @pytest.mark.anyio
-async def test_an_empty_answer_is_not_asked_again_unless_auto_went_on_the_wire(
+async def test_an_empty_answer_has_no_follow_up_unless_auto_went_on_the_wire(
     tools: tuple[ToolDefinition, ...], output: OutputSpec | None, choice: str
 ) -> None:
-    """Asking again is only for "auto" on the wire (and, for a required call, an output tool)."""
+    """A follow-up is only for "auto" on the wire (and, for a required call, an output tool)."""
     request = ModelRequest(messages=HI, tools=tools, output=output, tool_choice=choice)
     with LocalModelServer([text("")]) as srv:
-        response = await _model(srv, RETRYING).request(request)
+        response = await complete(_model(srv, RETRYING), request)
         assert len(srv.requests) == 1
     assert response.message.content == ""
+    assert response.follow_up is None
+
+
+@tool
+def get_weather() -> str:
+    """Weather."""
+    return "sunny"
 
 
 @pytest.mark.anyio
-async def test_a_streamed_empty_answer_is_streamed_again_without_tools() -> None:
-    """With streaming allowed, the second request streams too; the final usage adds both."""
+async def test_the_loop_sends_the_follow_up_as_a_request_of_its_own() -> None:
+    """The loop sends the follow-up through its one request point: it is in the run's
+    events, in usage, and each request is one the server saw."""
+    agent = Agent(_model_named(RETRYING), tools=[get_weather])
     with LocalModelServer([text(""), text("Hello there, friend.")]) as srv:
-        events = await _stream(_model(srv, RETRYING), ModelRequest(messages=HI, tools=(WEATHER,)))
+        with agent.override(model=_model(srv, RETRYING)):
+            async with agent.run_stream("hi") as stream:
+                events = [event async for event in stream]
         streamed = {"stream": True, "stream_options": {"include_usage": True}}
-        assert _bodies(srv) == [
-            _body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER], **streamed),
-            _body(WIRE_HI, **streamed),
-        ]
-    response = events[-1]
-    assert isinstance(response, ModelResponse)
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello there, friend."
-    assert response.message.content == "Hello there, friend."
-    assert response.usage.requests == 2
+        bodies = _bodies(srv)
+    assert [b.get("tools") is not None for b in bodies] == [True, False]
+    assert bodies[0]["tool_choice"] == "auto" and bodies[1].items() >= streamed.items()
+    responses = [e.response for e in events if isinstance(e, ModelResponseEvent)]
+    assert [r.message.content or "" for r in responses] == ["", "Hello there, friend."]
+    assert responses[0].follow_up is not None
+    text_deltas = [e.text for e in events if isinstance(e, TextDeltaEvent)]
+    assert "".join(text_deltas) == "Hello there, friend."
+    assert stream.result.output == "Hello there, friend."
+    assert stream.result.usage.requests == 2
+    # the empty answer is not part of the conversation: it was replaced by the follow-up
+    assert [m.role for m in stream.result.messages] == ["user", "assistant"]
+
+
+@pytest.mark.anyio
+async def test_a_follow_up_counts_toward_max_turns() -> None:
+    """With max_turns=1 the follow-up is a second request the run may not send."""
+    with LocalModelServer([text(""), text("Hello.")]) as srv:
+        agent = Agent(_model(srv, RETRYING), tools=[get_weather], max_turns=1)
+        with pytest.raises(MaxTurnsExceededError) as caught:
+            await agent.run("hi")
+        assert len(srv.requests) == 1
+    assert caught.value.messages is not None
+    assert [m.role for m in caught.value.messages] == ["user"]
+
+
+@pytest.mark.anyio
+async def test_a_declined_output_call_is_followed_up_by_the_loop() -> None:
+    """Tool-mode output on a server that cannot force a call: the empty answer's follow-up
+    names final_result, and the run ends with the validated output after two requests."""
+    reply = tool_calls(("final_result", {"city": "Lyon"}))
+    with LocalModelServer([text(""), reply]) as srv:
+        agent = Agent(
+            _model(srv, RETRYING),
+            tools=[get_weather],
+            output_type=City,
+            output_mode="tool",
+        )
+        result = await agent.run("Which city?")
+        bodies = _bodies(srv)
+    assert bodies[0]["tool_choice"] == "auto"
+    assert bodies[1]["tool_choice"] == NAMED_FINAL
+    assert result.output == City(city="Lyon")
+    assert result.usage.requests == 2
+
+
+class City(BaseModel):
+    city: str
+
+
+def _model_named(profile: ModelProfile) -> OpenAIChatModel:
+    """A model on an address nothing listens on: only ever used under an override."""
+    return OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k", profile=profile)

@@ -281,7 +281,7 @@ import pytest
 
 from agentkit._guard import RealRequestBlockedError
 from agentkit.messages import UserMessage
-from agentkit.models.base import ModelRequest
+from agentkit.models.base import ModelRequest, complete
 from agentkit.models.openai import OpenAIChatModel, RetryPolicy
 
 
@@ -297,14 +297,14 @@ def make_model():
 @pytest.mark.anyio
 async def test_model_unmarked():
     with pytest.raises(RealRequestBlockedError) as caught:
-        await make_model().request(ModelRequest(messages=[UserMessage(content="Hi?")]))
+        await complete(make_model(), ModelRequest(messages=[UserMessage(content="Hi?")]))
     assert caught.value.host == "api.mistral.ai"
 
 
 @pytest.mark.vcr
 @pytest.mark.anyio
 async def test_model_recorded():
-    response = await make_model().request(ModelRequest(messages=[UserMessage(content="Hi?")]))
+    response = await complete(make_model(), ModelRequest(messages=[UserMessage(content="Hi?")]))
     assert response.message.content == "Hello."
 """
 

@@ -38,11 +38,6 @@ def get_weather(city: str) -> str:
     return WEATHER.get(city, "Unknown")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def _reset_calls() -> None:
     CALLS.clear()

@@ -24,12 +24,6 @@ from agentkit.testing.server import (
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio."""
-    return "asyncio"
-
-
 def post(server: LocalModelServer, body: dict[str, Any] = CHAT, **kwargs: Any) -> httpx2.Response:
     """POST a chat request with a plain HTTP client."""
     return httpx2.post(f"{server.base_url}/chat/completions", json=body, timeout=5, **kwargs)

@@ -25,11 +25,7 @@ from agentkit.tools import (
 )
 from agentkit.usage import Usage
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Run every async test on asyncio and on trio."""
-    return str(request.param)
+pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit.models.base import (
     Model,
+    ModelLifecycle,
     ModelProfile,
     ModelRequest,
     ModelResponse,
@@ -20,6 +21,9 @@ from agentkit.models.base import (
     ToolCallDelta,
     ToolChoice,
     ToolDefinition,
+    complete,
+    response_deltas,
+    stream_events,
 )
 from agentkit.models.infer import infer_model
 from agentkit.models.profiles import (
@@ -42,6 +46,7 @@ __all__ = [
     "MISTRAL_SMALL_PROFILE",
     "OPENAI_PROFILE",
     "Model",
+    "ModelLifecycle",
     "ModelProfile",
     "ModelRequest",
     "ModelResponse",
@@ -55,9 +60,12 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "ToolDefinition",
+    "complete",
     "infer_model",
     "profile_for",
     "register_profile",
+    "response_deltas",
+    "stream_events",
 ]
 
 

@@ -1,23 +1,36 @@
 """The model interface: what the loop sends, what a model answers, and its profile.
 
-A model is anything with a ``name``, a ``profile``, ``request()`` and
-``stream()``. The loop builds a provider-neutral ``ModelRequest``; the model
-turns it into its wire format (applying its dialect) and answers with a
-``ModelResponse``. ``stream()`` yields ``TextDelta`` and ``ToolCallDelta`` events
-as they arrive and, last, the complete ``ModelResponse``.
+A model is anything with a ``name``, a ``profile``, one primitive, ``stream()``, and a
+lifecycle (``async with model:`` / ``await model.aclose()``). The loop builds a
+provider-neutral ``ModelRequest``; the model turns it into its wire format (applying
+its dialect) and yields ``TextDelta`` and ``ToolCallDelta`` events as they arrive and,
+last, the complete ``ModelResponse``. A model may skip the deltas (always when
+``request.stream`` is false); ``complete()`` and ``stream_events()`` below are the one
+place where a complete answer is taken from a stream and where deltas are made from a
+complete answer.
+
+A model never sends a request on its own: a server quirk that needs a second request
+comes back as ``ModelResponse.follow_up``, which the loop sends through its one request
+point, so limits, hooks and traces see it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
+import anyio
+
+from agentkit._errors import ModelAPIError
 from agentkit.messages import AssistantMessage, Message
+from agentkit.output import OutputMode, OutputSpec
+from agentkit.tools import ToolDefinition
 from agentkit.usage import ModelPrice, Usage
 
 __all__ = [
     "Model",
+    "ModelLifecycle",
     "ModelProfile",
     "ModelRequest",
     "ModelResponse",
@@ -29,11 +42,10 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "ToolDefinition",
+    "complete",
+    "response_deltas",
+    "stream_events",
 ]
-
-OutputMode = Literal["native", "tool", "prompted"]
-"""How structured output is asked for: ``response_format`` json_schema, a final-result
-tool, or the schema in the instructions (with ``json_object`` where supported)."""
 
 ToolChoice = Literal["auto", "none", "required"] | str
 """``auto``, ``none``, ``required`` (some tool must be called) or a tool's name."""
@@ -92,18 +104,20 @@ class ModelProfile:
     """``tool_choice`` sent when tools are offered and the request names none; ``None``
     sends nothing (llama.cpp hides the tools from the model unless it gets ``"auto"``)."""
     stream_tool_requests: bool = True
-    """``False``: a streamed request that offers tools is sent unstreamed and its answer
-    replayed as deltas (llama.cpp cannot stream a tool call the model chose itself)."""
+    """``False``: a streamed request that offers tools is sent unstreamed (its deltas are
+    made from the whole answer); llama.cpp cannot stream a tool call the model chose itself."""
     retry_text_without_tools: bool = False
     """When tools went with ``tool_choice: "auto"``, the request allowed a text answer, and
-    the answer is empty (no text, no tool call), ask again without the tools to get the
-    text; usage adds up. For servers that grammar-restrict the answer under ``"auto"`` to
-    a tool call (llama.cpp: a text answer always comes back empty)."""
+    the answer is empty (no text, no tool call), the response carries a ``follow_up``: the
+    same request without the tools, to get the text. For servers that grammar-restrict the
+    answer under ``"auto"`` to a tool call (llama.cpp: a text answer always comes back
+    empty). The loop sends the follow-up as one more request of the run."""
     retry_required_with_output_tool: bool = False
     """When the request required a tool call but the wire could only say ``"auto"``
     (``tool_choice_required`` is ``None``), the final-result tool (``OutputSpec`` in
-    ``tool`` mode) is offered, and the answer is empty, ask again naming the final-result
-    tool: the model chose to answer, and the tool's arguments are its answer. Usage adds up."""
+    ``tool`` mode) is offered, and the answer is empty, the response carries a
+    ``follow_up`` naming the final-result tool: the model chose to answer, and the tool's
+    arguments are its answer. The loop sends it as one more request of the run."""
 
     def with_changes(self, **changes: Any) -> ModelProfile:
         """A copy with some fields changed."""
@@ -138,33 +152,6 @@ class ModelSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolDefinition:
-    """A tool as the model sees it: name, description, JSON schema of its arguments."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, Any]
-    strict: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputSpec:
-    """How the run's structured output is asked for.
-
-    ``native``: the model sends ``response_format`` json_schema with ``schema``.
-    ``tool``: the loop has already put a tool named ``name`` in the request's tools.
-    ``prompted``: the loop has put the schema in the instructions; the model sends
-    ``json_object`` (with the schema where ``json_object_with_schema``) if supported.
-    """
-
-    mode: OutputMode
-    name: str
-    schema: Mapping[str, Any]
-    description: str | None = None
-    strict: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ModelRequest:
     """Everything one model request needs, provider-neutral."""
 
@@ -173,6 +160,8 @@ class ModelRequest:
     output: OutputSpec | None = None
     tool_choice: ToolChoice | None = None
     settings: ModelSettings = field(default_factory=ModelSettings)
+    stream: bool = False
+    """Whether the caller shows deltas as they arrive; when false a model answers whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +173,9 @@ class ModelResponse:
     finish_reason: str | None = None
     model_name: str | None = None
     response_id: str | None = None
+    follow_up: ModelRequest | None = None
+    """A request the model asks the loop to send next, in place of acting on this
+    (empty) answer: a server quirk's workaround, counted as a request of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +200,13 @@ ModelStreamEvent = TextDelta | ToolCallDelta | ModelResponse
 
 @runtime_checkable
 class Model(Protocol):
-    """A chat model the agent loop can drive."""
+    """A chat model the loop can drive: one streaming primitive and a lifecycle.
+
+    ``async with model:`` keeps the model's connections open until the block ends
+    (entries nest; the last exit closes them); ``aclose()`` closes them at once. A
+    closed model opens new connections on its next use. The agent enters its model for
+    each run (or once, under ``async with agent:``).
+    """
 
     @property
     def name(self) -> str:
@@ -220,10 +218,111 @@ class Model(Protocol):
         """Capabilities, limits, prices and dialect."""
         ...
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """Send one request and return the complete answer."""
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """Send one request: deltas as they arrive (optional), then the ``ModelResponse``."""
         ...
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        """Send one request streamed: deltas as they arrive, then the ``ModelResponse``."""
+    async def aclose(self) -> None:
+        """Close the connections this model opened (never a client you passed in)."""
         ...
+
+    async def __aenter__(self) -> Self:
+        """Hold the model's connections open until the matching exit."""
+        ...
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Release this entry; the last one closes the connections."""
+        ...
+
+
+class ModelLifecycle:
+    """The lifecycle of ``Model`` for models that hold nothing (or close in ``aclose``).
+
+    Entries are counted: ``aclose()`` runs when the last ``async with`` exits.
+    """
+
+    _entered: int = 0
+
+    async def aclose(self) -> None:
+        """Nothing to close; subclasses that open connections close them here."""
+
+    async def __aenter__(self) -> Self:
+        """Hold the model open until the matching exit."""
+        self._entered += 1
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Release this entry; the last one closes the model."""
+        self._entered -= 1
+        if self._entered == 0:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+
+
+async def complete(model: Model, request: ModelRequest) -> ModelResponse:
+    """Send ``request`` and return the complete answer: the end of the model's stream."""
+    response: ModelResponse | None = None
+    events = model.stream(request)
+    try:
+        async for event in events:
+            if isinstance(event, ModelResponse):
+                response = event
+    finally:
+        await _close(events)
+    if response is None:
+        raise ModelAPIError(
+            f"Model {model.name!r} ended its answer without a response; a Model's stream() "
+            "must yield a ModelResponse last.",
+            model_name=model.name,
+        )
+    return response
+
+
+async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+    """The model's stream, with deltas made from the whole answer if it sent none."""
+    seen_delta = False
+    events = model.stream(request)
+    try:
+        async for event in events:
+            if isinstance(event, ModelResponse):
+                if not seen_delta:
+                    for delta in response_deltas(event):
+                        yield delta
+                yield event
+                return
+            seen_delta = True
+            yield event
+    finally:
+        await _close(events)
+    raise ModelAPIError(
+        f"Model {model.name!r} ended its stream without a response; a Model's stream() "
+        "must yield a ModelResponse last.",
+        model_name=model.name,
+    )
+
+
+def response_deltas(response: ModelResponse) -> list[TextDelta | ToolCallDelta]:
+    """A complete answer as the deltas a stream would have sent: text word by word, each
+    tool call's name, then its arguments in up to three pieces."""
+    message = response.message
+    deltas: list[TextDelta | ToolCallDelta] = []
+    if message.content:
+        words = message.content.split(" ")
+        last = len(words) - 1
+        deltas.extend(TextDelta(word if i == last else word + " ") for i, word in enumerate(words))
+    for index, call in enumerate(message.tool_calls):
+        deltas.append(ToolCallDelta(index=index, id=call.id, name=call.name))
+        args = call.arguments
+        step = max(len(args) // 3, 1)
+        deltas.extend(
+            ToolCallDelta(index=index, arguments=args[start : start + step])
+            for start in range(0, len(args), step)
+        )
+    return deltas
+
+
+async def _close(events: AsyncIterator[Any]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            await aclose()

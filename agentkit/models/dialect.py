@@ -427,11 +427,6 @@ class RequestEncoder:
         self._formats[id(output)] = (output, fmt)
         return fmt
 
-    def body(self, request: ModelRequest, *, stream: bool = False) -> dict[str, Any]:
-        """The request body as a dict, tools included."""
-        data: dict[str, Any] = pydantic_core.from_json(self.encode(request, stream=stream))
-        return data
-
     def encode(self, request: ModelRequest, *, stream: bool = False) -> bytes:
         """The request body as JSON bytes."""
         profile = self._profile

@@ -25,7 +25,6 @@ import difflib
 import importlib
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,11 @@ from agentkit.messages import (
     load_messages,
 )
 from agentkit.models.base import (
+    ModelLifecycle,
     ModelProfile,
     ModelRequest,
     ModelResponse,
     ModelStreamEvent,
-    TextDelta,
-    ToolCallDelta,
 )
 from agentkit.usage import Usage
 
@@ -111,12 +109,7 @@ def _diff(expected: Sequence[Message], sent: Sequence[Message]) -> str:
     )
 
 
-def _pieces(text: str) -> list[str]:
-    """Text cut where a server would plausibly cut it: a word and its trailing space."""
-    return re.findall(r"\S+\s*|\s+", text) or [text]
-
-
-class ReplayModel:
+class ReplayModel(ModelLifecycle):
     """A model that answers with the assistant turns of a saved conversation, in order.
 
     ``recording`` is a list of messages, their JSON (``dump_messages``), or
@@ -214,26 +207,9 @@ class ReplayModel:
             model_name=message.model_name or self._name,
         )
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """The next recorded assistant turn, after checking the conversation sent."""
-        return self._response(self._next(request))
-
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        """The next recorded turn as deltas (words, argument pieces), then the response."""
-        message = self._next(request)
-        for piece in _pieces(message.content or "") if message.content else ():
-            yield TextDelta(piece)
-        for index, call in enumerate(message.tool_calls):
-            args = call.arguments
-            cuts = list(range(0, len(args), 16)) or [0]
-            for n, start in enumerate(cuts):
-                yield ToolCallDelta(
-                    index=index,
-                    id=call.id if n == 0 else None,
-                    name=call.name if n == 0 else None,
-                    arguments=args[start : start + 16],
-                )
-        yield self._response(message)
+        """The next recorded assistant turn, after checking the conversation sent."""
+        yield self._response(self._next(request))
 
     def __repr__(self) -> str:
         return f"ReplayModel({len(self._turns)} turns, {self._played} played)"

@@ -24,12 +24,11 @@ from typing import Any
 
 from agentkit.messages import AssistantMessage, ToolCall
 from agentkit.models.base import (
+    ModelLifecycle,
     ModelProfile,
     ModelRequest,
     ModelResponse,
     ModelStreamEvent,
-    TextDelta,
-    ToolCallDelta,
 )
 from agentkit.usage import Usage
 
@@ -97,7 +96,7 @@ ScriptItem = ScriptedResponse | str | Callable[[ModelRequest], "ScriptedResponse
 
 
 @dataclass
-class ScriptedModel:
+class ScriptedModel(ModelLifecycle):
     """A ``Model`` that plays a script of answers in order and records every request."""
 
     script: Sequence[ScriptItem]
@@ -150,22 +149,6 @@ class ScriptedModel:
             message=message, usage=usage, finish_reason=finish, model_name=self.name
         )
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        """Answer with the next scripted response."""
-        return self._next(request)
-
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-        """Stream the next scripted response: text word by word, tool-call arguments in pieces."""
-        response = self._next(request)
-        message = response.message
-        if message.content:
-            words = message.content.split(" ")
-            for i, word in enumerate(words):
-                yield TextDelta(word if i == len(words) - 1 else word + " ")
-        for index, call in enumerate(message.tool_calls):
-            yield ToolCallDelta(index=index, id=call.id, name=call.name)
-            args = call.arguments
-            step = max(len(args) // 3, 1)
-            for start in range(0, len(args), step):
-                yield ToolCallDelta(index=index, arguments=args[start : start + step])
-        yield response
+        """Answer with the next scripted response (streamed, its deltas are made from it)."""
+        yield self._next(request)

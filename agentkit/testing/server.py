@@ -33,7 +33,7 @@ import string
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -595,8 +595,3 @@ class LocalModelServer:
             reply = self._replies[self._position]
             self._position += 1
             return reply
-
-
-def with_options(reply: Reply, **changes: Any) -> Reply:
-    """A copy of ``reply`` with some fields changed (``delay``, ``truncate_after``...)."""
-    return replace(reply, **changes)

@@ -1,0 +1,315 @@
+"""What the loop does with a model's answer: its tool calls, then its final output.
+
+A turn's tool calls go through three steps, each a function here:
+
+1. ``classify``: each call is answered at once (unknown tool, bad arguments, a stopped
+   loop), is the final result, or is to run (with validated arguments).
+2. ``execute``: the calls to run go through the tool hooks, concurrently in a task group
+   (sync tools in worker threads).
+3. ``answer``: one tool message per call, in call order, with the failures the model
+   must fix and the final output, if any.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from agentkit._errors import ModelRetry, ToolExecutionError, ToolLoopError
+from agentkit._plan import RunPlan, RunState
+from agentkit.hooks import HookSet, ToolInvocation, ToolResult
+from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage
+from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
+from agentkit.tools import RunContext, ToolArgumentsError, tool_result_content
+
+__all__ = [
+    "LOOP_LIMIT",
+    "Outcome",
+    "answer_tool_calls",
+    "validate_text_output",
+]
+
+LOOP_LIMIT = 3
+"""The same tool calls this many turns in a row are stopped with feedback."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answers to one turn's tool calls, what the model must fix, and the output."""
+
+    answers: list[ToolMessage] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    has_output: bool = False
+    output: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """A call answered without running: the answer and the failure it counts as."""
+
+    answer: ToolMessage
+    failure: str
+
+
+@dataclass(frozen=True, slots=True)
+class _FinalResult:
+    """A call of the final-result tool."""
+
+    call: ToolCall
+
+
+_Step = _Answered | _FinalResult | ToolInvocation
+
+
+async def answer_tool_calls(
+    plan: RunPlan, state: RunState, hooks: HookSet, message: AssistantMessage
+) -> Outcome:
+    """Classify, execute and answer the tool calls of ``message``."""
+    steps = classify(plan, state, message.tool_calls)
+    invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
+    conversation = [*state.messages, message]
+    results = await execute(plan, state, hooks, invocations, conversation) if invocations else {}
+    return await answer(plan, state, steps, results, conversation)
+
+
+def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[_Step]:
+    """What to do with each call: answer it at once, take it as the output, or run it."""
+    tools = plan.config.tools
+    repeated = _check_repeats(state, calls)
+    steps: list[_Step] = []
+    for call in calls:
+        if call.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
+            steps.append(_FinalResult(call))
+            continue
+        tool = tools.get(call.name)
+        if tool is None:
+            known = ", ".join(sorted(tools)) or "(none)"
+            if plan.mode == "tool":
+                known += f", {OUTPUT_TOOL_NAME}"
+            text = f"Unknown tool {call.name!r}. The tools you can call are: {known}."
+            steps.append(_Answered(_error_answer(call, text), text))
+        elif repeated:
+            text = (
+                f"You called {call.name} with the same arguments {LOOP_LIMIT} turns in a row; "
+                "the result will not change. Use the results you already have, or call a "
+                "different tool or with different arguments."
+            )
+            steps.append(_Answered(_error_answer(call, text), text))
+        else:
+            try:
+                steps.append(ToolInvocation(call, tool, tool.validate_args(call.arguments)))
+            except ToolArgumentsError as exc:
+                text = f"Invalid arguments for tool {call.name}: {exc}"
+                steps.append(_Answered(_error_answer(call, text), text))
+                _bump_retry(state, call.name)
+    return steps
+
+
+async def execute(
+    plan: RunPlan,
+    state: RunState,
+    hooks: HookSet,
+    invocations: Sequence[tuple[int, ToolInvocation]],
+    conversation: list[Message],
+) -> dict[int, ToolResult]:
+    """Run the calls through the tool hooks, concurrently; their results by call index.
+
+    An exception raised by a hook (not by the tool) cancels the other calls and ends
+    the run; so does a tool's exception under ``raise_tool_errors``.
+    """
+    results: dict[int, ToolResult] = {}
+    raised: list[Exception] = []
+    raise_tool_errors = plan.config.raise_tool_errors
+
+    async def run_one(index: int, invocation: ToolInvocation, stop: Callable[[], None]) -> None:
+        call = invocation.call
+        ctx = RunContext(
+            deps=state.deps,
+            usage=state.usage,
+            messages=conversation,
+            tool_call_id=call.id,
+            tool_name=call.name,
+            retry=state.tool_retries.get(call.name, 0),
+            turn=state.turn,
+            model=plan.model,
+        )
+
+        async def run_tool(inv: ToolInvocation) -> ToolResult:
+            try:
+                value = await inv.tool.run(ctx, inv.args)
+            except ModelRetry as retry:
+                return ToolResult(retry.message, is_error=True, error=retry)
+            except Exception as error:
+                text = f"Error: {type(error).__name__}: {error}"
+                return ToolResult(text, is_error=True, error=error)
+            content, images = tool_result_content(value)
+            return ToolResult(content, images, value=value)
+
+        handler = hooks.tool_chain(state, run_tool) if hooks.tools else run_tool
+        try:
+            result = await handler(invocation)
+        except ModelRetry as retry:
+            result = ToolResult(retry.message, is_error=True, error=retry)
+        except Exception as error:
+            raised.append(error)
+            stop()
+            return
+        results[index] = result
+        if raise_tool_errors and result.error is not None:
+            if not isinstance(result.error, ModelRetry):
+                stop()
+
+    if len(invocations) == 1:
+        await run_one(*invocations[0], stop=lambda: None)
+    else:
+        async with anyio.create_task_group() as tg:
+            for index, invocation in invocations:
+                tg.start_soon(run_one, index, invocation, tg.cancel_scope.cancel)
+    if raised:
+        raise raised[0]
+    return results
+
+
+async def answer(
+    plan: RunPlan,
+    state: RunState,
+    steps: Sequence[_Step],
+    results: dict[int, ToolResult],
+    conversation: list[Message],
+) -> Outcome:
+    """One answer per call in call order; the failures to send back; the final output."""
+    outcome = Outcome()
+    failed: tuple[ToolCall, Exception] | None = None
+    for index, step in enumerate(steps):
+        if isinstance(step, _Answered):
+            outcome.answers.append(step.answer)
+            outcome.failures.append(step.failure)
+        elif isinstance(step, _FinalResult):
+            outcome.answers.append(await _final_result(plan, state, step.call, outcome))
+        else:
+            call = step.call
+            result = results.get(index)
+            if result is None:
+                text = "Not run: another tool call of this turn failed."
+                outcome.answers.append(_error_answer(call, text))
+                continue
+            outcome.answers.append(
+                ToolMessage(
+                    tool_call_id=call.id,
+                    name=call.name,
+                    content=result.content,
+                    images=result.images,
+                    is_error=result.is_error,
+                )
+            )
+            error = result.error
+            if isinstance(error, ModelRetry):
+                outcome.failures.append(f"{call.name}: {error.message}")
+                _bump_retry(state, call.name)
+            elif error is not None and plan.config.raise_tool_errors:
+                failed = failed or (call, error)
+            elif not result.is_error:
+                state.tool_retries.pop(call.name, None)
+    if failed is not None:
+        call, cause = failed
+        raise ToolExecutionError(
+            f"Tool {call.name!r} raised {type(cause).__name__}: {cause}",
+            tool_name=call.name,
+            tool_call_id=call.id,
+            messages=[*conversation, *outcome.answers],
+        ) from cause
+    return outcome
+
+
+async def validate_text_output(plan: RunPlan, state: RunState, message: AssistantMessage) -> Any:
+    """The output from a text answer; ``OutputValidationError`` says what to fix."""
+    text = message.content or ""
+    output_schema = plan.config.output
+    if output_schema.is_text:
+        output: Any = text
+    elif plan.mode == "tool":
+        raise OutputValidationError(
+            f"You answered in plain text, but a structured answer is required: call the "
+            f"{OUTPUT_TOOL_NAME} tool with the answer as its arguments."
+        )
+    else:
+        output = output_schema.validate_text(text)
+    return await _apply_validators(plan, state, output)
+
+
+async def _final_result(
+    plan: RunPlan, state: RunState, call: ToolCall, outcome: Outcome
+) -> ToolMessage:
+    """Answer a final-result tool call; on success record the output in ``outcome``."""
+    if outcome.has_output:
+        return ToolMessage(
+            tool_call_id=call.id,
+            name=call.name,
+            content="Ignored: a final result was already given in this turn.",
+        )
+    try:
+        value = plan.config.output.validate_arguments(call.arguments)
+        value = await _apply_validators(plan, state, value)
+    except OutputValidationError as exc:
+        outcome.failures.append(str(exc))
+        return _error_answer(call, str(exc))
+    outcome.output = value
+    outcome.has_output = True
+    return ToolMessage(tool_call_id=call.id, name=call.name, content="Final result received.")
+
+
+async def _apply_validators(plan: RunPlan, state: RunState, output: Any) -> Any:
+    for fn, takes_ctx in plan.config.validators:
+        ctx = RunContext(
+            deps=state.deps,
+            usage=state.usage,
+            messages=state.messages,
+            turn=state.turn,
+            model=plan.model,
+        )
+        try:
+            result = fn(ctx, output) if takes_ctx else fn(output)
+            if hasattr(result, "__await__"):
+                result = await result
+        except ModelRetry as exc:
+            raise OutputValidationError(exc.message) from None
+        output = result
+    return output
+
+
+def _check_repeats(state: RunState, calls: Sequence[ToolCall]) -> bool:
+    """Track identical tool-call turns; True when this turn is one too many."""
+    signature = tuple((c.name, _normalized_args(c.arguments)) for c in calls)
+    if signature == state.last_calls:
+        state.repeats += 1
+    else:
+        state.last_calls = signature
+        state.repeats = 1
+    if state.repeats > LOOP_LIMIT:
+        names = ", ".join(sorted({c.name for c in calls}))
+        raise ToolLoopError(
+            f"The model called {names} with the same arguments {state.repeats} turns in a "
+            "row, after being told the result will not change. Check the tool's result "
+            "and the instructions.",
+            messages=state.messages,
+        )
+    return state.repeats == LOOP_LIMIT
+
+
+def _bump_retry(state: RunState, name: str) -> None:
+    state.tool_retries[name] = state.tool_retries.get(name, 0) + 1
+
+
+def _error_answer(call: ToolCall, text: str) -> ToolMessage:
+    return ToolMessage(tool_call_id=call.id, name=call.name, content=text, is_error=True)
+
+
+def _normalized_args(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True)
+    except ValueError:
+        return arguments

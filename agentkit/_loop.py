@@ -1,0 +1,211 @@
+"""The loop: one ``while`` over a few next-step values, readable top to bottom.
+
+A run is a sequence of steps:
+
+- ``_Ask``: send a model request (the next turn's, or the follow-up a model asked for)
+  through the one request point, ``agentkit._request.send``, which applies the hooks;
+  count it, record its usage, and decide the next step from the answer.
+- ``_CallTools``: the answer has tool calls: classify, execute and answer them
+  (``agentkit._answers``), then append the assistant message with one answer per call.
+- ``_Retry``: the model made a fixable mistake (the feedback is already in the
+  conversation); count it against the retry budget and ask again.
+- ``_Finish``: a validated output; the run's result.
+
+Invariant: ``state.messages`` is always valid to send again. An assistant message with
+tool calls is appended together with one answer per call, never alone. Every error that
+ends a run carries the conversation so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from agentkit._answers import LOOP_LIMIT, answer_tool_calls, validate_text_output
+from agentkit._errors import (
+    AgentkitError,
+    MaxTurnsExceededError,
+    OutputTruncatedError,
+    RetriesExhaustedError,
+)
+from agentkit._plan import RunPlan, RunState
+from agentkit._request import send
+from agentkit.events import (
+    AgentEvent,
+    FinalResultEvent,
+    ModelResponseEvent,
+    RetryEvent,
+    RunResult,
+    ToolCallFinishedEvent,
+)
+from agentkit.hooks import HookSet
+from agentkit.messages import AssistantMessage, UserMessage
+from agentkit.models.base import ModelRequest, ModelResponse, ModelSettings
+from agentkit.output import OutputValidationError
+
+__all__ = ["run_events"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """Send a model request: ``request`` if the model asked for it, else the next turn's."""
+
+    request: ModelRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _CallTools:
+    """Run the tool calls of ``message`` and answer each one."""
+
+    message: AssistantMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A fixable failure: count it, then ask again."""
+
+    feedback: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """The run is done with this output."""
+
+    output: Any
+
+
+_Step = _Ask | _CallTools | _Retry | _Finish
+
+
+async def run_events(
+    plan: RunPlan, state: RunState, hooks: HookSet, settings: ModelSettings, stream: bool
+) -> AsyncGenerator[AgentEvent, None]:
+    """Run until an output is validated, yielding every event; the last one carries the result."""
+    step: _Step = _Ask()
+    try:
+        while True:
+            if isinstance(step, _Ask):
+                request = step.request or _next_request(plan, state, settings, stream)
+                _count_turn(plan, state)
+                response: ModelResponse | None = None
+                async for item in send(plan, state, hooks, request):
+                    if isinstance(item, ModelResponse):
+                        response = item
+                    else:
+                        yield item
+                assert response is not None, "a request always ends with its response"
+                state.usage.add(response.usage)
+                yield ModelResponseEvent(response)
+                step = await _read_answer(plan, state, response, settings)
+
+            elif isinstance(step, _CallTools):
+                message = step.message
+                outcome = await answer_tool_calls(plan, state, hooks, message)
+                state.messages.append(message)
+                state.messages.extend(outcome.answers)
+                for answer, call in zip(outcome.answers, message.tool_calls, strict=True):
+                    yield ToolCallFinishedEvent(
+                        tool_call_id=call.id,
+                        name=call.name,
+                        arguments=call.arguments,
+                        content=answer.content,
+                        is_error=answer.is_error,
+                    )
+                if outcome.has_output:
+                    step = _Finish(outcome.output)
+                elif outcome.failures:
+                    step = _Retry("\n".join(outcome.failures))
+                else:
+                    state.failures_in_a_row = 0
+                    state.attempts.clear()
+                    step = _Ask()
+
+            elif isinstance(step, _Retry):
+                yield _fail(plan, state, step.feedback, truncated=step.truncated)
+                step = _Ask()
+
+            else:
+                result: RunResult[Any] = RunResult(
+                    output=step.output,
+                    messages=state.messages,
+                    new_message_index=state.new_message_index,
+                    usage=state.usage,
+                )
+                state.result = result
+                yield FinalResultEvent(result)
+                return
+    except AgentkitError as exc:
+        if exc.messages is None:
+            exc.messages = list(state.messages)
+        raise
+
+
+def _next_request(
+    plan: RunPlan, state: RunState, settings: ModelSettings, stream: bool
+) -> ModelRequest:
+    """The request for the next turn, from the conversation so far."""
+    stopped_loop = state.repeats == LOOP_LIMIT
+    return ModelRequest(
+        messages=list(state.messages),  # a snapshot: the model and the hooks may keep it
+        tools=plan.tools,
+        output=plan.output_spec,
+        tool_choice=plan.answer_now if stopped_loop else plan.tool_choice,
+        settings=settings,
+        stream=stream,
+    )
+
+
+def _count_turn(plan: RunPlan, state: RunState) -> None:
+    """Count one more model request; refuse it past ``max_turns``."""
+    max_turns = plan.config.max_turns
+    if state.turn >= max_turns:
+        raise MaxTurnsExceededError(
+            f"The run reached max_turns={max_turns} model requests without a final output. "
+            "Raise max_turns, or check why the model keeps calling tools.",
+            messages=state.messages,
+        )
+    state.turn += 1
+
+
+async def _read_answer(
+    plan: RunPlan, state: RunState, response: ModelResponse, settings: ModelSettings
+) -> _Step:
+    """The next step after a model's answer."""
+    if response.follow_up is not None:
+        return _Ask(response.follow_up)
+    if response.finish_reason in ("length", "model_length"):
+        cap = settings.max_tokens or plan.model.profile.max_output_tokens
+        return _Retry(
+            f"The model's output was cut off (finish_reason={response.finish_reason!r}) "
+            f"at max_tokens={cap}.",
+            truncated=True,
+        )
+    message = response.message
+    if message.tool_calls:
+        return _CallTools(message)
+    state.messages.append(message)
+    try:
+        return _Finish(await validate_text_output(plan, state, message))
+    except OutputValidationError as exc:
+        feedback = str(exc)
+        state.messages.append(UserMessage(content=feedback))
+        return _Retry(feedback)
+
+
+def _fail(plan: RunPlan, state: RunState, reason: str, *, truncated: bool) -> RetryEvent:
+    """Count a fixable failure; raise when the retry budget is spent."""
+    retries = plan.config.retries
+    state.failures_in_a_row += 1
+    state.attempts.append(reason)
+    if state.failures_in_a_row > retries:
+        error_type = OutputTruncatedError if truncated else RetriesExhaustedError
+        raise error_type(
+            f"The model failed {state.failures_in_a_row} times in a row (retries={retries}). "
+            f"Last error:\n{reason}\nRaise retries, simplify the tools or output type, or "
+            "check the attempts on this error.",
+            attempts=state.attempts,
+            messages=state.messages,
+        )
+    return RetryEvent(reason=reason, retries_left=retries - state.failures_in_a_row)

@@ -1,0 +1,120 @@
+"""The run plan (everything static about one agent and model, built once) and the run state.
+
+The loop reads the plan (tools, output, instructions, limits) and never the ``Agent``,
+so the loop module depends on nothing above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit._errors import ConfigurationError
+from agentkit.hooks import RunInfo
+from agentkit.messages import ImagePart, SystemMessage, UserMessage
+from agentkit.models.base import Model, ModelSettings
+from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema, OutputSpec
+from agentkit.tools import Tool, ToolDefinition
+
+__all__ = ["AgentConfig", "RunPlan", "RunState", "build_plan"]
+
+Validator = tuple[Callable[..., Any], bool]
+"""An output validator and whether it takes the ``RunContext``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """What an agent was built with, as the loop needs it."""
+
+    name: str
+    instructions: str | None
+    tools: Mapping[str, Tool[Any]]
+    output: OutputSchema[Any]
+    validators: list[Validator]
+    """Shared with the agent: validators registered later apply to later runs."""
+    retries: int
+    max_turns: int
+    settings: ModelSettings
+    raise_tool_errors: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What is static for one (agent, model) pair: built once, reused by every run."""
+
+    config: AgentConfig
+    model: Model
+    mode: OutputMode | None
+    tools: tuple[ToolDefinition, ...]
+    output_spec: OutputSpec | None
+    tool_choice: str | None
+    system: SystemMessage | None
+
+    @property
+    def answer_now(self) -> str:
+        """The tool choice after a stopped loop: the final-result tool, or no tools at all."""
+        return OUTPUT_TOOL_NAME if self.mode == "tool" else "none"
+
+    def check_vision(self, user: UserMessage) -> None:
+        """Refuse an image in the prompt for a model without vision, before any request."""
+        if isinstance(user.content, str) or self.model.profile.supports_vision:
+            return
+        if any(isinstance(p, ImagePart) for p in user.content):
+            raise ConfigurationError(
+                f"The prompt has an image, but model {self.model.name!r} (profile "
+                f"{self.model.profile.name!r}) has no vision. Use a vision model such as "
+                "mistral-small-2506, or send text only."
+            )
+
+
+def build_plan(config: AgentConfig, model: Model) -> RunPlan:
+    """The plan for running ``config`` on ``model``: tools, output mode, instructions."""
+    profile = model.profile
+    tools = [t.definition for t in config.tools.values()]
+    mode: OutputMode | None = None
+    spec: OutputSpec | None = None
+    tool_choice = None
+    instructions = config.instructions
+    output = config.output
+    if not output.is_text:
+        mode = output.resolve_mode(
+            profile.output_mode,
+            json_schema=profile.supports_json_schema,
+            tools=profile.supports_tools,
+        )
+        mode_plan = output.plan(mode)
+        spec = mode_plan.spec
+        if mode_plan.tool is not None:
+            tools.append(mode_plan.tool)
+            tool_choice = "required"
+        if mode_plan.instructions is not None:
+            instructions = "\n\n".join(filter(None, [instructions, mode_plan.instructions]))
+    if tools and not profile.supports_tools:
+        raise ConfigurationError(
+            f"Model {model.name!r} (profile {profile.name!r}) does not support tools, "
+            "but this agent has tools. Use a model that supports function calling."
+        )
+    return RunPlan(
+        config=config,
+        model=model,
+        mode=mode,
+        tools=tuple(tools),
+        output_spec=spec,
+        tool_choice=tool_choice,
+        system=SystemMessage(content=instructions) if instructions else None,
+    )
+
+
+@dataclass(slots=True)
+class RunState(RunInfo):
+    """Everything a run changes, in one place: the hooks' ``RunInfo`` and the loop's counters."""
+
+    failures_in_a_row: int = 0
+    attempts: list[str] = field(default_factory=list)
+    """The feedback of each failed attempt since the last good turn."""
+    tool_retries: dict[str, int] = field(default_factory=dict)
+    """Failures in a row per tool name (``RunContext.retry``)."""
+    last_calls: tuple[tuple[str, str], ...] = ()
+    repeats: int = 0
+    """How many turns in a row the model made exactly ``last_calls``."""

@@ -1,0 +1,180 @@
+"""The loop's one request point: a model request through the hooks, as run events.
+
+``send`` yields the run events of one request (text and tool-call deltas, partial
+outputs, when streamed) and, last, the ``ModelResponse``. Unstreamed, the request goes
+through the hook chain to ``complete()``. Streamed with no request hooks, the model's
+deltas are translated as they come. Streamed through request hooks, the chain runs in a
+child task and its deltas reach the loop through a memory channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agentkit._plan import RunPlan, RunState
+from agentkit.events import (
+    AgentEvent,
+    PartialOutputEvent,
+    TextDeltaEvent,
+    ToolCallArgsDeltaEvent,
+    ToolCallStartedEvent,
+)
+from agentkit.hooks import HookSet
+from agentkit.models.base import (
+    ModelRequest,
+    ModelResponse,
+    ModelStreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    complete,
+    response_deltas,
+    stream_events,
+)
+from agentkit.output import OUTPUT_TOOL_NAME
+
+__all__ = ["send"]
+
+
+async def send(
+    plan: RunPlan, state: RunState, hooks: HookSet, request: ModelRequest
+) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+    """One model request: its run events if streamed, then its response."""
+    model = plan.model
+    if not request.stream:
+        if hooks.requests:
+            chain = hooks.request_chain(state, lambda r: complete(model, r))
+            yield await chain(request)
+        else:
+            yield await complete(model, request)
+        return
+    translate = _Translator(plan)
+    if not hooks.requests:
+        async with _closing(stream_events(model, request)) as events:
+            async for event in events:
+                for out in translate(event):
+                    yield out
+        return
+    async for out in _through_hooks(plan, state, hooks, request, translate):
+        yield out
+
+
+async def _through_hooks(
+    plan: RunPlan,
+    state: RunState,
+    hooks: HookSet,
+    request: ModelRequest,
+    translate: _Translator,
+) -> AsyncIterator[AgentEvent | ModelResponse]:
+    """A streamed request through the hook chain, run in a child task."""
+    send_deltas, receive_deltas = anyio.create_memory_object_stream[ModelStreamEvent](64)
+    box: list[ModelResponse] = []
+    failed: list[Exception] = []
+    seen_delta = False
+
+    async def innermost(req: ModelRequest) -> ModelResponse:
+        return await _forward(plan, req, send_deltas)
+
+    chain = hooks.request_chain(state, innermost)
+
+    async def run_chain() -> None:
+        async with send_deltas:
+            try:
+                box.append(await chain(request))
+            except Exception as exc:  # re-raised below, not as an exception group
+                failed.append(exc)
+
+    async with anyio.create_task_group() as tg, receive_deltas:
+        tg.start_soon(run_chain)
+        async for delta in receive_deltas:
+            seen_delta = True
+            for out in translate(delta):
+                yield out
+    if failed:
+        raise failed[0]
+    response = box[0]
+    if not seen_delta:  # a hook answered itself: the deltas come from its answer
+        for delta in response_deltas(response):
+            for out in translate(delta):
+                yield out
+    yield response
+
+
+async def _forward(
+    plan: RunPlan, request: ModelRequest, deltas: MemoryObjectSendStream[ModelStreamEvent]
+) -> ModelResponse:
+    """Stream the request from the model, passing its deltas on; return its response."""
+    async with _closing(stream_events(plan.model, request)) as events:
+        async for event in events:
+            if isinstance(event, ModelResponse):
+                return event
+            await deltas.send(event)
+    raise AssertionError("stream_events always ends with a response")  # pragma: no cover
+
+
+class _Translator:
+    """Model deltas to run events, with partial outputs of a structured answer."""
+
+    __slots__ = ("args", "last_partial", "output_index", "plan", "started", "text")
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self.started: set[int] = set()
+        self.text: list[str] = []
+        self.args: list[str] = []
+        self.output_index: int | None = None
+        self.last_partial: Any = None
+
+    def __call__(self, event: ModelStreamEvent) -> list[AgentEvent | ModelResponse]:
+        plan = self.plan
+        structured = not plan.config.output.is_text
+        out: list[AgentEvent | ModelResponse] = []
+        source: str | None = None
+        if isinstance(event, TextDelta):
+            if event.text:
+                out.append(TextDeltaEvent(event.text))
+                if structured and plan.mode != "tool":
+                    self.text.append(event.text)
+                    source = "".join(self.text)
+        elif isinstance(event, ToolCallDelta):
+            if event.index not in self.started and event.name:
+                self.started.add(event.index)
+                if event.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
+                    self.output_index = event.index
+                out.append(
+                    ToolCallStartedEvent(index=event.index, tool_call_id=event.id, name=event.name)
+                )
+            if event.arguments:
+                out.append(ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments))
+                if event.index == self.output_index:
+                    self.args.append(event.arguments)
+                    source = "".join(self.args)
+        else:
+            out.append(event)
+        if source is not None:
+            current = plan.config.output.validate_partial(source)
+            if current is not None and current != self.last_partial:
+                self.last_partial = current
+                out.append(PartialOutputEvent(current))
+        return out
+
+
+class _closing:
+    """``aclosing`` for an async iterator that may not have ``aclose``, shielded."""
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: AsyncIterator[ModelStreamEvent]) -> None:
+        self.events = events
+
+    async def __aenter__(self) -> AsyncIterator[ModelStreamEvent]:
+        return self.events
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        aclose = getattr(self.events, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()

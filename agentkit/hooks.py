@@ -1,0 +1,162 @@
+"""Hooks: the one place a feature wraps a run, a model request or a tool call.
+
+Subclass ``Hooks`` and override what you need; pass instances as
+``Agent(..., hooks=[...])`` or per run as ``agent.run(..., hooks=[...])`` (the agent's
+hooks first, then the run's; the first hook is the outermost)::
+
+    class PrintUsage(Hooks):
+        async def wrap_model_request(self, run, request, handler):
+            response = await handler(request)
+            print(f"turn {run.turn}: {response.usage.input_tokens} in, "
+                  f"{response.usage.output_tokens} out")
+            return response
+
+- ``wrap_run(run)``: an async context manager around the whole run (it sees the error
+  that ends a run; ``run.result`` is set when it succeeds).
+- ``wrap_model_request(run, request, handler)``: around each model request. Call
+  ``await handler(request)`` to send it (a changed copy if you like), raise to refuse it
+  (an ``AgentkitError`` ends the run and carries the conversation), or return a
+  ``ModelResponse`` of your own without calling the handler.
+- ``wrap_tool_call(run, invocation, handler)``: around each tool call, with the
+  arguments already validated (``invocation.args`` is exactly what runs). Call
+  ``await handler(invocation)``, pass a changed copy, return a ``ToolResult`` yourself,
+  raise ``ModelRetry`` to send feedback to the model, or raise anything else to end
+  the run. An exception from the tool itself comes back as an error ``ToolResult``.
+- ``on_event(run, event)``: every run event, in order, streamed or not.
+
+Only the methods a hook overrides are called; a run with no hooks pays nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit.events import AgentEvent, RunResult
+from agentkit.messages import ImagePart, Message, ToolCall
+from agentkit.models.base import Model, ModelRequest, ModelResponse
+from agentkit.tools import Tool
+from agentkit.usage import Usage
+
+__all__ = [
+    "Hooks",
+    "RequestHandler",
+    "RunInfo",
+    "ToolHandler",
+    "ToolInvocation",
+    "ToolResult",
+]
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """What a hook knows about the run: live views, updated as the run goes.
+
+    Read them; do not change ``messages`` in place (change what is sent in
+    ``wrap_model_request`` instead): the loop keeps the conversation valid to send again.
+    """
+
+    agent_name: str
+    model: Model
+    deps: Any
+    messages: list[Message]
+    """The conversation so far, history included."""
+    new_message_index: int
+    """Where this run's messages start in ``messages``."""
+    usage: Usage = field(default_factory=Usage)
+    """Usage of the run so far."""
+    turn: int = 0
+    """The number of model requests sent so far (the current one included)."""
+    result: RunResult[Any] | None = None
+    """The run's result, once it has one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInvocation:
+    """A tool call about to run: the call as the model sent it, the tool, and the
+    validated arguments that will be passed to it."""
+
+    call: ToolCall
+    tool: Tool[Any]
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool call gave: the content sent back to the model, and where it came from."""
+
+    content: str
+    images: tuple[ImagePart, ...] = ()
+    is_error: bool = False
+    value: Any = None
+    """The tool's return value (``None`` when it failed or a hook answered)."""
+    error: Exception | None = None
+    """The exception the tool raised (``ModelRetry`` included), if it failed."""
+
+
+RequestHandler = Callable[[ModelRequest], Awaitable[ModelResponse]]
+"""Sends a model request on (to the next hook, then the model)."""
+ToolHandler = Callable[[ToolInvocation], Awaitable[ToolResult]]
+"""Runs a tool call on (through the next hook, then the tool)."""
+
+
+class Hooks:
+    """Extension points of a run; override any of the methods (see the module docs)."""
+
+    def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
+        """An async context manager entered before the run's first request, exited at its end."""
+        raise NotImplementedError  # never called unless overridden
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        """Around one model request: by default, send it unchanged."""
+        return await handler(request)
+
+    async def wrap_tool_call(
+        self, run: RunInfo, invocation: ToolInvocation, handler: ToolHandler
+    ) -> ToolResult:
+        """Around one tool call: by default, run it unchanged."""
+        return await handler(invocation)
+
+    async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+        """Observe one run event: by default, nothing."""
+
+
+def _overrides(hook: Hooks, method: str) -> bool:
+    return getattr(type(hook), method) is not getattr(Hooks, method)
+
+
+class HookSet:
+    """The hooks of one run, sorted by what they override (internal to the loop)."""
+
+    __slots__ = ("events", "requests", "runs", "tools")
+
+    def __init__(self, hooks: Sequence[Hooks]) -> None:
+        for hook in hooks:
+            if not isinstance(hook, Hooks):
+                raise TypeError(
+                    f"hooks=[...] takes agentkit.Hooks instances, got {hook!r}; subclass "
+                    "agentkit.Hooks and override the methods you need."
+                )
+        self.runs = [h for h in hooks if _overrides(h, "wrap_run")]
+        self.requests = [h for h in hooks if _overrides(h, "wrap_model_request")]
+        self.tools = [h for h in hooks if _overrides(h, "wrap_tool_call")]
+        self.events = [h for h in hooks if _overrides(h, "on_event")]
+
+    def request_chain(self, run: RunInfo, send: RequestHandler) -> RequestHandler:
+        """``send`` wrapped by every request hook, the first outermost."""
+        handler = send
+        for hook in reversed(self.requests):
+            handler = functools.partial(hook.wrap_model_request, run, handler=handler)
+        return handler
+
+    def tool_chain(self, run: RunInfo, call: ToolHandler) -> ToolHandler:
+        """``call`` wrapped by every tool hook, the first outermost."""
+        handler = call
+        for hook in reversed(self.tools):
+            handler = functools.partial(hook.wrap_tool_call, run, handler=handler)
+        return handler
