@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -14,6 +14,7 @@ from agentkit import (
     ModelPrice,
     ModelRetry,
     RunContext,
+    Tool,
     ToolMessage,
     UserMessage,
     dump_messages,
@@ -35,7 +36,7 @@ class Report(BaseModel):
 PRICED = SCRIPTED_PROFILE.with_changes(price=ModelPrice(input_per_mtok=0.10, output_per_mtok=0.30))
 
 
-def _weather_tools() -> tuple[list[object], list[str]]:
+def _weather_tools() -> tuple[list[Tool[Any]], list[str]]:
     """Two tools that can only finish if they run at the same time, and one that retries."""
     log: list[str] = []
     both_started = anyio.Event()

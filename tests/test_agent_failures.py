@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from pydantic import BaseModel
 
@@ -21,7 +23,7 @@ from agentkit import (
     UserError,
     tool,
 )
-from agentkit.messages import AssistantMessage
+from agentkit.messages import AssistantMessage, Message
 from agentkit.testing.scripted import (
     SCRIPTED_PROFILE,
     ScriptedModel,
@@ -47,14 +49,15 @@ def explode(key: str) -> str:
     raise RuntimeError(f"database down for {key}")
 
 
-def _assert_valid_conversation(messages: list[object]) -> None:
+def _assert_valid_conversation(messages: Sequence[Message]) -> None:
     """Every assistant tool call is answered by exactly one tool message, in order."""
     i = 0
     while i < len(messages):
         msg = messages[i]
         if isinstance(msg, AssistantMessage) and msg.tool_calls:
             answers = messages[i + 1 : i + 1 + len(msg.tool_calls)]
-            assert [a.tool_call_id for a in answers] == [c.id for c in msg.tool_calls]  # type: ignore[attr-defined]
+            answered = [a.tool_call_id if isinstance(a, ToolMessage) else None for a in answers]
+            assert answered == [c.id for c in msg.tool_calls]
             i += 1 + len(msg.tool_calls)
         else:
             assert not isinstance(msg, ToolMessage), "a tool message with no call before it"

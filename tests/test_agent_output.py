@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from agentkit import Agent, SystemMessage, UserMessage
+from agentkit import Agent, SystemMessage, ToolMessage, UserMessage
 from agentkit.testing.scripted import SCRIPTED_PROFILE, ScriptedModel, output_call, text
 
 NATIVE = SCRIPTED_PROFILE.with_changes(output_mode="native")
@@ -138,7 +138,8 @@ async def test_wrapped_output_without_result_key_gets_feedback() -> None:
     result = await Agent(model, output_type=int).run("go")
     assert result.output == 1
     feedback = result.messages[2]
-    assert 'one key, "result"' in feedback.content  # type: ignore[union-attr]
+    assert isinstance(feedback, ToolMessage)
+    assert 'one key, "result"' in feedback.content
 
 
 @pytest.mark.anyio

@@ -61,7 +61,7 @@ HISTORY = (
     ),
     ToolMessage(tool_call_id="c1", name="get_weather", content="rain"),
 )
-WIRE_HISTORY = [
+WIRE_HISTORY: list[dict[str, Any]] = [
     {"role": "user", "content": "Lyon?"},
     {
         "role": "assistant",

@@ -83,4 +83,4 @@ def test_messages_are_immutable() -> None:
     """Stored messages cannot be changed in place (the conversation is a record)."""
     msg = UserMessage(content="hi")
     with pytest.raises(ValidationError):
-        msg.content = "changed"  # type: ignore[misc]
+        msg.content = "changed"

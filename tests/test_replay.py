@@ -15,6 +15,7 @@ from agentkit._errors import ConfigurationError
 from agentkit.agent import Agent
 from agentkit.events import TextDeltaEvent, ToolCallArgsDeltaEvent, ToolCallStartedEvent
 from agentkit.messages import AssistantMessage, Message, dump_messages, load_messages
+from agentkit.models import Model
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing.cassettes import use_cassette
 from agentkit.testing.replay import (
@@ -43,8 +44,8 @@ def _reset_calls() -> None:
     CALLS.clear()
 
 
-def _agent(model: object) -> Agent[None, str]:
-    return Agent(model, instructions="Answer briefly.", tools=[get_weather])  # type: ignore[arg-type]
+def _agent(model: Model) -> Agent[None, str]:
+    return Agent(model, instructions="Answer briefly.", tools=[get_weather])
 
 
 async def _record(style: Style = "mistral", model_name: str = "mistral-small-2506") -> bytes:
