@@ -316,6 +316,7 @@ class Agent(Generic[DepsT, OutputT]):
         state.messages.append(user)
         hook_set = HookSet([*self._hooks, *hooks]) if hooks else self._hook_set
         run_settings = self._config.settings.merged(settings)
+        final: FinalResultEvent | None = None
         async with AsyncExitStack() as stack:
             await self._hold(stack, plan.model)
             for hook in hook_set.runs:
@@ -325,7 +326,12 @@ class Agent(Generic[DepsT, OutputT]):
                 async for event in events:
                     for hook in hook_set.events:
                         await hook.on_event(state, event)
+                    if isinstance(event, FinalResultEvent):
+                        final = event  # given out once the run's scopes have closed
+                        break
                     yield event
+        if final is not None:
+            yield final
 
     async def _hold(self, run_stack: AsyncExitStack, model: Model) -> None:
         """Keep ``model`` open for the run, or for the agent's ``async with`` block."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -240,30 +240,37 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
     return max(date.timestamp() - time.time(), 0.0)
 
 
-async def sse_data(response: httpx2.Response) -> AsyncIterator[bytes]:
+async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
     """The ``data`` payload of each server-sent event, as bytes."""
     buffer = b""
     data: list[bytes] = []
-    async for chunk in response.aiter_bytes():
-        buffer += chunk
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            line = buffer[start:end]
-            start = end + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if data:
-                    yield data[0] if len(data) == 1 else b"\n".join(data)
-                    data = []
-            elif line.startswith(b"data:"):
-                payload = line[5:]
-                data.append(payload[1:] if payload.startswith(b" ") else payload)
-            # other fields (event:, id:, retry:) and comments (":") are ignored
-        buffer = buffer[start:]
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            buffer += chunk
+            start = 0
+            while True:
+                end = buffer.find(b"\n", start)
+                if end < 0:
+                    break
+                line = buffer[start:end]
+                start = end + 1
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if not line:
+                    if data:
+                        yield data[0] if len(data) == 1 else b"\n".join(data)
+                        data = []
+                elif line.startswith(b"data:"):
+                    payload = line[5:]
+                    data.append(payload[1:] if payload.startswith(b" ") else payload)
+                # other fields (event:, id:, retry:) and comments (":") are ignored
+            buffer = buffer[start:]
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
     if buffer.startswith(b"data:"):
         payload = buffer[5:].rstrip(b"\r")
         data.append(payload[1:] if payload.startswith(b" ") else payload)

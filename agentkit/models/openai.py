@@ -6,9 +6,10 @@ table) and reads the raw response bytes once (``agentkit.models.parse``), so no 
 model objects are built either way. The ``openai`` SDK supplies the defaults: the
 pool's limits and timeouts, the headers, the auth.
 
-The model owns what it opens: ``async with model:`` holds its pool open (entries nest),
-``aclose()`` closes it, and the next request after that opens a new one. A pool belongs
-to the event loop that opened it. An ``AsyncOpenAI`` or ``httpx2.AsyncClient`` you pass
+The model owns what it opens: ``async with model:`` holds its pool open (entries nest;
+a run holds its model the same way), ``aclose()`` closes it, and a request made outside
+any of these opens a pool for itself and closes it when done. A pool belongs to the
+event loop that opened it. An ``AsyncOpenAI`` or ``httpx2.AsyncClient`` you pass
 in is never closed by agentkit.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -137,18 +139,26 @@ class OpenAIChatModel(ModelLifecycle):
         is not retried (deltas were already delivered). With ``stream_tool_requests``
         off in the profile, a request that offers tools is sent unstreamed. Where the
         profile asks for it, an empty answer carries a ``follow_up`` for the loop.
+
+        The request holds the model open while it runs: outside ``async with model:`` (or
+        a run) it opens a pool and closes it when done, so nothing is left open.
         """
-        if request.stream and (not request.tools or self._profile.stream_tool_requests):
-            async for event in self._stream_sse(request):
-                yield event
-            return
+        async with self:
+            if request.stream and (not request.tools or self._profile.stream_tool_requests):
+                async with aclosing(self._stream_sse(request)) as events:
+                    async for event in events:
+                        yield event
+            else:
+                yield await self._request_whole(request)
+
+    async def _request_whole(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
         response = await self._send(body, False, self._timeout(request))
         try:
             answer = parse_response(response.content, self._profile.price)
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, response.text) from None
-        yield self._with_follow_up(request, answer)
+        return self._with_follow_up(request, answer)
 
     async def aclose(self) -> None:
         """Close the HTTP pool this model opened (not a client you passed in)."""
@@ -165,12 +175,13 @@ class OpenAIChatModel(ModelLifecycle):
         acc = StreamAccumulator(self._profile.price)
         done = False
         try:
-            async for data in sse_data(response):
-                if data == b"[DONE]":
-                    done = True
-                    break
-                for event in acc.feed(data):
-                    yield event
+            async with aclosing(sse_data(response)) as payloads:
+                async for data in payloads:
+                    if data == b"[DONE]":
+                        done = True  # read on to the end of the body: no half-read stream
+                    elif not done:
+                        for event in acc.feed(data):
+                            yield event
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, None) from None
         except Exception as exc:

@@ -236,6 +236,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     raw: bytes
+    peer: tuple[str, int] = ("", 0)
+    """The client's address: requests with the same ``peer`` came on one connection."""
 
 
 Script = Sequence[Reply] | Callable[[RecordedRequest], Reply]
@@ -248,6 +250,13 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.owner._connection(+1)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._connection(-1)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -277,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             raw=raw,
+            peer=(str(self.client_address[0]), int(self.client_address[1])),
         )
         owner = self.server.owner
         owner._record(request)
@@ -501,6 +511,10 @@ class LocalModelServer:
         self._position = 0
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        self.connections = 0
+        """Connections accepted so far."""
+        self.open_connections = 0
+        """Connections open now (a client that closed its pool brings this back to 0)."""
         self._host = host
         self._port = port
         self._httpd: _HTTPServer | None = None
@@ -577,6 +591,12 @@ class LocalModelServer:
     def remaining(self) -> int:
         """Scripted replies not used yet."""
         return len(self._replies) - self._position
+
+    def _connection(self, change: int) -> None:
+        with self._lock:
+            self.open_connections += change
+            if change > 0:
+                self.connections += 1
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -1,0 +1,342 @@
+"""Hooks: around the run, each model request and each tool call, and every event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from agentkit import (
+    Agent,
+    AgentEvent,
+    AgentkitError,
+    FinalResultEvent,
+    Hooks,
+    ModelResponseEvent,
+    ModelRetry,
+    RetryEvent,
+    RunInfo,
+    TextDeltaEvent,
+    ToolInvocation,
+    ToolResult,
+    tool,
+)
+from agentkit.messages import AssistantMessage, ToolMessage
+from agentkit.models import ModelRequest, ModelResponse, ModelSettings, OpenAIChatModel
+from agentkit.models.base import complete
+from agentkit.testing import LocalModelServer, ScriptedModel, text, tool_calls
+from agentkit.testing import server as srv
+from agentkit.usage import Usage
+
+pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
+
+CALLS: list[str] = []
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    CALLS.append(city)
+    return f"Sunny in {city}"
+
+
+def http_model(server: LocalModelServer) -> OpenAIChatModel:
+    return OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="x")
+
+
+class Recorder(Hooks):
+    """Records what it sees, in order, tagged with its name."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
+        @asynccontextmanager
+        async def scope() -> AsyncIterator[None]:
+            self.log.append(f"{self.name}: run starts ({run.agent_name})")
+            try:
+                yield
+            except Exception as exc:
+                self.log.append(f"{self.name}: run failed ({type(exc).__name__})")
+                raise
+            assert run.result is not None
+            self.log.append(f"{self.name}: run done ({run.result.output})")
+
+        return scope()
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        self.log.append(f"{self.name}: request {run.turn}")
+        response: ModelResponse = await handler(request)
+        self.log.append(f"{self.name}: response {response.usage.output_tokens} tokens")
+        return response
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        self.log.append(f"{self.name}: tool {invocation.tool.name}({invocation.args})")
+        result: ToolResult = await handler(invocation)
+        self.log.append(f"{self.name}: tool result {result.content!r}")
+        return result
+
+
+@pytest.mark.anyio
+async def test_hooks_wrap_the_run_each_request_and_each_tool_call_in_order() -> None:
+    """The agent's hooks come first, then the run's; the first hook is the outermost."""
+    log: list[str] = []
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("Sunny.")])
+    agent = Agent(model, tools=[get_weather], hooks=[Recorder("a", log)], name="desk")
+    result = await agent.run("Weather?", hooks=[Recorder("b", log)])
+    assert result.output == "Sunny."
+    assert log == [
+        "a: run starts (desk)",
+        "b: run starts (desk)",
+        "a: request 1",
+        "b: request 1",
+        "b: response 5 tokens",
+        "a: response 5 tokens",
+        "a: tool get_weather({'city': 'Paris'})",
+        "b: tool get_weather({'city': 'Paris'})",
+        "b: tool result 'Sunny in Paris'",
+        "a: tool result 'Sunny in Paris'",
+        "a: request 2",
+        "b: request 2",
+        "b: response 5 tokens",
+        "a: response 5 tokens",
+        "b: run done (Sunny.)",
+        "a: run done (Sunny.)",
+    ]
+
+
+class CapTokens(Hooks):
+    """Changes every request: a lower max_tokens."""
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        return await handler(replace(request, settings=ModelSettings(max_tokens=64)))
+
+
+@pytest.mark.anyio
+async def test_a_request_hook_changes_what_goes_on_the_wire() -> None:
+    """A changed request is the one the server receives."""
+    with LocalModelServer([srv.text("Hi.")]) as server:
+        agent = Agent(http_model(server), hooks=[CapTokens()])
+        assert (await agent.run("Hello")).output == "Hi."
+        assert server.requests[0].body["max_tokens"] == 64
+
+
+class Refuse(Hooks):
+    """Refuses every model request."""
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        raise AgentkitError("refused by policy")
+
+
+@pytest.mark.anyio
+async def test_a_refused_request_is_never_sent_and_the_error_carries_the_conversation() -> None:
+    """A hook that raises ends the run before the request reaches the server."""
+    with LocalModelServer([srv.text("Hi.")]) as server:
+        agent = Agent(http_model(server), instructions="Be brief.")
+        with pytest.raises(AgentkitError, match="refused by policy") as caught:
+            await agent.run("Hello", hooks=[Refuse()])
+        assert server.requests == []
+    assert caught.value.messages is not None
+    assert [m.role for m in caught.value.messages] == ["system", "user"]
+
+
+class AnswerItself(Hooks):
+    """Answers every request without the model."""
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        message = AssistantMessage(content="From the hook, not the model.")
+        return ModelResponse(message=message, usage=Usage(requests=1), finish_reason="stop")
+
+
+@pytest.mark.anyio
+async def test_a_hook_can_answer_a_request_itself_streamed_or_not() -> None:
+    """A hook's own answer is the model's answer; streamed, its text arrives as deltas."""
+    with LocalModelServer([]) as server:
+        agent = Agent(http_model(server), hooks=[AnswerItself()])
+        assert (await agent.run("Hello")).output == "From the hook, not the model."
+        async with agent.run_stream("Hello") as stream:
+            deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
+        assert server.requests == []
+    assert len(deltas) > 1
+    assert "".join(deltas) == "From the hook, not the model."
+
+
+@pytest.mark.anyio
+async def test_a_streamed_run_through_a_request_hook_still_streams() -> None:
+    """With a request hook, the model's deltas still reach the stream as they come."""
+    log: list[str] = []
+    with LocalModelServer([srv.text("Paris is the sunny capital of France.")]) as server:
+        agent = Agent(http_model(server), hooks=[Recorder("h", log)])
+        async with agent.run_stream("Paris?") as stream:
+            deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
+        assert server.requests[0].body["stream"] is True
+    assert len(deltas) > 1
+    assert "".join(deltas) == "Paris is the sunny capital of France."
+    assert "h: request 1" in log and stream.result.output == "".join(deltas)
+
+
+@pytest.mark.anyio
+async def test_a_hook_error_in_a_streamed_run_is_raised_as_itself() -> None:
+    """A hook that raises inside a streamed request ends the run with its own error."""
+    model = ScriptedModel([text("unused")])
+    agent = Agent(model, hooks=[Refuse()])
+    with pytest.raises(AgentkitError, match="refused by policy"):
+        async with agent.run_stream("Hello") as stream:
+            async for _ in stream:
+                pass
+    assert model.requests == []
+
+
+class Rewrite(Hooks):
+    """Runs every weather call for Lyon instead."""
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        return await handler(replace(invocation, args={"city": "Lyon"}))
+
+
+@pytest.mark.anyio
+async def test_a_tool_hook_sees_the_validated_arguments_and_may_change_them() -> None:
+    """The arguments a tool hook passes on are the ones the tool runs with."""
+    CALLS.clear()
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("ok")])
+    result = await Agent(model, tools=[get_weather], hooks=[Rewrite()]).run("Weather?")
+    assert CALLS == ["Lyon"]
+    answer = result.messages[-2]
+    assert isinstance(answer, ToolMessage) and answer.content == "Sunny in Lyon"
+
+
+class Deny(Hooks):
+    """Answers every tool call itself, without running it."""
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        return ToolResult(f"{invocation.tool.name} is not allowed here.", is_error=True)
+
+
+class Retry(Hooks):
+    """Sends every tool call back to the model with feedback."""
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        raise ModelRetry("Ask for a city in France.")
+
+
+@pytest.mark.anyio
+async def test_a_tool_hook_can_answer_itself_or_send_feedback() -> None:
+    """A hook's own result goes to the model and the tool never runs; ModelRetry is feedback."""
+    CALLS.clear()
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("ok")])
+    result = await Agent(model, tools=[get_weather], hooks=[Deny()]).run("Weather?")
+    denied = result.messages[-2]
+    assert isinstance(denied, ToolMessage) and denied.is_error
+    assert denied.content == "get_weather is not allowed here."
+
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("ok")])
+    agent = Agent(model, tools=[get_weather], hooks=[Retry()])
+    async with agent.run_stream("Weather?") as stream:
+        retries = [e for e in await collect(stream) if isinstance(e, RetryEvent)]
+    assert CALLS == []
+    assert [r.reason for r in retries] == ["get_weather: Ask for a city in France."]
+
+
+async def collect(stream: Any) -> list[AgentEvent]:
+    return [event async for event in stream]
+
+
+@tool
+def broken(city: str) -> str:
+    """Always fails."""
+    raise ValueError(f"no data for {city}")
+
+
+@pytest.mark.anyio
+async def test_a_tool_hook_sees_the_tools_own_exception_as_an_error_result() -> None:
+    """An exception from the tool reaches the hook as an error result carrying it."""
+    seen: list[ToolResult] = []
+
+    class Watch(Hooks):
+        async def wrap_tool_call(
+            self, run: RunInfo, invocation: ToolInvocation, handler: Any
+        ) -> Any:
+            result: ToolResult = await handler(invocation)
+            seen.append(result)
+            return result
+
+    model = ScriptedModel([tool_calls(("broken", {"city": "Paris"})), text("sorry")])
+    await Agent(model, tools=[broken], hooks=[Watch()]).run("Weather?")
+    (result,) = seen
+    assert result.is_error and isinstance(result.error, ValueError)
+    assert result.content == "Error: ValueError: no data for Paris"
+
+
+class Explode(Hooks):
+    """Fails outside the tool."""
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        raise AgentkitError(f"audit log unavailable for {invocation.call.id}")
+
+
+@pytest.mark.anyio
+async def test_a_tool_hook_that_raises_ends_the_run_before_the_calls_are_answered() -> None:
+    """An error raised by a tool hook ends the run; the conversation has no half-answered turn."""
+    CALLS.clear()
+    model = ScriptedModel(
+        [tool_calls(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))]
+    )
+    with pytest.raises(AgentkitError, match="audit log unavailable") as caught:
+        await Agent(model, tools=[get_weather], hooks=[Explode()]).run("Weather?")
+    assert CALLS == []
+    assert caught.value.messages is not None
+    assert [m.role for m in caught.value.messages] == ["user"]
+
+
+@pytest.mark.anyio
+async def test_on_event_sees_every_event_of_a_run_in_order() -> None:
+    """An event hook sees exactly the events a streamed run yields, in the same order."""
+    seen: list[AgentEvent] = []
+
+    class Events(Hooks):
+        async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+            seen.append(event)
+
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("Sunny today.")])
+    agent = Agent(model, tools=[get_weather], hooks=[Events()])
+    async with agent.run_stream("Weather?") as stream:
+        streamed = [event async for event in stream]
+    assert seen == streamed
+    assert isinstance(seen[-1], FinalResultEvent)
+    assert sum(isinstance(e, ModelResponseEvent) for e in seen) == 2
+
+    seen.clear()
+    model = ScriptedModel([text("Hi.")])
+    await Agent(model, hooks=[Events()]).run("Hello")
+    assert [type(e).__name__ for e in seen] == ["ModelResponseEvent", "FinalResultEvent"]
+
+
+@pytest.mark.anyio
+async def test_wrap_run_sees_the_error_that_ends_a_run() -> None:
+    """A run hook's scope exits with the error that ended the run."""
+    log: list[str] = []
+    model = ScriptedModel([])
+    agent = Agent(model, hooks=[Recorder("r", log), Refuse()])
+    with pytest.raises(AgentkitError):
+        await agent.run("Hello")
+    assert log == ["r: run starts (agent)", "r: request 1", "r: run failed (AgentkitError)"]
+
+
+def test_hooks_must_be_hooks_instances() -> None:
+    """Passing something that is not a Hooks fails at once, saying what to pass."""
+    with pytest.raises(TypeError, match=r"subclass agentkit\.Hooks"):
+        Agent(ScriptedModel([]), hooks=[object()])  # type: ignore[list-item]
+
+
+@pytest.mark.anyio
+async def test_a_run_without_hooks_and_complete_give_the_same_answer() -> None:
+    """complete() is the model's stream consumed: the same response the loop gets."""
+    with LocalModelServer([srv.text("Hi."), srv.text("Hi.")]) as server:
+        model = http_model(server)
+        response = await complete(model, ModelRequest(messages=[]))
+        result = await Agent(model).run("Hello")
+    assert response.message.content == result.output == "Hi."

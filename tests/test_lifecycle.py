@@ -1,0 +1,141 @@
+"""Who opens and closes connections: runs, ``async with agent``, ``run_sync``, user clients;
+and ``agent.override`` for tests."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+import openai
+import pytest
+
+from agentkit import Agent, ConfigurationError
+from agentkit.models import OpenAIChatModel
+from agentkit.testing import LocalModelServer, ScriptedModel
+from agentkit.testing import server as srv
+
+pytestmark = pytest.mark.usefixtures("no_keys")
+
+
+def http_model(
+    server: LocalModelServer, *, http_client: httpx2.AsyncClient | None = None
+) -> OpenAIChatModel:
+    return OpenAIChatModel(
+        "mistral-small-2506", base_url=server.base_url, api_key="x", http_client=http_client
+    )
+
+
+async def all_closed(server: LocalModelServer) -> None:
+    """Wait until the server has seen every connection closed (bounded, not a speed check)."""
+    with anyio.fail_after(10):
+        while server.open_connections:  # noqa: ASYNC110 (a count kept by the server's threads)
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_a_run_closes_the_connection_it_opened() -> None:
+    """After a run (not inside ``async with agent``) nothing it opened stays open."""
+    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+        agent = Agent(http_model(server))
+        assert (await agent.run("1")).output == "one"
+        await all_closed(server)
+        assert (await agent.run("2")).output == "two"
+        await all_closed(server)
+        assert server.connections == 2
+
+
+@pytest.mark.anyio
+async def test_async_with_agent_keeps_one_connection_across_runs_then_closes_it() -> None:
+    """Inside ``async with agent`` runs share the model's pool; leaving the block closes it."""
+    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+        agent = Agent(http_model(server))
+        async with agent:
+            await agent.run("1")
+            await agent.run("2")
+            assert server.open_connections == 1
+        await all_closed(server)
+        assert server.connections == 1
+        assert len({r.peer for r in server.requests}) == 1
+
+
+@pytest.mark.anyio
+async def test_a_model_entered_by_the_user_stays_open_until_the_user_leaves() -> None:
+    """Entries nest: the agent's exit does not close a model its user still holds."""
+    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+        model = http_model(server)
+        async with model:
+            async with Agent(model) as agent:
+                await agent.run("1")
+            await Agent(model).run("2")
+            assert server.open_connections == 1
+        await all_closed(server)
+        assert server.connections == 1
+
+
+def test_run_sync_closes_what_it_opened_in_its_event_loop() -> None:
+    """Each run_sync leaves nothing open behind its event loop."""
+    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+        agent = Agent(http_model(server))
+        assert agent.run_sync("1").output == "one"
+        assert agent.run_sync("2").output == "two"
+        anyio.run(all_closed, server)
+        assert server.connections == 2
+
+
+@pytest.mark.anyio
+async def test_a_passed_in_http_client_is_never_closed() -> None:
+    """agentkit sends on a user's httpx2 client but leaves closing it to the user."""
+    with LocalModelServer([srv.text("one")]) as server:
+        async with httpx2.AsyncClient() as http:
+            agent = Agent(http_model(server, http_client=http))
+            assert (await agent.run("1")).output == "one"
+            assert not http.is_closed
+            response = await http.get(f"{server.base_url}/models")
+            assert response.status_code == 200
+        assert http.is_closed
+
+
+@pytest.mark.anyio
+async def test_a_passed_in_openai_client_is_never_closed() -> None:
+    """A user's AsyncOpenAI gives its URL and key; agentkit never closes it."""
+    with LocalModelServer([srv.text("one")]) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="user-key")
+        try:
+            agent = Agent(OpenAIChatModel("mistral-small-2506", client=client))
+            assert (await agent.run("1")).output == "one"
+            assert not client.is_closed()
+            assert server.requests[0].headers["authorization"] == "Bearer user-key"
+        finally:
+            await client.close()
+
+
+def test_override_swaps_the_model_then_restores_it() -> None:
+    """Inside override the run uses the given model, even over a run's model=; after, the
+    agent's own."""
+    first = ScriptedModel(["from the override"])
+    second = ScriptedModel(["from the agent"])
+    agent = Agent(second)
+    with agent.override(model=first):
+        assert agent.run_sync("hi", model=ScriptedModel([])).output == "from the override"
+    assert agent.run_sync("hi").output == "from the agent"
+    assert len(first.requests) == len(second.requests) == 1
+
+
+def test_override_needs_no_api_key_for_an_agent_built_on_a_model_string() -> None:
+    """An agent on a provider string runs under override with no key set; without the
+    override the missing key is reported by name."""
+    agent = Agent("mistral:mistral-small-2506")
+    with agent.override(model=ScriptedModel(["ok"])):
+        assert agent.run_sync("hi").output == "ok"
+    with pytest.raises(ConfigurationError, match="MISTRAL_API_KEY"):
+        agent.run_sync("hi")
+
+
+def test_overrides_nest() -> None:
+    """An inner override wins inside its block; the outer one is back after it."""
+    outer, inner = ScriptedModel(["outer", "outer again"]), ScriptedModel(["inner"])
+    agent = Agent(ScriptedModel([]))
+    with agent.override(model=outer):
+        assert agent.run_sync("1").output == "outer"
+        with agent.override(model=inner):
+            assert agent.run_sync("2").output == "inner"
+        assert agent.run_sync("3").output == "outer again"
