@@ -37,6 +37,7 @@ from agentkit._errors import (
     ToolLoopError,
     UserError,
 )
+from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
 from agentkit.events import (
     AgentEvent,
@@ -95,6 +96,7 @@ __all__ = [
     "OutputTruncatedError",
     "PartialOutputEvent",
     "RateLimitError",
+    "RealRequestBlockedError",
     "RetriesExhaustedError",
     "RetryEvent",
     "RunContext",

@@ -6,6 +6,7 @@
     ├── UserError                      the program is wrong; fix the code, not the model
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
     │   ├── ConfigurationError         no API key, unknown model string, bad option
+    │   ├── RealRequestBlockedError    (tests) a real model request the pytest plugin refused
     │   ├── ReplayMismatchError        (testing.replay) the agent sent what the recording did not
     │   ├── MistralRuleError           (testing.replay) a conversation Mistral would reject
     │   └── CassetteError              (testing.cassettes) a cassette cannot be used

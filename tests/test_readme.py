@@ -66,3 +66,72 @@ def test_scripted_model_example_runs_as_written(monkeypatch: pytest.MonkeyPatch)
         exec(compile(quickstart, str(README), "exec"), namespace)
     exec(compile(scripted, str(README), "exec"), namespace)
     assert namespace["result"].output == "Sunny in Paris."
+
+
+def _namespace_after_quickstart(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The quickstart's definitions (get_weather, ...), its run played on a local server."""
+    blocks = _python_blocks()
+    quickstart = next(b for b in blocks if "run_sync" in b)
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    replies = [
+        tool_calls(("get_weather", {"city": "Paris"})),
+        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        monkeypatch.setattr(
+            agentkit.agent,
+            "_infer",
+            lambda spec: OpenAIChatModel(
+                "mistral-small-2506", base_url=server.base_url, api_key="t"
+            ),
+        )
+        exec(compile(quickstart, str(README), "exec"), namespace)
+    return namespace
+
+
+def test_hooks_example_prints_each_requests_usage(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The Hooks example, run on a local server, prints one usage line per request."""
+    namespace = _namespace_after_quickstart(monkeypatch)
+    hooks_block = next(b for b in _python_blocks() if "class PrintUsage(Hooks)" in b)
+    exec(compile(hooks_block, str(README), "exec"), namespace)
+    capsys.readouterr()
+    replies = [tool_calls(("get_weather", {"city": "Paris"})), text("Sunny in Paris.")]
+    with LocalModelServer(replies, style="mistral") as server:
+        model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t")
+        with namespace["desk"].override(model=model):
+            result = namespace["desk"].run_sync("Weather in Paris?")
+    assert result.output == "Sunny in Paris."
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["request 1", "request 2"]
+    assert all(line.endswith(" out") and " in, " in line for line in lines)
+
+
+def test_connections_and_override_examples_run_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The async with desk example answers every question on one connection; the override
+    example passes as a test would."""
+    import anyio
+
+    namespace = _namespace_after_quickstart(monkeypatch)
+    for marker in ("ScriptedModel(", "class PrintUsage", "serve_forever", "override("):
+        block = next(b for b in _python_blocks() if marker in b)
+        exec(compile(block, str(README), "exec"), namespace)
+    namespace["test_desk_answers_from_the_script"]()
+
+    async def questions() -> Any:
+        for question in ("Paris?", "Rome?"):
+            yield question
+
+    with LocalModelServer([text("Sunny."), text("Rainy.")], style="mistral") as server:
+        model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t")
+        capsys.readouterr()
+        with namespace["desk"].override(model=model):
+            anyio.run(namespace["serve_forever"], questions())
+        assert len({r.peer for r in server.requests}) == 1
+    assert [line for line in capsys.readouterr().out.splitlines() if "request" not in line] == [
+        "Sunny.",
+        "Rainy.",
+    ]

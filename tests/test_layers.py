@@ -1,0 +1,154 @@
+"""Imports go one way: each agentkit module imports only from the layers below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
+
+LAYERS: list[list[str]] = [
+    ["_errors"],
+    ["_guard"],
+    ["messages"],
+    ["usage"],
+    ["schema"],
+    ["tools"],
+    ["output"],
+    ["models.base"],
+    ["models.profiles"],
+    ["models.parse"],
+    ["models.dialect"],
+    ["models._transport"],
+    ["models.openai"],
+    ["models.fallback"],
+    ["models.infer"],
+    ["models"],
+    ["approval"],
+    ["events"],
+    ["hooks"],
+    ["limits"],
+    ["_approvals"],
+    ["_plan"],
+    ["_answers"],
+    ["_request"],
+    ["_loop"],
+    ["agent"],
+    ["mcp", "tracing", "sessions", "durable", "local"],
+    ["_otlp"],
+    [""],  # the package: agentkit/__init__.py
+    ["testing"],
+    ["_render"],
+    ["cli"],
+    ["serve"],
+]
+"""The module map, bottom to top; modules in one layer may not import each other either
+(except a package's own submodules, see ``_group``). Library modules never import
+testing/, cli or serve/."""
+
+GROUPED = ("testing", "serve")
+"""Packages whose submodules share their package's layer."""
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _group(name: str) -> str:
+    for package in GROUPED:
+        if name == package or name.startswith(package + "."):
+            return package
+    return name
+
+
+def _rank(name: str) -> int:
+    group = _group(name)
+    for index, layer in enumerate(LAYERS):
+        if group in layer:
+            return index
+    raise AssertionError(
+        f"agentkit.{name} is not in the module map: add it to LAYERS in tests/test_layers.py "
+        "(and to DESIGN.md's module map) at the layer it belongs to."
+    )
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The ids of import nodes under ``if TYPE_CHECKING:`` (annotations only, not a use)."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                ids.update(id(n) for n in ast.walk(child))
+    return ids
+
+
+def _imports(path: Path, own: str) -> set[str]:
+    """Every agentkit module ``path`` imports, at any depth (lazy imports count too; imports
+    under ``if TYPE_CHECKING:`` are annotations and do not)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package_parts = own.split(".") if path.name == "__init__.py" else own.split(".")[:-1]
+    skip = _type_checking_only(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "agentkit" or alias.name.startswith("agentkit."):
+                    found.add(alias.name.removeprefix("agentkit").lstrip("."))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package_parts[: len(package_parts) - (node.level - 1)]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            elif node.module == "agentkit" or (node.module or "").startswith("agentkit."):
+                base = (node.module or "").removeprefix("agentkit").lstrip(".")
+            else:
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}" if base else alias.name
+                is_module = (PACKAGE / candidate.replace(".", "/")).with_suffix(".py").exists() or (
+                    PACKAGE / candidate.replace(".", "/") / "__init__.py"
+                ).exists()
+                found.add(candidate if is_module else base)
+    found.discard(own)
+    return found
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_every_module_is_in_the_module_map() -> None:
+    """Each module of the package has a place in the layering."""
+    for name in _modules():
+        _rank(name)
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    """A module's agentkit imports all point to lower layers (or inside its own package)."""
+    wrong: list[str] = []
+    for name, path in _modules().items():
+        rank = _rank(name)
+        for imported in sorted(_imports(path, name)):
+            if _group(imported) == _group(name) and _group(name) in GROUPED:
+                continue
+            if _rank(imported) >= rank:
+                wrong.append(f"agentkit.{name or '__init__'} imports agentkit.{imported}")
+    assert wrong == [], "imports that point up (or sideways) in the module map:\n" + "\n".join(
+        wrong
+    )
+
+
+def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
+    """The import reader finds lazy and relative imports (so the rule can fail)."""
+    probe = PACKAGE / "tools.py"
+    found = _imports(probe, "tools")
+    assert "schema" in found and "_errors" in found
+    assert _rank("agent") > _rank("tools")
+    source = tmp_path / "x.py"
+    source.write_text("def f():\n    from agentkit.agent import Agent\n    from . import hooks\n")
+    assert {"agent", "hooks"} <= _imports(source, "tools")
