@@ -18,6 +18,7 @@ The ``openai`` SDK and every optional dependency are imported on first use.
 from agentkit._errors import (
     AgentkitError,
     AgentRunError,
+    ApprovalError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -31,17 +32,23 @@ from agentkit._errors import (
     OutputTruncatedError,
     RateLimitError,
     RetriesExhaustedError,
+    RunPausedError,
     ServerError,
     ToolDefinitionError,
     ToolExecutionError,
     ToolLoopError,
+    UsageLimitExceeded,
     UserError,
 )
 from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
+from agentkit.approval import ApprovalRequest, Denied
 from agentkit.events import (
     AgentEvent,
+    AgentToolEvent,
+    ApprovalRequiredEvent,
     FinalResultEvent,
+    ModelFallbackEvent,
     ModelResponseEvent,
     PartialOutputEvent,
     RetryEvent,
@@ -65,8 +72,8 @@ from agentkit.messages import (
     load_messages,
 )
 from agentkit.models.base import ModelSettings
-from agentkit.tools import RunContext, Tool, tool
-from agentkit.usage import ModelPrice, Usage
+from agentkit.tools import RunContext, Tool, Toolset, tool
+from agentkit.usage import ModelPrice, Usage, UsageLimits
 
 __version__ = "0.1.0"
 
@@ -74,11 +81,16 @@ __all__ = [
     "Agent",
     "AgentEvent",
     "AgentRunError",
+    "AgentToolEvent",
     "AgentkitError",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalRequiredEvent",
     "AssistantMessage",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "Denied",
     "FinalResultEvent",
     "Hooks",
     "ImagePart",
@@ -86,6 +98,7 @@ __all__ = [
     "Message",
     "ModelAPIError",
     "ModelConnectionError",
+    "ModelFallbackEvent",
     "ModelHTTPError",
     "ModelNotFoundError",
     "ModelPrice",
@@ -101,6 +114,7 @@ __all__ = [
     "RetryEvent",
     "RunContext",
     "RunInfo",
+    "RunPausedError",
     "RunResult",
     "RunStream",
     "ServerError",
@@ -118,7 +132,10 @@ __all__ = [
     "ToolLoopError",
     "ToolMessage",
     "ToolResult",
+    "Toolset",
     "Usage",
+    "UsageLimitExceeded",
+    "UsageLimits",
     "UserError",
     "UserMessage",
     "dump_messages",

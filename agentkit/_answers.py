@@ -13,15 +13,19 @@ A turn's tool calls go through three steps, each a function here:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from agentkit._approvals import end_resume, gate, reused
 from agentkit._errors import ModelRetry, ToolExecutionError, ToolLoopError
 from agentkit._plan import RunPlan, RunState
+from agentkit.approval import ApprovalRequest
+from agentkit.events import AgentEvent
 from agentkit.hooks import HookSet, ToolInvocation, ToolResult
+from agentkit.limits import check_tool_calls
 from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage
 from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
 from agentkit.tools import RunContext, ToolArgumentsError, tool_result_content
@@ -30,6 +34,7 @@ __all__ = [
     "LOOP_LIMIT",
     "Outcome",
     "answer_tool_calls",
+    "call_tools",
     "validate_text_output",
 ]
 
@@ -45,14 +50,30 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     has_output: bool = False
     output: Any = None
+    pending: tuple[ApprovalRequest, ...] = ()
+    """Calls waiting for approval (no answer yet): the run pauses."""
+    waiting: set[int] = field(default_factory=set)
+    """The indices of the pending calls."""
+    reused: set[int] = field(default_factory=set)
+    """Calls of a resumed turn answered before it paused (no event again)."""
+    after: list[Message] = field(default_factory=list)
+    """Messages that go after the answers (a resumed run's prompt)."""
+
+    def finished(self, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, ToolMessage]]:
+        """Each call answered in this turn with its answer, in call order."""
+        answered = [(i, c) for i, c in enumerate(calls) if i not in self.waiting]
+        pairs = zip(answered, self.answers, strict=True)
+        return [(c, a) for (i, c), a in pairs if i not in self.reused]
 
 
 @dataclass(frozen=True, slots=True)
 class _Answered:
-    """A call answered without running: the answer and the failure it counts as."""
+    """A call answered without running: the answer and the failure it counts as
+    (``None``: not a failure, as a denial or an answer from before a pause)."""
 
     answer: ToolMessage
-    failure: str
+    failure: str | None
+    reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +83,7 @@ class _FinalResult:
     call: ToolCall
 
 
-_Step = _Answered | _FinalResult | ToolInvocation
+_Step = _Answered | _FinalResult | ToolInvocation | ApprovalRequest
 
 
 async def answer_tool_calls(
@@ -76,12 +97,65 @@ async def answer_tool_calls(
     return await answer(plan, state, steps, results, conversation)
 
 
+async def call_tools(
+    plan: RunPlan, state: RunState, hooks: HookSet, message: AssistantMessage, stream: bool
+) -> AsyncGenerator[AgentEvent | Outcome, None]:
+    """``answer_tool_calls`` as run events: the events the tools send while they run
+    (an agent used as a tool), then the ``Outcome``.
+
+    Tools that send events run in a child task; their events reach the loop through a
+    memory channel. A turn without such tools runs directly.
+    """
+    steps = classify(plan, state, message.tool_calls)
+    after = end_resume(state)
+    invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
+    check_tool_calls(state.usage_limits, state.usage, len(invocations), state.messages)
+    state.usage.tool_calls += len(invocations)
+    conversation = [*state.messages, message]
+    if not any(inv.tool.emits_events for _, inv in invocations):
+        results = (
+            await execute(plan, state, hooks, invocations, conversation) if invocations else {}
+        )
+        outcome = await answer(plan, state, steps, results, conversation)
+        outcome.after = after
+        yield outcome
+        return
+    send_events, receive_events = anyio.create_memory_object_stream[AgentEvent](16)
+    box: list[dict[int, ToolResult]] = []
+    failed: list[Exception] = []
+
+    async def run() -> None:
+        async with send_events:
+            try:
+                box.append(
+                    await execute(
+                        plan, state, hooks, invocations, conversation, send_events.send, stream
+                    )
+                )
+            except Exception as exc:  # re-raised below, not as an exception group
+                failed.append(exc)
+
+    async with anyio.create_task_group() as tg, receive_events:
+        tg.start_soon(run)
+        async for event in receive_events:
+            yield event
+    if failed:
+        raise failed[0]
+    outcome = await answer(plan, state, steps, box[0], conversation)
+    outcome.after = after
+    yield outcome
+
+
 def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[_Step]:
     """What to do with each call: answer it at once, take it as the output, or run it."""
-    tools = plan.config.tools
+    tools = state.tools
     repeated = _check_repeats(state, calls)
     steps: list[_Step] = []
-    for call in calls:
+    for index, call in enumerate(calls):
+        before = reused(state, calls, index)
+        if before is not None:
+            steps.append(_Answered(before, None, reused=True))
+            continue
         if call.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
             steps.append(_FinalResult(call))
             continue
@@ -101,11 +175,14 @@ def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[
             steps.append(_Answered(_error_answer(call, text), text))
         else:
             try:
-                steps.append(ToolInvocation(call, tool, tool.validate_args(call.arguments)))
+                invocation = ToolInvocation(call, tool, tool.validate_args(call.arguments))
             except ToolArgumentsError as exc:
                 text = f"Invalid arguments for tool {call.name}: {exc}"
                 steps.append(_Answered(_error_answer(call, text), text))
                 _bump_retry(state, call.name)
+                continue
+            gated = gate(plan, state, index, invocation)
+            steps.append(_Answered(gated, None) if isinstance(gated, ToolMessage) else gated)
     return steps
 
 
@@ -115,8 +192,12 @@ async def execute(
     hooks: HookSet,
     invocations: Sequence[tuple[int, ToolInvocation]],
     conversation: list[Message],
+    emit: Callable[[AgentEvent], Awaitable[None]] | None = None,
+    stream: bool = False,
 ) -> dict[int, ToolResult]:
     """Run the calls through the tool hooks, concurrently; their results by call index.
+
+    Tools with ``emits_events`` get ``emit`` (and ``stream``) in their ``RunContext``.
 
     An exception raised by a hook (not by the tool) cancels the other calls and ends
     the run; so does a tool's exception under ``raise_tool_errors``.
@@ -137,10 +218,14 @@ async def execute(
             turn=state.turn,
             model=plan.model,
         )
+        if invocation.tool.emits_events:
+            ctx.emit, ctx.streaming = emit, stream
 
         async def run_tool(inv: ToolInvocation) -> ToolResult:
             try:
                 value = await inv.tool.run(ctx, inv.args)
+                if isinstance(value, ToolResult):  # a toolset's tool answers for itself
+                    return value
             except ModelRetry as retry:
                 return ToolResult(retry.message, is_error=True, error=retry)
             except Exception as error:
@@ -187,9 +272,15 @@ async def answer(
     for index, step in enumerate(steps):
         if isinstance(step, _Answered):
             outcome.answers.append(step.answer)
-            outcome.failures.append(step.failure)
+            if step.failure is not None:
+                outcome.failures.append(step.failure)
+            if step.reused:
+                outcome.reused.add(index)
         elif isinstance(step, _FinalResult):
             outcome.answers.append(await _final_result(plan, state, step.call, outcome))
+        elif isinstance(step, ApprovalRequest):
+            outcome.pending += (step,)
+            outcome.waiting.add(index)
         else:
             call = step.call
             result = results.get(index)

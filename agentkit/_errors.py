@@ -6,6 +6,7 @@
     ├── UserError                      the program is wrong; fix the code, not the model
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
     │   ├── ConfigurationError         no API key, unknown model string, bad option
+    │   ├── ApprovalError              decisions that do not match the paused calls
     │   ├── RealRequestBlockedError    (tests) a real model request the pytest plugin refused
     │   ├── ReplayMismatchError        (testing.replay) the agent sent what the recording did not
     │   ├── MistralRuleError           (testing.replay) a conversation Mistral would reject
@@ -18,7 +19,9 @@
     │   ├── MaxTurnsExceededError      the run used ``max_turns`` model requests
     │   ├── OutputTruncatedError       ``finish_reason`` was ``length``, retries spent
     │   ├── ToolLoopError              the same tool call again and again
-    │   └── ToolExecutionError         a tool raised, and the agent was told to raise
+    │   ├── ToolExecutionError         a tool raised, and the agent was told to raise
+    │   └── UsageLimitExceeded         the next request or tool calls could pass a budget
+    ├── RunPausedError                 ``.output`` of a run paused for approvals
     └── ModelAPIError                  the model endpoint failed; ``.status_code``, ``.body``
         ├── ModelHTTPError             any HTTP error status not listed below
         │   ├── BadRequestError        400 and 422: the server's reason is in the message
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentRunError",
     "AgentkitError",
+    "ApprovalError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
@@ -60,10 +64,12 @@ __all__ = [
     "OutputTruncatedError",
     "RateLimitError",
     "RetriesExhaustedError",
+    "RunPausedError",
     "ServerError",
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolLoopError",
+    "UsageLimitExceeded",
     "UserError",
 ]
 
@@ -97,6 +103,26 @@ class ToolDefinitionError(UserError):
 
 class ConfigurationError(UserError):
     """Missing API key, unknown model string, or an invalid option."""
+
+
+class ApprovalError(UserError):
+    """The ``approvals`` passed to a run do not match the calls waiting in its history:
+    an id that is not pending, a decision bound to other arguments, or a changed history.
+    Nothing has run or been sent when it is raised."""
+
+
+class RunPausedError(AgentkitError):
+    """``result.output`` of a run that paused for approvals: there is no output yet.
+
+    ``.approvals_needed`` lists the calls waiting; ``.messages`` is the paused conversation.
+    """
+
+    def __init__(
+        self, message: str, *, approvals_needed: Sequence[Any], messages: Sequence[Message]
+    ) -> None:
+        super().__init__(message)
+        self.approvals_needed = tuple(approvals_needed)
+        self.messages = list(messages)
 
 
 class AgentRunError(AgentkitError):
@@ -154,6 +180,30 @@ class ToolExecutionError(AgentRunError):
         super().__init__(message, messages=messages)
         self.tool_name = tool_name
         self.tool_call_id = tool_call_id
+
+
+class UsageLimitExceeded(AgentRunError):
+    """The next model request (or a turn's tool calls) could push the run past a budget,
+    so it was not sent (or they did not run).
+
+    ``.limit`` names the budget (``"total_tokens"``, ...), ``.usage`` is the run's usage
+    so far, ``.worst_case`` what was refused (the request's worst case, or the number of
+    tool calls); ``.messages`` is the conversation, valid to send again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        usage: Any,
+        worst_case: Any,
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.limit = limit
+        self.usage = usage
+        self.worst_case = worst_case
 
 
 class ModelAPIError(AgentkitError):

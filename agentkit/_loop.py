@@ -22,17 +22,19 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit._answers import LOOP_LIMIT, answer_tool_calls, validate_text_output
+from agentkit._answers import LOOP_LIMIT, Outcome, call_tools, validate_text_output
 from agentkit._errors import (
     AgentkitError,
     MaxTurnsExceededError,
     OutputTruncatedError,
     RetriesExhaustedError,
 )
-from agentkit._plan import RunPlan, RunState
+from agentkit._plan import RunPlan, RunState, load_tools
 from agentkit._request import send
+from agentkit.approval import ApprovalRequest
 from agentkit.events import (
     AgentEvent,
+    ApprovalRequiredEvent,
     FinalResultEvent,
     ModelResponseEvent,
     RetryEvent,
@@ -71,9 +73,10 @@ class _Retry:
 
 @dataclass(frozen=True, slots=True)
 class _Finish:
-    """The run is done with this output."""
+    """The run is done with this output (or paused for these approvals)."""
 
     output: Any
+    approvals: tuple[ApprovalRequest, ...] = ()
 
 
 _Step = _Ask | _CallTools | _Retry | _Finish
@@ -83,10 +86,14 @@ async def run_events(
     plan: RunPlan, state: RunState, hooks: HookSet, settings: ModelSettings, stream: bool
 ) -> AsyncGenerator[AgentEvent, None]:
     """Run until an output is validated, yielding every event; the last one carries the result."""
-    step: _Step = _Ask()
+    step: _Step = _CallTools(state.resume.message) if state.resume else _Ask()
     try:
+        if state.resume:  # a paused turn: its calls are answered before any request
+            await load_tools(plan, state)
         while True:
             if isinstance(step, _Ask):
+                if step.request is None:
+                    await load_tools(plan, state)
                 request = step.request or _next_request(plan, state, settings, stream)
                 _count_turn(plan, state)
                 response: ModelResponse | None = None
@@ -102,10 +109,16 @@ async def run_events(
 
             elif isinstance(step, _CallTools):
                 message = step.message
-                outcome = await answer_tool_calls(plan, state, hooks, message)
+                outcome: Outcome | None = None
+                async for part in call_tools(plan, state, hooks, message, stream):
+                    if isinstance(part, Outcome):
+                        outcome = part
+                    else:
+                        yield part
+                assert outcome is not None, "a turn's tool calls always end with an outcome"
                 state.messages.append(message)
-                state.messages.extend(outcome.answers)
-                for answer, call in zip(outcome.answers, message.tool_calls, strict=True):
+                state.messages.extend([*outcome.answers, *outcome.after])
+                for call, answer in outcome.finished(message.tool_calls):
                     yield ToolCallFinishedEvent(
                         tool_call_id=call.id,
                         name=call.name,
@@ -113,7 +126,10 @@ async def run_events(
                         content=answer.content,
                         is_error=answer.is_error,
                     )
-                if outcome.has_output:
+                if outcome.pending:
+                    yield ApprovalRequiredEvent(outcome.pending)
+                    step = _Finish(None, outcome.pending)
+                elif outcome.has_output:
                     step = _Finish(outcome.output)
                 elif outcome.failures:
                     step = _Retry("\n".join(outcome.failures))
@@ -132,6 +148,7 @@ async def run_events(
                     messages=state.messages,
                     new_message_index=state.new_message_index,
                     usage=state.usage,
+                    approvals_needed=step.approvals,
                 )
                 state.result = result
                 yield FinalResultEvent(result)
@@ -149,7 +166,7 @@ def _next_request(
     stopped_loop = state.repeats == LOOP_LIMIT
     return ModelRequest(
         messages=list(state.messages),  # a snapshot: the model and the hooks may keep it
-        tools=plan.tools,
+        tools=state.tool_defs,
         output=plan.output_spec,
         tool_choice=plan.answer_now if stopped_loop else plan.tool_choice,
         settings=settings,

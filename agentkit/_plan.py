@@ -6,18 +6,22 @@ so the loop module depends on nothing above it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, UserError
 from agentkit.hooks import RunInfo
 from agentkit.messages import ImagePart, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema, OutputSpec
-from agentkit.tools import Tool, ToolDefinition
+from agentkit.tools import Tool, ToolDefinition, Toolset
+from agentkit.usage import UsageLimits
 
-__all__ = ["AgentConfig", "RunPlan", "RunState", "build_plan"]
+if TYPE_CHECKING:
+    from agentkit._approvals import Resume
+
+__all__ = ["AgentConfig", "RunPlan", "RunState", "build_plan", "load_tools"]
 
 Validator = tuple[Callable[..., Any], bool]
 """An output validator and whether it takes the ``RunContext``."""
@@ -37,6 +41,10 @@ class AgentConfig:
     max_turns: int
     settings: ModelSettings
     raise_tool_errors: bool
+    toolsets: tuple[Toolset, ...] = ()
+    """Tools known at run time (MCP servers...): their tools join ``tools`` per run."""
+    usage_limits: UsageLimits | None = None
+    """Budgets for every run (a run's ``usage_limits=`` replaces them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,7 @@ def build_plan(config: AgentConfig, model: Model) -> RunPlan:
             tool_choice = "required"
         if mode_plan.instructions is not None:
             instructions = "\n\n".join(filter(None, [instructions, mode_plan.instructions]))
-    if tools and not profile.supports_tools:
+    if (tools or config.toolsets) and not profile.supports_tools:
         raise ConfigurationError(
             f"Model {model.name!r} (profile {profile.name!r}) does not support tools, "
             "but this agent has tools. Use a model that supports function calling."
@@ -118,3 +126,47 @@ class RunState(RunInfo):
     last_calls: tuple[tuple[str, str], ...] = ()
     repeats: int = 0
     """How many turns in a row the model made exactly ``last_calls``."""
+    tools: Mapping[str, Tool[Any]] = field(default_factory=dict)
+    """The run's tools by name: the plan's, plus its toolsets' as last listed."""
+    tool_defs: tuple[ToolDefinition, ...] = ()
+    """What the model is told about them (the final-result tool included)."""
+    toolset_lists: tuple[Sequence[Tool[Any]], ...] | None = None
+    """The toolsets' lists ``tools`` was built from (rebuilt when one changes)."""
+    usage_limits: UsageLimits | None = None
+    """The run's budgets (``tool_calls`` is checked before tools run)."""
+    resume: Resume | None = None
+    """The paused turn this run resumes with, until its calls are classified."""
+
+
+async def load_tools(plan: RunPlan, state: RunState) -> None:
+    """Bring the run's tools up to date before a turn: the plan's, and each toolset's
+    current list (the map is rebuilt only when a toolset's list changed)."""
+    config = plan.config
+    if not config.toolsets:
+        if state.toolset_lists is None:
+            state.tools, state.tool_defs, state.toolset_lists = config.tools, plan.tools, ()
+        return
+    lists = tuple([await toolset.list_tools() for toolset in config.toolsets])
+    previous = state.toolset_lists
+    if previous is not None and all(a is b for a, b in zip(lists, previous, strict=True)):
+        return
+    tools = dict(config.tools)
+    added: list[ToolDefinition] = []
+    for toolset, listed in zip(config.toolsets, lists, strict=True):
+        for t in listed:
+            if t.name in tools:
+                raise UserError(
+                    f"two tools are named {t.name!r}: one from {toolset!r} and one from "
+                    f"{_origin(config, tools[t.name])}. Rename one: give the toolset a prefix "
+                    "(.prefixed('name')) or filter it (.filtered(...))."
+                )
+            tools[t.name] = t
+            added.append(t.definition)
+    state.tools, state.toolset_lists = tools, lists
+    state.tool_defs = (*plan.tools, *added)
+
+
+def _origin(config: AgentConfig, t: Tool[Any]) -> str:
+    if config.tools.get(t.name) is t:
+        return "the agent's tools"
+    return "another toolset"

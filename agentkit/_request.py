@@ -10,6 +10,7 @@ child task and its deltas reach the loop through a memory channel.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -18,6 +19,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from agentkit._plan import RunPlan, RunState
 from agentkit.events import (
     AgentEvent,
+    ModelFallbackEvent,
     PartialOutputEvent,
     TextDeltaEvent,
     ToolCallArgsDeltaEvent,
@@ -42,7 +44,20 @@ __all__ = ["send"]
 async def send(
     plan: RunPlan, state: RunState, hooks: HookSet, request: ModelRequest
 ) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
-    """One model request: its run events if streamed, then its response."""
+    """One model request: its run events if streamed, then its response (preceded by a
+    ``ModelFallbackEvent`` for each model that failed before one answered)."""
+    events = _send(plan, state, hooks, request)
+    async with aclosing(events):
+        async for item in events:
+            if isinstance(item, ModelResponse):
+                for switch in item.fallbacks:
+                    yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
+            yield item
+
+
+async def _send(
+    plan: RunPlan, state: RunState, hooks: HookSet, request: ModelRequest
+) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
     model = plan.model
     if not request.stream:
         if hooks.requests:

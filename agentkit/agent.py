@@ -20,15 +20,25 @@ from typing import Any, Generic, Self, overload
 import anyio
 from typing_extensions import TypeVar
 
+from agentkit._approvals import prepare_resume
 from agentkit._errors import AgentRunError, ConfigurationError, UserError
 from agentkit._loop import run_events
 from agentkit._plan import AgentConfig, RunPlan, RunState, build_plan
-from agentkit.events import AgentEvent, FinalResultEvent, RunResult
+from agentkit.approval import Approvals
+from agentkit.events import (
+    AgentEvent,
+    AgentToolEvent,
+    FinalResultEvent,
+    ModelResponseEvent,
+    RunResult,
+)
 from agentkit.hooks import Hooks, HookSet
+from agentkit.limits import UsageLimitsHook
 from agentkit.messages import ContentPart, Message, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
-from agentkit.tools import Tool, tools_by_name
+from agentkit.tools import RunContext, Tool, Toolset, split_tools
+from agentkit.usage import UsageLimits
 
 __all__ = ["Agent", "RunStream"]
 
@@ -48,7 +58,8 @@ class Agent(Generic[DepsT, OutputT]):
     ``model`` is a ``Model``, a model string such as ``"mistral:mistral-small-2506"``
     or ``"opper:mistral/mistral-small-2506"``, or ``None`` for Mistral Small 3.2
     through whichever API key is set. It is resolved at the first run. ``hooks`` wrap
-    every run, model request and tool call (see ``agentkit.Hooks``).
+    every run, model request and tool call (see ``agentkit.Hooks``). ``usage_limits``
+    are budgets every run keeps to (see ``agentkit.UsageLimits``).
     """
 
     @overload
@@ -57,7 +68,7 @@ class Agent(Generic[DepsT, OutputT]):
         model: Model | str | None = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Toolset] = (),
         output_type: type[OutputT] = ...,
         output_mode: OutputMode | None = None,
         retries: int = 3,
@@ -65,6 +76,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None: ...
 
@@ -74,7 +86,7 @@ class Agent(Generic[DepsT, OutputT]):
         model: Model | str | None = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Toolset] = (),
         output_type: Any,
         output_mode: OutputMode | None = None,
         retries: int = 3,
@@ -82,6 +94,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None: ...
 
@@ -90,7 +103,7 @@ class Agent(Generic[DepsT, OutputT]):
         model: Model | str | None = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Toolset] = (),
         output_type: Any = str,
         output_mode: OutputMode | None = None,
         retries: int = 3,
@@ -98,13 +111,14 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None:
         if retries < 0:
             raise ConfigurationError(f"retries must be 0 or more, got {retries}")
         if max_turns < 1:
             raise ConfigurationError(f"max_turns must be 1 or more, got {max_turns}")
-        tool_map = tools_by_name(tools)
+        tool_map, toolsets = split_tools(tools)
         output: OutputSchema[OutputT] = OutputSchema(output_type, mode=output_mode)
         if not output.is_text and OUTPUT_TOOL_NAME in tool_map:
             raise UserError(
@@ -122,6 +136,8 @@ class Agent(Generic[DepsT, OutputT]):
             max_turns=max_turns,
             settings=settings or ModelSettings(),
             raise_tool_errors=raise_tool_errors,
+            toolsets=toolsets,
+            usage_limits=usage_limits,
         )
         self._hooks = tuple(hooks)
         self._hook_set = HookSet(self._hooks)
@@ -133,7 +149,7 @@ class Agent(Generic[DepsT, OutputT]):
         self._inferred: dict[str, Model] = {}
         """Models built from per-run model strings, reused by later runs."""
         self._stack: AsyncExitStack | None = None
-        self._held: list[Model] = []
+        self._held: list[object] = []
         self._depth = 0
 
     @property
@@ -173,6 +189,50 @@ class Agent(Generic[DepsT, OutputT]):
         self._config.validators.append((fn, takes_ctx))
         return fn
 
+    def as_tool(self, *, name: str | None = None, description: str | None = None) -> Tool[Any]:
+        """This agent as a tool of another: it takes one argument, ``prompt``.
+
+        The child runs with the parent's deps; its usage is added to the parent's as it
+        goes (so the parent's limits count it); its events appear in the parent's stream
+        as ``AgentToolEvent`` (the child's name, the parent's tool-call id); cancelling
+        the parent cancels it. Its output is the tool's result: text, or JSON.
+        """
+        agent = self
+
+        async def run_agent(ctx: RunContext[Any], prompt: str) -> Any:
+            events = agent._events(
+                prompt,
+                message_history=None,
+                deps=ctx.deps,
+                settings=None,
+                model=None,
+                hooks=(),
+                stream=ctx.streaming,
+            )
+            call_id = ctx.tool_call_id or ""
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, ModelResponseEvent):
+                        ctx.usage.add(event.response.usage)
+                    if ctx.emit is not None:
+                        await ctx.emit(AgentToolEvent(agent.name, call_id, event))
+                    if isinstance(event, FinalResultEvent):
+                        return event.result.output
+            raise AssertionError("the run ended without a result")  # pragma: no cover
+
+        run_agent.__doc__ = f"""Ask the {self.name} agent.
+
+        Args:
+            prompt: What to ask the {self.name} agent, with everything it needs to know.
+        """
+        t: Tool[Any] = Tool(
+            run_agent,
+            name=name or self.name,
+            description=description or f"Ask the {self.name} agent; it answers in one reply.",
+        )
+        t.emits_events = True
+        return t
+
     # -- lifecycle and test seams -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -210,15 +270,22 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def run(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> RunResult[OutputT]:
-        """Run the agent until it produces an output; return it with the conversation."""
+        """Run the agent until it produces an output (or pauses for approvals); return it
+        with the conversation.
+
+        ``usage_limits`` replaces the agent's for this run. To resume a paused run, pass
+        its messages as ``message_history`` and ``approvals`` (decisions keyed by
+        ``ApprovalRequest`` or tool-call id); the prompt is then optional."""
         events = self._events(
             prompt,
             message_history=message_history,
@@ -227,6 +294,8 @@ class Agent(Generic[DepsT, OutputT]):
             model=model,
             hooks=hooks,
             stream=False,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         async with aclosing(events):
             async for event in events:
@@ -236,13 +305,15 @@ class Agent(Generic[DepsT, OutputT]):
 
     def run_sync(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> RunResult[OutputT]:
         """``run()`` in a new event loop, for code that is not async; whatever the run
         opened in that loop is closed before it returns."""
@@ -254,19 +325,23 @@ class Agent(Generic[DepsT, OutputT]):
             settings=settings,
             model=model,
             hooks=hooks,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         return anyio.run(call)
 
     @asynccontextmanager
     async def run_stream(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> AsyncIterator[RunStream[OutputT]]:
         """Run the agent streamed: ``async with agent.run_stream(p) as s: async for e in s``."""
         holder: list[RunState] = []
@@ -279,6 +354,8 @@ class Agent(Generic[DepsT, OutputT]):
             hooks=hooks,
             stream=True,
             state_out=holder,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         async with aclosing(events):
             yield RunStream(events, holder)
@@ -287,7 +364,7 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def _events(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None,
         *,
         message_history: Sequence[Message] | None,
         deps: DepsT,
@@ -296,12 +373,20 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks],
         stream: bool,
         state_out: list[RunState] | None = None,
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Set a run up (plan, state, hooks, the model's connections) and run the loop."""
         plan = self._plan(model)
-        user = prompt if isinstance(prompt, UserMessage) else _user_message(prompt)
-        plan.check_vision(user)
-        history = list(message_history or ())
+        user = None if prompt is None else _user_message(prompt)
+        if user is not None:
+            plan.check_vision(user)
+        history, resume = prepare_resume(list(message_history or ()), approvals, user)
+        if resume is None and user is None:
+            raise UserError(
+                "run() needs a prompt, unless it resumes a paused run (message_history "
+                "ending with tool calls that wait for approval)."
+            )
         state = RunState(
             agent_name=self.name,
             model=plan.model,
@@ -311,14 +396,22 @@ class Agent(Generic[DepsT, OutputT]):
         )
         if state_out is not None:
             state_out.append(state)
-        if not history and plan.system is not None:
-            state.messages.append(plan.system)
-        state.messages.append(user)
+        state.resume = resume
+        if resume is None and user is not None:
+            if not history and plan.system is not None:
+                state.messages.append(plan.system)
+            state.messages.append(user)
+        limits = usage_limits if usage_limits is not None else self._config.usage_limits
+        state.usage_limits = limits
         hook_set = HookSet([*self._hooks, *hooks]) if hooks else self._hook_set
+        if limits is not None:  # innermost: it checks exactly what is sent
+            hook_set = HookSet([*self._hooks, *hooks, UsageLimitsHook(limits)])
         run_settings = self._config.settings.merged(settings)
         final: FinalResultEvent | None = None
         async with AsyncExitStack() as stack:
             await self._hold(stack, plan.model)
+            for toolset in plan.config.toolsets:
+                await self._hold(stack, toolset)
             for hook in hook_set.runs:
                 await stack.enter_async_context(hook.wrap_run(state))
             events = run_events(plan, state, hook_set, run_settings, stream)
@@ -333,14 +426,14 @@ class Agent(Generic[DepsT, OutputT]):
         if final is not None:
             yield final
 
-    async def _hold(self, run_stack: AsyncExitStack, model: Model) -> None:
-        """Keep ``model`` open for the run, or for the agent's ``async with`` block."""
+    async def _hold(self, run_stack: AsyncExitStack, resource: Model | Toolset) -> None:
+        """Keep a model or toolset open for the run, or for the agent's ``async with`` block."""
         agent_stack = self._stack
         if agent_stack is None:
-            await run_stack.enter_async_context(model)
-        elif not any(held is model for held in self._held):
-            self._held.append(model)
-            await agent_stack.enter_async_context(model)
+            await run_stack.enter_async_context(resource)
+        elif not any(held is resource for held in self._held):
+            self._held.append(resource)
+            await agent_stack.enter_async_context(resource)
 
     def _plan(self, model: Model | str | None) -> RunPlan:
         resolved = self._resolve_model(model)
@@ -407,7 +500,9 @@ def _infer(spec: str | None) -> Model:
     return infer_model(spec)
 
 
-def _user_message(prompt: str | Sequence[ContentPart]) -> UserMessage:
+def _user_message(prompt: Prompt) -> UserMessage:
+    if isinstance(prompt, UserMessage):
+        return prompt
     if isinstance(prompt, str):
         return UserMessage(content=prompt)
     return UserMessage(content=tuple(prompt))

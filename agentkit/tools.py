@@ -26,9 +26,18 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 import anyio.to_thread
 import pydantic_core
@@ -44,6 +53,8 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolDefinition",
+    "Toolset",
+    "split_tools",
     "tool",
     "tool_result_content",
     "tools_by_name",
@@ -92,6 +103,10 @@ class RunContext(Generic[DepsT]):
     """The number of the current model request in the run, from 1."""
     model: Any = None
     """The model driving the run."""
+    emit: Callable[[Any], Awaitable[None]] | None = None
+    """Sends a run event into the run's stream (set for tools with ``emits_events``)."""
+    streaming: bool = False
+    """Whether the run's model requests stream (a nested run can follow suit)."""
 
 
 class ToolArgumentsError(Exception):
@@ -107,7 +122,9 @@ class Tool(Generic[FuncT]):
     ``Tool(fn)`` (or ``@tool``) reads the signature and docstring once; calling the
     ``Tool`` calls the plain function. ``strict`` asks servers that support it to
     constrain the arguments to the schema (``None`` leaves the choice to the model
-    profile).
+    profile). ``needs_approval`` pauses the run before the tool runs, until a person
+    decides (``True``, or a callable ``(ctx, args) -> bool`` deciding per call; see
+    ``agentkit.approval``).
     """
 
     function: FuncT
@@ -120,6 +137,12 @@ class Tool(Generic[FuncT]):
     takes_ctx: bool
     """Whether the first parameter is the ``RunContext``."""
     is_async: bool
+    emits_events: bool = False
+    """Whether the tool sends run events of its own (``RunContext.emit``), as an agent
+    used as a tool does; the loop relays them into the run's stream while it runs."""
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False
+    """Whether a call waits for a person's decision before it runs (or a callable
+    ``(ctx, args) -> bool`` deciding per call, given the validated arguments)."""
     __name__: str
     """The function's name (``functools.update_wrapper`` copies it, with ``__doc__``)."""
 
@@ -130,6 +153,7 @@ class Tool(Generic[FuncT]):
         name: str | None = None,
         description: str | None = None,
         strict: bool | None = None,
+        needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
     ) -> None:
         if isinstance(function, Tool):
             raise ToolDefinitionError(
@@ -153,6 +177,7 @@ class Tool(Generic[FuncT]):
         self.description = schema.description
         self.parameters = schema.parameters
         self.strict = strict
+        self.needs_approval = needs_approval
         self.takes_ctx = schema.takes_ctx
         self.is_async = _is_async_callable(function)
         self._schema = schema
@@ -249,7 +274,11 @@ def tool(function: FuncT, /) -> Tool[FuncT]: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, strict: bool | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
 ) -> Callable[[FuncT], Tool[FuncT]]: ...
 
 
@@ -260,8 +289,10 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     strict: bool | None = None,
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
 ) -> Tool[FuncT] | Callable[[FuncT], Tool[FuncT]]:
-    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...)``.
+    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...,
+    needs_approval=...)``.
 
     Works on sync and async functions; the result is a ``Tool`` that is still callable
     as the plain function. Raises ``ToolDefinitionError`` if the function cannot be a tool.
@@ -269,10 +300,18 @@ def tool(
     if function is None:
 
         def decorate(fn: FuncT) -> Tool[FuncT]:
-            return Tool(fn, name=name, description=description, strict=strict)
+            return Tool(
+                fn,
+                name=name,
+                description=description,
+                strict=strict,
+                needs_approval=needs_approval,
+            )
 
         return decorate
-    return Tool(function, name=name, description=description, strict=strict)
+    return Tool(
+        function, name=name, description=description, strict=strict, needs_approval=needs_approval
+    )
 
 
 def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
@@ -298,6 +337,43 @@ def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, 
             )
         result[t.name] = t
     return result
+
+
+@runtime_checkable
+class Toolset(Protocol):
+    """Tools known only once connected, such as an MCP server's: pass it in
+    ``Agent(tools=[...])`` beside functions.
+
+    A run enters the toolset (``async with``) at its start and exits it at its end,
+    so entries must nest (count them); ``list_tools()`` is asked before every model
+    request and should return the same sequence object while the tools are unchanged.
+    """
+
+    async def __aenter__(self) -> Any:
+        """Connect (or count one more user of the connection)."""
+        ...
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        """Count one user less; disconnect after the last."""
+        ...
+
+    async def list_tools(self) -> Sequence[Tool[Any]]:
+        """The tools as they are now (fetched when they changed, else the same object)."""
+        ...
+
+
+def split_tools(
+    items: Sequence[Tool[Any] | Callable[..., Any] | Toolset],
+) -> tuple[dict[str, Tool[Any]], tuple[Toolset, ...]]:
+    """The static tools by name (see ``tools_by_name``) and the toolsets, in order."""
+    static: list[Tool[Any] | Callable[..., Any]] = []
+    toolsets: list[Toolset] = []
+    for item in items:
+        if isinstance(item, Toolset) and not isinstance(item, Tool):
+            toolsets.append(item)
+        else:
+            static.append(item)
+    return tools_by_name(static), tuple(toolsets)
 
 
 def tool_result_content(value: Any) -> tuple[str, tuple[ImagePart, ...]]:

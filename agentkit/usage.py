@@ -1,15 +1,17 @@
-"""Token usage, its cost, and (later) limits on it.
+"""Token usage, its cost, and limits on it.
 
 ``Usage`` is summed over every request of a run, retries included. ``cost_usd``
 is ``None`` when any request's price is unknown: agentkit never reports a
-made-up zero.
+made-up zero. ``UsageLimits`` are budgets a run never overshoots (see
+``agentkit.limits`` for how each request's worst case is checked before it is sent).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["ModelPrice", "Usage"]
+__all__ = ["ModelPrice", "Usage", "UsageLimits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class Usage:
     """Prompt tokens served from the provider's cache (part of ``input_tokens``)."""
     cost_usd: float | None = 0.0
     """Cost in USD; ``None`` when the price of any counted request is unknown."""
+    tool_calls: int = 0
+    """Tool calls run (counted by the loop, not by models)."""
 
     @property
     def total_tokens(self) -> int:
@@ -59,6 +63,7 @@ class Usage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cached_tokens += other.cached_tokens
+        self.tool_calls += other.tool_calls
         if self.cost_usd is None or other.cost_usd is None:
             self.cost_usd = None
         else:
@@ -66,7 +71,48 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         total = Usage(
-            self.requests, self.input_tokens, self.output_tokens, self.cached_tokens, self.cost_usd
+            self.requests,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cost_usd,
+            self.tool_calls,
         )
         total.add(other)
         return total
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLimits:
+    """Budgets for one run; every field is optional (``None``: no limit).
+
+    Each model request is checked before it is sent, against its worst case (the input
+    tokens, estimated from above, plus ``max_tokens`` of output, at the model's prices):
+    a request that could push the run past a budget is not sent, so a budget is never
+    overshot. ``tool_calls`` is checked before a turn's tools run.
+
+    ``on_limit`` says what happens when the next request could overshoot: ``"raise"``
+    (the default) raises ``UsageLimitExceeded``; ``"answer"`` sends one last request
+    without tools, asking for the final answer within what is left (its ``max_tokens``
+    lowered to fit), and raises only if even that cannot fit.
+    """
+
+    requests: int | None = None
+    tool_calls: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+    on_limit: Literal["raise", "answer"] = "raise"
+
+    def __post_init__(self) -> None:
+        for name in ("requests", "tool_calls", "input_tokens", "output_tokens", "total_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"UsageLimits.{name} must be 0 or more, got {value}")
+        if self.cost_usd is not None and self.cost_usd < 0:
+            raise ValueError(f"UsageLimits.cost_usd must be 0 or more, got {self.cost_usd}")
+        if self.on_limit not in ("raise", "answer"):
+            raise ValueError(
+                f"UsageLimits.on_limit must be 'raise' or 'answer', got {self.on_limit!r}"
+            )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit.models.base import (
     Model,
+    ModelFallback,
     ModelLifecycle,
     ModelProfile,
     ModelRequest,
@@ -37,6 +38,7 @@ from agentkit.models.profiles import (
 )
 
 if TYPE_CHECKING:
+    from agentkit.models.fallback import FallbackModel
     from agentkit.models.openai import OpenAIChatModel, RetryPolicy
 
 __all__ = [
@@ -45,7 +47,9 @@ __all__ = [
     "MISTRAL_PROFILE",
     "MISTRAL_SMALL_PROFILE",
     "OPENAI_PROFILE",
+    "FallbackModel",
     "Model",
+    "ModelFallback",
     "ModelLifecycle",
     "ModelProfile",
     "ModelRequest",
@@ -70,6 +74,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "FallbackModel":
+        from agentkit.models.fallback import FallbackModel
+
+        return FallbackModel
     if name in ("OpenAIChatModel", "RetryPolicy"):
         from agentkit.models import openai
 

@@ -30,6 +30,7 @@ from agentkit.usage import ModelPrice, Usage
 
 __all__ = [
     "Model",
+    "ModelFallback",
     "ModelLifecycle",
     "ModelProfile",
     "ModelRequest",
@@ -165,6 +166,16 @@ class ModelRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelFallback:
+    """One switch of a ``FallbackModel``: ``from_model`` failed with ``error`` (before
+    sending any delta) and the request went on to ``to_model``."""
+
+    from_model: str
+    to_model: str
+    error: ModelAPIError
+
+
+@dataclass(frozen=True, slots=True)
 class ModelResponse:
     """A complete model answer: the assistant message and this request's usage."""
 
@@ -176,6 +187,9 @@ class ModelResponse:
     follow_up: ModelRequest | None = None
     """A request the model asks the loop to send next, in place of acting on this
     (empty) answer: a server quirk's workaround, counted as a request of its own."""
+    fallbacks: tuple[ModelFallback, ...] = ()
+    """The models that failed before this one answered (a ``FallbackModel``'s switches);
+    the loop reports each as a ``ModelFallbackEvent``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,62 @@
+"""Approvals: the calls a run paused for, and the decisions that resume it.
+
+A tool made with ``@tool(needs_approval=True)`` (or a callable ``(ctx, args) -> bool``
+deciding per call) does not run when the model calls it: the other calls of the turn
+run, then the run pauses. ``result.approvals_needed`` lists one ``ApprovalRequest`` per
+waiting call; ``result.messages`` holds the paused conversation (dump it, load it in
+another process). Resume with ``agent.run(message_history=saved, approvals={...})``,
+mapping each request (or a bare tool-call id) to ``True``, ``False`` or
+``Denied("reason")``.
+
+A decision keyed by the ``ApprovalRequest`` applies only to a call with the same id,
+tool name and canonical arguments; one keyed by a bare id approves whatever call has
+that id in the history it is given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+
+__all__ = ["ApprovalRequest", "Approvals", "Decision", "Denied", "canonical_arguments"]
+
+
+def canonical_arguments(args: Mapping[str, Any]) -> str:
+    """Validated arguments as canonical JSON: sorted keys, no spaces."""
+    data = json.loads(pydantic_core.to_json(dict(args), fallback=str))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A tool call waiting for a decision: its id, the tool, and the arguments that will
+    run, validated, as canonical JSON. Hashable: use it as the key of ``approvals``."""
+
+    tool_call_id: str
+    tool_name: str
+    arguments: str
+    """The validated arguments as canonical JSON (sorted keys)."""
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments as a dict."""
+        value: dict[str, Any] = json.loads(self.arguments)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """A denial with the reason the model is told (the tool does not run)."""
+
+    reason: str = "The user denied this tool call."
+
+
+Decision = bool | Denied
+"""``True`` runs the call; ``False`` or ``Denied(reason)`` answers the model instead."""
+
+Approvals = Mapping[str | ApprovalRequest, Decision]
+"""Decisions keyed by tool-call id or by ``ApprovalRequest``."""

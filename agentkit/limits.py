@@ -1,0 +1,260 @@
+"""Usage limits as a hook: each request's worst case is checked before it is sent.
+
+``UsageLimits`` (in ``agentkit.usage``) are given as ``Agent(..., usage_limits=...)`` or
+per run as ``agent.run(..., usage_limits=...)``. The run adds ``UsageLimitsHook`` as
+its innermost request hook, so it checks exactly what is sent (after every other hook).
+
+The worst case of a request is an upper bound on what it can cost:
+
+- **input tokens**: the UTF-8 length of the request as encoded for the wire (messages,
+  tool definitions, output schema), plus ``MESSAGE_OVERHEAD`` tokens per message,
+  ``TOOL_OVERHEAD`` per tool, ``REQUEST_OVERHEAD`` per request and ``IMAGE_TOKENS`` per
+  image, capped by the profile's context window. Why bytes bound tokens: a byte-level
+  BPE vocabulary (Mistral's Tekken, OpenAI's tiktoken) encodes every byte of text and
+  each token covers at least one byte, so the text's tokens never outnumber its bytes;
+  the wire JSON holds all that text (escaped, so longer) and the overheads cover the
+  special tokens a chat template adds. A server whose template adds long prose of its
+  own (llama.cpp's function-calling prompt) may count more; set ``REQUEST_OVERHEAD``
+  budgets accordingly there. The test suite checks the bound against the Tekken tokenizer.
+- **output tokens**: the request's ``max_tokens`` (the run's settings, else the model's,
+  else the profile's ``max_output_tokens``): the server never generates more.
+- **cost**: those tokens at the profile's prices (a ``FallbackModel``'s profile carries
+  the most expensive price of its chain).
+
+``tool_calls`` is checked before a turn's tools run (``check_tool_calls``): when the
+turn's calls would pass the budget, none of them runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agentkit._errors import ConfigurationError, UsageLimitExceeded
+from agentkit.hooks import Hooks, RequestHandler, RunInfo
+from agentkit.messages import ImagePart, Message, ToolMessage, UserMessage
+from agentkit.models.base import Model, ModelRequest, ModelResponse, ModelSettings
+from agentkit.output import OUTPUT_TOOL_NAME
+from agentkit.usage import Usage, UsageLimits
+
+__all__ = [
+    "IMAGE_TOKENS",
+    "MESSAGE_OVERHEAD",
+    "REQUEST_OVERHEAD",
+    "TOOL_OVERHEAD",
+    "UsageLimitsHook",
+    "WorstCase",
+    "check_tool_calls",
+    "worst_case",
+]
+
+MESSAGE_OVERHEAD = 8
+"""Tokens a chat template may add per message (role markers, ``[INST]``, ids...)."""
+TOOL_OVERHEAD = 16
+"""Tokens a chat template may add per tool definition."""
+REQUEST_OVERHEAD = 32
+"""Tokens a chat template may add per request (BOS, tool-list markers...)."""
+IMAGE_TOKENS = 4_160
+"""Tokens one image may take: Pixtral's ceiling (1024 x 1024 px in 16 px patches, with
+row breaks); OpenAI's high-detail images stay below it."""
+MIN_ANSWER_TOKENS = 16
+"""The least ``max_tokens`` worth a last ``on_limit="answer"`` request."""
+
+FINAL_ANSWER_PROMPT = (
+    "The usage budget of this run is nearly spent: no more tool calls. Give your final "
+    "answer now, briefly, with what you already know."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """The most one request can use: input tokens (bounded from above), output tokens
+    (its ``max_tokens``), and their cost (``None`` when the model's price is unknown)."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+def _max_tokens(model: Model, request: ModelRequest) -> int:
+    own = getattr(model, "settings", None)
+    settings = own.merged(request.settings) if isinstance(own, ModelSettings) else request.settings
+    return settings.max_tokens or model.profile.max_output_tokens
+
+
+def _images(messages: list[Message] | Any) -> int:
+    count = 0
+    for message in messages:
+        if isinstance(message, UserMessage) and not isinstance(message.content, str):
+            count += sum(isinstance(part, ImagePart) for part in message.content)
+        elif isinstance(message, ToolMessage):
+            count += len(message.images)
+    return count
+
+
+def worst_case(model: Model, request: ModelRequest) -> WorstCase:
+    """The worst case of sending ``request`` to ``model`` (see the module docs)."""
+    from agentkit.models.dialect import RequestEncoder  # pydantic_core; on first use
+
+    profile = model.profile
+    encoded = RequestEncoder(model.name, profile, ModelSettings()).encode(request)
+    input_tokens = (
+        len(encoded)
+        + MESSAGE_OVERHEAD * len(request.messages)
+        + TOOL_OVERHEAD * len(request.tools)
+        + REQUEST_OVERHEAD
+        + IMAGE_TOKENS * _images(request.messages)
+    )
+    if profile.context_window is not None:
+        input_tokens = min(input_tokens, profile.context_window)
+    output_tokens = _max_tokens(model, request)
+    price = profile.price
+    cost = None
+    if price is not None:
+        cached = price.cached_input_per_mtok or 0.0
+        input_price = max(price.input_per_mtok, cached)
+        cost = (input_tokens * input_price + output_tokens * price.output_per_mtok) / 1_000_000
+    return WorstCase(input_tokens, output_tokens, cost)
+
+
+def _overshoot(limits: UsageLimits, usage: Usage, case: WorstCase) -> str | None:
+    """The first limit the request could pass, or ``None``."""
+    checks: tuple[tuple[str, float | None, float], ...] = (
+        ("requests", limits.requests, usage.requests + 1),
+        ("input_tokens", limits.input_tokens, usage.input_tokens + case.input_tokens),
+        ("output_tokens", limits.output_tokens, usage.output_tokens + case.output_tokens),
+        ("total_tokens", limits.total_tokens, usage.total_tokens + case.total_tokens),
+        ("cost_usd", limits.cost_usd, (usage.cost_usd or 0.0) + (case.cost_usd or 0.0)),
+    )
+    for name, limit, worst in checks:
+        if limit is not None and worst > limit:
+            return name
+    return None
+
+
+def _answer_budget(limits: UsageLimits, usage: Usage, case: WorstCase, model: Model) -> int:
+    """The most output tokens a last request can ask for and stay within every limit."""
+    room = [case.output_tokens]
+    if limits.requests is not None and usage.requests + 1 > limits.requests:
+        return 0
+    if (
+        limits.input_tokens is not None
+        and usage.input_tokens + case.input_tokens > limits.input_tokens
+    ):
+        return 0
+    if limits.output_tokens is not None:
+        room.append(limits.output_tokens - usage.output_tokens)
+    if limits.total_tokens is not None:
+        room.append(limits.total_tokens - usage.total_tokens - case.input_tokens)
+    price = model.profile.price
+    if limits.cost_usd is not None and price is not None and price.output_per_mtok > 0:
+        input_cost = (case.cost_usd or 0.0) - case.output_tokens * price.output_per_mtok / 1e6
+        left = limits.cost_usd - (usage.cost_usd or 0.0) - input_cost
+        room.append(int(left * 1_000_000 / price.output_per_mtok))
+    return max(min(room), 0)
+
+
+def _refuse(limit: str, limits: UsageLimits, usage: Usage, case: WorstCase, run: RunInfo) -> None:
+    value = getattr(limits, limit)
+    used = {
+        "requests": f"{usage.requests} requests",
+        "input_tokens": f"{usage.input_tokens} input tokens",
+        "output_tokens": f"{usage.output_tokens} output tokens",
+        "total_tokens": f"{usage.total_tokens} tokens",
+        "cost_usd": f"${usage.cost_usd or 0.0:.6f}",
+    }[limit]
+    cost = "unpriced" if case.cost_usd is None else f"${case.cost_usd:.6f}"
+    raise UsageLimitExceeded(
+        f"The next model request could pass the run's {limit} limit ({value}): the run has "
+        f"used {used}, and the request's worst case is {case.input_tokens} input tokens + "
+        f"{case.output_tokens} output tokens (max_tokens), {cost}. It was not sent. Raise "
+        f"the limit, lower max_tokens in the settings, or pass "
+        f'UsageLimits(..., on_limit="answer") to end with a last answer instead.',
+        limit=limit,
+        usage=replace(usage),
+        worst_case=case,
+        messages=run.messages,
+    )
+
+
+def _final_request(request: ModelRequest, max_tokens: int) -> ModelRequest:
+    """The last request of ``on_limit="answer"``: no tools (but the final-result tool),
+    a note asking for the answer, ``max_tokens`` lowered to what is left."""
+    tools = tuple(t for t in request.tools if t.name == OUTPUT_TOOL_NAME)
+    return replace(
+        request,
+        messages=[*request.messages, UserMessage(content=FINAL_ANSWER_PROMPT)],
+        tools=tools,
+        tool_choice=OUTPUT_TOOL_NAME if tools else None,
+        settings=replace(request.settings, max_tokens=max_tokens),
+    )
+
+
+class UsageLimitsHook(Hooks):
+    """Enforces ``UsageLimits`` on one run (the agent adds it; you need not)."""
+
+    def __init__(self, limits: UsageLimits) -> None:
+        self.limits = limits
+        self._answered = False
+
+    def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
+        """Refuse a ``cost_usd`` limit on a model without a price, before any request."""
+        return self._run(run)
+
+    @asynccontextmanager
+    async def _run(self, run: RunInfo) -> AsyncIterator[None]:
+        if self.limits.cost_usd is not None and run.model.profile.price is None:
+            raise ConfigurationError(
+                f"UsageLimits(cost_usd={self.limits.cost_usd}) needs the model's price, but "
+                f"model {run.model.name!r} (profile {run.model.profile.name!r}) has none "
+                "(with a FallbackModel, every model of the chain needs one). Give the "
+                "profile a price (ModelProfile.with_changes(price=ModelPrice(...))) or "
+                "limit tokens instead."
+            )
+        yield
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        """Send ``request`` only if its worst case fits every budget."""
+        limits, usage = self.limits, run.usage
+        case = worst_case(run.model, request)
+        limit = _overshoot(limits, usage, case)
+        if limit is None:
+            return await handler(request)
+        if limits.on_limit == "answer" and not self._answered:
+            budget = _answer_budget(limits, usage, case, run.model)
+            if budget >= MIN_ANSWER_TOKENS:
+                final = _final_request(request, budget)
+                final_case = worst_case(run.model, final)
+                if _overshoot(limits, usage, final_case) is None:
+                    self._answered = True
+                    return await handler(final)
+                case = final_case
+        _refuse(limit, limits, usage, case, run)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_tool_calls(
+    limits: UsageLimits | None, usage: Usage, count: int, messages: list[Message]
+) -> None:
+    """Refuse ``count`` more tool calls past the ``tool_calls`` budget (none of them runs)."""
+    if limits is None or limits.tool_calls is None or count == 0:
+        return
+    if usage.tool_calls + count > limits.tool_calls:
+        raise UsageLimitExceeded(
+            f"The model asked for {count} tool calls, but the run's tool_calls limit is "
+            f"{limits.tool_calls} and {usage.tool_calls} already ran; none of them ran. "
+            "Raise the limit, or check why the model needs so many calls.",
+            limit="tool_calls",
+            usage=replace(usage),
+            worst_case=count,
+            messages=messages,
+        )
