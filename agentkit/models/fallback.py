@@ -146,6 +146,7 @@ class FallbackModel:
                         exc.add_note(f"FallbackModel: tried {tried} before {model.name}.")
                     raise
                 switches.append(ModelFallback(model.name, self.models[position + 1].name, exc))
+                continue
             finally:
                 aclose = getattr(events, "aclose", None)
                 if aclose is not None:
