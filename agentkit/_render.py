@@ -114,6 +114,10 @@ class Renderer:
     ) -> None:
         """Show the validated output (unless it was plain text, already streamed) and usage."""
         self._newline()
+        if result.is_paused:
+            names = ", ".join(r.tool_name for r in result.approvals_needed)
+            self.info(f"waiting for approval: {names}")
+            return
         output = result.output
         if not isinstance(output, str):
             self.output(output)

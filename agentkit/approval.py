@@ -58,5 +58,6 @@ class Denied:
 Decision = bool | Denied
 """``True`` runs the call; ``False`` or ``Denied(reason)`` answers the model instead."""
 
-Approvals = Mapping[str | ApprovalRequest, Decision]
-"""Decisions keyed by tool-call id or by ``ApprovalRequest``."""
+Approvals = Mapping[Any, Decision]
+"""Decisions keyed by tool-call id (``str``) or by ``ApprovalRequest`` (mixed keys are
+fine; any other key is an ``ApprovalError`` when the run starts)."""

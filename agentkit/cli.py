@@ -39,6 +39,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from agentkit._errors import AgentkitError, ConfigurationError
 from agentkit._render import Renderer, make_renderer, to_jsonable
+from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
 from agentkit.events import RunResult
 from agentkit.messages import Message, dump_messages
 from agentkit.models.base import Model
@@ -243,11 +244,12 @@ class ChatSession:
         self.last_result: RunResult[Any] | None = None
         self._scope: anyio.CancelScope | None = None
 
-    def turn(self, prompt: str) -> RunResult[Any] | None:
-        """Run one turn; ``None`` if it was cancelled. Agent errors propagate."""
+    def turn(self, prompt: str | None, approvals: Approvals | None = None) -> RunResult[Any] | None:
+        """Run one turn (``prompt`` ``None`` with ``approvals`` resumes a paused one);
+        ``None`` if it was cancelled. Agent errors propagate."""
         scope = self.portal.call(anyio.CancelScope)  # made on the loop, cancelled from anywhere
         self._scope = scope
-        future = self.portal.start_task_soon(self._turn, prompt, scope)
+        future = self.portal.start_task_soon(self._turn, prompt, scope, approvals)
         try:
             return self._wait(future)
         except KeyboardInterrupt:
@@ -272,14 +274,16 @@ class ChatSession:
             except concurrent.futures.TimeoutError:
                 continue
 
-    async def _turn(self, prompt: str, scope: anyio.CancelScope) -> RunResult[Any] | None:
+    async def _turn(
+        self, prompt: str | None, scope: anyio.CancelScope, approvals: Approvals | None = None
+    ) -> RunResult[Any] | None:
         renderer = self.renderer
         renderer.turn_started()
         started = time.monotonic()
         result: RunResult[Any] | None = None
         with scope:
             async with self.agent.run_stream(
-                prompt, message_history=self.history, model=self.model
+                prompt, message_history=self.history, model=self.model, approvals=approvals
             ) as stream:
                 async for event in stream:
                     renderer.event(event)
@@ -322,10 +326,29 @@ def _chat_loop(session: ChatSession, read: Callable[[str], str]) -> int:
             session.renderer.info("bye")
             return _EXIT_OK
         try:
-            session.turn(prompt)
+            result = session.turn(prompt)
+            while result is not None and result.approvals_needed:
+                result = session.turn(None, approvals=_ask_approvals(session, read, result))
         except AgentkitError as exc:
             session.renderer.error(str(exc))
             session.renderer.info("The conversation goes on from before that turn.")
+
+
+def _ask_approvals(
+    session: ChatSession, read: Callable[[str], str], result: RunResult[Any]
+) -> dict[ApprovalRequest, Decision]:
+    """Ask y/n for each call the run paused for, showing the tool and its arguments.
+    Anything but y/yes denies (so does Ctrl-C or Ctrl-D)."""
+    decisions: dict[ApprovalRequest, Decision] = {}
+    for request in result.approvals_needed:
+        try:
+            answer = read(f"\nallow {request.tool_name}({request.arguments})? [y/n] ")
+        except (EOFError, KeyboardInterrupt):
+            answer = "n"
+        allowed = answer.strip().lower() in ("y", "yes")
+        decisions[request] = True if allowed else Denied("The user said no.")
+        session.renderer.info(f"{request.tool_name}: {'allowed' if allowed else 'denied'}")
+    return decisions
 
 
 def _stdin_is_terminal() -> bool:

@@ -1,0 +1,108 @@
+"""``agentkit chat`` asks y/n for each call that needs approval, showing the tool and
+its arguments, and resumes the run with the answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentkit import Agent, tool
+from agentkit._render import PlainRenderer
+from agentkit.cli import ChatSession, _chat_loop
+from agentkit.messages import ToolMessage
+from agentkit.testing.scripted import ScriptedModel, text, tool_calls
+
+pytestmark = pytest.mark.usefixtures("no_keys")
+
+sent: list[str] = []
+
+
+@tool(needs_approval=True)
+def send_email(to: str, subject: str) -> str:
+    """Send an email.
+
+    Args:
+        to: The address.
+        subject: The subject line.
+    """
+    sent.append(to)
+    return f"sent to {to}"
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, s: str) -> int:
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _reader(lines: list[str], asked: list[str]) -> Any:
+    feed = iter(lines)
+
+    def read(prompt: str) -> str:
+        asked.append(prompt)
+        try:
+            return next(feed)
+        except StopIteration:
+            raise EOFError from None
+
+    return read
+
+
+def test_chat_asks_for_each_approval_and_resumes_with_the_answers() -> None:
+    """Two waiting calls: "y" runs the first, "n" denies the second; the run then ends."""
+    from anyio.from_thread import start_blocking_portal
+
+    sent.clear()
+    model = ScriptedModel(
+        [
+            tool_calls(
+                ("send_email", {"to": "ann@example.com", "subject": "Hi"}),
+                ("send_email", {"to": "bo@example.com", "subject": "Yo"}),
+            ),
+            text("One sent, one not."),
+        ]
+    )
+    asked: list[str] = []
+    out = _Out()
+    with start_blocking_portal() as portal:
+        session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
+        code = _chat_loop(session, _reader(["mail them", "y", "n"], asked))
+    assert code == 0
+    prompts = [a for a in asked if "allow" in a]
+    assert prompts == [
+        '\nallow send_email({"subject":"Hi","to":"ann@example.com"})? [y/n] ',
+        '\nallow send_email({"subject":"Yo","to":"bo@example.com"})? [y/n] ',
+    ]
+    assert sent == ["ann@example.com"]
+    answers = [m.content for m in session.history if isinstance(m, ToolMessage)]
+    assert answers == ["sent to ann@example.com", "Denied: The user said no."]
+    assert "waiting for approval: send_email, send_email" in out.text
+    assert "One sent, one not." in out.text
+    assert len(model.requests) == 2
+
+
+def test_ctrl_d_at_an_approval_prompt_denies() -> None:
+    """No answer (end of input) at the y/n prompt denies the call; the tool never runs."""
+    from anyio.from_thread import start_blocking_portal
+
+    sent.clear()
+    model = ScriptedModel(
+        [tool_calls(("send_email", {"to": "cy@example.com", "subject": "S"})), text("Not sent.")]
+    )
+    out = _Out()
+    with start_blocking_portal() as portal:
+        session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
+        assert _chat_loop(session, _reader(["mail cy"], [])) == 0
+    assert sent == []
+    assert "send_email: denied" in out.text
