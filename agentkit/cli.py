@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from agentkit import _otlp
 from agentkit._errors import AgentkitError, ConfigurationError
 from agentkit._render import Renderer, make_renderer, to_jsonable
 from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
 from agentkit.events import RunResult
+from agentkit.hooks import Hooks
 from agentkit.messages import Message, dump_messages
 from agentkit.models.base import Model
 
@@ -233,8 +235,11 @@ class ChatSession:
         *,
         model: Model | str | None = None,
         local: bool = False,
+        hooks: Sequence[Hooks] = (),
     ) -> None:
         self.agent = agent
+        self.hooks = tuple(hooks)
+        """Hooks every turn runs with (the command's OTLP tracing, when it exports)."""
         self.portal = portal
         self.renderer = renderer
         self.model = model
@@ -283,7 +288,11 @@ class ChatSession:
         result: RunResult[Any] | None = None
         with scope:
             async with self.agent.run_stream(
-                prompt, message_history=self.history, model=self.model, approvals=approvals
+                prompt,
+                message_history=self.history,
+                model=self.model,
+                hooks=self.hooks,
+                approvals=approvals,
             ) as stream:
                 async for event in stream:
                     renderer.event(event)
@@ -364,8 +373,12 @@ def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
     tools = _load_tools(args.tools)
     choice = resolve_model(args.model, local_fallback=True)
     agent: Agent[Any, Any] = Agent(None, instructions=args.instructions, tools=tools, name="chat")
-    with _model_scope(choice, renderer) as model, _portal() as portal:
-        session = ChatSession(agent, portal, renderer, model=model, local=choice.local)
+    with (
+        _otlp.from_environment() as hooks,
+        _model_scope(choice, renderer) as model,
+        _portal() as portal,
+    ):
+        session = ChatSession(agent, portal, renderer, model=model, local=choice.local, hooks=hooks)
         return _chat_loop(session, input)
 
 
@@ -406,8 +419,12 @@ def _cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     choice = resolve_model(args.model, local_fallback=False)
     quiet = args.json
     shown = _QuietRenderer() if quiet else renderer
-    with _model_scope(choice, shown) as model, _portal() as portal:
-        session = ChatSession(agent, portal, shown, model=model, local=choice.local)
+    with (
+        _otlp.from_environment() as hooks,
+        _model_scope(choice, shown) as model,
+        _portal() as portal,
+    ):
+        session = ChatSession(agent, portal, shown, model=model, local=choice.local, hooks=hooks)
         try:
             result = session.turn(args.prompt)
         except AgentkitError as exc:

@@ -29,7 +29,7 @@ FIGURES = [
     "cold_start_ms",
     "cold_start_cpu_ms",
 ]
-ALWAYS = ["raw_openai", "raw_httpx"]
+ALWAYS = ["raw_openai", "raw_httpx", "agentkit", "agentkit_traced"]
 """Contenders whose dependencies are the project's own, so they must always run."""
 
 
@@ -55,6 +55,7 @@ def test_bench_smoke_runs_every_available_contender(tmp_path: Path) -> None:
         "raw_openai",
         "raw_httpx",
         "agentkit",
+        "agentkit_traced",
         "pydantic_ai",
         "openai_agents",
     }

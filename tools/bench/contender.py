@@ -334,7 +334,7 @@ def make_raw_httpx(base_url: str) -> Contender:
 # --------------------------------------------------------------------------------------
 
 
-def make_agentkit(base_url: str) -> Contender:
+def make_agentkit(base_url: str, hooks: tuple[Any, ...] = ()) -> Contender:
     """agentkit as its README shows it: an Agent over an OpenAIChatModel."""
     from agentkit import Agent  # type: ignore[attr-defined,unused-ignore]
     from agentkit.events import TextDeltaEvent
@@ -342,8 +342,10 @@ def make_agentkit(base_url: str) -> Contender:
 
     Report = _report_type()
     model = OpenAIChatModel(MODEL, base_url=base_url, api_key="x")
-    text_agent: Any = Agent(model, instructions=SYSTEM, tools=[get_weather])
-    report_agent: Any = Agent(model, instructions=SYSTEM, tools=[get_weather], output_type=Report)
+    text_agent: Any = Agent(model, instructions=SYSTEM, tools=[get_weather], hooks=hooks)
+    report_agent: Any = Agent(
+        model, instructions=SYSTEM, tools=[get_weather], output_type=Report, hooks=hooks
+    )
 
     async def text() -> str:
         return str((await text_agent.run(PROMPT)).output)
@@ -360,6 +362,18 @@ def make_agentkit(base_url: str) -> Contender:
         return first
 
     return text, structured, stream
+
+
+def make_agentkit_traced(base_url: str) -> Contender:
+    """agentkit with ``Tracing`` on an OpenTelemetry SDK ``TracerProvider`` with no
+    exporter and an SDK ``MeterProvider`` with no reader: the cost of recording."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from agentkit.tracing import Tracing
+
+    tracing = Tracing(TracerProvider(), MeterProvider())
+    return make_agentkit(base_url, hooks=(tracing,))
 
 
 # --------------------------------------------------------------------------------------
@@ -450,6 +464,7 @@ FACTORIES: dict[str, Callable[[str], Contender]] = {
     "raw_openai": make_raw_openai,
     "raw_httpx": make_raw_httpx,
     "agentkit": make_agentkit,
+    "agentkit_traced": make_agentkit_traced,
     "pydantic_ai": make_pydantic_ai,
     "openai_agents": make_openai_agents,
 }

@@ -42,13 +42,15 @@ ROOT = HERE.parent.parent
 CONTENDER = HERE / "contender.py"
 SERVER = HERE / "server.py"
 BASELINE = "raw_openai"
-ALL = ["raw_openai", "raw_httpx", "agentkit", "pydantic_ai", "openai_agents"]
+ALL = ["raw_openai", "raw_httpx", "agentkit", "agentkit_traced", "pydantic_ai", "openai_agents"]
 PEERS = {"pydantic_ai", "openai_agents"}
 
 IMPORTS: dict[str, str] = {
     "raw_openai": "from openai import AsyncOpenAI",
     "raw_httpx": "import httpx2",
     "agentkit": "from agentkit import Agent; from agentkit.models import OpenAIChatModel",
+    "agentkit_traced": "from agentkit import Agent; from agentkit.models import OpenAIChatModel; "
+    "from agentkit.tracing import Tracing; from opentelemetry.sdk.trace import TracerProvider",
     "pydantic_ai": "from pydantic_ai import Agent",
     "openai_agents": "from agents import Agent, Runner",
 }
@@ -217,9 +219,9 @@ def summarize(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def aggregate(results: dict[str, Any]) -> None:
+def aggregate(results: dict[str, Any], baseline: str = BASELINE) -> None:
     """Fill ``figures`` for every available contender: medians, spreads, paired ratios."""
-    base_rounds = results.get(BASELINE, {}).get("rounds", [])
+    base_rounds = results.get(baseline, {}).get("rounds", [])
     for entry in results.values():
         if not entry["available"]:
             continue
@@ -250,7 +252,7 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
-def table(results: dict[str, Any], inflight: int) -> str:
+def table(results: dict[str, Any], inflight: int, baseline: str = BASELINE) -> str:
     """Markdown: one row per figure, one column per contender; median [min-max] and ratio."""
     names = [n for n in results if results[n]["available"]]
     head = "| figure | " + " | ".join(names) + " |"
@@ -264,7 +266,7 @@ def table(results: dict[str, Any], inflight: int) -> str:
                 cells.append("-")
                 continue
             cell = f"{_fmt(f['median'])} [{_fmt(f['min'])}-{_fmt(f['max'])}]"
-            if "ratio" in f and n != BASELINE:
+            if "ratio" in f and n != baseline:
                 cell += f" **{f['ratio']['median']:.2f}x**"
             cells.append(cell)
         rows.append(
@@ -276,7 +278,7 @@ def table(results: dict[str, Any], inflight: int) -> str:
         f"- {n}: skipped ({results[n]['skipped']})" for n in results if not results[n]["available"]
     ]
     note = (
-        "\nCells: median over rounds [min-max], **ratio to raw_openai** "
+        f"\nCells: median over rounds [min-max], **ratio to {baseline}** "
         "(median of per-round ratios).\n"
     )
     return "\n".join(rows) + "\n" + note + ("\n".join(skipped) + "\n" if skipped else "")
@@ -340,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="seconds per contender process")
     p.add_argument("--out", default=None, help="JSON output path")
     p.add_argument("--profile", default=None, metavar="CONTENDER", help="profile one contender")
+    p.add_argument(
+        "--baseline",
+        default=BASELINE,
+        choices=ALL,
+        help=f"the contender ratios are computed against (default {BASELINE})",
+    )
     a = p.parse_args(argv)
     if a.smoke:
         a.rounds, a.warmup, a.runs, a.inflight, a.conc_runs, a.import_reps = 1, 2, 5, 10, 20, 1
@@ -383,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.close()
     # rounds must pair up with the baseline's by index
-    aggregate(results)
+    aggregate(results, a.baseline)
 
     doc = {
         "meta": {
@@ -406,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                     "import_reps",
                 )
             },
-            "baseline": BASELINE,
+            "baseline": a.baseline,
             "figures": {
                 f: {"unit": u, "lower_is_better": lo, "label": lb} for f, u, lo, lb in FIGURES
             },
@@ -418,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
-    md = table(results, a.inflight)
+    md = table(results, a.inflight, a.baseline)
     print(md)
     print(f"[bench] wrote {out}", file=sys.stderr)
     return 0

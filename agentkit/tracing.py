@@ -1,0 +1,576 @@
+"""OpenTelemetry traces and metrics of agent runs, following the GenAI semantic conventions.
+
+::
+
+    from agentkit.tracing import Tracing
+
+    agent = Agent("mistral:mistral-small-2506", hooks=[Tracing()])
+
+``Tracing`` is a ``Hooks``: each run is an ``invoke_agent {agent}`` span (INTERNAL), each
+model request a ``chat {model}`` span (CLIENT) inside it, each tool call an
+``execute_tool {tool}`` span (INTERNAL) inside it. A tool that runs another agent nests
+that agent's ``invoke_agent`` span under its ``execute_tool`` span. Retries (and, where
+the run has them, fallbacks and approvals) are span events of the run's span. The metrics
+are ``gen_ai.client.token.usage`` (by ``gen_ai.token.type``),
+``gen_ai.client.operation.duration`` and, for streamed requests,
+``gen_ai.client.operation.time_to_first_chunk``.
+
+Providers: the ones you pass, else the global ones you configured
+(``opentelemetry.trace.get_tracer_provider()``); agentkit never sets a global provider.
+Only ``opentelemetry-api`` is needed (``pip install 'agentkit[tracing]'``).
+
+Content (messages, system instructions, tool arguments and results, retry feedback,
+error messages) is recorded only with ``capture_content=True`` or, when that is not
+given, with ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` in the
+environment when ``Tracing`` is built; ``capture_content=False`` wins over the variable.
+Without it, spans carry names, ids, counts, timings, models and error types only. API
+keys and request headers are never recorded: nothing here reads them.
+
+The attribute names are this module's own constants (the semantic-conventions package
+marks its GenAI names deprecated since they moved to the semantic-conventions-genai
+repository); they were checked against opentelemetry-semantic-conventions 0.66b2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pydantic_core
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import metrics, trace
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "agentkit.tracing needs the OpenTelemetry API, which is not installed: "
+        "pip install 'agentkit[tracing]' (or opentelemetry-api)."
+    ) from exc
+
+from agentkit.events import (
+    AgentEvent,
+    ModelResponseEvent,
+    PartialOutputEvent,
+    RetryEvent,
+    TextDeltaEvent,
+    ToolCallArgsDeltaEvent,
+    ToolCallStartedEvent,
+)
+from agentkit.hooks import Hooks, RequestHandler, RunInfo, ToolHandler, ToolInvocation, ToolResult
+from agentkit.messages import (
+    AssistantMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+from agentkit.models.base import Model, ModelRequest, ModelResponse
+from agentkit.tools import ToolDefinition
+from agentkit.usage import Usage
+
+__all__ = ["CAPTURE_CONTENT_ENV", "Tracing"]
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The environment variable that turns content capture on (``true``) when
+``capture_content`` is not given."""
+
+_SCOPE = "agentkit"
+_VERSION = "0.1.0"
+
+# -- attribute names (GenAI semantic conventions, plus agentkit's own) ------------------------
+
+OPERATION = "gen_ai.operation.name"
+PROVIDER = "gen_ai.provider.name"
+AGENT_NAME = "gen_ai.agent.name"
+REQUEST_MODEL = "gen_ai.request.model"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_TOP_P = "gen_ai.request.top_p"
+REQUEST_SEED = "gen_ai.request.seed"
+REQUEST_STOP = "gen_ai.request.stop_sequences"
+REQUEST_STREAM = "gen_ai.request.stream"
+OUTPUT_TYPE = "gen_ai.output.type"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+USAGE_INPUT = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+TOKEN_TYPE = "gen_ai.token.type"
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+TOOL_TYPE = "gen_ai.tool.type"
+TOOL_DESCRIPTION = "gen_ai.tool.description"
+TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+HTTP_STATUS = "http.response.status_code"
+COST_USD = "agentkit.usage.cost_usd"
+"""The cost in US dollars (of the run on ``invoke_agent``, of the request on ``chat``);
+absent when the model's price is unknown."""
+REQUESTS = "agentkit.usage.requests"
+RETRIES_LEFT = "agentkit.retry.retries_left"
+RETRY_REASON = "agentkit.retry.reason"
+
+TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
+DURATION_METRIC = "gen_ai.client.operation.duration"
+TIME_TO_FIRST_CHUNK_METRIC = "gen_ai.client.operation.time_to_first_chunk"
+
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+_SECONDS_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+)  # fmt: skip
+"""The bucket boundaries the GenAI conventions advise for these histograms."""
+
+
+_CHUNKS = (TextDeltaEvent, ToolCallStartedEvent, ToolCallArgsDeltaEvent, PartialOutputEvent)
+"""The run events a streamed answer's chunks become."""
+
+
+class _Run:
+    """What ``Tracing`` keeps for one live run: its span and the open streamed chat span."""
+
+    __slots__ = ("chat", "chat_labels", "chat_started", "first_chunk", "server", "span")
+
+    def __init__(self, span: Span, server: dict[str, Any]) -> None:
+        self.span = span
+        self.server = server
+        self.chat: Span | None = None
+        """A streamed request's span, ended once the run has passed on the whole answer."""
+        self.chat_labels: dict[str, Any] = {}
+        self.chat_started = 0.0
+        self.first_chunk = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Instruments:
+    tokens: metrics.Histogram
+    duration: metrics.Histogram
+    first_chunk: metrics.Histogram
+
+
+class Tracing(Hooks):
+    """OpenTelemetry spans and metrics for every run, request and tool call (module docs).
+
+    ``tracer_provider`` / ``meter_provider``: where spans and metrics go; the global
+    providers when not given (agentkit never sets them). ``capture_content``: record
+    messages, instructions, tool arguments and results; ``None`` reads
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``true`` turns it on) now.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        capture_content: bool | None = None,
+    ) -> None:
+        tracers = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        meters = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        self._tracer = tracers.get_tracer(_SCOPE, _VERSION)
+        meter = meters.get_meter(_SCOPE, _VERSION)
+        self._metrics = _Instruments(
+            tokens=meter.create_histogram(
+                TOKEN_USAGE_METRIC,
+                unit="{token}",
+                description="Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+            ),
+            duration=meter.create_histogram(
+                DURATION_METRIC,
+                unit="s",
+                description="GenAI operation duration.",
+                explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+            ),
+            first_chunk=meter.create_histogram(
+                TIME_TO_FIRST_CHUNK_METRIC,
+                unit="s",
+                description="Time to receive the first chunk of a streamed response.",
+                explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+            ),
+        )
+        if capture_content is None:
+            capture_content = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() == "true"
+        self.capture_content = capture_content
+        """Whether content is recorded (decided when this ``Tracing`` was built)."""
+        self._runs: dict[int, _Run] = {}
+        """Live runs by ``id(run)``: an entry lives exactly as long as its run."""
+
+    def __repr__(self) -> str:
+        return f"Tracing(capture_content={self.capture_content})"
+
+    # -- the run --------------------------------------------------------------------------
+
+    def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
+        """The run's ``invoke_agent`` span, current while the run runs."""
+        return self._run_span(run)
+
+    @asynccontextmanager
+    async def _run_span(self, run: RunInfo) -> AsyncIterator[None]:
+        model = run.model
+        server = _server_attributes(model)
+        attributes: dict[str, Any] = {
+            OPERATION: "invoke_agent",
+            PROVIDER: model.profile.provider,
+            AGENT_NAME: run.agent_name,
+            REQUEST_MODEL: model.name,
+            **server,
+        }
+        if self.capture_content:
+            system, messages = _split_system(run.messages)
+            if system:
+                attributes[SYSTEM_INSTRUCTIONS] = system
+            attributes[INPUT_MESSAGES] = messages
+        span = self._tracer.start_span(
+            f"invoke_agent {run.agent_name}", kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        key = id(run)
+        record = self._runs[key] = _Run(span, server)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield
+        except Exception as exc:
+            _record_error(span, exc, self.capture_content)
+            raise
+        finally:
+            otel_context.detach(token)
+            del self._runs[key]
+            if record.chat is not None:  # the run stopped before passing the answer on
+                record.chat.end()
+            attributes = _usage_attributes(run.usage)
+            attributes[REQUESTS] = run.usage.requests
+            if self.capture_content and run.result is not None:
+                attributes[OUTPUT_MESSAGES] = _output_json(run.result.output)
+            span.set_attributes(attributes)
+            span.end()
+
+    # -- model requests -------------------------------------------------------------------
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        """The request's ``chat {model}`` span, its duration and token metrics."""
+        record = self._runs.get(id(run))
+        model = run.model
+        server = record.server if record is not None else _server_attributes(model)
+        base: dict[str, Any] = {
+            OPERATION: "chat",
+            PROVIDER: model.profile.provider,
+            REQUEST_MODEL: model.name,
+            **server,
+        }
+        attributes = {**base, **_request_attributes(model, request)}
+        if self.capture_content:
+            system, messages = _split_system(request.messages)
+            if system:
+                attributes[SYSTEM_INSTRUCTIONS] = system
+            attributes[INPUT_MESSAGES] = messages
+            if request.tools:
+                attributes[TOOL_DEFINITIONS] = _tool_definitions_json(request)
+        parent = trace.set_span_in_context(record.span) if record is not None else None
+        span = self._tracer.start_span(
+            f"chat {model.name}", context=parent, kind=SpanKind.CLIENT, attributes=attributes
+        )
+        started = time.perf_counter()
+        streamed = request.stream and record is not None
+        if record is not None and streamed:
+            if record.chat is not None:  # an outer hook sent again: close the previous one
+                record.chat.end()
+            record.chat, record.chat_labels, record.first_chunk = span, base, False
+            record.chat_started = started
+        answered = False
+        try:
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                response = await handler(request)
+            self._record_response(span, base, response, time.perf_counter() - started)
+            answered = True
+        except Exception as exc:
+            error = _record_error(span, exc, self.capture_content)
+            self._metrics.duration.record(
+                time.perf_counter() - started, {**base, ERROR_TYPE: error}
+            )
+            raise
+        finally:
+            if not (answered and streamed):  # a streamed answer's span ends in on_event
+                if record is not None and record.chat is span:
+                    record.chat = None
+                span.end()
+        return response
+
+    def _record_response(
+        self, span: Span, base: dict[str, Any], response: ModelResponse, elapsed: float
+    ) -> None:
+        usage = response.usage
+        attributes = _usage_attributes(usage)
+        if response.model_name:
+            attributes[RESPONSE_MODEL] = response.model_name
+        if response.response_id:
+            attributes[RESPONSE_ID] = response.response_id
+        if response.finish_reason:
+            attributes[RESPONSE_FINISH_REASONS] = (response.finish_reason,)
+        if self.capture_content:
+            attributes[OUTPUT_MESSAGES] = _output_messages_json(response)
+        span.set_attributes(attributes)
+        labels = {**base, RESPONSE_MODEL: response.model_name} if response.model_name else base
+        self._metrics.duration.record(elapsed, labels)
+        self._metrics.tokens.record(usage.input_tokens, {**labels, TOKEN_TYPE: "input"})
+        self._metrics.tokens.record(usage.output_tokens, {**labels, TOKEN_TYPE: "output"})
+
+    # -- tool calls -----------------------------------------------------------------------
+
+    async def wrap_tool_call(
+        self, run: RunInfo, invocation: ToolInvocation, handler: ToolHandler
+    ) -> ToolResult:
+        """The call's ``execute_tool {tool}`` span, current while the tool runs."""
+        record = self._runs.get(id(run))
+        call = invocation.call
+        attributes: dict[str, Any] = {
+            OPERATION: "execute_tool",
+            TOOL_NAME: call.name,
+            TOOL_CALL_ID: call.id,
+            TOOL_TYPE: "function",
+        }
+        description = invocation.tool.definition.description
+        if description:
+            attributes[TOOL_DESCRIPTION] = description
+        if self.capture_content:
+            attributes[TOOL_CALL_ARGUMENTS] = call.arguments
+        parent = trace.set_span_in_context(record.span) if record is not None else None
+        span = self._tracer.start_span(
+            f"execute_tool {call.name}",
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+        with trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ):
+            try:
+                result = await handler(invocation)
+            except Exception as exc:
+                _record_error(span, exc, self.capture_content)
+                raise
+            if result.is_error:
+                error_type = type(result.error).__name__ if result.error else "ToolError"
+                span.set_attribute(ERROR_TYPE, error_type)
+                span.set_status(
+                    Status(StatusCode.ERROR, result.content if self.capture_content else error_type)
+                )
+            if self.capture_content:
+                span.set_attribute(TOOL_CALL_RESULT, result.content)
+        return result
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+        """Time to first chunk of streamed requests; retries as span events."""
+        record = self._runs.get(id(run))
+        if record is None:
+            return
+        chat = record.chat
+        if isinstance(event, ModelResponseEvent):
+            if chat is not None:  # the streamed answer has been passed on whole
+                record.chat = None
+                chat.end()
+            return
+        if chat is not None and isinstance(event, _CHUNKS):
+            if not record.first_chunk:
+                record.first_chunk = True
+                seconds = time.perf_counter() - record.chat_started
+                chat.set_attribute(RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
+                self._metrics.first_chunk.record(seconds, record.chat_labels)
+            return
+        if isinstance(event, RetryEvent):
+            attributes: dict[str, Any] = {RETRIES_LEFT: event.retries_left}
+            if self.capture_content:
+                attributes[RETRY_REASON] = event.reason
+            record.span.add_event("agentkit.retry", attributes)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _server_attributes(model: Model) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` from the model's ``base_url``, if it has one
+    (the host only: never a user name or password a URL may carry)."""
+    base_url = getattr(model, "base_url", None)
+    if not isinstance(base_url, str):
+        return {}
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return {}
+    if not host:
+        return {}
+    if port is None:
+        port = {"https": 443, "http": 80}.get(parts.scheme)
+    return {SERVER_ADDRESS: host, SERVER_PORT: port} if port else {SERVER_ADDRESS: host}
+
+
+def _request_attributes(model: Model, request: ModelRequest) -> dict[str, Any]:
+    """The request's sampling settings, as sent (the request's, else the model's defaults)."""
+    settings = request.settings
+    defaults = getattr(model, "settings", None)
+    profile = model.profile
+
+    def pick(name: str) -> Any:
+        value = getattr(settings, name, None)
+        if value is None and defaults is not None:
+            value = getattr(defaults, name, None)
+        return value
+
+    attributes: dict[str, Any] = {
+        REQUEST_MAX_TOKENS: pick("max_tokens") or profile.max_output_tokens,
+        OUTPUT_TYPE: "text" if request.output is None else "json",
+    }
+    temperature = pick("temperature")
+    if temperature is None:
+        temperature = profile.default_temperature
+    if temperature is not None:
+        attributes[REQUEST_TEMPERATURE] = temperature
+    for key, name in ((REQUEST_TOP_P, "top_p"), (REQUEST_SEED, "seed")):
+        value = pick(name)
+        if value is not None:
+            attributes[key] = value
+    stop = pick("stop")
+    if stop:
+        attributes[REQUEST_STOP] = tuple(stop)
+    if request.stream:
+        attributes[REQUEST_STREAM] = True
+    return attributes
+
+
+def _usage_attributes(usage: Usage) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        USAGE_INPUT: usage.input_tokens,
+        USAGE_OUTPUT: usage.output_tokens,
+    }
+    if usage.cached_tokens:
+        attributes[USAGE_CACHE_READ] = usage.cached_tokens
+    if usage.cost_usd is not None:
+        attributes[COST_USD] = usage.cost_usd
+    return attributes
+
+
+def _record_error(span: Span, exc: Exception, capture_content: bool) -> str:
+    """``error.type`` and status ERROR; the message (which may quote content) only when
+    content is captured. Returns the error type."""
+    error_type = type(exc).__name__
+    span.set_attribute(ERROR_TYPE, error_type)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        span.set_attribute(HTTP_STATUS, status)
+    span.set_status(Status(StatusCode.ERROR, str(exc) if capture_content else error_type))
+    return error_type
+
+
+# -- content, in the conventions' JSON shapes (only built when content is captured) -----------
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _split_system(messages: Sequence[Message]) -> tuple[str | None, str]:
+    """The system instructions and the other messages, as the conventions' JSON."""
+    system = [
+        {"type": "text", "content": m.content} for m in messages if isinstance(m, SystemMessage)
+    ]
+    others = [_message(m) for m in messages if not isinstance(m, SystemMessage)]
+    return (_dumps(system) if system else None), _dumps(others)
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if isinstance(message, UserMessage):
+        content = message.content
+        parts = (
+            [{"type": "text", "content": content}]
+            if isinstance(content, str)
+            else [_user_part(p) for p in content]
+        )
+        return {"role": "user", "parts": parts}
+    if isinstance(message, AssistantMessage):
+        return {"role": "assistant", "parts": _assistant_parts(message)}
+    if isinstance(message, ToolMessage):
+        part = {
+            "type": "tool_call_response",
+            "id": message.tool_call_id,
+            "response": message.content,
+        }
+        return {"role": "tool", "parts": [part]}
+    return {"role": "system", "parts": [{"type": "text", "content": message.content}]}
+
+
+def _user_part(part: TextPart | ImagePart) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "content": part.text}
+    if part.url.startswith("data:"):
+        mime, _, data = part.url[5:].partition(";base64,")
+        return {"type": "blob", "modality": "image", "mime_type": mime, "content": data}
+    return {"type": "uri", "modality": "image", "uri": part.url}
+
+
+def _assistant_parts(message: AssistantMessage) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if message.content:
+        parts.append({"type": "text", "content": message.content})
+    for call in message.tool_calls:
+        try:
+            arguments: Any = json.loads(call.arguments)
+        except ValueError:
+            arguments = call.arguments
+        parts.append(
+            {"type": "tool_call", "id": call.id, "name": call.name, "arguments": arguments}
+        )
+    return parts
+
+
+_FINISH = {"tool_calls": "tool_call", "model_length": "length"}
+
+
+def _output_messages_json(response: ModelResponse) -> str:
+    finish = response.finish_reason or "stop"
+    message = {
+        "role": "assistant",
+        "parts": _assistant_parts(response.message),
+        "finish_reason": _FINISH.get(finish, finish),
+    }
+    return _dumps([message])
+
+
+def _output_json(output: Any) -> str:
+    if isinstance(output, str):
+        part: dict[str, Any] = {"type": "text", "content": output}
+    else:
+        data = pydantic_core.to_jsonable_python(output, fallback=repr)
+        part = {"type": "text", "content": _dumps(data)}
+    return _dumps([{"role": "assistant", "parts": [part], "finish_reason": "stop"}])
+
+
+def _tool_definitions_json(request: ModelRequest) -> str:
+    return _dumps([_definition(d) for d in request.tools])
+
+
+def _definition(definition: ToolDefinition) -> Mapping[str, Any]:
+    return {
+        "type": "function",
+        "name": definition.name,
+        "description": definition.description,
+        "parameters": definition.parameters,
+    }
