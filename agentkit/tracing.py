@@ -9,8 +9,9 @@
 ``Tracing`` is a ``Hooks``: each run is an ``invoke_agent {agent}`` span (INTERNAL), each
 model request a ``chat {model}`` span (CLIENT) inside it, each tool call an
 ``execute_tool {tool}`` span (INTERNAL) inside it. A tool that runs another agent nests
-that agent's ``invoke_agent`` span under its ``execute_tool`` span. Retries (and, where
-the run has them, fallbacks and approvals) are span events of the run's span. The metrics
+that agent's ``invoke_agent`` span under its ``execute_tool`` span. Retries and
+approvals are span events of the run's span (a paused run has ``agentkit.run.paused``);
+a ``FallbackModel``'s switches are events of the request's ``chat`` span. The metrics
 are ``gen_ai.client.token.usage`` (by ``gen_ai.token.type``),
 ``gen_ai.client.operation.duration`` and, for streamed requests,
 ``gen_ai.client.operation.time_to_first_chunk``.
@@ -56,6 +57,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from agentkit.events import (
     AgentEvent,
+    ApprovalRequiredEvent,
     ModelResponseEvent,
     PartialOutputEvent,
     RetryEvent,
@@ -127,6 +129,13 @@ absent when the model's price is unknown."""
 REQUESTS = "agentkit.usage.requests"
 RETRIES_LEFT = "agentkit.retry.retries_left"
 RETRY_REASON = "agentkit.retry.reason"
+FALLBACK_FROM = "agentkit.fallback.from_model"
+FALLBACK_TO = "agentkit.fallback.to_model"
+APPROVAL_TOOLS = "agentkit.approval.tool_names"
+APPROVAL_CALL_IDS = "agentkit.approval.tool_call_ids"
+APPROVAL_ARGUMENTS = "agentkit.approval.arguments"
+PAUSED = "agentkit.run.paused"
+"""``True`` on a run that ended paused, waiting for approvals."""
 
 TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
 DURATION_METRIC = "gen_ai.client.operation.duration"
@@ -254,8 +263,11 @@ class Tracing(Hooks):
                 record.chat.end()
             attributes = _usage_attributes(run.usage)
             attributes[REQUESTS] = run.usage.requests
-            if self.capture_content and run.result is not None:
-                attributes[OUTPUT_MESSAGES] = _output_json(run.result.output)
+            result = run.result
+            if result is not None and result.approvals_needed:
+                attributes[PAUSED] = True
+            elif self.capture_content and result is not None:
+                attributes[OUTPUT_MESSAGES] = _output_json(result.output)
             span.set_attributes(attributes)
             span.end()
 
@@ -326,6 +338,13 @@ class Tracing(Hooks):
         if self.capture_content:
             attributes[OUTPUT_MESSAGES] = _output_messages_json(response)
         span.set_attributes(attributes)
+        for switch in response.fallbacks:  # a FallbackModel's switches
+            event: dict[str, Any] = {FALLBACK_FROM: switch.from_model, FALLBACK_TO: switch.to_model}
+            event[ERROR_TYPE] = type(switch.error).__name__
+            status = getattr(switch.error, "status_code", None)
+            if isinstance(status, int):
+                event[HTTP_STATUS] = status
+            span.add_event("agentkit.model_fallback", event)
         labels = {**base, RESPONSE_MODEL: response.model_name} if response.model_name else base
         self._metrics.duration.record(elapsed, labels)
         self._metrics.tokens.record(usage.input_tokens, {**labels, TOKEN_TYPE: "input"})
@@ -378,7 +397,7 @@ class Tracing(Hooks):
     # -- events ---------------------------------------------------------------------------
 
     async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
-        """Time to first chunk of streamed requests; retries as span events."""
+        """Time to first chunk of streamed requests; retries and approvals as span events."""
         record = self._runs.get(id(run))
         if record is None:
             return
@@ -400,6 +419,15 @@ class Tracing(Hooks):
             if self.capture_content:
                 attributes[RETRY_REASON] = event.reason
             record.span.add_event("agentkit.retry", attributes)
+        elif isinstance(event, ApprovalRequiredEvent):
+            requests = event.requests
+            attributes = {
+                APPROVAL_TOOLS: tuple(r.tool_name for r in requests),
+                APPROVAL_CALL_IDS: tuple(r.tool_call_id for r in requests),
+            }
+            if self.capture_content:
+                attributes[APPROVAL_ARGUMENTS] = tuple(r.arguments for r in requests)
+            record.span.add_event("agentkit.approval_required", attributes)
 
 
 # -- helpers ------------------------------------------------------------------------------

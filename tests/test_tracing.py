@@ -392,6 +392,103 @@ async def test_a_child_agent_run_nests_under_the_parent_tool_span(telemetry: Tel
     assert _attrs(child)["gen_ai.usage.output_tokens"] == 5
 
 
+@pytest.mark.anyio
+async def test_agent_as_tool_nests_the_child_run_under_the_parent_tool_span(
+    telemetry: Telemetry,
+) -> None:
+    """With Agent.as_tool, the child's invoke_agent span is a child of the parent's
+    execute_tool span, in a streamed parent run too."""
+    tracing = telemetry.tracing()
+    replies = [
+        tool_calls(("expert", {"prompt": "Paris?"})),
+        text("Expert says sunny."),
+        text("Sunny, says the expert."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        model = _model(server)
+        expert = Agent(model, name="expert", hooks=[tracing])
+        agent = Agent(model, tools=[expert.as_tool()], name="desk", hooks=[tracing])
+        async with agent.run_stream("Weather in Paris?") as stream:
+            async for _ in stream:
+                pass
+    spans = telemetry.by_name()
+    (desk,) = spans["invoke_agent desk"]
+    (tool_span,) = spans["execute_tool expert"]
+    (child,) = spans["invoke_agent expert"]
+    assert tool_span.parent is not None and tool_span.parent.span_id == desk.context.span_id
+    assert child.parent is not None and child.parent.span_id == tool_span.context.span_id
+    child_chats = [
+        c
+        for c in spans["chat mistral-small-2506"]
+        if c.parent and c.parent.span_id == child.context.span_id
+    ]
+    assert len(child_chats) == 1
+    assert "gen_ai.response.time_to_first_chunk" in _attrs(child_chats[0])
+
+
+# -- fallbacks and approvals ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_fallback_is_an_event_of_the_chat_span(telemetry: Telemetry) -> None:
+    """A FallbackModel that switches after a 500 gives its chat span an
+    agentkit.model_fallback event naming both models and the error type."""
+    from agentkit.models import FallbackModel, RetryPolicy
+
+    with (
+        LocalModelServer([error(500, "down")], style="mistral") as down,
+        LocalModelServer([text("Sunny.")], style="mistral") as up,
+    ):
+        first = OpenAIChatModel(
+            "mistral-small-2506",
+            base_url=down.base_url,
+            api_key=SECRET,
+            retry=RetryPolicy(max_retries=0),
+        )
+        second = OpenAIChatModel("mistral-small-latest", base_url=up.base_url, api_key=SECRET)
+        agent = Agent(FallbackModel(first, second), hooks=[telemetry.tracing()])
+        result = await agent.run("Weather?")
+    assert result.output == "Sunny."
+    (chat,) = [s for s in telemetry.finished() if s.name.startswith("chat ")]
+    assert _attrs(chat)["gen_ai.response.model"] == "mistral-small-latest"
+    (event,) = chat.events
+    assert event.name == "agentkit.model_fallback"
+    assert dict(event.attributes or {}) == {
+        "agentkit.fallback.from_model": "mistral-small-2506",
+        "agentkit.fallback.to_model": "mistral-small-latest",
+        "error.type": "ServerError",
+        "http.response.status_code": 500,
+    }
+    assert chat.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_a_run_paused_for_approval_has_an_approval_event(telemetry: Telemetry) -> None:
+    """A tool call that needs approval gives the run's span an agentkit.approval_required
+    event (tool names and call ids; the arguments only with content) and marks it paused."""
+    from agentkit.testing.scripted import tool_calls as scripted_calls
+
+    @tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        return f"refunded {order_id}"
+
+    for capture in (False, True):
+        model = ScriptedModel([scripted_calls(("refund", {"order_id": "A1"}, "call1"))])
+        agent = Agent(model, tools=[refund], hooks=[telemetry.tracing(capture_content=capture)])
+        result = await agent.run("Refund A1.")
+        assert result.approvals_needed
+    first, second = [s for s in telemetry.finished() if s.name == "invoke_agent agent"]
+    for span, capture in ((first, False), (second, True)):
+        (event,) = [e for e in span.events if e.name == "agentkit.approval_required"]
+        attrs = dict(event.attributes or {})
+        assert attrs["agentkit.approval.tool_names"] == ("refund",)
+        assert attrs["agentkit.approval.tool_call_ids"] == ("call1",)
+        assert ("agentkit.approval.arguments" in attrs) is capture
+        assert _attrs(span)["agentkit.run.paused"] is True
+    assert not [s for s in telemetry.finished() if s.name.startswith("execute_tool")]
+
+
 # -- content ----------------------------------------------------------------------------------
 
 
