@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from agentkit._plan import RunPlan, RunState
 from agentkit.events import (
@@ -37,6 +36,9 @@ from agentkit.models.base import (
     stream_events,
 )
 from agentkit.output import OUTPUT_TOOL_NAME
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
 
 __all__ = ["send"]
 

@@ -17,24 +17,25 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from agentkit import ModelConnectionError, ToolMessage
+from agentkit import Agent, ModelConnectionError, TextDeltaEvent, ToolMessage, tool
 from agentkit.events import FinalResultEvent, ToolCallFinishedEvent, ToolCallStartedEvent
 from agentkit.local import LocalLlamaServer, local_model_available, local_model_path
 from agentkit.messages import AssistantMessage, ToolCall, UserMessage
 from agentkit.models.base import (
     ModelRequest,
-    ModelResponse,
     OutputSpec,
     TextDelta,
     ToolCallDelta,
     ToolDefinition,
     complete,
+    stream_events,
 )
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import LLAMA_CPP_PROFILE
@@ -129,85 +130,109 @@ async def test_tool_results_reach_the_model_as_user_messages() -> None:
 
 
 @pytest.mark.anyio
-async def test_tools_go_with_auto_and_a_text_choice_is_asked_again_without_tools() -> None:
-    """Tools always go with tool_choice auto; if the model picks text, it is asked without tools."""
+async def test_tools_go_with_auto_and_a_text_choice_follows_up_without_tools() -> None:
+    """Tools always go with tool_choice auto; if the model picks text, the empty answer
+    carries the follow-up without tools, and the loop sends it as a second request."""
     with LocalModelServer([text(""), text("It rains.")]) as srv:
-        response = await complete(_model(srv), ModelRequest(messages=HISTORY, tools=(WEATHER,)))
+        agent = Agent(_model(srv), tools=[get_weather])
+        result = await agent.run("Weather in Lyon?")
         first, second = (r.body for r in srv.requests)
-    assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
-    assert second == _body(WIRE_HISTORY)
-    assert response.message.content == "It rains."
-    assert response.usage.requests == 2
+    assert first["tool_choice"] == "auto" and first["tools"] == [WIRE_WEATHER_TOOL]
+    assert second == {k: v for k, v in first.items() if k not in ("tools", "tool_choice")}
+    assert result.output == "It rains."
+    assert result.usage.requests == 2
 
 
 @pytest.mark.anyio
-async def test_a_declined_required_call_is_asked_again_naming_the_final_result_tool() -> None:
-    """With "required" and no tool call back, the request is repeated naming final_result."""
-    with LocalModelServer([text(""), tool_calls(("final_result", {}))]) as srv:
+async def test_a_declined_required_call_follows_up_naming_the_final_result_tool() -> None:
+    """With "required" and no tool call back, the follow-up names final_result."""
+    with LocalModelServer([text("")]) as srv:
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
         response = await complete(_model(srv), request)
-        first, second = (r.body for r in srv.requests)
+        (first,) = (r.body for r in srv.requests)
     tools = [WIRE_WEATHER, WIRE_FINAL]
     assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=tools)
-    named = {"type": "function", "function": {"name": "final_result"}}
-    assert second == _body(WIRE_HISTORY, tool_choice=named, tools=tools)
-    assert [c.name for c in response.message.tool_calls] == ["final_result"]
-    assert response.usage.requests == 2
+    assert response.follow_up == replace(request, tool_choice="final_result")
 
 
 @pytest.mark.anyio
 async def test_a_tool_call_comes_back_after_one_request() -> None:
-    """When the model calls a tool, nothing is asked again."""
+    """When the model calls a tool, there is no follow-up."""
     with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
         response = await complete(_model(srv), request)
     assert len(srv.requests) == 1
+    assert response.follow_up is None
     assert response.message.tool_calls[0].arguments == '{"city": "Lyon"}'
 
 
 @pytest.mark.anyio
 async def test_streaming_with_tools_is_sent_whole_and_replayed_as_deltas() -> None:
-    """The server cannot stream tool calls: the request goes unstreamed, the deltas are replayed."""
+    """The server cannot stream tool calls: the request goes unstreamed, the deltas are
+    made from the whole answer."""
     with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
-        events = [
-            e
-            async for e in _model(srv).stream(
-                ModelRequest(messages=HISTORY, tools=(WEATHER,), tool_choice="auto")
-            )
-        ]
+        request = ModelRequest(messages=HISTORY, tools=(WEATHER,), tool_choice="auto", stream=True)
+        events = [e async for e in stream_events(_model(srv), request)]
         sent = srv.requests[0].body
     assert sent == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
     deltas = [e for e in events if isinstance(e, ToolCallDelta)]
-    assert [d.name for d in deltas] == ["get_weather", None]
-    assert deltas[1].arguments == '{"city": "Lyon"}'
+    assert deltas[0].name == "get_weather"
+    assert all(d.name is None for d in deltas[1:])
+    assert "".join(d.arguments for d in deltas) == '{"city": "Lyon"}'
 
 
 @pytest.mark.anyio
-async def test_a_streamed_text_choice_is_asked_again_without_tools_and_replayed() -> None:
-    """Streamed with tools, a text choice is asked again (unstreamed) and its text replayed."""
+async def test_a_streamed_text_choice_follows_up_without_tools_and_replays_it() -> None:
+    """Streamed with tools, a text choice is followed up (unstreamed: no tools left, so it
+    streams) and its text reaches the run's stream."""
     with LocalModelServer([text(""), text("It rains.")]) as srv:
-        events = [
-            e async for e in _model(srv).stream(ModelRequest(messages=HISTORY, tools=(WEATHER,)))
-        ]
+        agent = Agent(_model(srv), tools=[get_weather])
+        async with agent.run_stream("Weather in Lyon?") as stream:
+            events = [e async for e in stream]
         first, second = (r.body for r in srv.requests)
-    assert first == _body(WIRE_HISTORY, tool_choice="auto", tools=[WIRE_WEATHER])
-    assert second == _body(WIRE_HISTORY)
-    assert [e.text for e in events if isinstance(e, TextDelta)] == ["It rains."]
-    assert isinstance(events[-1], ModelResponse) and events[-1].usage.requests == 2
+    assert first["tool_choice"] == "auto" and first["tools"] == [WIRE_WEATHER_TOOL]
+    assert "stream" not in first  # llama.cpp cannot stream a tool call: sent whole
+    assert second["stream"] is True and "tools" not in second
+    assert second["messages"] == first["messages"]
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == "It rains."
+    assert stream.result.usage.requests == 2
 
 
 @pytest.mark.anyio
 async def test_streaming_text_without_tools_streams() -> None:
     """A request without tools is streamed as usual (tool results still as user text)."""
     with LocalModelServer([text("Rain in Lyon tomorrow.")]) as srv:
-        events = [e async for e in _model(srv).stream(ModelRequest(messages=HISTORY))]
+        request = ModelRequest(messages=HISTORY, stream=True)
+        events = [e async for e in _model(srv).stream(request)]
         sent = srv.requests[0].body
     assert sent == _body(WIRE_HISTORY, stream=True, stream_options={"include_usage": True})
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Rain in Lyon tomorrow."
+
+
+@tool
+def get_weather() -> str:
+    """Weather."""
+    return "rain"
+
+
+WIRE_WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather.",
+        "parameters": {
+            "type": "object",
+            "properties": {},
+            "required": [],
+            "additionalProperties": False,
+        },
+    },
+}
+"""``get_weather`` as the agent's @tool sends it."""
 
 
 def test_the_llama_cpp_profile_asks_for_structured_output_through_a_tool() -> None:
@@ -375,20 +400,20 @@ def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
             """
         )
     )
-    parent = subprocess.Popen(
+    # The with-block closes the parent's stdout pipe and waits for it, whatever happens.
+    with subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    try:
-        assert parent.stdout is not None
-        child_pid = int(parent.stdout.readline())
-        assert _alive(child_pid)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        assert _wait_gone(child_pid), "the llama server outlived its killed parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            child_pid = int(parent.stdout.readline())
+            assert _alive(child_pid)
+            parent.send_signal(signal.SIGKILL)
             parent.wait()
+            assert _wait_gone(child_pid), "the llama server outlived its killed parent"
+        finally:
+            if parent.poll() is None:
+                parent.kill()
 
 
 @needs_local

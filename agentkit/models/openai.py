@@ -93,6 +93,7 @@ class OpenAIChatModel(ModelLifecycle):
         self._retry = retry if retry is not None else RetryPolicy()
         self._encoder = RequestEncoder(model, self._profile, self._settings)
         self._pool: _Pool | None = None
+        self._wire_cache: tuple[str | None, str, dict[str, str]] | None = None
 
     # -- the Model protocol -------------------------------------------------------------
 
@@ -250,25 +251,38 @@ class OpenAIChatModel(ModelLifecycle):
                 "(await model.aclose(), or use it inside `async with model:` / "
                 "`async with agent:`), or use one model per event loop."
             )
-        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+        from openai import DefaultAsyncHttpxClient
 
         http = self._user_http
         owned = http is None
         if http is None:
             # The SDK's defaults (limits, timeouts); the TLS context is shared.
             http = DefaultAsyncHttpxClient(verify=_ssl_context(self.base_url))
+        url, headers = self._wire(http)
+        pool = _Pool(http, url, headers, owned, token)
+        self._pool = pool
+        return pool
+
+    def _wire(self, http: httpx2.AsyncClient) -> tuple[str, dict[str, str]]:
+        """The request URL and headers (the SDK's, auth included), built once per key."""
         client = self._user_client
+        key = self._key() if client is None else None
+        cached = self._wire_cache
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
         if client is None:
+            from openai import AsyncOpenAI
+
             # For the SDK's headers and auth only; it never sends (agentkit does, and retries).
             client = AsyncOpenAI(
-                api_key=self._key(), base_url=self._base_url, max_retries=0, http_client=http
+                api_key=key, base_url=self._base_url, max_retries=0, http_client=http
             )
         headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
         headers.update(client.auth_headers)
-        base = str(client.base_url).rstrip("/")
-        pool = _Pool(http, f"{base}/chat/completions", headers, owned, token)
-        self._pool = pool
-        return pool
+        url = f"{str(client.base_url).rstrip('/')}/chat/completions"
+        if self._user_client is None:
+            self._wire_cache = (key, url, headers)
+        return url, headers
 
     def _key(self) -> str:
         if self._api_key is not None:
