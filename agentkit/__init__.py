@@ -18,7 +18,6 @@ The ``openai`` SDK and every optional dependency are imported on first use.
 from agentkit._errors import (
     AgentkitError,
     AgentRunError,
-    ApprovalError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -32,23 +31,18 @@ from agentkit._errors import (
     OutputTruncatedError,
     RateLimitError,
     RetriesExhaustedError,
-    RunPausedError,
     ServerError,
     ToolDefinitionError,
     ToolExecutionError,
     ToolLoopError,
-    UsageLimitExceeded,
     UserError,
 )
 from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
-from agentkit.approval import ApprovalRequest, Denied
 from agentkit.events import (
     AgentEvent,
     AgentToolEvent,
-    ApprovalRequiredEvent,
     FinalResultEvent,
-    ModelFallbackEvent,
     ModelResponseEvent,
     PartialOutputEvent,
     RetryEvent,
@@ -73,7 +67,7 @@ from agentkit.messages import (
 )
 from agentkit.models.base import ModelSettings
 from agentkit.tools import RunContext, Tool, Toolset, tool
-from agentkit.usage import ModelPrice, Usage, UsageLimits
+from agentkit.usage import ModelPrice, Usage
 
 __version__ = "0.1.0"
 
@@ -83,14 +77,10 @@ __all__ = [
     "AgentRunError",
     "AgentToolEvent",
     "AgentkitError",
-    "ApprovalError",
-    "ApprovalRequest",
-    "ApprovalRequiredEvent",
     "AssistantMessage",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
-    "Denied",
     "FinalResultEvent",
     "Hooks",
     "ImagePart",
@@ -98,7 +88,6 @@ __all__ = [
     "Message",
     "ModelAPIError",
     "ModelConnectionError",
-    "ModelFallbackEvent",
     "ModelHTTPError",
     "ModelNotFoundError",
     "ModelPrice",
@@ -114,7 +103,6 @@ __all__ = [
     "RetryEvent",
     "RunContext",
     "RunInfo",
-    "RunPausedError",
     "RunResult",
     "RunStream",
     "ServerError",
@@ -134,8 +122,6 @@ __all__ = [
     "ToolResult",
     "Toolset",
     "Usage",
-    "UsageLimitExceeded",
-    "UsageLimits",
     "UserError",
     "UserMessage",
     "dump_messages",

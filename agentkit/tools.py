@@ -122,9 +122,7 @@ class Tool(Generic[FuncT]):
     ``Tool(fn)`` (or ``@tool``) reads the signature and docstring once; calling the
     ``Tool`` calls the plain function. ``strict`` asks servers that support it to
     constrain the arguments to the schema (``None`` leaves the choice to the model
-    profile). ``needs_approval`` pauses the run before the tool runs, until a person
-    decides (``True``, or a callable ``(ctx, args) -> bool`` deciding per call; see
-    ``agentkit.approval``).
+    profile).
     """
 
     function: FuncT
@@ -140,9 +138,6 @@ class Tool(Generic[FuncT]):
     emits_events: bool = False
     """Whether the tool sends run events of its own (``RunContext.emit``), as an agent
     used as a tool does; the loop relays them into the run's stream while it runs."""
-    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False
-    """Whether a call waits for a person's decision before it runs (or a callable
-    ``(ctx, args) -> bool`` deciding per call, given the validated arguments)."""
     __name__: str
     """The function's name (``functools.update_wrapper`` copies it, with ``__doc__``)."""
 
@@ -153,7 +148,6 @@ class Tool(Generic[FuncT]):
         name: str | None = None,
         description: str | None = None,
         strict: bool | None = None,
-        needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
     ) -> None:
         if isinstance(function, Tool):
             raise ToolDefinitionError(
@@ -177,7 +171,6 @@ class Tool(Generic[FuncT]):
         self.description = schema.description
         self.parameters = schema.parameters
         self.strict = strict
-        self.needs_approval = needs_approval
         self.takes_ctx = schema.takes_ctx
         self.is_async = _is_async_callable(function)
         self._schema = schema
@@ -274,11 +267,7 @@ def tool(function: FuncT, /) -> Tool[FuncT]: ...
 
 @overload
 def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    strict: bool | None = None,
-    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
+    *, name: str | None = None, description: str | None = None, strict: bool | None = None
 ) -> Callable[[FuncT], Tool[FuncT]]: ...
 
 
@@ -289,10 +278,8 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     strict: bool | None = None,
-    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
 ) -> Tool[FuncT] | Callable[[FuncT], Tool[FuncT]]:
-    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...,
-    needs_approval=...)``.
+    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...)``.
 
     Works on sync and async functions; the result is a ``Tool`` that is still callable
     as the plain function. Raises ``ToolDefinitionError`` if the function cannot be a tool.
@@ -300,18 +287,10 @@ def tool(
     if function is None:
 
         def decorate(fn: FuncT) -> Tool[FuncT]:
-            return Tool(
-                fn,
-                name=name,
-                description=description,
-                strict=strict,
-                needs_approval=needs_approval,
-            )
+            return Tool(fn, name=name, description=description, strict=strict)
 
         return decorate
-    return Tool(
-        function, name=name, description=description, strict=strict, needs_approval=needs_approval
-    )
+    return Tool(function, name=name, description=description, strict=strict)
 
 
 def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
