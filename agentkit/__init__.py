@@ -18,6 +18,7 @@ The ``openai`` SDK and every optional dependency are imported on first use.
 from agentkit._errors import (
     AgentkitError,
     AgentRunError,
+    ApprovalError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -31,18 +32,23 @@ from agentkit._errors import (
     OutputTruncatedError,
     RateLimitError,
     RetriesExhaustedError,
+    RunPausedError,
     ServerError,
     ToolDefinitionError,
     ToolExecutionError,
     ToolLoopError,
+    UsageLimitExceeded,
     UserError,
 )
 from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
+from agentkit.approval import ApprovalRequest, Denied
 from agentkit.events import (
     AgentEvent,
     AgentToolEvent,
+    ApprovalRequiredEvent,
     FinalResultEvent,
+    ModelFallbackEvent,
     ModelResponseEvent,
     PartialOutputEvent,
     RetryEvent,
@@ -67,7 +73,7 @@ from agentkit.messages import (
 )
 from agentkit.models.base import ModelSettings
 from agentkit.tools import RunContext, Tool, Toolset, tool
-from agentkit.usage import ModelPrice, Usage
+from agentkit.usage import ModelPrice, Usage, UsageLimits
 
 __version__ = "0.1.0"
 
@@ -77,10 +83,14 @@ __all__ = [
     "AgentRunError",
     "AgentToolEvent",
     "AgentkitError",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalRequiredEvent",
     "AssistantMessage",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "Denied",
     "FinalResultEvent",
     "Hooks",
     "ImagePart",
@@ -88,6 +98,7 @@ __all__ = [
     "Message",
     "ModelAPIError",
     "ModelConnectionError",
+    "ModelFallbackEvent",
     "ModelHTTPError",
     "ModelNotFoundError",
     "ModelPrice",
@@ -103,6 +114,7 @@ __all__ = [
     "RetryEvent",
     "RunContext",
     "RunInfo",
+    "RunPausedError",
     "RunResult",
     "RunStream",
     "ServerError",
@@ -122,6 +134,8 @@ __all__ = [
     "ToolResult",
     "Toolset",
     "Usage",
+    "UsageLimitExceeded",
+    "UsageLimits",
     "UserError",
     "UserMessage",
     "dump_messages",

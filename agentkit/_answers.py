@@ -19,10 +19,13 @@ from typing import Any
 
 import anyio
 
+from agentkit._approvals import end_resume, gate, reused
 from agentkit._errors import ModelRetry, ToolExecutionError, ToolLoopError
 from agentkit._plan import RunPlan, RunState
+from agentkit.approval import ApprovalRequest
 from agentkit.events import AgentEvent
 from agentkit.hooks import HookSet, ToolInvocation, ToolResult
+from agentkit.limits import check_tool_calls
 from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage
 from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
 from agentkit.tools import RunContext, ToolArgumentsError, tool_result_content
@@ -47,14 +50,30 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     has_output: bool = False
     output: Any = None
+    pending: tuple[ApprovalRequest, ...] = ()
+    """Calls waiting for approval (no answer yet): the run pauses."""
+    waiting: set[int] = field(default_factory=set)
+    """The indices of the pending calls."""
+    reused: set[int] = field(default_factory=set)
+    """Calls of a resumed turn answered before it paused (no event again)."""
+    after: list[Message] = field(default_factory=list)
+    """Messages that go after the answers (a resumed run's prompt)."""
+
+    def finished(self, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, ToolMessage]]:
+        """Each call answered in this turn with its answer, in call order."""
+        answered = [(i, c) for i, c in enumerate(calls) if i not in self.waiting]
+        pairs = zip(answered, self.answers, strict=True)
+        return [(c, a) for (i, c), a in pairs if i not in self.reused]
 
 
 @dataclass(frozen=True, slots=True)
 class _Answered:
-    """A call answered without running: the answer and the failure it counts as."""
+    """A call answered without running: the answer and the failure it counts as
+    (``None``: not a failure, as a denial or an answer from before a pause)."""
 
     answer: ToolMessage
-    failure: str
+    failure: str | None
+    reused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +83,7 @@ class _FinalResult:
     call: ToolCall
 
 
-_Step = _Answered | _FinalResult | ToolInvocation
+_Step = _Answered | _FinalResult | ToolInvocation | ApprovalRequest
 
 
 async def answer_tool_calls(
@@ -88,13 +107,18 @@ async def call_tools(
     memory channel. A turn without such tools runs directly.
     """
     steps = classify(plan, state, message.tool_calls)
+    after = end_resume(state)
     invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
+    check_tool_calls(state.usage_limits, state.usage, len(invocations), state.messages)
+    state.usage.tool_calls += len(invocations)
     conversation = [*state.messages, message]
     if not any(inv.tool.emits_events for _, inv in invocations):
         results = (
             await execute(plan, state, hooks, invocations, conversation) if invocations else {}
         )
-        yield await answer(plan, state, steps, results, conversation)
+        outcome = await answer(plan, state, steps, results, conversation)
+        outcome.after = after
+        yield outcome
         return
     send_events, receive_events = anyio.create_memory_object_stream[AgentEvent](16)
     box: list[dict[int, ToolResult]] = []
@@ -117,7 +141,9 @@ async def call_tools(
             yield event
     if failed:
         raise failed[0]
-    yield await answer(plan, state, steps, box[0], conversation)
+    outcome = await answer(plan, state, steps, box[0], conversation)
+    outcome.after = after
+    yield outcome
 
 
 def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[_Step]:
@@ -125,7 +151,11 @@ def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[
     tools = state.tools
     repeated = _check_repeats(state, calls)
     steps: list[_Step] = []
-    for call in calls:
+    for index, call in enumerate(calls):
+        before = reused(state, calls, index)
+        if before is not None:
+            steps.append(_Answered(before, None, reused=True))
+            continue
         if call.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
             steps.append(_FinalResult(call))
             continue
@@ -145,11 +175,14 @@ def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[
             steps.append(_Answered(_error_answer(call, text), text))
         else:
             try:
-                steps.append(ToolInvocation(call, tool, tool.validate_args(call.arguments)))
+                invocation = ToolInvocation(call, tool, tool.validate_args(call.arguments))
             except ToolArgumentsError as exc:
                 text = f"Invalid arguments for tool {call.name}: {exc}"
                 steps.append(_Answered(_error_answer(call, text), text))
                 _bump_retry(state, call.name)
+                continue
+            gated = gate(plan, state, index, invocation)
+            steps.append(_Answered(gated, None) if isinstance(gated, ToolMessage) else gated)
     return steps
 
 
@@ -239,9 +272,15 @@ async def answer(
     for index, step in enumerate(steps):
         if isinstance(step, _Answered):
             outcome.answers.append(step.answer)
-            outcome.failures.append(step.failure)
+            if step.failure is not None:
+                outcome.failures.append(step.failure)
+            if step.reused:
+                outcome.reused.add(index)
         elif isinstance(step, _FinalResult):
             outcome.answers.append(await _final_result(plan, state, step.call, outcome))
+        elif isinstance(step, ApprovalRequest):
+            outcome.pending += (step,)
+            outcome.waiting.add(index)
         else:
             call = step.call
             result = results.get(index)

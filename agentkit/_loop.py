@@ -31,8 +31,10 @@ from agentkit._errors import (
 )
 from agentkit._plan import RunPlan, RunState, load_tools
 from agentkit._request import send
+from agentkit.approval import ApprovalRequest
 from agentkit.events import (
     AgentEvent,
+    ApprovalRequiredEvent,
     FinalResultEvent,
     ModelResponseEvent,
     RetryEvent,
@@ -71,9 +73,10 @@ class _Retry:
 
 @dataclass(frozen=True, slots=True)
 class _Finish:
-    """The run is done with this output."""
+    """The run is done with this output (or paused for these approvals)."""
 
     output: Any
+    approvals: tuple[ApprovalRequest, ...] = ()
 
 
 _Step = _Ask | _CallTools | _Retry | _Finish
@@ -83,8 +86,10 @@ async def run_events(
     plan: RunPlan, state: RunState, hooks: HookSet, settings: ModelSettings, stream: bool
 ) -> AsyncGenerator[AgentEvent, None]:
     """Run until an output is validated, yielding every event; the last one carries the result."""
-    step: _Step = _Ask()
+    step: _Step = _CallTools(state.resume.message) if state.resume else _Ask()
     try:
+        if state.resume:  # a paused turn: its calls are answered before any request
+            await load_tools(plan, state)
         while True:
             if isinstance(step, _Ask):
                 if step.request is None:
@@ -112,8 +117,8 @@ async def run_events(
                         yield part
                 assert outcome is not None, "a turn's tool calls always end with an outcome"
                 state.messages.append(message)
-                state.messages.extend(outcome.answers)
-                for answer, call in zip(outcome.answers, message.tool_calls, strict=True):
+                state.messages.extend([*outcome.answers, *outcome.after])
+                for call, answer in outcome.finished(message.tool_calls):
                     yield ToolCallFinishedEvent(
                         tool_call_id=call.id,
                         name=call.name,
@@ -121,7 +126,10 @@ async def run_events(
                         content=answer.content,
                         is_error=answer.is_error,
                     )
-                if outcome.has_output:
+                if outcome.pending:
+                    yield ApprovalRequiredEvent(outcome.pending)
+                    step = _Finish(None, outcome.pending)
+                elif outcome.has_output:
                     step = _Finish(outcome.output)
                 elif outcome.failures:
                     step = _Retry("\n".join(outcome.failures))
@@ -140,6 +148,7 @@ async def run_events(
                     messages=state.messages,
                     new_message_index=state.new_message_index,
                     usage=state.usage,
+                    approvals_needed=step.approvals,
                 )
                 state.result = result
                 yield FinalResultEvent(result)

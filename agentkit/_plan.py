@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentkit._errors import ConfigurationError, UserError
 from agentkit.hooks import RunInfo
@@ -16,6 +16,10 @@ from agentkit.messages import ImagePart, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema, OutputSpec
 from agentkit.tools import Tool, ToolDefinition, Toolset
+from agentkit.usage import UsageLimits
+
+if TYPE_CHECKING:
+    from agentkit._approvals import Resume
 
 __all__ = ["AgentConfig", "RunPlan", "RunState", "build_plan", "load_tools"]
 
@@ -39,6 +43,8 @@ class AgentConfig:
     raise_tool_errors: bool
     toolsets: tuple[Toolset, ...] = ()
     """Tools known at run time (MCP servers...): their tools join ``tools`` per run."""
+    usage_limits: UsageLimits | None = None
+    """Budgets for every run (a run's ``usage_limits=`` replaces them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,10 @@ class RunState(RunInfo):
     """What the model is told about them (the final-result tool included)."""
     toolset_lists: tuple[Sequence[Tool[Any]], ...] | None = None
     """The toolsets' lists ``tools`` was built from (rebuilt when one changes)."""
+    usage_limits: UsageLimits | None = None
+    """The run's budgets (``tool_calls`` is checked before tools run)."""
+    resume: Resume | None = None
+    """The paused turn this run resumes with, until its calls are classified."""
 
 
 async def load_tools(plan: RunPlan, state: RunState) -> None:

@@ -20,9 +20,11 @@ from typing import Any, Generic, Self, overload
 import anyio
 from typing_extensions import TypeVar
 
+from agentkit._approvals import prepare_resume
 from agentkit._errors import AgentRunError, ConfigurationError, UserError
 from agentkit._loop import run_events
 from agentkit._plan import AgentConfig, RunPlan, RunState, build_plan
+from agentkit.approval import Approvals
 from agentkit.events import (
     AgentEvent,
     AgentToolEvent,
@@ -31,10 +33,12 @@ from agentkit.events import (
     RunResult,
 )
 from agentkit.hooks import Hooks, HookSet
+from agentkit.limits import UsageLimitsHook
 from agentkit.messages import ContentPart, Message, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
 from agentkit.tools import RunContext, Tool, Toolset, split_tools
+from agentkit.usage import UsageLimits
 
 __all__ = ["Agent", "RunStream"]
 
@@ -54,7 +58,8 @@ class Agent(Generic[DepsT, OutputT]):
     ``model`` is a ``Model``, a model string such as ``"mistral:mistral-small-2506"``
     or ``"opper:mistral/mistral-small-2506"``, or ``None`` for Mistral Small 3.2
     through whichever API key is set. It is resolved at the first run. ``hooks`` wrap
-    every run, model request and tool call (see ``agentkit.Hooks``).
+    every run, model request and tool call (see ``agentkit.Hooks``). ``usage_limits``
+    are budgets every run keeps to (see ``agentkit.UsageLimits``).
     """
 
     @overload
@@ -71,6 +76,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None: ...
 
@@ -88,6 +94,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None: ...
 
@@ -104,6 +111,7 @@ class Agent(Generic[DepsT, OutputT]):
         settings: ModelSettings | None = None,
         raise_tool_errors: bool = False,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
         name: str = "agent",
     ) -> None:
         if retries < 0:
@@ -129,6 +137,7 @@ class Agent(Generic[DepsT, OutputT]):
             settings=settings or ModelSettings(),
             raise_tool_errors=raise_tool_errors,
             toolsets=toolsets,
+            usage_limits=usage_limits,
         )
         self._hooks = tuple(hooks)
         self._hook_set = HookSet(self._hooks)
@@ -261,15 +270,22 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def run(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> RunResult[OutputT]:
-        """Run the agent until it produces an output; return it with the conversation."""
+        """Run the agent until it produces an output (or pauses for approvals); return it
+        with the conversation.
+
+        ``usage_limits`` replaces the agent's for this run. To resume a paused run, pass
+        its messages as ``message_history`` and ``approvals`` (decisions keyed by
+        ``ApprovalRequest`` or tool-call id); the prompt is then optional."""
         events = self._events(
             prompt,
             message_history=message_history,
@@ -278,6 +294,8 @@ class Agent(Generic[DepsT, OutputT]):
             model=model,
             hooks=hooks,
             stream=False,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         async with aclosing(events):
             async for event in events:
@@ -287,13 +305,15 @@ class Agent(Generic[DepsT, OutputT]):
 
     def run_sync(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> RunResult[OutputT]:
         """``run()`` in a new event loop, for code that is not async; whatever the run
         opened in that loop is closed before it returns."""
@@ -305,19 +325,23 @@ class Agent(Generic[DepsT, OutputT]):
             settings=settings,
             model=model,
             hooks=hooks,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         return anyio.run(call)
 
     @asynccontextmanager
     async def run_stream(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         message_history: Sequence[Message] | None = None,
         deps: DepsT = None,  # type: ignore[assignment]
         settings: ModelSettings | None = None,
         model: Model | str | None = None,
         hooks: Sequence[Hooks] = (),
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> AsyncIterator[RunStream[OutputT]]:
         """Run the agent streamed: ``async with agent.run_stream(p) as s: async for e in s``."""
         holder: list[RunState] = []
@@ -330,6 +354,8 @@ class Agent(Generic[DepsT, OutputT]):
             hooks=hooks,
             stream=True,
             state_out=holder,
+            usage_limits=usage_limits,
+            approvals=approvals,
         )
         async with aclosing(events):
             yield RunStream(events, holder)
@@ -338,7 +364,7 @@ class Agent(Generic[DepsT, OutputT]):
 
     async def _events(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None,
         *,
         message_history: Sequence[Message] | None,
         deps: DepsT,
@@ -347,12 +373,20 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks],
         stream: bool,
         state_out: list[RunState] | None = None,
+        usage_limits: UsageLimits | None = None,
+        approvals: Approvals | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Set a run up (plan, state, hooks, the model's connections) and run the loop."""
         plan = self._plan(model)
-        user = prompt if isinstance(prompt, UserMessage) else _user_message(prompt)
-        plan.check_vision(user)
-        history = list(message_history or ())
+        user = None if prompt is None else _user_message(prompt)
+        if user is not None:
+            plan.check_vision(user)
+        history, resume = prepare_resume(list(message_history or ()), approvals, user)
+        if resume is None and user is None:
+            raise UserError(
+                "run() needs a prompt, unless it resumes a paused run (message_history "
+                "ending with tool calls that wait for approval)."
+            )
         state = RunState(
             agent_name=self.name,
             model=plan.model,
@@ -362,10 +396,16 @@ class Agent(Generic[DepsT, OutputT]):
         )
         if state_out is not None:
             state_out.append(state)
-        if not history and plan.system is not None:
-            state.messages.append(plan.system)
-        state.messages.append(user)
+        state.resume = resume
+        if resume is None and user is not None:
+            if not history and plan.system is not None:
+                state.messages.append(plan.system)
+            state.messages.append(user)
+        limits = usage_limits if usage_limits is not None else self._config.usage_limits
+        state.usage_limits = limits
         hook_set = HookSet([*self._hooks, *hooks]) if hooks else self._hook_set
+        if limits is not None:  # innermost: it checks exactly what is sent
+            hook_set = HookSet([*self._hooks, *hooks, UsageLimitsHook(limits)])
         run_settings = self._config.settings.merged(settings)
         final: FinalResultEvent | None = None
         async with AsyncExitStack() as stack:
@@ -460,7 +500,9 @@ def _infer(spec: str | None) -> Model:
     return infer_model(spec)
 
 
-def _user_message(prompt: str | Sequence[ContentPart]) -> UserMessage:
+def _user_message(prompt: Prompt) -> UserMessage:
+    if isinstance(prompt, UserMessage):
+        return prompt
     if isinstance(prompt, str):
         return UserMessage(content=prompt)
     return UserMessage(content=tuple(prompt))

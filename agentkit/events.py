@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from agentkit._errors import ModelAPIError, RunPausedError
+from agentkit.approval import ApprovalRequest
 from agentkit.messages import Message
 from agentkit.models.base import ModelResponse
 from agentkit.usage import Usage
@@ -16,7 +18,9 @@ from agentkit.usage import Usage
 __all__ = [
     "AgentEvent",
     "AgentToolEvent",
+    "ApprovalRequiredEvent",
     "FinalResultEvent",
+    "ModelFallbackEvent",
     "ModelResponseEvent",
     "PartialOutputEvent",
     "RetryEvent",
@@ -30,18 +34,61 @@ __all__ = [
 OutputT = TypeVar("OutputT")
 
 
-@dataclass(slots=True)
-class RunResult(Generic[OutputT]):
-    """The outcome of a run."""
+_NO_OUTPUT: Any = object()
 
-    output: OutputT
-    """The final output, validated against the agent's ``output_type``."""
+
+@dataclass(slots=True, init=False)
+class RunResult(Generic[OutputT]):
+    """The outcome of a run: its output, or the tool calls it paused for.
+
+    A run paused for approvals has ``approvals_needed`` (``is_paused`` is true) and no
+    output: ``output`` raises ``RunPausedError``. Resume it with
+    ``agent.run(message_history=result.messages, approvals={...})``.
+    """
+
+    _output: OutputT
     messages: list[Message]
     """The whole conversation, history included; pass it as ``message_history`` to continue."""
     new_message_index: int
     """Where this run's messages start in ``messages``."""
     usage: Usage
     """Requests, tokens and cost summed over this run (retries included)."""
+    approvals_needed: tuple[ApprovalRequest, ...]
+    """The tool calls waiting for a decision, when the run paused (else empty)."""
+
+    def __init__(
+        self,
+        output: OutputT = _NO_OUTPUT,
+        messages: list[Message] | None = None,
+        new_message_index: int = 0,
+        usage: Usage | None = None,
+        approvals_needed: tuple[ApprovalRequest, ...] = (),
+    ) -> None:
+        self._output = output
+        self.messages = messages if messages is not None else []
+        self.new_message_index = new_message_index
+        self.usage = usage if usage is not None else Usage()
+        self.approvals_needed = tuple(approvals_needed)
+
+    @property
+    def output(self) -> OutputT:
+        """The final output, validated against the agent's ``output_type``; raises
+        ``RunPausedError`` when the run paused for approvals."""
+        if self.approvals_needed:
+            names = ", ".join(f"{r.tool_name} ({r.tool_call_id})" for r in self.approvals_needed)
+            raise RunPausedError(
+                f"The run paused before {names}: those calls need approval, so there is no "
+                "output yet. Decide them and resume: agent.run(message_history="
+                "result.messages, approvals={request: True or Denied('why'), ...}).",
+                approvals_needed=self.approvals_needed,
+                messages=self.messages,
+            )
+        return self._output
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether the run paused for approvals (``approvals_needed`` is not empty)."""
+        return bool(self.approvals_needed)
 
     @property
     def new_messages(self) -> list[Message]:
@@ -126,6 +173,24 @@ class AgentToolEvent:
     event: AgentEvent
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRequiredEvent:
+    """The run pauses: these tool calls wait for a decision (the calls of the turn that
+    needed none have run). The next event is the ``FinalResultEvent`` of the paused run."""
+
+    requests: tuple[ApprovalRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFallbackEvent:
+    """A ``FallbackModel`` switched models: ``from_model`` failed with ``error`` (after
+    its own retries, before sending any delta) and ``to_model`` answered the request."""
+
+    from_model: str
+    to_model: str
+    error: ModelAPIError
+
+
 AgentEvent = (
     TextDeltaEvent
     | ToolCallStartedEvent
@@ -136,4 +201,6 @@ AgentEvent = (
     | PartialOutputEvent
     | FinalResultEvent
     | AgentToolEvent
+    | ApprovalRequiredEvent
+    | ModelFallbackEvent
 )

@@ -122,7 +122,9 @@ class Tool(Generic[FuncT]):
     ``Tool(fn)`` (or ``@tool``) reads the signature and docstring once; calling the
     ``Tool`` calls the plain function. ``strict`` asks servers that support it to
     constrain the arguments to the schema (``None`` leaves the choice to the model
-    profile).
+    profile). ``needs_approval`` pauses the run before the tool runs, until a person
+    decides (``True``, or a callable ``(ctx, args) -> bool`` deciding per call; see
+    ``agentkit.approval``).
     """
 
     function: FuncT
@@ -138,6 +140,9 @@ class Tool(Generic[FuncT]):
     emits_events: bool = False
     """Whether the tool sends run events of its own (``RunContext.emit``), as an agent
     used as a tool does; the loop relays them into the run's stream while it runs."""
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False
+    """Whether a call waits for a person's decision before it runs (or a callable
+    ``(ctx, args) -> bool`` deciding per call, given the validated arguments)."""
     __name__: str
     """The function's name (``functools.update_wrapper`` copies it, with ``__doc__``)."""
 
@@ -148,6 +153,7 @@ class Tool(Generic[FuncT]):
         name: str | None = None,
         description: str | None = None,
         strict: bool | None = None,
+        needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
     ) -> None:
         if isinstance(function, Tool):
             raise ToolDefinitionError(
@@ -171,6 +177,7 @@ class Tool(Generic[FuncT]):
         self.description = schema.description
         self.parameters = schema.parameters
         self.strict = strict
+        self.needs_approval = needs_approval
         self.takes_ctx = schema.takes_ctx
         self.is_async = _is_async_callable(function)
         self._schema = schema
@@ -267,7 +274,11 @@ def tool(function: FuncT, /) -> Tool[FuncT]: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, strict: bool | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
 ) -> Callable[[FuncT], Tool[FuncT]]: ...
 
 
@@ -278,8 +289,10 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     strict: bool | None = None,
+    needs_approval: bool | Callable[[RunContext[Any], dict[str, Any]], bool] = False,
 ) -> Tool[FuncT] | Callable[[FuncT], Tool[FuncT]]:
-    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...)``.
+    """Make a function a tool: ``@tool`` or ``@tool(name=..., description=..., strict=...,
+    needs_approval=...)``.
 
     Works on sync and async functions; the result is a ``Tool`` that is still callable
     as the plain function. Raises ``ToolDefinitionError`` if the function cannot be a tool.
@@ -287,10 +300,18 @@ def tool(
     if function is None:
 
         def decorate(fn: FuncT) -> Tool[FuncT]:
-            return Tool(fn, name=name, description=description, strict=strict)
+            return Tool(
+                fn,
+                name=name,
+                description=description,
+                strict=strict,
+                needs_approval=needs_approval,
+            )
 
         return decorate
-    return Tool(function, name=name, description=description, strict=strict)
+    return Tool(
+        function, name=name, description=description, strict=strict, needs_approval=needs_approval
+    )
 
 
 def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
