@@ -28,6 +28,7 @@ do the rest.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -84,8 +85,6 @@ runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 def local_model_available() -> bool:
     """Whether the ``local`` extra (llama-cpp-python and the Gemma GGUF package) is installed."""
-    import importlib.util
-
     return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", _GGUF_PACKAGE))
 
 
@@ -256,12 +255,13 @@ class LocalLlamaServer:
     def _spawn(self, model_path: Path) -> None:
         if self._process is not None:
             raise RuntimeError("the local model server is already started")
-        try:
-            import llama_cpp  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
-        except ImportError as exc:
+        # Look for llama-cpp-python without importing it: the server runs in the child, and
+        # importing it here would load its native library and leave two files open on
+        # os.devnull that it never closes (a ResourceWarning at exit).
+        if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigurationError(
                 f"the embedded local model needs llama-cpp-python; {_INSTALL_HINT}"
-            ) from exc
+            )
         self.port = _free_port()
         fd, log_name = tempfile.mkstemp(prefix="agentkit-llama-", suffix=".log")
         self._log_path = Path(log_name)

@@ -166,6 +166,8 @@ class Server:
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.proc.kill()
+            self.proc.wait()
+            self.proc.stdout.close()
             raise RuntimeError(f"bench server did not start: {line!r}")
         self.base_url = f"http://127.0.0.1:{int(line.split()[1])}/v1"
 
@@ -175,13 +177,15 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
-        """Stop the server and wait for it."""
+        """Stop the server, wait for it and close its stdout pipe."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def run_contender(name: str, python: str, server: Server, a: argparse.Namespace) -> dict[str, Any]:
