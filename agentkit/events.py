@@ -184,7 +184,10 @@ class ApprovalRequiredEvent:
 @dataclass(frozen=True, slots=True)
 class ModelFallbackEvent:
     """A ``FallbackModel`` switched models: ``from_model`` failed with ``error`` (after
-    its own retries, before sending any delta) and ``to_model`` answered the request."""
+    its own retries, before sending any delta) and the request went on to ``to_model``.
+
+    It is reported with the answer (``ModelResponse.fallbacks``): after a streamed
+    answer's deltas, before its ``ModelResponseEvent``."""
 
     from_model: str
     to_model: str

@@ -178,3 +178,22 @@ async def test_the_chain_is_entered_and_closed_as_one_model() -> None:
     assert result.output == "ok"
     assert model.profile.price == ModelPrice(1.0, 3.0)
     assert model.name == "fallback(mistral-small-2506, mistral-small-backup)"
+
+
+@pytest.mark.anyio
+async def test_a_streamed_run_reports_the_switch_with_the_answer() -> None:
+    """Streamed: the backup's deltas arrive, then the ModelFallbackEvent, then its response."""
+    with (
+        LocalModelServer([error(503, "down")] * 2) as primary,
+        LocalModelServer([text("Backup speaking.")]) as backup,
+    ):
+        model = FallbackModel(
+            _model(primary, "mistral-small-2506", PRIMARY_PRICE),
+            _model(backup, "mistral-small-backup", BACKUP_PRICE),
+        )
+        async with Agent(model).run_stream("Hi") as stream:
+            events = [e async for e in stream]
+    kinds = [type(e).__name__ for e in events]
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == "Backup speaking."
+    assert kinds.index("ModelFallbackEvent") < kinds.index("ModelResponseEvent")
+    assert backup.bodies[0]["stream"] is True

@@ -286,3 +286,17 @@ def test_worst_case_input_is_an_upper_bound_on_tekken_tokens(sample: str) -> Non
 
     body = json.loads(RequestEncoder(model.name, model.profile, ModelSettings()).encode(request))
     assert worst_case(model, request).input_tokens >= _tekken_tokens(body)
+
+
+@pytest.mark.anyio
+async def test_a_streamed_run_is_refused_the_same_way() -> None:
+    """Streamed, the limit hook refuses the overshooting request just the same."""
+    replies = [tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)), text("never")]
+    with LocalModelServer(replies, style="mistral") as server:
+        agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
+        with pytest.raises(UsageLimitExceeded):
+            async with agent.run_stream("Q", usage_limits=UsageLimits(output_tokens=1000)) as s:
+                async for _ in s:
+                    pass
+    assert len(server.requests) == 1
+    assert server.bodies[0]["stream"] is True
