@@ -4,14 +4,14 @@
 outputs, when streamed) and, last, the ``ModelResponse``. Unstreamed, the request goes
 through the hook chain to ``complete()``. Streamed with no request hooks, the model's
 deltas are translated as they come. Streamed through request hooks, the chain runs in a
-child task and its deltas reach the loop through a memory channel.
+child task and hands the request back to be streamed here (see ``_through_hooks``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -36,9 +36,6 @@ from agentkit.models.base import (
     stream_events,
 )
 from agentkit.output import OUTPUT_TOOL_NAME
-
-if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectSendStream
 
 __all__ = ["send"]
 
@@ -86,50 +83,64 @@ async def _through_hooks(
     request: ModelRequest,
     translate: _Translator,
 ) -> AsyncIterator[AgentEvent | ModelResponse]:
-    """A streamed request through the hook chain, run in a child task."""
-    send_deltas, receive_deltas = anyio.create_memory_object_stream[ModelStreamEvent](64)
-    box: list[ModelResponse] = []
-    failed: list[Exception] = []
-    seen_delta = False
+    """A streamed request through the hook chain.
+
+    The chain runs in a child task; when it reaches the model (the innermost handler), it
+    hands the request to this generator, which streams it and gives its deltas out as they
+    come (no hop between tasks per delta), then hands the response (or the error) back to
+    the chain, whose hooks see it as the handler's result.
+    """
+    to_loop, from_chain = anyio.create_memory_object_stream[tuple[str, Any]](1)
+    to_chain, from_loop = anyio.create_memory_object_stream[tuple[str, Any]](1)
 
     async def innermost(req: ModelRequest) -> ModelResponse:
-        return await _forward(plan, req, send_deltas)
+        await to_loop.send(("send", req))
+        kind, value = await from_loop.receive()
+        if kind == "error":
+            raise value
+        response: ModelResponse = value
+        return response
 
     chain = hooks.request_chain(state, innermost)
 
     async def run_chain() -> None:
-        async with send_deltas:
-            try:
-                box.append(await chain(request))
-            except Exception as exc:  # re-raised below, not as an exception group
-                failed.append(exc)
+        try:
+            message: tuple[str, Any] = ("done", await chain(request))
+        except Exception as exc:  # re-raised below, not as an exception group
+            message = ("failed", exc)
+        await to_loop.send(message)
 
-    async with anyio.create_task_group() as tg, receive_deltas:
+    outcome: tuple[str, Any] = ("failed", None)
+    seen_delta = False
+    async with to_loop, from_chain, to_chain, from_loop, anyio.create_task_group() as tg:
         tg.start_soon(run_chain)
-        async for delta in receive_deltas:
-            seen_delta = True
-            for out in translate(delta):
-                yield out
-    if failed:
-        raise failed[0]
-    response = box[0]
+        while True:
+            kind, value = await from_chain.receive()
+            if kind != "send":
+                outcome = (kind, value)
+                break
+            answer: tuple[str, Any]
+            try:
+                async with _closing(stream_events(plan.model, value)) as events:
+                    async for event in events:
+                        if isinstance(event, ModelResponse):
+                            answer = ("ok", event)
+                        else:
+                            seen_delta = True
+                            for out in translate(event):
+                                yield out
+            except Exception as exc:  # the chain's hooks see the model's error
+                answer = ("error", exc)
+            await to_chain.send(answer)
+    kind, value = outcome
+    if kind == "failed":
+        raise value
+    response: ModelResponse = value
     if not seen_delta:  # a hook answered itself: the deltas come from its answer
         for delta in response_deltas(response):
             for out in translate(delta):
                 yield out
     yield response
-
-
-async def _forward(
-    plan: RunPlan, request: ModelRequest, deltas: MemoryObjectSendStream[ModelStreamEvent]
-) -> ModelResponse:
-    """Stream the request from the model, passing its deltas on; return its response."""
-    async with _closing(stream_events(plan.model, request)) as events:
-        async for event in events:
-            if isinstance(event, ModelResponse):
-                return event
-            await deltas.send(event)
-    raise AssertionError("stream_events always ends with a response")  # pragma: no cover
 
 
 class _Translator:
