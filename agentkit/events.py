@@ -50,7 +50,8 @@ class RunResult(Generic[OutputT]):
     messages: list[Message]
     """The whole conversation, history included; pass it as ``message_history`` to continue."""
     new_message_index: int
-    """Where this run's messages start in ``messages``."""
+    """Where this run's messages start in ``messages`` (a resumed run starts at the
+    paused turn, whose answers it rewrites in call order)."""
     usage: Usage
     """Requests, tokens and cost summed over this run (retries included)."""
     approvals_needed: tuple[ApprovalRequest, ...]

@@ -282,3 +282,16 @@ async def test_a_stream_shows_the_approval_request() -> None:
     assert finished == ["lookup_order"]
     assert len(asked) == 1 and asked[0].requests == stream.result.approvals_needed
     assert asked[0].requests[0].tool_name == "close_account"
+
+
+@pytest.mark.anyio
+async def test_a_resumed_runs_new_messages_start_at_the_paused_turn() -> None:
+    """new_messages of a resumed run hold the rewritten paused turn and what followed."""
+    replies = [tool_calls(("close_account", {"customer": "Flo"})), text("Closed.")]
+    with LocalModelServer(replies, style="mistral") as server:
+        paused = await _agent(server).run("Close Flo.")
+        resumed = await _agent(server).run(
+            message_history=paused.messages, approvals=dict.fromkeys(paused.approvals_needed, True)
+        )
+    assert [m.role for m in resumed.new_messages] == ["assistant", "tool", "assistant"]
+    assert resumed.messages[: resumed.new_message_index] == paused.messages[:2]
