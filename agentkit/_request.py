@@ -144,29 +144,48 @@ async def _through_hooks(
 
 
 class _Translator:
-    """Model deltas to run events, with partial outputs of a structured answer."""
+    """Model deltas to run events, with partial outputs of a structured answer.
 
-    __slots__ = ("args", "last_partial", "output_index", "plan", "started", "text")
+    Validating the output so far costs time proportional to its length, so doing it on
+    every delta is quadratic in the output's size. The partial output is validated when
+    what arrived since the last validation is at least a quarter of what was validated
+    then (so the total work stays linear: a geometric series), and once more when the
+    response arrives if deltas came after the last validation, so the last partial output
+    is never dropped.
+    """
+
+    __slots__ = (
+        "args",
+        "checked",
+        "last_partial",
+        "output_index",
+        "pending",
+        "plan",
+        "started",
+        "structured",
+        "text",
+    )
 
     def __init__(self, plan: RunPlan) -> None:
         self.plan = plan
+        self.structured = not plan.config.output.is_text
         self.started: set[int] = set()
         self.text: list[str] = []
         self.args: list[str] = []
         self.output_index: int | None = None
         self.last_partial: Any = None
+        self.pending = 0  # characters of output since the last validation
+        self.checked = 0  # length of the output at the last validation
 
     def __call__(self, event: ModelStreamEvent) -> list[AgentEvent | ModelResponse]:
         plan = self.plan
-        structured = not plan.config.output.is_text
         out: list[AgentEvent | ModelResponse] = []
-        source: str | None = None
         if isinstance(event, TextDelta):
             if event.text:
                 out.append(TextDeltaEvent(event.text))
-                if structured and plan.mode != "tool":
+                if self.structured and plan.mode != "tool":
                     self.text.append(event.text)
-                    source = "".join(self.text)
+                    self._grew(len(event.text), self.text, out)
         elif isinstance(event, ToolCallDelta):
             if event.index not in self.started and event.name:
                 self.started.add(event.index)
@@ -179,15 +198,28 @@ class _Translator:
                 out.append(ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments))
                 if event.index == self.output_index:
                     self.args.append(event.arguments)
-                    source = "".join(self.args)
+                    self._grew(len(event.arguments), self.args, out)
         else:
+            if self.pending:  # the last partial output, before the response
+                self._validate(self.args if self.output_index is not None else self.text, out)
             out.append(event)
-        if source is not None:
-            current = plan.config.output.validate_partial(source)
-            if current is not None and current != self.last_partial:
-                self.last_partial = current
-                out.append(PartialOutputEvent(current))
         return out
+
+    def _grew(self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
+        self.pending += size
+        if self.pending * 4 >= self.checked:
+            self._validate(parts, out)
+
+    def _validate(self, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
+        source = "".join(parts)
+        if len(parts) > 1:
+            parts[:] = [source]
+        self.checked = len(source)
+        self.pending = 0
+        current = self.plan.config.output.validate_partial(source)
+        if current is not None and current != self.last_partial:
+            self.last_partial = current
+            out.append(PartialOutputEvent(current))
 
 
 class _closing:
