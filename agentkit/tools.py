@@ -26,7 +26,9 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -54,6 +56,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolDefinition",
     "Toolset",
+    "bind_idempotency_key",
     "split_tools",
     "tool",
     "tool_result_content",
@@ -107,6 +110,26 @@ class RunContext(Generic[DepsT]):
     """Sends a run event into the run's stream (set for tools with ``emits_events``)."""
     streaming: bool = False
     """Whether the run's model requests stream (a nested run can follow suit)."""
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """A key naming this tool call in a durable run (``"<workflow id>:<step id>"``), the
+        same on every attempt of the call: pass it to the systems the tool changes.
+        ``None`` outside a durable run (see ``agentkit.durable``)."""
+        return _IDEMPOTENCY_KEY.get()
+
+
+_IDEMPOTENCY_KEY: ContextVar[str | None] = ContextVar("agentkit_idempotency_key", default=None)
+
+
+@contextmanager
+def bind_idempotency_key(key: str) -> Iterator[None]:
+    """Inside the block, ``RunContext.idempotency_key`` is ``key`` (set by durable runs)."""
+    token = _IDEMPOTENCY_KEY.set(key)
+    try:
+        yield
+    finally:
+        _IDEMPOTENCY_KEY.reset(token)
 
 
 class ToolArgumentsError(Exception):
