@@ -19,6 +19,7 @@ ends a run carries the conversation so far.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,11 +98,12 @@ async def run_events(
                 request = step.request or _next_request(plan, state, settings, stream)
                 _count_turn(plan, state)
                 response: ModelResponse | None = None
-                async for item in send(plan, state, hooks, request):
-                    if isinstance(item, ModelResponse):
-                        response = item
-                    else:
-                        yield item
+                async with aclosing(send(plan, state, hooks, request)) as items:
+                    async for item in items:
+                        if isinstance(item, ModelResponse):
+                            response = item
+                        else:
+                            yield item
                 assert response is not None, "a request always ends with its response"
                 state.usage.add(response.usage)
                 yield ModelResponseEvent(response)

@@ -3,18 +3,25 @@
 ``send`` yields the run events of one request (text and tool-call deltas, partial
 outputs, when streamed) and, last, the ``ModelResponse``. Unstreamed, the request goes
 through the hook chain to ``complete()``. Streamed with no request hooks, the model's
-deltas are translated as they come. Streamed through request hooks, the chain runs in a
-child task and hands the request back to be streamed here (see ``_through_hooks``).
+deltas are translated as they come. Streamed through request hooks, the chain's
+coroutine is driven from here and hands the request back to be streamed here, in the
+same task (see ``_through_hooks``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import types
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Generator,
+)
 from contextlib import aclosing
 from typing import Any
 
 import anyio
-
 from agentkit._plan import RunPlan, RunState
 from agentkit.events import (
     AgentEvent,
@@ -50,7 +57,9 @@ async def send(
         async for item in events:
             if isinstance(item, ModelResponse):
                 for switch in item.fallbacks:
-                    yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
+                    yield ModelFallbackEvent(
+                        switch.from_model, switch.to_model, switch.error
+                    )
             yield item
 
 
@@ -72,8 +81,9 @@ async def _send(
                 for out in translate(event):
                     yield out
         return
-    async for out in _through_hooks(plan, state, hooks, request, translate):
-        yield out
+    async with aclosing(_through_hooks(plan, state, hooks, request, translate)) as outs:
+        async for out in outs:
+            yield out
 
 
 async def _through_hooks(
@@ -82,65 +92,142 @@ async def _through_hooks(
     hooks: HookSet,
     request: ModelRequest,
     translate: _Translator,
-) -> AsyncIterator[AgentEvent | ModelResponse]:
-    """A streamed request through the hook chain.
+) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+    """A streamed request through the hook chain, in this task, deltas given out live.
 
-    The chain runs in a child task; when it reaches the model (the innermost handler), it
-    hands the request to this generator, which streams it and gives its deltas out as they
-    come (no hop between tasks per delta), then hands the response (or the error) back to
-    the chain, whose hooks see it as the handler's result.
+    The hooks are coroutines that await a handler, while the deltas must leave through
+    this generator. So the chain's coroutine is driven here, step by step: whatever it
+    waits on (an event-loop trap: a socket, a sleep, a lock) is passed up unchanged to
+    the task running this generator, and its answer (or exception, cancellation
+    included) is passed back down. When the chain reaches the model, the innermost
+    handler hands the request over (``_Handoff``); it is streamed here, its deltas go
+    out as they come, and the response (or the model's error) goes back to the chain,
+    whose hooks see it as the handler's result. No extra task, no channel.
     """
-    to_loop, from_chain = anyio.create_memory_object_stream[tuple[str, Any]](1)
-    to_chain, from_loop = anyio.create_memory_object_stream[tuple[str, Any]](1)
 
     async def innermost(req: ModelRequest) -> ModelResponse:
-        await to_loop.send(("send", req))
-        kind, value = await from_loop.receive()
-        if kind == "error":
-            raise value
-        response: ModelResponse = value
+        response: ModelResponse = await _Handoff(req)
         return response
 
-    chain = hooks.request_chain(state, innermost)
-
-    async def run_chain() -> None:
-        try:
-            message: tuple[str, Any] = ("done", await chain(request))
-        except Exception as exc:  # re-raised below, not as an exception group
-            message = ("failed", exc)
-        await to_loop.send(message)
-
-    outcome: tuple[str, Any] = ("failed", None)
-    seen_delta = False
-    async with to_loop, from_chain, to_chain, from_loop, anyio.create_task_group() as tg:
-        tg.start_soon(run_chain)
+    chain = _as_coroutine(hooks.request_chain(state, innermost)(request))
+    step = _Step()
+    seen_delta = closing = False
+    try:
         while True:
-            kind, value = await from_chain.receive()
-            if kind != "send":
-                outcome = (kind, value)
+            trap = step.advance(chain)  # raises what the chain ends with
+            if step.done:
                 break
-            answer: tuple[str, Any]
-            try:
-                async with _closing(stream_events(plan.model, value)) as events:
-                    async for event in events:
-                        if isinstance(event, ModelResponse):
-                            answer = ("ok", event)
-                        else:
-                            seen_delta = True
-                            for out in translate(event):
-                                yield out
-            except Exception as exc:  # the chain's hooks see the model's error
-                answer = ("error", exc)
-            await to_chain.send(answer)
-    kind, value = outcome
-    if kind == "failed":
-        raise value
-    response: ModelResponse = value
+            if not isinstance(trap, _Handoff):
+                try:
+                    step.value = await _pass_up(trap)
+                except BaseException as exc:  # cancellation too: the chain must see it
+                    step.error = exc
+            elif closing:  # the stream is being closed: no more requests
+                step.error = GeneratorExit()
+            else:
+                try:
+                    async with _closing(
+                        stream_events(plan.model, trap.request)
+                    ) as events:
+                        async for event in events:
+                            if isinstance(event, ModelResponse):
+                                step.value = event
+                            else:
+                                seen_delta = True
+                                for out in translate(event):
+                                    yield out
+                except GeneratorExit as exc:  # the consumer closed the stream
+                    closing, step.error = True, exc
+                except (
+                    BaseException
+                ) as exc:  # the model's error, or a cancel: hooks see it
+                    step.error = exc
+    finally:
+        if not step.done:  # an error of our own: unwind the chain's hooks
+            await _unwind(chain, step)
+    if closing:
+        return
+    response: ModelResponse = step.value
     if not seen_delta:  # a hook answered itself: the deltas come from its answer
         for delta in response_deltas(response):
             for out in translate(delta):
                 yield out
     yield response
+
+
+def _as_coroutine(
+    awaitable: Awaitable[ModelResponse],
+) -> Coroutine[Any, Any, ModelResponse]:
+    if isinstance(awaitable, Coroutine):
+        return awaitable
+
+    async def wrapper() -> ModelResponse:
+        return await awaitable
+
+    return wrapper()
+
+
+class _Handoff:
+    """Awaited by the innermost handler: hands the request to ``_through_hooks``."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: ModelRequest) -> None:
+        self.request = request
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield self)
+
+
+@types.coroutine
+def _pass_up(trap: Any) -> Generator[Any, Any, Any]:
+    """Yield what the chain waits on to the task's runner; return its answer."""
+    return (yield trap)
+
+
+class _Step:
+    """Where the driven chain is: the value or error to resume it with, or its result."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def advance(self, chain: Coroutine[Any, Any, Any]) -> Any:
+        """Resume the chain; what it waits on next (``done`` and ``value`` when it ended)."""
+        error, value = self.error, self.value
+        self.error = self.value = None
+        try:
+            return chain.throw(error) if error is not None else chain.send(value)
+        except StopIteration as stop:
+            self.done, self.value = True, stop.value
+            return None
+        except BaseException:  # the chain ended with this error: it propagates
+            self.done = True
+            raise
+
+
+async def _unwind(chain: Coroutine[Any, Any, Any], step: _Step) -> None:
+    """Let the chain's hooks run their cleanup (awaits included) after an early exit.
+
+    Not shielded: a hook's own cancel scopes are still open in this task, and a scope
+    opened here would break their order; a cancel during cleanup reaches the hooks.
+    """
+    step.error = GeneratorExit()
+    while not step.done:
+        try:
+            trap = step.advance(chain)
+        except BaseException:  # the chain ended (GeneratorExit, or its cleanup failed)
+            return
+        if isinstance(trap, _Handoff):  # a hook asked the model again: refuse
+            step.error = GeneratorExit()
+        elif not step.done:
+            try:
+                step.value = await _pass_up(trap)
+            except BaseException as exc:
+                step.error = exc
 
 
 class _Translator:
@@ -192,25 +279,35 @@ class _Translator:
                 if event.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
                     self.output_index = event.index
                 out.append(
-                    ToolCallStartedEvent(index=event.index, tool_call_id=event.id, name=event.name)
+                    ToolCallStartedEvent(
+                        index=event.index, tool_call_id=event.id, name=event.name
+                    )
                 )
             if event.arguments:
-                out.append(ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments))
+                out.append(
+                    ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments)
+                )
                 if event.index == self.output_index:
                     self.args.append(event.arguments)
                     self._grew(len(event.arguments), self.args, out)
         else:
             if self.pending:  # the last partial output, before the response
-                self._validate(self.args if self.output_index is not None else self.text, out)
+                self._validate(
+                    self.args if self.output_index is not None else self.text, out
+                )
             out.append(event)
         return out
 
-    def _grew(self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
+    def _grew(
+        self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]
+    ) -> None:
         self.pending += size
         if self.pending * 4 >= self.checked:
             self._validate(parts, out)
 
-    def _validate(self, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
+    def _validate(
+        self, parts: list[str], out: list[AgentEvent | ModelResponse]
+    ) -> None:
         source = "".join(parts)
         if len(parts) > 1:
             parts[:] = [source]

@@ -470,14 +470,17 @@ class RunStream(Generic[OutputT]):
         self._holder = holder
         self._result: RunResult[OutputT] | None = None
 
-    def __aiter__(self) -> AsyncIterator[AgentEvent]:
-        return self._iterate()
+    def __aiter__(self) -> RunStream[OutputT]:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[AgentEvent]:
-        async for event in self._events:
-            if isinstance(event, FinalResultEvent):
-                self._result = event.result
-            yield event
+    async def __anext__(self) -> AgentEvent:
+        """The next event (the stream is its own iterator: nothing is left to the GC when
+        a loop over it stops early; leaving ``run_stream``'s block closes the run)."""
+        event = await self._events.__anext__()
+        if isinstance(event, FinalResultEvent):
+            self._result = event.result
+        return event
+
 
     @property
     def result(self) -> RunResult[OutputT]:

@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from agentkit import (
@@ -340,3 +342,103 @@ async def test_a_run_without_hooks_and_complete_give_the_same_answer() -> None:
         response = await complete(model, ModelRequest(messages=[]))
         result = await Agent(model).run("Hello")
     assert response.message.content == result.output == "Hi."
+
+
+# -- a streamed request through hooks runs in the run's own task ---------------------------
+
+
+class Awaits(Hooks):
+    """Waits on the event loop before and after the handler, under a cancel scope."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.lock = anyio.Lock()
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        async with self.lock:
+            await anyio.lowlevel.checkpoint()
+            with anyio.CancelScope():
+                self.log.append("before")
+                try:
+                    response = await handler(request)
+                except BaseException as exc:
+                    self.log.append(f"handler raised {type(exc).__name__}")
+                    with anyio.CancelScope(shield=True):  # async cleanup, even when cancelled
+                        await anyio.sleep(0.01)
+                    self.log.append("cleaned up")
+                    raise
+            await anyio.lowlevel.checkpoint()
+            self.log.append("after")
+            return response
+
+
+@pytest.mark.anyio
+async def test_a_hook_that_awaits_around_a_streamed_request_sees_it_through() -> None:
+    """Locks, sleeps and cancel scopes in a hook work around a streamed request."""
+    log: list[str] = []
+    with LocalModelServer([srv.text("Paris is the sunny capital of France.")]) as server:
+        agent = Agent(http_model(server), hooks=[Awaits(log)])
+        async with agent.run_stream("Paris?") as stream:
+            deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
+    assert "".join(deltas) == "Paris is the sunny capital of France." and len(deltas) > 1
+    assert log == ["before", "after"]
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_streamed_request_reaches_the_hook_and_propagates() -> None:
+    """A cancel while the model streams goes through the hook (which may clean up with
+    awaits) and ends the run as a cancel."""
+    log: list[str] = []
+    slow = replace(srv.text("one two three four five six seven"), delay=30)
+    with LocalModelServer([slow]) as server:
+        agent = Agent(http_model(server), hooks=[Awaits(log)])
+        with anyio.move_on_after(0.5) as scope:
+            async with agent.run_stream("Paris?") as stream:
+                async for _ in stream:
+                    pass
+    assert scope.cancelled_caught
+    assert log[0] == "before" and log[-1] == "cleaned up"
+    assert log[1].startswith("handler raised")
+
+
+@pytest.mark.anyio
+async def test_leaving_a_stream_early_lets_the_hooks_clean_up() -> None:
+    """Closing a stream in the middle of a hooked request unwinds the hook, awaits included."""
+    log: list[str] = []
+    # ScriptedModel, not HTTP: under trio, httpx2 leaves an inner generator of a response
+    # abandoned mid-body to the GC (its own code), which this suite counts as a leak.
+    agent = Agent(ScriptedModel(["one two three four five six seven eight"]), hooks=[Awaits(log)])
+    async with agent.run_stream("Count") as stream:
+        async for event in stream:
+            if isinstance(event, TextDeltaEvent):
+                break
+    assert log == ["before", "handler raised GeneratorExit", "cleaned up"]
+
+
+class SecondOpinion(Hooks):
+    """On a model error, asks again once; counts the attempts."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def wrap_model_request(self, run: RunInfo, request: ModelRequest, handler: Any) -> Any:
+        self.attempts += 1
+        try:
+            return await handler(request)
+        except AgentkitError:
+            self.attempts += 1
+            return await handler(request)
+
+
+@pytest.mark.anyio
+async def test_a_hook_catches_a_streamed_models_error_and_sends_again() -> None:
+    """The model's error reaches the hook as the handler's exception; a second call streams."""
+    hook = SecondOpinion()
+    replies = [srv.error(400, "bad request"), srv.text("Second try works.")]
+    with LocalModelServer(replies) as server:
+        agent = Agent(http_model(server), hooks=[hook])
+        async with agent.run_stream("Hi") as stream:
+            deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
+        assert len(server.requests) == 2
+    assert hook.attempts == 2
+    assert "".join(deltas) == "Second try works."
