@@ -21,9 +21,11 @@ import anyio
 from typing_extensions import TypeVar
 
 from agentkit._approvals import prepare_resume
-from agentkit._errors import AgentRunError, ConfigurationError, UserError
+from agentkit._errors import AgentkitError, AgentRunError, ConfigurationError, UserError
 from agentkit._loop import run_events
+from agentkit._memory import Session, SessionTurn, check_history, open_session
 from agentkit._plan import AgentConfig, RunPlan, RunState, build_plan
+from agentkit._window import window_hooks
 from agentkit.approval import Approvals
 from agentkit.events import (
     AgentEvent,
@@ -34,7 +36,7 @@ from agentkit.events import (
 )
 from agentkit.hooks import Hooks, HookSet
 from agentkit.limits import UsageLimitsHook
-from agentkit.messages import ContentPart, Message, UserMessage
+from agentkit.messages import ContentPart, Message, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
 from agentkit.tools import RunContext, Tool, Toolset, split_tools
@@ -233,6 +235,13 @@ class Agent(Generic[DepsT, OutputT]):
         t.emits_events = True
         return t
 
+    def to_asgi(self, *, model: Model | str | None = None, token: str | None = None) -> Any:
+        """This agent as an ASGI app: a web chat at ``/`` and the OpenAI chat-completions
+        API under ``/v1`` (see ``agentkit.serve``; needs the ``web`` extra)."""
+        from agentkit.serve import create_app  # lazy: the one upward import (serve is optional)
+
+        return create_app(self, model=model, token=token)
+
     # -- lifecycle and test seams -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -279,13 +288,16 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         usage_limits: UsageLimits | None = None,
         approvals: Approvals | None = None,
+        session: Session | None = None,
     ) -> RunResult[OutputT]:
         """Run the agent until it produces an output (or pauses for approvals); return it
         with the conversation.
 
         ``usage_limits`` replaces the agent's for this run. To resume a paused run, pass
         its messages as ``message_history`` and ``approvals`` (decisions keyed by
-        ``ApprovalRequest`` or tool-call id); the prompt is then optional."""
+        ``ApprovalRequest`` or tool-call id); the prompt is then optional. ``session``
+        (``agentkit.sessions.SQLiteSession``, or any ``agentkit.Session``) is the history:
+        the run loads it first and stores its turn when it ends (see ``agentkit.sessions``)."""
         events = self._events(
             prompt,
             message_history=message_history,
@@ -296,6 +308,7 @@ class Agent(Generic[DepsT, OutputT]):
             stream=False,
             usage_limits=usage_limits,
             approvals=approvals,
+            session=session,
         )
         async with aclosing(events):
             async for event in events:
@@ -314,6 +327,7 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         usage_limits: UsageLimits | None = None,
         approvals: Approvals | None = None,
+        session: Session | None = None,
     ) -> RunResult[OutputT]:
         """``run()`` in a new event loop, for code that is not async; whatever the run
         opened in that loop is closed before it returns."""
@@ -327,6 +341,7 @@ class Agent(Generic[DepsT, OutputT]):
             hooks=hooks,
             usage_limits=usage_limits,
             approvals=approvals,
+            session=session,
         )
         return anyio.run(call)
 
@@ -342,6 +357,7 @@ class Agent(Generic[DepsT, OutputT]):
         hooks: Sequence[Hooks] = (),
         usage_limits: UsageLimits | None = None,
         approvals: Approvals | None = None,
+        session: Session | None = None,
     ) -> AsyncIterator[RunStream[OutputT]]:
         """Run the agent streamed: ``async with agent.run_stream(p) as s: async for e in s``."""
         holder: list[RunState] = []
@@ -356,6 +372,7 @@ class Agent(Generic[DepsT, OutputT]):
             state_out=holder,
             usage_limits=usage_limits,
             approvals=approvals,
+            session=session,
         )
         async with aclosing(events):
             yield RunStream(events, holder)
@@ -375,13 +392,25 @@ class Agent(Generic[DepsT, OutputT]):
         state_out: list[RunState] | None = None,
         usage_limits: UsageLimits | None = None,
         approvals: Approvals | None = None,
+        session: Session | None = None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Set a run up (plan, state, hooks, the model's connections) and run the loop."""
         plan = self._plan(model)
         user = None if prompt is None else _user_message(prompt)
         if user is not None:
             plan.check_vision(user)
-        history, resume = prepare_resume(list(message_history or ()), approvals, user)
+        turn: SessionTurn | None = None
+        if session is not None:
+            message_history, turn = await open_session(session, message_history)
+        history = list(message_history or ())
+        repaired = None
+        if approvals is None:
+            history, repaired = check_history(history, partial(_waits_for_approval, plan))
+        # The agent's instructions lead every request, unless the history has its own.
+        offset = int(plan.system is not None and not _has_system(history))
+        if offset:
+            history.insert(0, plan.system)  # type: ignore[arg-type]
+        history, resume = prepare_resume(history, approvals, user)
         if resume is None and user is None:
             raise UserError(
                 "run() needs a prompt, unless it resumes a paused run (message_history "
@@ -392,20 +421,19 @@ class Agent(Generic[DepsT, OutputT]):
             model=plan.model,
             deps=deps,
             messages=history,
-            new_message_index=len(history),
+            new_message_index=len(history) if len(history) > offset else 0,
         )
         if state_out is not None:
             state_out.append(state)
         state.resume = resume
         if resume is None and user is not None:
-            if not history and plan.system is not None:
-                state.messages.append(plan.system)
             state.messages.append(user)
         limits = usage_limits if usage_limits is not None else self._config.usage_limits
         state.usage_limits = limits
-        hook_set = HookSet([*self._hooks, *hooks]) if hooks else self._hook_set
+        inner = window_hooks(plan.model, [*self._hooks, *hooks])  # fit what is sent
         if limits is not None:  # innermost: it checks exactly what is sent
-            hook_set = HookSet([*self._hooks, *hooks, UsageLimitsHook(limits)])
+            inner.append(UsageLimitsHook(limits))
+        hook_set = HookSet([*self._hooks, *hooks, *inner]) if hooks or inner else self._hook_set
         run_settings = self._config.settings.merged(settings)
         final: FinalResultEvent | None = None
         async with AsyncExitStack() as stack:
@@ -414,6 +442,10 @@ class Agent(Generic[DepsT, OutputT]):
                 await self._hold(stack, toolset)
             for hook in hook_set.runs:
                 await stack.enter_async_context(hook.wrap_run(state))
+            if repaired is not None:
+                for hook in hook_set.events:
+                    await hook.on_event(state, repaired)
+                yield repaired
             events = run_events(plan, state, hook_set, run_settings, stream)
             async with aclosing(events):
                 async for event in events:
@@ -424,6 +456,12 @@ class Agent(Generic[DepsT, OutputT]):
                         break
                     yield event
         if final is not None:
+            if turn is not None:  # one transaction; a failed or cancelled run stores nothing
+                try:
+                    await turn.save(final.result, offset)
+                except AgentkitError as exc:
+                    exc.messages = list(final.result.messages)
+                    raise
             yield final
 
     async def _hold(self, run_stack: AsyncExitStack, resource: Model | Toolset) -> None:
@@ -481,7 +519,6 @@ class RunStream(Generic[OutputT]):
             self._result = event.result
         return event
 
-
     @property
     def result(self) -> RunResult[OutputT]:
         """The run's result; an error if the stream was not consumed to the end."""
@@ -501,6 +538,15 @@ def _infer(spec: str | None) -> Model:
     from agentkit.models.infer import infer_model
 
     return infer_model(spec)
+
+
+def _waits_for_approval(plan: RunPlan, name: str) -> bool:
+    known = plan.config.tools.get(name)
+    return known is not None and known.needs_approval is not False
+
+
+def _has_system(history: Sequence[Message]) -> bool:
+    return bool(history) and isinstance(history[0], SystemMessage)
 
 
 def _user_message(prompt: Prompt) -> UserMessage:

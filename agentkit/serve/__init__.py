@@ -1,0 +1,174 @@
+"""``agentkit serve``: any agent as a local web chat and an OpenAI-compatible API.
+
+::
+
+    agentkit serve app.py:agent                  # http://127.0.0.1:8000
+    app = agent.to_asgi()                        # the same app, for any ASGI server
+
+``GET /`` is a chat page (one self-contained HTML file: no CDN, no build step) that
+streams answers and tool calls, shows usage per turn and asks Approve / Deny for
+tool calls that need approval. ``POST /v1/chat/completions`` and ``GET /v1/models``
+speak the OpenAI API, so any OpenAI client or chat UI can use the agent.
+
+It binds to 127.0.0.1 by default; any other host needs a token (``token=`` or
+``AGENTKIT_SERVE_TOKEN``), then checked on every request. Needs the ``web`` extra
+(Starlette and uvicorn), imported only when a server is made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Any, Self
+
+from agentkit._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from agentkit.agent import Agent
+    from agentkit.models.base import Model
+
+__all__ = ["TOKEN_VARIABLE", "BackgroundServer", "check_bind", "create_app", "serve"]
+
+TOKEN_VARIABLE = "AGENTKIT_SERVE_TOKEN"
+"""The environment variable a token is read from when none is given."""
+
+
+def create_app(
+    agent: Agent[Any, Any],
+    *,
+    model: Model | str | None = None,
+    token: str | None = None,
+    max_body_bytes: int | None = None,
+) -> ASGIApp:
+    """The ASGI app serving ``agent``: the chat page, its event stream and the OpenAI API.
+
+    ``model`` overrides the agent's model for every run; with ``token`` set, every request
+    must carry it (``Authorization: Bearer <token>``); bodies over ``max_body_bytes``
+    (default 1 MB) are refused with 413.
+    """
+    try:
+        from agentkit.serve._app import DEFAULT_MAX_BODY_BYTES
+        from agentkit.serve._app import create_app as make
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("starlette", "uvicorn"):
+            raise ConfigurationError(
+                "agentkit serve needs Starlette and uvicorn, which are not installed. "
+                "Install the web extra: pip install 'agentkit[web]'"
+            ) from None
+        raise
+    limit = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+    return make(agent, model=model, token=token, max_body_bytes=limit)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> str | None:
+    """The token to use for binding ``host`` (``token``, else ``AGENTKIT_SERVE_TOKEN``);
+    raises ``ConfigurationError`` for a non-loopback host without one."""
+    token = token or os.environ.get(TOKEN_VARIABLE) or None
+    if token is None and not is_loopback(host):
+        raise ConfigurationError(
+            f"Refusing to serve on {host}: that address is reachable from other machines, and "
+            "no token is set, so anyone there could use the agent (and its model key). Set a "
+            f"token with --token or {TOKEN_VARIABLE}, or serve on 127.0.0.1 (the default)."
+        )
+    return token
+
+
+def _uvicorn_server(app: ASGIApp) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    return uvicorn.Server(config)
+
+
+def serve(
+    agent: Agent[Any, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    model: Model | str | None = None,
+) -> None:
+    """Serve ``agent`` with uvicorn until interrupted (what ``agentkit serve`` runs)."""
+    token = check_bind(host, token)
+    app = create_app(agent, model=model, token=token)
+    server = _uvicorn_server(app)
+    server.config.host, server.config.port = host, port
+    server.run()
+
+
+class BackgroundServer:
+    """``agent`` served by uvicorn in a background thread, for tests and notebooks::
+
+        with BackgroundServer(agent) as server:
+            client = OpenAI(base_url=server.url + "/v1", api_key="unused")
+
+    It binds 127.0.0.1 on a free port unless told otherwise; leaving the block stops
+    the server (the agent's connections are closed by the app's shutdown).
+    """
+
+    def __init__(
+        self,
+        agent: Agent[Any, Any],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        model: Model | str | None = None,
+    ) -> None:
+        self.token = check_bind(host, token)
+        self.host = host
+        self._port = port
+        self._app = create_app(agent, model=model, token=self.token)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+        """The bound port (set once started)."""
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no trailing slash)."""
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> Self:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        server = self._server = _uvicorn_server(self._app)
+        thread = self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        thread.start()
+        started = threading.Event()
+        while not server.started and thread.is_alive():
+            started.wait(0.01)
+        if not server.started:
+            self.__exit__()
+            raise RuntimeError(f"the server on {self.url} did not start (see its log above)")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None

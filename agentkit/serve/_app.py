@@ -1,0 +1,489 @@
+"""The ASGI app of ``agentkit serve``: the chat page, its event stream, the OpenAI API.
+
+Routes::
+
+    GET  /                        the chat page (one self-contained HTML file)
+    POST /api/chat                one turn of the page's conversation, as its event stream
+    GET  /api/conversations/{id}  a conversation so far (the page redraws it after a reload)
+    GET  /v1/models               the served agent, as the one model
+    POST /v1/chat/completions     OpenAI-compatible chat completions, plain and streamed
+
+Every request is checked against the token when one is set (``Authorization: Bearer``,
+or ``?token=`` for the page itself). Request bodies are bounded. A client that
+disconnects while its run goes on cancels the run.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agentkit._errors import AgentkitError
+from agentkit.agent import Agent
+from agentkit.approval import Decision, Denied
+from agentkit.events import (
+    ApprovalRequiredEvent,
+    FinalResultEvent,
+    ModelResponseEvent,
+    RunResult,
+    TextDeltaEvent,
+    ToolCallFinishedEvent,
+)
+from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessage
+from agentkit.models.base import Model
+from agentkit.output import OUTPUT_TOOL_NAME
+from agentkit.serve import _openai as oai
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""Requests with a larger body are refused with 413."""
+
+_MAX_CONVERSATIONS = 200
+"""Page conversations kept in memory (the oldest is dropped first)."""
+
+_DENIED = "The user denied this tool call in the web chat."
+
+
+def create_app(
+    agent: Agent[Any, Any],
+    *,
+    model: Model | str | None = None,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> ASGIApp:
+    """The ASGI app serving ``agent`` (see the module docstring for its routes).
+
+    ``model`` overrides the agent's model for every run; ``token``, when set, is required
+    on every request. The app holds the agent's connections open while it is served
+    (its lifespan), and closes them at shutdown.
+    """
+    served = _Served(agent, model, max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with agent:
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/", served.page, methods=["GET"]),
+            Route("/api/chat", served.chat, methods=["POST"]),
+            Route("/api/conversations/{cid}", served.conversation, methods=["GET"]),
+            Route("/v1/models", served.models, methods=["GET"]),
+            Route("/v1/chat/completions", served.completions, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    return _TokenCheck(app, token) if token else app
+
+
+class _TokenCheck:
+    """Refuses (401) any HTTP request without the token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(scope):
+            body = oai.error_body(
+                "Missing or wrong token: this server was started with a token. Send it as "
+                "'Authorization: Bearer <token>' (or open the page as /?token=<token>).",
+                type_="authentication_error",
+                code="invalid_api_key",
+            )
+            await JSONResponse(body, status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        given = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                given = value[7:].strip()
+        if not given and scope.get("path") == "/":
+            from urllib.parse import parse_qs
+
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = (query.get("token") or [""])[0].encode()
+        return bool(given) and hmac.compare_digest(given, self._token)
+
+
+class _Served:
+    """The endpoints, around one agent."""
+
+    def __init__(self, agent: Agent[Any, Any], model: Model | str | None, limit: int) -> None:
+        self.agent = agent
+        self.model = model
+        self.limit = limit
+        self.conversations: OrderedDict[str, list[Message]] = OrderedDict()
+        self.busy: set[str] = set()
+
+    # -- the page -------------------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        html = resources.files("agentkit.serve").joinpath("chat.html").read_text("utf-8")
+        html = html.replace("{{AGENT_NAME}}", _html_escape(self.agent.name))
+        return HTMLResponse(
+            html,
+            headers={
+                "Content-Security-Policy": (
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+                ),
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def conversation(self, request: Request) -> Response:
+        messages = self.conversations.get(request.path_params["cid"], [])
+        return JSONResponse({"items": transcript(messages), "pending": _pending(messages)})
+
+    async def chat(self, request: Request) -> Response:
+        try:
+            body = await _read_json(request, self.limit)
+            cid, prompt, approvals = _chat_request(body)
+        except oai.ClientError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        if cid in self.busy:
+            return JSONResponse(
+                oai.error_body("This conversation has a turn running; wait for it to end."),
+                status_code=409,
+            )
+        history = list(self.conversations.get(cid, []))
+        if prompt is None and not _pending(history):
+            message = "Send a 'prompt' (nothing in this conversation waits for approval)."
+            return JSONResponse(oai.error_body(message), status_code=400)
+
+        async def events() -> AsyncIterator[bytes]:
+            self.busy.add(cid)
+            try:
+                async for data in self._turn(cid, history, prompt, approvals):
+                    yield oai.sse(data)
+            finally:
+                self.busy.discard(cid)
+
+        return _EventStream(events)
+
+    async def _turn(
+        self,
+        cid: str,
+        history: list[Message],
+        prompt: str | None,
+        approvals: dict[str, Decision] | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        yield {"type": "run_started"}
+        result: RunResult[Any] | None = None
+        try:
+            async with self.agent.run_stream(
+                prompt, message_history=history, model=self.model, approvals=approvals
+            ) as stream:
+                async for event in stream:
+                    for data in page_events(event, self.agent.output_type is str):
+                        yield data
+                result = stream.result
+        except AgentkitError as exc:
+            if exc.messages:
+                self._keep(cid, list(exc.messages))
+            yield {"type": "run_error", "error": type(exc).__name__, "message": str(exc)}
+            return
+        self._keep(cid, list(result.messages))
+        usage = result.usage
+        yield {
+            "type": "run_finished",
+            "paused": result.is_paused,
+            "output": None if result.is_paused else oai.output_text(result.output),
+            "usage": {
+                "requests": usage.requests,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "tool_calls": usage.tool_calls,
+                "cost_usd": usage.cost_usd,
+            },
+        }
+
+    def _keep(self, cid: str, messages: list[Message]) -> None:
+        self.conversations[cid] = messages
+        self.conversations.move_to_end(cid)
+        while len(self.conversations) > _MAX_CONVERSATIONS:
+            self.conversations.popitem(last=False)
+
+    # -- the OpenAI API -------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        data = [{"id": self.agent.name, "object": "model", "created": 0, "owned_by": "agentkit"}]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def completions(self, request: Request) -> Response:
+        try:
+            chat = oai.parse_chat(await _read_json(request, self.limit))
+        except oai.ClientError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        try:
+            # The agent's own system message (its instructions and output-mode prompt):
+            # a history given to a run is sent as it is, so the system message goes first.
+            plan_system = self.agent._plan(self.model).system
+        except AgentkitError as exc:
+            status, body = _run_error(exc)
+            return JSONResponse(body, status_code=status)
+        history = oai.with_instructions(plan_system, chat.instructions, chat.history)
+        name = self.agent.name
+        id_ = oai.completion_id()
+        if chat.stream:
+            return _EventStream(lambda: self._streamed(chat, history, name, id_))
+
+        async def answer() -> Response:
+            try:
+                result = await self.agent.run(
+                    chat.prompt, message_history=history, model=self.model
+                )
+                content = oai.output_text(result.output)
+            except AgentkitError as exc:
+                status, body = _run_error(exc)
+                return JSONResponse(body, status_code=status)
+            return JSONResponse(oai.completion(name, content, result.usage, id_=id_))
+
+        return _Watched(answer)
+
+    async def _streamed(
+        self, chat: oai.ParsedChat, history: list[Message], name: str, id_: str
+    ) -> AsyncIterator[bytes]:
+        text_output = self.agent.output_type is str
+        yield oai.chunk(name, id_=id_, delta={"role": "assistant", "content": ""})
+        try:
+            async with self.agent.run_stream(
+                chat.prompt, message_history=history, model=self.model
+            ) as stream:
+                async for event in stream:
+                    if text_output and isinstance(event, TextDeltaEvent) and event.text:
+                        yield oai.chunk(name, id_=id_, delta={"content": event.text})
+                result = stream.result
+            content = oai.output_text(result.output)
+        except AgentkitError as exc:
+            yield oai.sse(_run_error(exc)[1])
+            yield oai.DONE
+            return
+        if not text_output:
+            yield oai.chunk(name, id_=id_, delta={"content": content})
+        usage = None if chat.include_usage else result.usage
+        yield oai.chunk(name, id_=id_, finish_reason="stop", usage=usage)
+        if chat.include_usage:
+            yield oai.chunk(name, id_=id_, usage=result.usage, no_choices=True)
+        yield oai.DONE
+
+
+# -- the page's event stream ----------------------------------------------------------------
+
+
+def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
+    """The page's events for one run event (most run events show nothing)."""
+    if isinstance(event, TextDeltaEvent) and text_output and event.text:
+        return [{"type": "text", "delta": event.text}]
+    if isinstance(event, ModelResponseEvent):
+        return [
+            {"type": "tool_call_started", "id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in event.response.message.tool_calls
+            if c.name != OUTPUT_TOOL_NAME
+        ]
+    if isinstance(event, ToolCallFinishedEvent) and event.name != OUTPUT_TOOL_NAME:
+        return [
+            {
+                "type": "tool_call_finished",
+                "id": event.tool_call_id,
+                "name": event.name,
+                "arguments": event.arguments,
+                "result": event.content,
+                "is_error": event.is_error,
+            }
+        ]
+    if isinstance(event, ApprovalRequiredEvent):
+        return [{"type": "approval_required", "requests": [_request(r) for r in event.requests]}]
+    if isinstance(event, FinalResultEvent):
+        return []
+    return []
+
+
+def _request(r: Any) -> dict[str, Any]:
+    return {"id": r.tool_call_id, "name": r.tool_name, "arguments": r.arguments}
+
+
+def transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """A conversation as the page draws it: user and assistant text, tool calls and results."""
+    items: list[dict[str, Any]] = []
+    calls: dict[str, tuple[str, str]] = {}
+    for message in messages:
+        if isinstance(message, UserMessage):
+            content = message.content
+            if not isinstance(content, str):
+                content = " ".join(getattr(p, "text", "[image]") for p in content)
+            items.append({"type": "user", "text": content})
+        elif isinstance(message, AssistantMessage):
+            for call in message.tool_calls:
+                calls[call.id] = (call.name, call.arguments)
+                if call.name == OUTPUT_TOOL_NAME:
+                    items.append({"type": "assistant", "text": call.arguments})
+            if message.content:
+                items.append({"type": "assistant", "text": message.content})
+        elif isinstance(message, ToolMessage) and message.name != OUTPUT_TOOL_NAME:
+            name, arguments = calls.get(message.tool_call_id, (message.name, ""))
+            items.append(
+                {
+                    "type": "tool",
+                    "id": message.tool_call_id,
+                    "name": name,
+                    "arguments": arguments,
+                    "result": message.content,
+                    "is_error": message.is_error,
+                }
+            )
+    return items
+
+
+def _pending(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The tool calls of a paused conversation that still wait for a decision."""
+    from agentkit._approvals import pending_tail
+
+    tail = pending_tail(list(messages))
+    if tail is None:
+        return []
+    _, message, answers = tail
+    answered = {a.tool_call_id for a in answers}
+    return [
+        {"id": c.id, "name": c.name, "arguments": c.arguments}
+        for c in message.tool_calls
+        if c.id not in answered
+    ]
+
+
+def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | None]:
+    if not isinstance(body, dict):
+        raise oai.ClientError("The body must be a JSON object.")
+    cid = body.get("conversation")
+    if not isinstance(cid, str) or not 8 <= len(cid) <= 100:
+        raise oai.ClientError("'conversation' must be an id string (8 to 100 characters).")
+    prompt = body.get("prompt")
+    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+        raise oai.ClientError("'prompt' must be a non-empty string.")
+    raw = body.get("approvals")
+    if raw is None:
+        return cid, prompt, None
+    if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
+        raise oai.ClientError("'approvals' must map tool-call ids to true or false.")
+    decisions: dict[str, Decision] = {k: True if v else Denied(_DENIED) for k, v in raw.items()}
+    return cid, prompt, decisions
+
+
+def _run_error(exc: AgentkitError) -> tuple[int, dict[str, Any]]:
+    """A run that failed, as an OpenAI error: what happened, and that it is the server's."""
+    message = f"The agent's run failed ({type(exc).__name__}): {exc}"
+    if exc.__class__.__name__ == "RunPausedError":
+        message = (
+            "The agent paused for a tool call that needs approval; the OpenAI API cannot "
+            "give one. Use the web chat (GET /) to approve it."
+        )
+        return 409, oai.error_body(message, type_="server_error", code="approval_required")
+    return 500, oai.error_body(message, type_="server_error", code=type(exc).__name__)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refused (413) past ``limit`` bytes and (400) when malformed."""
+    declared = request.headers.get("content-length")
+    too_big = oai.ClientError(
+        f"The request body is larger than this server takes ({limit} bytes).",
+        status=413,
+        code="request_too_large",
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    data = bytearray()
+    async for piece in request.stream():
+        data += piece
+        if len(data) > limit:
+            raise too_big
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise oai.ClientError("The request body is not valid JSON.") from None
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+# -- responses that end when the client leaves ----------------------------------------------
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+class _Watched(Response):
+    """A JSON answer computed while watching the client: if it leaves, the run is cancelled."""
+
+    def __init__(self, compute: Callable[[], Awaitable[Response]]) -> None:
+        self.compute = compute
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response: Response | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+            response = await self.compute()
+            tg.cancel_scope.cancel()
+        if response is not None:
+            await response(scope, receive, send)
+
+
+class _EventStream(Response):
+    """Server-sent events from an async generator; a client that leaves cancels it."""
+
+    def __init__(self, events: Callable[[], AsyncIterator[bytes]]) -> None:
+        self.events = events
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-store"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+            events = self.events()
+            try:
+                async for data in events:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            except OSError:  # the client went away between two events
+                tg.cancel_scope.cancel()
+                return
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            tg.cancel_scope.cancel()
