@@ -47,23 +47,8 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
 
 def test_scripted_model_example_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's ScriptedModel example runs as written after the quickstart's definitions."""
-    blocks = _python_blocks()
-    quickstart = next(b for b in blocks if "run_sync" in b)
-    scripted = next(b for b in blocks if "ScriptedModel(" in b)
-    namespace: dict[str, Any] = {"__name__": "readme"}
-    replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
-    ]
-    with LocalModelServer(replies, style="mistral") as server:
-        monkeypatch.setattr(
-            agentkit.agent,
-            "_infer",
-            lambda spec: OpenAIChatModel(
-                "mistral-small-2506", base_url=server.base_url, api_key="t"
-            ),
-        )
-        exec(compile(quickstart, str(README), "exec"), namespace)
+    namespace = _namespace_after_quickstart(monkeypatch)
+    scripted = next(b for b in _python_blocks() if "ScriptedModel(" in b)
     exec(compile(scripted, str(README), "exec"), namespace)
     assert namespace["result"].output == "Sunny in Paris."
 
