@@ -7,6 +7,7 @@
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
     │   ├── ConfigurationError         no API key, unknown model string, bad option
     │   ├── ApprovalError              decisions that do not match the paused calls
+    │   ├── HistoryError               a message history that cannot be sent (index, reason)
     │   ├── RealRequestBlockedError    (tests) a real model request the pytest plugin refused
     │   ├── ReplayMismatchError        (testing.replay) the agent sent what the recording did not
     │   ├── MistralRuleError           (testing.replay) a conversation Mistral would reject
@@ -20,7 +21,9 @@
     │   ├── OutputTruncatedError       ``finish_reason`` was ``length``, retries spent
     │   ├── ToolLoopError              the same tool call again and again
     │   ├── ToolExecutionError         a tool raised, and the agent was told to raise
-    │   └── UsageLimitExceeded         the next request or tool calls could pass a budget
+    │   ├── UsageLimitExceeded         the next request or tool calls could pass a budget
+    │   ├── ContextWindowExceededError the current turn alone does not fit the context window
+    │   └── SessionConflictError       a session changed under a run in a way it cannot store
     ├── RunPausedError                 ``.output`` of a run paused for approvals
     └── ModelAPIError                  the model endpoint failed; ``.status_code``, ``.body``
         ├── ModelHTTPError             any HTTP error status not listed below
@@ -54,6 +57,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ContextWindowExceededError",
+    "HistoryError",
     "MaxTurnsExceededError",
     "ModelAPIError",
     "ModelConnectionError",
@@ -66,6 +71,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RunPausedError",
     "ServerError",
+    "SessionConflictError",
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolLoopError",
@@ -109,6 +115,15 @@ class ApprovalError(UserError):
     """The ``approvals`` passed to a run do not match the calls waiting in its history:
     an id that is not pending, a decision bound to other arguments, or a changed history.
     Nothing has run or been sent when it is raised."""
+
+
+class HistoryError(UserError):
+    """A message history that cannot be sent (and cannot be repaired): ``.index`` is the
+    position of the first bad message, the message says what is wrong with it."""
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class RunPausedError(AgentkitError):
@@ -204,6 +219,31 @@ class UsageLimitExceeded(AgentRunError):
         self.limit = limit
         self.usage = usage
         self.worst_case = worst_case
+
+
+class ContextWindowExceededError(AgentRunError):
+    """The request would not fit the model's context window, and nothing can be left out
+    (the system instructions and the current turn alone are too long), or the context
+    policy is ``"error"``. Nothing was sent. ``.input_tokens`` is the counted input,
+    ``.limit`` what fits (the window less ``max_tokens``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        input_tokens: int,
+        limit: int,
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.input_tokens = input_tokens
+        self.limit = limit
+
+
+class SessionConflictError(AgentRunError):
+    """The session changed under the run so that its turn cannot be stored (another run
+    resumed the same paused turn first). Nothing was stored; ``.messages`` holds the
+    run's conversation."""
 
 
 class ModelAPIError(AgentkitError):

@@ -19,9 +19,12 @@ __all__ = [
     "AgentEvent",
     "AgentToolEvent",
     "ApprovalRequiredEvent",
+    "ContextTrimmedEvent",
     "FinalResultEvent",
+    "HistoryRepairedEvent",
     "ModelFallbackEvent",
     "ModelResponseEvent",
+    "ModelWarningEvent",
     "PartialOutputEvent",
     "RetryEvent",
     "RunResult",
@@ -195,6 +198,38 @@ class ModelFallbackEvent:
     error: ModelAPIError
 
 
+@dataclass(frozen=True, slots=True)
+class ContextTrimmedEvent:
+    """The request did not fit the model's context window, so the oldest ``dropped``
+    messages (whole turns) were left out of what was sent; ``result.messages`` and the
+    session keep them. Given out after the request's answer, before its
+    ``ModelResponseEvent``. Token counts are agentkit's (see ``count_tokens``)."""
+
+    dropped: int
+    input_tokens: int
+    """The counted input of the request as sent (after trimming)."""
+    limit: int
+    """What fits: the context window less the request's ``max_tokens``."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRepairedEvent:
+    """The run's history could not be sent as it was, and was repaired before the first
+    request: ``notes`` says what was done (tool calls left without answers by a crash or
+    a cancel are answered "interrupted")."""
+
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelWarningEvent:
+    """Something in a model's answer was odd but usable, and what agentkit did about it
+    (usage counts that were negative or fractional, clamped); given out before the
+    answer's ``ModelResponseEvent``."""
+
+    message: str
+
+
 AgentEvent = (
     TextDeltaEvent
     | ToolCallStartedEvent
@@ -207,4 +242,7 @@ AgentEvent = (
     | AgentToolEvent
     | ApprovalRequiredEvent
     | ModelFallbackEvent
+    | ModelWarningEvent
+    | ContextTrimmedEvent
+    | HistoryRepairedEvent
 )

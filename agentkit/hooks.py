@@ -72,6 +72,13 @@ class RunInfo:
     """The number of model requests sent so far (the current one included)."""
     result: RunResult[Any] | None = None
     """The run's result, once it has one."""
+    reported: list[AgentEvent] = field(default_factory=list)
+    """Events hooks reported during the current request (see ``report``)."""
+
+    def report(self, event: AgentEvent) -> None:
+        """Give an event of a request hook out in the run's events: it comes after the
+        request's answer (and its streamed deltas), before its ``ModelResponseEvent``."""
+        self.reported.append(event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,228 @@
+"""Sessions: conversations that outlive a process, and never lose a turn.
+
+::
+
+    session = SQLiteSession("chats.db", "user-42")
+    await agent.run("My name is Ada.", session=session)
+    result = await agent.run("What is my name?", session=session)  # sees the first turn
+
+A run on a session loads the session's history first; when it ends, it stores the
+messages it added (its *turn*) in one transaction. A run that fails or is cancelled
+stores nothing. A run paused for approvals stores its turn as the session's *paused
+turn*; ``agent.run(approvals={...}, session=session)`` resumes it, and stores the whole
+turn when it ends.
+
+**Concurrent runs** (tasks, threads or processes) on one session never lose or
+interleave a turn: each turn is one row, appended under SQLite's write lock (``BEGIN
+IMMEDIATE``, WAL mode, a busy timeout), so turns are stored whole, in commit order. A
+run that started from an older history stores its turn after the newer ones, never over
+them.
+
+**Instructions are the agent's.** A session stores the conversation without system
+messages; each run starts with the agent's current instructions.
+
+**Another backend** is any object with three async methods (``agentkit.Session``)::
+
+    class DictSession:  # Redis or Postgres: the same three methods over their storage
+        def __init__(self):
+            self.turns, self.paused = [], []
+
+        async def load(self):
+            return SessionHistory([m for t in self.turns for m in t], list(self.paused))
+
+        async def save_turn(self, messages, *, paused, resumed):
+            if paused:
+                self.paused = list(messages)
+            else:
+                self.turns.append(list(messages))
+                self.paused = []
+
+        async def clear(self):
+            self.turns, self.paused = [], []
+
+Make ``save_turn`` one transaction (a Redis ``MULTI``, a Postgres ``BEGIN``), and append,
+never rewrite, the stored turns.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+from agentkit._errors import SessionConflictError, UserError
+from agentkit._memory import Session, SessionHistory
+from agentkit.messages import Message, UserMessage, dump_messages, load_messages
+
+__all__ = ["SQLiteSession", "Session", "SessionHistory"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentkit_turns (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    messages TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agentkit_turns_session ON agentkit_turns (session_id, seq);
+CREATE TABLE IF NOT EXISTS agentkit_paused (
+    session_id TEXT PRIMARY KEY,
+    messages TEXT NOT NULL
+);
+"""
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a write waits for another writer's lock before failing."""
+
+
+class SQLiteSession:
+    """A conversation kept in a SQLite file (the standard library's ``sqlite3``).
+
+    ``path`` is any file path (its folder is created); ``session_id`` separates
+    conversations in one file. Every call runs in a worker thread, on its own
+    connection, so the event loop never waits on the disk and nothing stays open.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], session_id: str) -> None:
+        if not session_id:
+            raise UserError("SQLiteSession needs a session_id, such as 'user-42'.")
+        self.path = Path(path)
+        if str(path) == ":memory:":
+            raise UserError(
+                "SQLiteSession keeps conversations in a file; ':memory:' would forget each "
+                "one at once. Give a file path (a temporary file in tests)."
+            )
+        self.session_id = session_id
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteSession({str(self.path)!r}, {self.session_id!r})"
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    async def load(self) -> SessionHistory:
+        """The stored turns, in commit order, and the paused turn (if a run paused)."""
+        return await self._call(self._load)
+
+    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
+        """Store one run's turn in one transaction (see ``agentkit.Session``)."""
+        data = dump_messages(messages).decode("utf-8")
+        await self._call(lambda db: self._save(db, data, paused=paused, resumed=resumed))
+
+    async def clear(self) -> None:
+        """Forget the conversation: every turn, and the paused turn."""
+        await self._call(self._clear)
+
+    # -- more ------------------------------------------------------------------------------
+
+    async def messages(self) -> list[Message]:
+        """The conversation: every stored turn, then the paused turn."""
+        history = await self.load()
+        return [*history.messages, *history.paused]
+
+    async def pop_turn(self) -> list[Message]:
+        """Remove the last turn (the last user message and everything after it) and
+        return it; an empty list when the session has no user message."""
+        return await self._call(self._pop)
+
+    # -- in the worker thread -------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await anyio.to_thread.run_sync(self._with_connection, fn)
+
+    def _with_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)) as db:
+            if not self._ready:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                self._ready = True
+            return fn(db)
+
+    def _load(self, db: sqlite3.Connection) -> SessionHistory:
+        db.execute("BEGIN")  # one snapshot for both tables
+        try:
+            rows = db.execute(
+                "SELECT messages FROM agentkit_turns WHERE session_id = ? ORDER BY seq",
+                (self.session_id,),
+            ).fetchall()
+            paused = db.execute(
+                "SELECT messages FROM agentkit_paused WHERE session_id = ?", (self.session_id,)
+            ).fetchone()
+        finally:
+            db.execute("COMMIT")
+        messages = [m for (data,) in rows for m in load_messages(data)]
+        return SessionHistory(messages, load_messages(paused[0]) if paused else [])
+
+    def _save(self, db: sqlite3.Connection, data: str, *, paused: bool, resumed: bool) -> None:
+        sid = self.session_id
+        db.execute("BEGIN IMMEDIATE")  # the write lock: turns are appended one at a time
+        try:
+            if paused:
+                db.execute(
+                    "INSERT OR REPLACE INTO agentkit_paused (session_id, messages) VALUES (?, ?)",
+                    (sid, data),
+                )
+            else:
+                gone = db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (sid,))
+                if resumed and gone.rowcount == 0:
+                    raise SessionConflictError(
+                        f"The paused turn of session {sid!r} was resumed (or cleared) by "
+                        "another run while this one resumed it, so this run's turn was not "
+                        "stored (it would repeat that turn). Load the session again to see "
+                        "what was stored."
+                    )
+                db.execute(
+                    "INSERT INTO agentkit_turns (session_id, messages) VALUES (?, ?)", (sid, data)
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _clear(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM agentkit_turns WHERE session_id = ?", (self.session_id,))
+        db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (self.session_id,))
+        db.execute("COMMIT")
+
+    def _pop(self, db: sqlite3.Connection) -> list[Message]:
+        sid = self.session_id
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            popped: list[Message] = []
+            paused = db.execute(
+                "SELECT messages FROM agentkit_paused WHERE session_id = ?", (sid,)
+            ).fetchone()
+            if paused is not None:
+                db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (sid,))
+                popped = load_messages(paused[0])
+                if any(isinstance(m, UserMessage) for m in popped):
+                    return popped
+            rows = db.execute(
+                "SELECT seq, messages FROM agentkit_turns WHERE session_id = ? ORDER BY seq DESC",
+                (sid,),
+            )
+            for seq, data in rows.fetchall():
+                turn = load_messages(data)
+                users = [i for i, m in enumerate(turn) if isinstance(m, UserMessage)]
+                db.execute("DELETE FROM agentkit_turns WHERE seq = ?", (seq,))
+                if users:
+                    keep, popped = turn[: users[-1]], [*turn[users[-1] :], *popped]
+                    if keep:
+                        db.execute(
+                            "INSERT INTO agentkit_turns (seq, session_id, messages) "
+                            "VALUES (?, ?, ?)",
+                            (seq, sid, dump_messages(keep).decode("utf-8")),
+                        )
+                    return popped
+                popped = [*turn, *popped]
+            return popped
+        finally:
+            db.execute("COMMIT")
