@@ -1,0 +1,159 @@
+"""Durable runs in this process, on embedded SQLite: step order, approvals, the edges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from dbos import DBOS
+
+from agentkit import Agent, ApprovalError, ApprovalRequest, Denied, RunContext, tool
+from agentkit._errors import ConfigurationError, UserError
+from agentkit.durable import DurableAgent
+from agentkit.testing import ScriptedModel, text, tool_calls
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def dbos_app(tmp_path: Path) -> Iterator[None]:
+    """DBOS configured on a fresh SQLite file; destroyed (registry too) after the test."""
+    DBOS(config={"name": "agentkit-inprocess", "system_database_url": f"sqlite:///{tmp_path}/d"})
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=True)
+
+
+async def test_parallel_calls_are_steps_in_call_order(dbos_app: None) -> None:
+    """Parallel tool calls of one turn run at step ids in call order even when the first
+    finishes last, and a finished workflow id returns its result with no new request."""
+    second_done = anyio.Event()
+    finished: list[str] = []
+
+    @tool
+    async def slow(ctx: RunContext[Any]) -> str:
+        """Finish after fast."""
+        await second_done.wait()
+        finished.append("slow")
+        return f"slow {ctx.idempotency_key}"
+
+    @tool
+    async def fast(ctx: RunContext[Any]) -> str:
+        """Finish at once."""
+        finished.append("fast")
+        second_done.set()
+        return f"fast {ctx.idempotency_key}"
+
+    model = ScriptedModel([tool_calls(("slow", {}), ("fast", {})), text("both")])
+    durable = DurableAgent(Agent(model, tools=[slow, fast]), name="parallel")
+    DBOS.launch()
+    result = await durable.run("go", workflow_id="par-1")
+    assert result.output == "both"
+    assert finished == ["fast", "slow"]
+    steps = await DBOS.list_workflow_steps_async("par-1")
+    names = [s["function_name"] for s in sorted(steps, key=lambda s: s["function_id"])]
+    assert names == [
+        "agentkit.model_request:scripted",
+        "agentkit.tool_call:slow",
+        "agentkit.tool_call:fast",
+        "agentkit.model_request:scripted",
+    ]
+    answers = [m.content for m in result.messages if m.role == "tool"]
+    assert answers == ["slow par-1:2", "fast par-1:3"]  # workflow id : step id
+
+    again = await durable.run("go", workflow_id="par-1")
+    assert again.output == "both" and len(model.requests) == 2
+
+
+async def test_approvals_are_checked_then_resume_the_workflow(dbos_app: None) -> None:
+    """``approve()`` refuses an id that is not waiting and a request with other arguments
+    (nothing sent); a denial resumes the run, the tool does not run, usage adds up."""
+    ran: list[int] = []
+
+    @tool(needs_approval=True)
+    def refund(order: int) -> str:
+        """Refund an order.
+
+        Args:
+            order: The order number.
+        """
+        ran.append(order)
+        return "refunded"
+
+    model = ScriptedModel([tool_calls(("refund", {"order": 7})), text("Not refunded.")])
+    durable = DurableAgent(Agent(model, tools=[refund]), name="approvals")
+    DBOS.launch()
+    workflow_id = await durable.start("Refund 7", workflow_id="appr-1")
+    [request] = await durable.pending(workflow_id, wait_seconds=30)
+    assert (request.tool_name, request.args) == ("refund", {"order": 7})
+
+    with pytest.raises(ApprovalError, match="not waiting"):
+        await durable.approve(workflow_id, {"nope": True})
+    tampered = ApprovalRequest(request.tool_call_id, "refund", '{"order":8}')
+    with pytest.raises(ApprovalError, match="other arguments"):
+        await durable.approve(workflow_id, {tampered: True})
+
+    await durable.approve(workflow_id, {request: Denied("Not today.")})
+    result = await durable.result(workflow_id)
+    assert result.output == "Not refunded."
+    assert ran == []
+    assert result.usage.requests == 2
+    assert await durable.pending(workflow_id) == ()
+    tool_answer = next(m for m in result.messages if m.role == "tool")
+    assert tool_answer.content == "Denied: Not today."
+
+
+async def test_approval_wait_times_out_closed(dbos_app: None) -> None:
+    """A run whose approval wait runs out ends with ``ApprovalError`` carrying the paused
+    conversation, and the tool never ran."""
+    ran: list[int] = []
+
+    @tool(needs_approval=True)
+    def refund(order: int) -> str:
+        """Refund an order.
+
+        Args:
+            order: The order number.
+        """
+        ran.append(order)
+        return "refunded"
+
+    model = ScriptedModel([tool_calls(("refund", {"order": 7}))])
+    durable = DurableAgent(Agent(model, tools=[refund]), name="timeout", approval_timeout=0.2)
+    DBOS.launch()
+    with pytest.raises(ApprovalError, match="approval_timeout") as info:
+        await durable.run("Refund 7", workflow_id="late-1")
+    assert ran == []
+    assert info.value.messages is not None and info.value.messages[-1].role == "assistant"
+
+
+async def test_run_stream_says_why_it_is_not_offered(dbos_app: None) -> None:
+    """``run_stream`` on a durable agent raises ``ConfigurationError`` naming what to use."""
+    durable = DurableAgent(Agent(ScriptedModel([])), name="nostream")
+    with pytest.raises(ConfigurationError, match=r"durable\.run"):
+        durable.run_stream("hi")
+
+
+async def test_enqueue_without_a_queue_says_what_to_do(dbos_app: None) -> None:
+    """``enqueue()`` before any queue is registered tells the user to register one."""
+    durable = DurableAgent(Agent(ScriptedModel([])), name="noqueue")
+    DBOS.launch()
+    with pytest.raises(UserError, match="register_queue"):
+        await durable.enqueue("hi")
+
+
+async def test_idempotency_key_is_none_outside_durable_runs() -> None:
+    """A plain (not durable) run gives its tools no idempotency key."""
+
+    @tool
+    def key(ctx: RunContext[Any]) -> str:
+        """The key."""
+        return str(ctx.idempotency_key)
+
+    model = ScriptedModel([tool_calls(("key", {})), text("ok")])
+    result = await Agent(model, tools=[key]).run("go")
+    assert [m.content for m in result.messages if m.role == "tool"] == ["None"]
