@@ -5,6 +5,7 @@
     agentkit demo                                  # the travel-desk example, streamed
     agentkit chat --tools mytools:TOOLS            # an interactive assistant
     agentkit run path/to/app.py:agent "prompt"     # run an agent once (--json for scripts)
+    agentkit serve path/to/app.py:agent            # a web chat and an OpenAI-compatible API
 
 The model is ``--model`` (``local`` for the embedded model, or a model string such
 as ``mistral:mistral-small-2506``). Without ``--model``, ``chat`` and ``demo`` use
@@ -104,13 +105,19 @@ def _load_module(target: str) -> ModuleType:
         sys.modules[name] = module
         module_spec.loader.exec_module(module)
         return module
+    # A console script's sys.path starts at its own bin directory, not the current
+    # one: ``--tools examples.travel_desk:get_weather`` must resolve from where the
+    # user stands, as ``python -m`` would.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(target)
     except ModuleNotFoundError as exc:
         if exc.name and target.startswith(exc.name):
             raise ConfigurationError(
-                f"no module named {target!r}; run from the directory that holds it, "
-                "or give a file path (path/to/file.py:attr)"
+                f"no module named {target!r} from {cwd}: run from the directory that holds "
+                "it, or give a file path (path/to/file.py:attr)"
             ) from None
         raise
 
@@ -398,6 +405,8 @@ def _cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
     agent = demo.build_agent()
     prompt: str = args.prompt or demo.DEMO_PROMPT
     choice = resolve_model(args.model, local_fallback=True)
+    if args.web:
+        return _serve_agent(agent, args, choice, renderer)
     with _model_scope(choice, renderer) as model, _portal() as portal:
         session = ChatSession(agent, portal, renderer, model=model, local=choice.local)
         renderer.info(f"The travel desk: {demo.DESCRIPTION}")
@@ -414,9 +423,43 @@ def _cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
         return _EXIT_OK
 
 
+def _serve_agent(
+    agent: Agent[Any, Any], args: argparse.Namespace, choice: ModelChoice, renderer: Renderer
+) -> int:
+    """Serve ``agent`` (the web chat and the OpenAI API) until Ctrl-C."""
+    from agentkit.serve import check_bind, serve
+
+    token = check_bind(args.host, args.token)  # refused before any model starts
+    with _model_scope(choice, renderer) as model:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        url = f"http://{host}:{args.port}"
+        renderer.info(f"Serving {agent.name}: the chat at {url}/ , the OpenAI API at {url}/v1")
+        if token:
+            renderer.info(f"Every request needs the token (open {url}/?token=...).")
+        renderer.info("Ctrl-C stops the server.")
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops
+            serve(agent, host=args.host, port=args.port, token=token, model=model)
+        renderer.info("stopped")
+    return _EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace, renderer: Renderer) -> int:
+    agent = _load_agent(args.target)
+    choice = (
+        ModelChoice(None) if args.model is None else resolve_model(args.model, local_fallback=False)
+    )
+    return _serve_agent(agent, args, choice, renderer)
+
+
 def _cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     agent = _load_agent(args.target)
-    choice = resolve_model(args.model, local_fallback=False)
+    # The agent's own model, whatever keys the environment holds: only --model changes it.
+    has_model = agent._model_spec is not None
+    choice = (
+        ModelChoice(None)
+        if has_model and args.model is None
+        else resolve_model(args.model, local_fallback=False)
+    )
     quiet = args.json
     shown = _QuietRenderer() if quiet else renderer
     with (
@@ -516,14 +559,32 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep chatting after the demo question (default: when stdin is a terminal)",
     )
+    demo.add_argument("--web", action="store_true", help="serve it as a web chat instead")
+    _serve_arguments(demo)
+
+    serve = commands.add_parser("serve", help="an agent as a web chat and an OpenAI-compatible API")
+    serve.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
+    serve.add_argument("--model", help=f"override the agent's model: {model_help}")
+    _serve_arguments(serve)
     return parser
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    parser.add_argument(
+        "--token",
+        help="require this token on every request (or set AGENTKIT_SERVE_TOKEN); "
+        "needed for a --host other than loopback",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``agentkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     renderer = make_renderer(plain=True if args.plain else None)
-    command = {"chat": _cmd_chat, "run": _cmd_run, "demo": _cmd_demo}[args.command]
+    commands = {"chat": _cmd_chat, "run": _cmd_run, "demo": _cmd_demo, "serve": _cmd_serve}
+    command = commands[args.command]
     try:
         return command(args, renderer)
     except ConfigurationError as exc:
