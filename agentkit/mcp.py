@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -35,7 +38,16 @@ import anyio.abc
 
 from agentkit._errors import AgentkitError, ToolDefinitionError
 from agentkit.hooks import ToolResult
-from agentkit.messages import ImagePart
+from agentkit.messages import (
+    AssistantMessage,
+    ContentPart,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    UserMessage,
+)
+from agentkit.models.base import Model, ModelRequest, ModelSettings, complete
 from agentkit.tools import (
     TOOL_NAME_PATTERN,
     RunContext,
@@ -64,6 +76,12 @@ DEFAULT_TIMEOUT = 60.0
 
 ToolFilter = Iterable[str] | Callable[["mcp_types.Tool"], bool]
 """The server's own tool names to keep, or a predicate on the server's ``mcp.types.Tool``."""
+
+ApprovalRule = bool | Callable[[RunContext[Any], dict[str, Any]], bool]
+NeedsApproval = ApprovalRule | Collection[str] | Mapping[str, ApprovalRule]
+"""Which of a server's tools need approval: ``True`` (all), a callable ``(ctx, args) ->
+bool`` (all, decided per call), the server's own names of the tools that do, or a mapping
+from those names to ``True`` or a callable (tools not named need none)."""
 
 
 class MCPConnectionError(AgentkitError):
@@ -96,10 +114,17 @@ class _Connection:
 class _Link:
     """What every view of one server shares: how to connect, the task group, the connection."""
 
-    def __init__(self, label: str, make_client: Callable[..., mcp.Client], timeout: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        make_client: Callable[..., mcp.Client],
+        timeout: float,
+        sampling_model: Model | str | None = None,
+    ) -> None:
         self.label = label
         self.make_client = make_client
         self.timeout = timeout
+        self.sampling_model = sampling_model
         self.depth = 0
         self.task_group: anyio.abc.TaskGroup | None = None
         self.connection: _Connection | None = None
@@ -170,7 +195,17 @@ class _Link:
                 connection.tools = None
 
         try:
-            async with self.make_client(on_message) as client:
+            async with AsyncExitStack() as stack:
+                sampling = None
+                if self.sampling_model is not None:
+                    model = self.sampling_model
+                    if isinstance(model, str):
+                        from agentkit.models.infer import infer_model
+
+                        model = self.sampling_model = infer_model(model)
+                    await stack.enter_async_context(model)
+                    sampling = _sampler(self.label, model)
+                client = await stack.enter_async_context(self.make_client(on_message, sampling))
                 tools = await _list_all(client)
                 connection.client, connection.tools = client, tools
                 connection.ready.set()
@@ -289,10 +324,72 @@ def _result(label: str, name: str, result: mcp_types.CallToolResult) -> ToolResu
     return ToolResult(content, parts)
 
 
+_QUICK_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "format"})
+_QuickPlan = tuple[dict[str, tuple[Callable[[Any], bool], ...]], tuple[str, ...], bool]
+
+
+def _quick_plan(schema: Mapping[str, Any]) -> _QuickPlan | None:
+    """For the common schema (an object of typed properties, ``required``, a boolean
+    ``additionalProperties``), what to check; ``None`` when the schema uses anything else."""
+    if schema.get("type") != "object" or not set(schema) <= {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "title",
+        "description",
+    }:
+        return None
+    additional = schema.get("additionalProperties", True)
+    properties = schema.get("properties", {})
+    if not isinstance(additional, bool) or not isinstance(properties, dict):
+        return None
+    checks: dict[str, tuple[Callable[[Any], bool], ...]] = {}
+    for name, prop in properties.items():
+        if not isinstance(prop, dict) or not set(prop) <= _ANNOTATIONS | {"type"}:
+            return None
+        kinds = prop.get("type", [])
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not isinstance(kinds, list) or not all(k in _QUICK_TYPES for k in kinds):
+            return None
+        checks[name] = tuple(_QUICK_TYPES[k] for k in kinds)
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return None
+    return checks, tuple(required), additional
+
+
+def _quick_valid(plan: _QuickPlan, value: dict[str, Any]) -> bool:
+    """True when ``value`` surely matches (False: let jsonschema decide, and say why)."""
+    checks, required, additional = plan
+    for name in required:
+        if name not in value:
+            return False
+    for name, item in value.items():
+        kinds = checks.get(name)
+        if kinds is None:
+            if not additional:
+                return False
+        elif kinds and not any(ok(item) for ok in kinds):
+            return False
+    return True
+
+
 class MCPTool(Tool[Callable[..., Any]]):
     """One tool of an MCP server, as the model sees it (maybe prefixed) and as it is called."""
 
-    def __init__(self, link: _Link, spec: mcp_types.Tool, name: str) -> None:
+    def __init__(
+        self, link: _Link, spec: mcp_types.Tool, name: str, needs_approval: ApprovalRule = False
+    ) -> None:
         if not TOOL_NAME_PATTERN.match(name):
             raise ToolDefinitionError(
                 f"MCP server {link.label} has a tool named {spec.name!r}, exposed as {name!r}, "
@@ -310,7 +407,9 @@ class MCPTool(Tool[Callable[..., Any]]):
         self.strict = None
         self.takes_ctx = False
         self.is_async = True
+        self.needs_approval = needs_approval
         self._validator: Validator | None = None
+        self._quick = _quick_plan(self.parameters)
         self._definition = ToolDefinition(
             name=name, description=self.description, parameters=self.parameters
         )
@@ -337,6 +436,8 @@ class MCPTool(Tool[Callable[..., Any]]):
                 "the arguments must be a JSON object with the parameters as keys. Send one "
                 "JSON object matching the tool's parameters."
             )
+        if self._quick is not None and _quick_valid(self._quick, value):
+            return value
         validator = self._validator
         if validator is None:
             from jsonschema.validators import validator_for  # type: ignore[import-untyped]
@@ -374,10 +475,12 @@ class MCPServer:
         *,
         _prefix: str | None = None,
         _filters: tuple[Callable[[mcp_types.Tool], bool], ...] = (),
+        _approval: NeedsApproval = False,
     ) -> None:
         self._link = _link
         self._prefix = _prefix
         self._filters = _filters
+        self._approval = _approval
         self._cache: tuple[_Connection, int, tuple[MCPTool, ...]] | None = None
 
     # -- making one -------------------------------------------------------------------
@@ -392,6 +495,8 @@ class MCPServer:
         cwd: str | os.PathLike[str] | None = None,
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        needs_approval: NeedsApproval = False,
+        sampling_model: Model | str | None = None,
     ) -> MCPServer:
         """A server started as a subprocess, spoken to over its stdin and stdout.
 
@@ -399,6 +504,11 @@ class MCPServer:
         ``USER``, ``SHELL``, ``TERM``, ``LANG``... not the whole of ``os.environ``) with
         ``env`` added on top. ``name`` is how errors name it (default: the command and
         arguments). ``timeout`` is the limit for each tool call, in seconds.
+
+        ``needs_approval`` pauses a run before the tools it names run, as
+        ``@tool(needs_approval=...)`` does (see ``NeedsApproval``). ``sampling_model``
+        (opt-in) answers the server's sampling requests; without it they are refused.
+        Both are the same for ``http`` and ``in_process``.
         """
         params = mcp.StdioServerParameters(
             command=command,
@@ -407,7 +517,14 @@ class MCPServer:
             cwd=os.fspath(cwd) if cwd is not None else None,
         )
         label = repr(name or " ".join([os.path.basename(command), *args]))
-        return cls(_Link(label, _client_factory(params), timeout))
+
+        def transport() -> Any:
+            from mcp.client.stdio import stdio_client
+
+            return stdio_client(params, errlog=_errlog())
+
+        link = _Link(label, _client_factory(None, transport), timeout, sampling_model)
+        return cls(link, _approval=needs_approval)
 
     @classmethod
     def http(
@@ -417,6 +534,8 @@ class MCPServer:
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        needs_approval: NeedsApproval = False,
+        sampling_model: Model | str | None = None,
     ) -> MCPServer:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://host:8000/mcp``).
 
@@ -433,24 +552,33 @@ class MCPServer:
 
                 return _OwnedHTTPTransport(url, sent, httpx2, streamable_http_client)
 
-            return cls(_Link(label, _client_factory(None, transport), timeout))
-        return cls(_Link(label, _client_factory(url), timeout))
+            link = _Link(label, _client_factory(None, transport), timeout, sampling_model)
+        else:
+            link = _Link(label, _client_factory(url), timeout, sampling_model)
+        return cls(link, _approval=needs_approval)
 
     @classmethod
     def in_process(
-        cls, server: Any, *, name: str | None = None, timeout: float = DEFAULT_TIMEOUT
+        cls,
+        server: Any,
+        *,
+        name: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        needs_approval: NeedsApproval = False,
+        sampling_model: Model | str | None = None,
     ) -> MCPServer:
         """An SDK server object (``mcp.server.mcpserver.MCPServer`` or a low-level
         ``Server``) in this process: no subprocess, no sockets."""
         label = repr(name or getattr(server, "name", None) or "in-process")
-        return cls(_Link(label, _client_factory(server), timeout))
+        link = _Link(label, _client_factory(server), timeout, sampling_model)
+        return cls(link, _approval=needs_approval)
 
     # -- views ------------------------------------------------------------------------
 
     def prefixed(self, prefix: str) -> MCPServer:
         """The same server with its tools named ``{prefix}_{name}``."""
         full = f"{prefix}_{self._prefix}" if self._prefix else prefix
-        return MCPServer(self._link, _prefix=full, _filters=self._filters)
+        return MCPServer(self._link, _prefix=full, _filters=self._filters, _approval=self._approval)
 
     def filtered(self, keep: ToolFilter) -> MCPServer:
         """The same server with only some tools: the server's own tool names to keep (not
@@ -464,7 +592,12 @@ class MCPServer:
             def predicate(spec: mcp_types.Tool) -> bool:
                 return spec.name in names
 
-        return MCPServer(self._link, _prefix=self._prefix, _filters=(*self._filters, predicate))
+        return MCPServer(
+            self._link,
+            _prefix=self._prefix,
+            _filters=(*self._filters, predicate),
+            _approval=self._approval,
+        )
 
     @property
     def name(self) -> str:
@@ -499,7 +632,12 @@ class MCPServer:
             return cached[2]
         prefix = self._prefix
         tools = tuple(
-            MCPTool(self._link, spec, f"{prefix}_{spec.name}" if prefix else spec.name)
+            MCPTool(
+                self._link,
+                spec,
+                f"{prefix}_{spec.name}" if prefix else spec.name,
+                _approval_for(self._approval, spec.name),
+            )
             for spec in listed
             if all(keep(spec) for keep in self._filters)
         )
@@ -507,12 +645,98 @@ class MCPServer:
         return tools
 
 
+def _errlog() -> Any:
+    """Where a stdio server's stderr goes: this program's stderr when it is a real file (not
+    a notebook's or a test's stand-in without a descriptor), else the original, else nowhere."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.fileno()
+                return stream
+        except (AttributeError, OSError, ValueError):
+            continue
+    return subprocess.DEVNULL
+
+
+def _approval_for(rule: NeedsApproval, name: str) -> ApprovalRule:
+    """What ``needs_approval`` says for the server's tool ``name``."""
+    if isinstance(rule, bool) or callable(rule):
+        return rule
+    if isinstance(rule, str):
+        return rule == name
+    if isinstance(rule, Mapping):
+        return rule.get(name, False)
+    return name in rule
+
+
+def _sampler(label: str, model: Model) -> Any:
+    """The SDK's sampling callback: each request the server makes goes to ``model``."""
+
+    async def sample(
+        context: Any, params: mcp_types.CreateMessageRequestParams
+    ) -> mcp_types.CreateMessageResult | mcp_types.ErrorData:
+        try:
+            response = await complete(model, _sampling_request(params))
+        except Exception as exc:  # the server gets an error answer; cancellation propagates
+            return mcp_types.ErrorData(
+                code=mcp_types.INTERNAL_ERROR,
+                message=f"The client's model {model.name!r} could not answer the sampling "
+                f"request of MCP server {label}: {type(exc).__name__}: {exc}",
+            )
+        stop = {"stop": "endTurn", "length": "maxTokens", "tool_calls": "toolUse"}
+        finish = response.finish_reason
+        return mcp_types.CreateMessageResult(
+            role="assistant",
+            content=mcp_types.TextContent(type="text", text=response.message.content or ""),
+            model=response.model_name or model.name,
+            stop_reason=stop.get(finish, finish) if finish is not None else "endTurn",
+        )
+
+    return sample
+
+
+def _sampling_request(params: mcp_types.CreateMessageRequestParams) -> ModelRequest:
+    """A server's sampling request as a model request (text and images; no tools)."""
+    messages: list[Message] = []
+    if params.system_prompt:
+        messages.append(SystemMessage(content=params.system_prompt))
+    for message in params.messages:
+        blocks = message.content if isinstance(message.content, list) else [message.content]
+        parts: list[ContentPart] = []
+        for block in blocks:
+            if isinstance(block, mcp_types.TextContent):
+                parts.append(TextPart(text=block.text))
+            elif isinstance(block, mcp_types.ImageContent) and message.role == "user":
+                parts.append(ImagePart(url=f"data:{block.mime_type};base64,{block.data}"))
+            else:
+                parts.append(TextPart(text=f"[{block.type} content omitted]"))
+        if message.role == "user":
+            only_text = all(isinstance(p, TextPart) for p in parts)
+            messages.append(
+                UserMessage(
+                    content="\n".join(p.text for p in parts if isinstance(p, TextPart))
+                    if only_text
+                    else tuple(parts)
+                )
+            )
+        else:
+            text = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+            messages.append(AssistantMessage(content=text))
+    stop = tuple(params.stop_sequences) if params.stop_sequences else None
+    settings = ModelSettings(
+        max_tokens=params.max_tokens, temperature=params.temperature, stop=stop
+    )
+    return ModelRequest(messages=messages, settings=settings)
+
+
 def _client_factory(
     server: Any, transport: Callable[[], Any] | None = None
 ) -> Callable[..., mcp.Client]:
-    def make(on_message: Any) -> mcp.Client:
+    def make(on_message: Any, sampling: Any = None) -> mcp.Client:
         target = transport() if transport is not None else server
-        return mcp.Client(target, message_handler=on_message, cache=None)
+        return mcp.Client(
+            target, message_handler=on_message, sampling_callback=sampling, cache=None
+        )
 
     return make
 

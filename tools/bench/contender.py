@@ -465,6 +465,137 @@ def make_openai_agents(base_url: str) -> Contender:
     return text, structured, stream
 
 
+# --------------------------------------------------------------------------------------
+# MCP: get_current_time on mcp-server-time over stdio, the server held open across runs
+# --------------------------------------------------------------------------------------
+
+TIME_SERVER_ARGS = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
+TIME_PROMPT = "What time is it in Paris?"
+
+
+def _no_variant(kind: str) -> Any:
+    async def missing(*_args: Any) -> Any:
+        raise RuntimeError(f"the MCP contenders have no {kind} variant")
+
+    return missing
+
+
+def make_mcp_raw(base_url: str) -> Contender:
+    """A hand-written loop: the model through ``httpx2`` (as ``raw_httpx``), the tool through
+    the MCP SDK's ``ClientSession`` over ``stdio_client``, listed once, held open."""
+    import httpx2
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    client = httpx2.AsyncClient(
+        base_url=base_url,
+        headers={"authorization": "Bearer x", "content-type": "application/json"},
+        timeout=httpx2.Timeout(600, connect=5.0),
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
+    )
+    params = StdioServerParameters(command=sys.executable, args=TIME_SERVER_ARGS)
+    dumps = json.dumps
+    loads = json.loads
+
+    class Held:
+        """The stdio process and its session, open while the contender runs."""
+
+        session: Any = None
+        tools: list[dict[str, Any]] = []
+
+        async def __aenter__(self) -> Held:
+            self.stack = contextlib.AsyncExitStack()
+            await self.stack.__aenter__()
+            self.stack.push_async_callback(client.aclose)
+            read, write = await self.stack.enter_async_context(stdio_client(params))
+            session = await self.stack.enter_async_context(ClientSession(read, write))
+            await session.initialize()
+            listed = await session.list_tools()
+            self.session = session
+            self.tools = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description or t.name,
+                        "parameters": t.input_schema,
+                    },
+                }
+                for t in listed.tools
+            ]
+            return self
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await self.stack.__aexit__(*exc)
+
+    held = Held()
+
+    async def text() -> str:
+        messages: list[Any] = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": TIME_PROMPT},
+        ]
+        usage = {"input": 0, "output": 0}
+        for _ in range(10):
+            body = {"model": MODEL, "messages": messages, "tools": held.tools, "max_tokens": 1024}
+            r = await client.post("/chat/completions", content=dumps(body).encode())
+            r.raise_for_status()
+            data = loads(r.content)
+            u = data.get("usage")
+            if u:
+                usage["input"] += u["prompt_tokens"]
+                usage["output"] += u["completion_tokens"]
+            msg = data["choices"][0]["message"]
+            calls = msg.get("tool_calls")
+            if not calls:
+                return str(msg.get("content") or "")
+            messages.append(
+                {"role": "assistant", "content": msg.get("content"), "tool_calls": calls}
+            )
+            for c in calls:
+                fn = c["function"]
+                result = await held.session.call_tool(fn["name"], loads(fn["arguments"]))
+                out = "\n".join(b.text for b in result.content if b.type == "text")
+                if "datetime" not in out or result.is_error:
+                    raise AssertionError(f"unexpected tool result {out!r}")
+                messages.append({"role": "tool", "tool_call_id": c["id"], "content": out})
+        raise RuntimeError("too many turns")
+
+    text.hold = (held,)  # type: ignore[attr-defined]
+    return text, _no_variant("structured"), _no_variant("stream")
+
+
+def make_mcp_agentkit(base_url: str) -> Contender:
+    """agentkit as its README shows MCP: ``Agent(model, tools=[MCPServer.stdio(...)])``,
+    the agent and the server held open (``async with``)."""
+    from agentkit import Agent  # type: ignore[attr-defined,unused-ignore]
+    from agentkit.mcp import MCPServer
+    from agentkit.messages import ToolMessage
+    from agentkit.models import OpenAIChatModel
+
+    model = OpenAIChatModel(MODEL, base_url=base_url, api_key="x")
+    server = MCPServer.stdio(sys.executable, TIME_SERVER_ARGS, name="time")
+    agent: Any = Agent(model, instructions=SYSTEM, tools=[server])
+    checked = False
+
+    async def text() -> str:
+        nonlocal checked
+        result = await agent.run(TIME_PROMPT)
+        if not checked:  # the tool really ran on the server (once: the check costs CPU)
+            answers = [m for m in result.messages if isinstance(m, ToolMessage)]
+            if len(answers) != 1 or "datetime" not in answers[0].content:
+                raise AssertionError(f"unexpected tool result {answers!r}")
+            checked = True
+        return str(result.output)
+
+    text.hold = (server, agent)  # type: ignore[attr-defined]
+    return text, _no_variant("structured"), _no_variant("stream")
+
+
+MCP_CONTENDERS = ("mcp_raw", "mcp_agentkit")
+"""Text runs only (sequential CPU and wall, runs with N in flight); ``_bench_mcp``."""
+
+
 FACTORIES: dict[str, Callable[[str], Contender]] = {
     "raw_openai": make_raw_openai,
     "raw_httpx": make_raw_httpx,
@@ -472,6 +603,8 @@ FACTORIES: dict[str, Callable[[str], Contender]] = {
     "agentkit_traced": make_agentkit_traced,
     "pydantic_ai": make_pydantic_ai,
     "openai_agents": make_openai_agents,
+    "mcp_raw": make_mcp_raw,
+    "mcp_agentkit": make_mcp_agentkit,
 }
 
 
@@ -569,6 +702,26 @@ async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, 
     out["rss_per_inflight_kb"] = (peak - rss_before) / a.inflight
 
 
+async def _bench_mcp(c: Contender, a: argparse.Namespace, out: dict[str, Any]) -> None:
+    """The MCP pair: text runs only (the tool is on a stdio server, held open)."""
+    text = c[0]
+    first = await text()
+    out["first_run_done_monotonic"] = time.monotonic()
+    out["cold_start_cpu_ms"] = time.process_time() * 1e3
+    if "Paris" not in first:
+        raise AssertionError(f"unexpected text output {first!r}")
+    for _ in range(a.warmup):
+        await text()
+    out["text_cpu_us"], out["text_wall_us"] = await _sequential(text, a.runs)
+    gc.collect()
+    rss_before = _rss_kb()
+    await _concurrent(text, a.inflight, a.inflight)
+    out["conc_runs_per_s"] = await _concurrent(text, a.inflight, a.conc_runs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak_rss_mb"] = peak / 1024
+    out["rss_per_inflight_kb"] = (peak - rss_before) / a.inflight
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
@@ -578,10 +731,13 @@ async def _profile(c: Contender, a: argparse.Namespace) -> None:
     from pyinstrument import Profiler
 
     text, structured, _stream = c
+    mcp = a.name in MCP_CONTENDERS
     for _ in range(max(a.warmup, 5)):
         await text()
-        await structured()
-    for variant, fn in (("text", text), ("structured", structured)):
+        if not mcp:
+            await structured()
+    variants = (("text", text),) if mcp else (("text", text), ("structured", structured))
+    for variant, fn in variants:
         profiler = Profiler(interval=0.0002, async_mode="disabled")
         profiler.start()
         for _ in range(a.runs):
@@ -611,6 +767,11 @@ async def _spin_stream(fn: StreamFn, n: int) -> None:
 async def _spin(c: Contender, a: argparse.Namespace) -> None:
     """Warm up, then only sequential runs: for an outside sampling profiler (py-spy)."""
     text, structured, stream = c
+    if a.name in MCP_CONTENDERS:
+        for _ in range(max(a.warmup, 5)):
+            await text()
+        await _spin_text(text, a.runs)
+        return
     for _ in range(max(a.warmup, 5)):
         await text()
         await structured()
@@ -651,7 +812,10 @@ def main() -> None:
     if a.profile == "spin":
         asyncio.run(_held(contender, _spin(contender, a)))
         return
-    asyncio.run(_held(contender, _bench(a.name, contender, a, out)))
+    if a.name in MCP_CONTENDERS:
+        asyncio.run(_held(contender, _bench_mcp(contender, a, out)))
+    else:
+        asyncio.run(_held(contender, _bench(a.name, contender, a, out)))
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")
     sys.stdout.flush()
 

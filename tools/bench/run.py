@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python tools/bench/run.py --smoke               # a few runs, < 1 minute
     .venv/bin/python tools/bench/run.py --peers-python /work/bench-peers-venv/bin/python
     .venv/bin/python tools/bench/run.py --profile agentkit    # pyinstrument profile
+    .venv/bin/python tools/bench/run.py --mcp                 # the MCP pair only
 
 One local OpenAI-compatible server (``server.py``) runs in its own process. Every contender
 (``contender.py``) runs in its own fresh process per round, contenders alternating within a
@@ -43,6 +44,9 @@ CONTENDER = HERE / "contender.py"
 SERVER = HERE / "server.py"
 BASELINE = "raw_openai"
 ALL = ["raw_openai", "raw_httpx", "agentkit", "agentkit_traced", "pydantic_ai", "openai_agents"]
+MCP = ["mcp_raw", "mcp_agentkit"]
+"""The MCP pair (``--mcp``): get_current_time on mcp-server-time over stdio, text runs only,
+ratios against ``mcp_raw``."""
 PEERS = {"pydantic_ai", "openai_agents"}
 
 IMPORTS: dict[str, str] = {
@@ -53,6 +57,10 @@ IMPORTS: dict[str, str] = {
     "from agentkit.tracing import Tracing; from opentelemetry.sdk.trace import TracerProvider",
     "pydantic_ai": "from pydantic_ai import Agent",
     "openai_agents": "from agents import Agent, Runner",
+    "mcp_raw": "import httpx2; from mcp import ClientSession; from mcp.client.stdio import "
+    "stdio_client; import mcp_server_time",
+    "mcp_agentkit": "from agentkit import Agent; from agentkit.models import OpenAIChatModel; "
+    "from agentkit.mcp import MCPServer; import mcp_server_time",
 }
 """The import statement each contender's user writes; ``import`` time measures exactly this."""
 
@@ -273,6 +281,8 @@ def table(results: dict[str, Any], inflight: int, baseline: str = BASELINE) -> s
             if "ratio" in f and n != baseline:
                 cell += f" **{f['ratio']['median']:.2f}x**"
             cells.append(cell)
+        if all(c == "-" for c in cells):
+            continue  # a figure no contender has (the MCP pair measures text runs only)
         rows.append(
             f"| {label.replace('N in flight', f'{inflight} in flight')} ({unit}) | "
             + " | ".join(cells)
@@ -347,23 +357,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="JSON output path")
     p.add_argument("--profile", default=None, metavar="CONTENDER", help="profile one contender")
     p.add_argument(
+        "--mcp",
+        action="store_true",
+        help=f"run the MCP pair {MCP} (text runs; baseline mcp_raw) instead of the others",
+    )
+    p.add_argument(
         "--baseline",
         default=BASELINE,
-        choices=ALL,
+        choices=ALL + MCP,
         help=f"the contender ratios are computed against (default {BASELINE})",
     )
     a = p.parse_args(argv)
     if a.smoke:
         a.rounds, a.warmup, a.runs, a.inflight, a.conc_runs, a.import_reps = 1, 2, 5, 10, 20, 1
+    if a.mcp:
+        a.contenders, a.baseline = ",".join(MCP), MCP[0]
     names = [n.strip() for n in a.contenders.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(ALL))
+    unknown = sorted(set(names) - set(ALL) - set(MCP))
     if unknown:
-        p.error(f"unknown contender(s) {unknown}; choose from {ALL}")
+        p.error(f"unknown contender(s) {unknown}; choose from {ALL + MCP}")
     pythons = {n: (a.peers_python if n in PEERS else a.python) for n in names}
 
     if a.profile:
-        if a.profile not in ALL:
-            p.error(f"unknown contender {a.profile!r}; choose from {ALL}")
+        if a.profile not in ALL + MCP:
+            p.error(f"unknown contender {a.profile!r}; choose from {ALL + MCP}")
         profile(a.profile, a.peers_python if a.profile in PEERS else a.python, a)
         return 0
 
@@ -389,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"[bench] round {rnd + 1}/{a.rounds} {n}: "
                     f"text {fig['text_cpu_us']:.0f} us cpu, "
-                    f"{fig['conc_runs_per_s']:.0f} runs/s ({time.perf_counter() - t0:.1f} s)",
+                    f"{fig.get('conc_runs_per_s', 0):.0f} runs/s "
+                    f"({time.perf_counter() - t0:.1f} s)",
                     file=sys.stderr,
                 )
     finally:

@@ -10,6 +10,10 @@ It answers every ``POST .../chat/completions`` in a fixed two-request pattern:
 2. a tool message present -> the final answer: text, or the ``Report`` JSON when the
    request carries a ``response_format`` object.
 
+A request whose tools include ``get_current_time`` (the MCP contenders, on
+``mcp-server-time``) gets ``get_current_time(timezone="Europe/Paris")`` instead, then a text
+answer (not streamed).
+
 With ``"stream": true`` the same answers are sent as server-sent events, the text in several
 deltas, usage on the final chunk, then ``data: [DONE]``. The shapes follow a real
 Mistral response (32-hex response id, 9-character tool-call ids, ``content: ""`` next to tool
@@ -35,10 +39,13 @@ CREATED = 1767225600
 TEXT_ANSWER = "The weather in Paris is sunny, 21 degrees Celsius, with a light breeze."
 REPORT_ANSWER = {"city": "Paris", "temperature_c": 21, "conditions": "sunny"}
 TOOL_ARGS = '{"city": "Paris"}'
+TIME_ARGS = '{"timezone": "Europe/Paris"}'
+TIME_ANSWER = "In Paris it is the time get_current_time said."
 
 _ROLE_TOOL = re.compile(rb'"role"\s*:\s*"tool"')
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 _RESPONSE_FORMAT = re.compile(rb'"response_format"\s*:\s*\{')
+_TIME_TOOL = re.compile(rb'"name"\s*:\s*"get_current_time"')
 
 
 def _usage(prompt: int, completion: int) -> dict[str, object]:
@@ -75,10 +82,12 @@ def _chunk(delta: dict[str, object], finish: str | None, usage: dict[str, object
     return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _tool_call(with_type: bool = True) -> dict[str, object]:
+def _tool_call(
+    with_type: bool = True, name: str = "get_weather", arguments: str = TOOL_ARGS
+) -> dict[str, object]:
     call: dict[str, object] = {
         "id": CALL_ID,
-        "function": {"name": "get_weather", "arguments": TOOL_ARGS},
+        "function": {"name": name, "arguments": arguments},
         "index": 0,
     }
     if with_type:
@@ -131,6 +140,19 @@ def _build_responses() -> dict[tuple[bool, bool, bool], bytes]:
 
 
 RESPONSES = _build_responses()
+TIME_CALL = {
+    "role": "assistant",
+    "content": "",
+    "tool_calls": [_tool_call(True, "get_current_time", TIME_ARGS)],
+}
+TIME_RESPONSES = {
+    False: _http(_completion(TIME_CALL, "tool_calls", _usage(140, 20)), b"application/json"),
+    True: _http(
+        _completion({"role": "assistant", "content": TIME_ANSWER}, "stop", _usage(190, 14)),
+        b"application/json",
+    ),
+}
+"""The MCP contenders' answers, keyed by after_tool."""
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n"
 
 
@@ -169,6 +191,9 @@ class _Conn(asyncio.Protocol):
             buf = buf[total:]
             line = head[: head.find(b"\r\n")] if b"\r\n" in head else head
             if line.startswith(b"POST ") and b"/chat/completions" in line:
+                if _TIME_TOOL.search(body) is not None:
+                    transport.write(TIME_RESPONSES[_ROLE_TOOL.search(body) is not None])
+                    continue
                 key = (
                     _ROLE_TOOL.search(body) is not None,
                     _RESPONSE_FORMAT.search(body) is not None,

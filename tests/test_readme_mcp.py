@@ -1,0 +1,123 @@
+"""The README's MCP and agents-as-tools examples run as written, on real servers:
+mcp-server-time over stdio, an in-process SDK server, and a local model server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import agentkit.agent
+from agentkit.models import OpenAIChatModel
+from agentkit.testing.server import LocalModelServer, text, tool_calls
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _block(marker: str) -> str:
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return next(b for b in blocks if marker in b)
+
+
+def _run(block: str, namespace: dict[str, Any]) -> None:
+    exec(compile(block, str(README), "exec"), namespace)
+
+
+def _point_models_at(monkeypatch: pytest.MonkeyPatch, server: LocalModelServer) -> None:
+    monkeypatch.setattr(
+        agentkit.agent,
+        "_infer",
+        lambda spec: OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t"),
+    )
+
+
+def _namespace(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The quickstart's definitions (get_weather, Agent...), its run played locally."""
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    replies = [
+        tool_calls(("get_weather", {"city": "Paris"})),
+        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        _run(_block("output_type=Report"), namespace)
+    return namespace
+
+
+def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+def test_mcp_stdio_example_calls_the_time_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The stdio example offers mcp-server-time's tools prefixed beside get_weather, and the
+    server's real answer for Tokyo reaches the model."""
+    namespace = _namespace(monkeypatch)
+    replies = [
+        tool_calls(("time_get_current_time", {"timezone": "Asia/Tokyo"})),
+        text("It is evening in Tokyo."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        capsys.readouterr()
+        _run(_block("MCPServer.stdio("), namespace)
+        bodies = server.bodies
+    assert capsys.readouterr().out == "It is evening in Tokyo.\n"
+    names = [t["function"]["name"] for t in bodies[0]["tools"]]
+    assert names == ["get_weather", "time_get_current_time", "time_convert_time"]
+    (answer,) = _tool_messages(bodies[1])
+    assert json.loads(answer["content"])["timezone"] == "Asia/Tokyo"
+
+
+def test_mcp_approvals_example_pauses_then_runs_the_approved_call(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The in-process example pauses before delete_note, resumes with the approval (the
+    note is deleted on the server), and answers a time question on the held server."""
+    namespace = _namespace(monkeypatch)
+    # the stdio block defines ``clock``: define it without running that block's request
+    stdio = _block("MCPServer.stdio(")
+    _run(stdio.split("assistant = ")[0], namespace)
+    replies = [
+        tool_calls(("delete_note", {"title": "groceries"})),
+        text("Deleted."),
+        tool_calls(("get_current_time", {"timezone": "UTC"})),
+        text("It is noon UTC."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        _run(_block("needs_approval={"), namespace)
+        capsys.readouterr()
+        anyio.run(namespace["tidy"], ["Delete the groceries note.", "What time is it?"])
+        bodies = server.bodies
+    assert capsys.readouterr().out.splitlines() == ["Deleted.", "It is noon UTC."]
+    assert len(bodies) == 4
+    assert _tool_messages(bodies[1])[0]["content"] == "deleted groceries"
+    assert "datetime" in _tool_messages(bodies[3])[0]["content"]
+
+
+def test_agents_as_tools_example_nests_the_researcher(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The agents-as-tools example: the lead asks the researcher, who calls get_weather; the
+    researcher's answer is the lead's tool result and usage counts all four requests."""
+    namespace = _namespace(monkeypatch)
+    replies = [
+        tool_calls(("researcher", {"prompt": "Will it rain in Paris?"})),
+        tool_calls(("get_weather", {"city": "Paris"})),
+        text("Sunny, 21 degrees."),
+        text("No umbrella needed."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        capsys.readouterr()
+        _run(_block(".as_tool("), namespace)
+        bodies = server.bodies
+    assert capsys.readouterr().out.splitlines() == ["No umbrella needed.", "4"]
+    assert bodies[1]["messages"][-1] == {"role": "user", "content": "Will it rain in Paris?"}
+    assert _tool_messages(bodies[3])[0]["content"] == "Sunny, 21 degrees."
