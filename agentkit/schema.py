@@ -26,10 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 from pydantic import create_model as _create_model
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticUndefined
 
 from agentkit._errors import ToolDefinitionError, UserError
 
@@ -96,19 +98,31 @@ class FunctionSchema:
     """The pydantic model that validates the arguments (fields are aliased to the names)."""
     names: Mapping[str, str] = field(repr=False)
     """Model field name -> parameter name, in signature order."""
+    filled: frozenset[str] = field(default=frozenset(), repr=False)
+    """Fields whose default comes from a pydantic ``Field``: passed even when left out."""
+    nested_nulls: bool = field(default=False, repr=False)
+    """Whether nested objects have defaulted fields, where a ``null`` means the default."""
 
     def validate_json(self, data: str | bytes) -> dict[str, Any]:
         """Validate JSON arguments; raises ``pydantic.ValidationError``."""
-        instance = self.model.model_validate_json(data)
-        values = instance.__dict__
-        given = instance.__pydantic_fields_set__
-        return {param: values[f] for f, param in self.names.items() if f in given}
+        if self.nested_nulls and ("null" in data if isinstance(data, str) else b"null" in data):
+            try:
+                parsed = pydantic_core.from_json(data)
+            except ValueError:
+                pass  # let the model report the JSON error in its own words
+            else:
+                return self.validate_python(parsed)
+        return self._arguments(self.model.model_validate_json(data))
 
     def validate_python(self, obj: Any) -> dict[str, Any]:
         """Validate already-parsed arguments; raises ``pydantic.ValidationError``."""
-        instance = self.model.model_validate(obj)
+        if self.nested_nulls:
+            obj = _drop_null_defaults(obj, self.parameters, self.parameters, 0)
+        return self._arguments(self.model.model_validate(obj))
+
+    def _arguments(self, instance: BaseModel) -> dict[str, Any]:
         values = instance.__dict__
-        given = instance.__pydantic_fields_set__
+        given = instance.__pydantic_fields_set__ | self.filled
         return {param: values[f] for f, param in self.names.items() if f in given}
 
 
@@ -170,6 +184,28 @@ def _none_means_default(default: Any) -> WrapValidator:
     return WrapValidator(validate)
 
 
+def _none_means_factory(factory: Callable[[], Any]) -> WrapValidator:
+    def validate(value: Any, handler: Callable[[Any], Any]) -> Any:
+        return factory() if value is None else handler(value)
+
+    return WrapValidator(validate)
+
+
+def _field_default(annotation: Any) -> Callable[[], Any] | None:
+    """The default a pydantic ``Field`` in ``Annotated`` metadata gives, as a factory."""
+    if get_origin(annotation) is not Annotated:
+        return None
+    for meta in reversed(get_args(annotation)[1:]):
+        if isinstance(meta, FieldInfo):
+            if meta.default_factory is not None:
+                factory: Callable[[], Any] = meta.default_factory  # type: ignore[assignment]
+                return factory
+            if meta.default is not PydanticUndefined:
+                value = meta.default
+                return lambda: value
+    return None
+
+
 def _signature(fn: Any, fn_name: str) -> inspect.Signature:
     if not callable(fn):
         raise ToolDefinitionError(
@@ -227,6 +263,7 @@ def function_schema(
     )
 
     takes_ctx = False
+    filled: set[str] = set()
     fields: dict[str, Any] = {}
     names: dict[str, str] = {}
     annotations: dict[str, Any] = {}
@@ -265,15 +302,25 @@ def function_schema(
                 f"{where} is positional-only; tools are called with keyword arguments. "
                 "Remove the '/' from the signature"
             )
+        fname = f"p{index}"
+        default = param.default
+        if isinstance(default, FieldInfo):  # ``n: int = Field(5, ge=1)``
+            annotation = Annotated[annotation, default]
+            default = inspect.Parameter.empty
         doc = param_docs.get(pname)
         kwargs: dict[str, Any] = {"alias": pname}
         if doc and not _has_field_description(annotation):
             kwargs["description"] = doc
-        if param.default is not inspect.Parameter.empty:
-            kwargs["default"] = param.default
+        if default is not inspect.Parameter.empty:
+            kwargs["default"] = default
             if not _accepts_none(annotation):
-                annotation = Annotated[annotation, _none_means_default(param.default)]
-        fname = f"p{index}"
+                annotation = Annotated[annotation, _none_means_default(default)]
+        else:
+            factory = _field_default(annotation)
+            if factory is not None:  # the function has no default: pass the Field's
+                filled.add(fname)
+                if not _accepts_none(annotation):
+                    annotation = Annotated[annotation, _none_means_factory(factory)]
         fields[fname] = (annotation, Field(**kwargs))
         names[fname] = pname
         annotations[pname] = annotation
@@ -292,6 +339,8 @@ def function_schema(
         takes_ctx=takes_ctx,
         model=model,
         names=names,
+        filled=frozenset(filled),
+        nested_nulls=_has_nested_defaults(parameters, parameters, 0, set()),
     )
 
 
@@ -332,6 +381,67 @@ def _unsupported(
 def _first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------- nested nulls
+
+
+def _defaulted(node: Mapping[str, Any], name: str, root: Mapping[str, Any]) -> bool:
+    """Whether property ``name`` of object ``node`` may be left out and refuses ``null``."""
+    if name in node.get("required", ()):
+        return False
+    prop = node.get("properties", {}).get(name)
+    return isinstance(prop, Mapping) and not _nullable(_resolve(dict(prop), dict(root)))
+
+
+def _children(node: Mapping[str, Any]) -> list[Any]:
+    subs: list[Any] = list(node.get("properties", {}).values())
+    if isinstance(node.get("items"), Mapping):
+        subs.append(node["items"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        subs.extend(node.get(key) or ())
+    return subs
+
+
+def _has_nested_defaults(node: Any, root: Mapping[str, Any], depth: int, seen: set[str]) -> bool:
+    """Whether an object below the root has a defaulted property (strict mode sends null)."""
+    if not isinstance(node, Mapping) or depth > 32:
+        return False
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if ref in seen:
+            return False
+        seen.add(ref)
+        node = _resolve(dict(node), dict(root))
+    if depth > 0 and any(_defaulted(node, name, root) for name in node.get("properties", {})):
+        return True
+    return any(_has_nested_defaults(sub, root, depth + 1, seen) for sub in _children(node))
+
+
+def _drop_null_defaults(data: Any, node: Any, root: Mapping[str, Any], depth: int) -> Any:
+    """``data`` without the nulls sent for defaulted properties (OpenAI strict mode's "unset")."""
+    if not isinstance(node, Mapping) or depth > 32:
+        return data
+    node = _resolve(dict(node), dict(root))
+    branches = [b for b in node.get("anyOf") or () if isinstance(b, Mapping) and b != _NULL]
+    if len(branches) == 1:
+        return _drop_null_defaults(data, branches[0], root, depth + 1)
+    if isinstance(data, dict):
+        properties = node.get("properties")
+        if not isinstance(properties, Mapping):
+            return data
+        out = {}
+        for key, value in data.items():
+            if value is None and key in properties and _defaulted(node, key, root):
+                continue
+            out[key] = _drop_null_defaults(value, properties.get(key), root, depth + 1)
+        return out
+    if isinstance(data, list) and isinstance(node.get("items"), Mapping):
+        return [_drop_null_defaults(v, node["items"], root, depth + 1) for v in data]
+    return data
+
+
+_NULL = {"type": "null"}
 
 
 # --------------------------------------------------------------------------- lean schemas
