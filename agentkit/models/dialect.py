@@ -58,12 +58,14 @@ from agentkit.models.base import (
 __all__ = [
     "BRIDGE_TEXT",
     "MISSING_RESULT_TEXT",
+    "TRIMMED_HISTORY_TEXT",
     "RequestEncoder",
     "convert_messages",
     "encode_tools",
     "mistral_tool_call_id",
     "response_format",
     "tool_choice_value",
+    "wire_tool_name",
 ]
 
 BRIDGE_TEXT = "I have the tool results."
@@ -74,7 +76,29 @@ MISSING_RESULT_TEXT = "No result: this tool call was not run."
 """Tool-message text sent for a call the conversation never answered
 (``strict_message_order``)."""
 
+TRIMMED_HISTORY_TEXT = "(Earlier messages of this conversation are not shown.)"
+"""User text put before a conversation that starts with an assistant message (a trimmed
+history such as ``messages[-12:]``) for servers that want a user turn first
+(``strict_message_order``)."""
+
 _MISTRAL_ID = re.compile(r"[a-zA-Z0-9]{9}")
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def wire_tool_name(name: str) -> str:
+    """``name`` in the form servers accept (``^[a-zA-Z0-9_-]{1,64}$``).
+
+    A valid name is kept. An invalid one can only be a call of a tool that does not
+    exist (the loop answered it "Unknown tool", naming it as the model wrote it); it is
+    resent with other characters as ``_``, cut to 64, or ``invalid_tool_name`` if empty,
+    so the next request is not refused for it.
+    """
+    if _TOOL_NAME.fullmatch(name):
+        return name
+    return _NOT_NAME_CHAR.sub("_", name)[:64] or "invalid_tool_name"
+
+
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -154,6 +178,13 @@ class _Converter:
         self.pending_images: list[dict[str, Any]] = []
 
     def wire_id(self, original: str) -> str:
+        if not self.map_ids:  # ids kept as given, a repeated one made distinct
+            candidate, n = original, 1
+            while candidate in self.used:
+                n += 1
+                candidate = f"{original}_{n}"
+            self.used.add(candidate)
+            return candidate
         salt = 0
         candidate = mistral_tool_call_id(original, 0)
         while candidate in self.used:
@@ -168,11 +199,11 @@ class _Converter:
     def close_tool_run(self) -> None:
         """Before any non-tool message: answer unanswered calls, then flush tool images."""
         if self.pending:
-            if self.strict:
-                for _original, wire, _name in self.pending:
-                    self.out.append(
-                        {"role": "tool", "tool_call_id": wire, "content": MISSING_RESULT_TEXT}
-                    )
+            # Every server refuses a call left unanswered before the next turn.
+            for _original, wire, _name in self.pending:
+                self.out.append(
+                    {"role": "tool", "tool_call_id": wire, "content": MISSING_RESULT_TEXT}
+                )
             self.pending = []
         if self.pending_images:
             self.add_user(self.pending_images)
@@ -200,6 +231,8 @@ class _Converter:
         calls = msg.tool_calls
         if self.strict and not content and not calls:
             return  # an empty assistant message is rejected and says nothing
+        if self.strict and all(m["role"] == "system" for m in self.out):
+            self.add_user(TRIMMED_HISTORY_TEXT)  # a trimmed history: a user turn comes first
         if content is None and self.never_null:
             content = ""
         wire: dict[str, Any] = {"role": "assistant", "content": content}
@@ -207,13 +240,16 @@ class _Converter:
             wire_calls = []
             pending = []
             for call in calls:
-                wid = self.wire_id(call.id) if self.map_ids else call.id
+                wid = self.wire_id(call.id)
                 pending.append((call.id, wid, call.name))
                 wire_calls.append(
                     {
                         "id": wid,
                         "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments},
+                        "function": {
+                            "name": wire_tool_name(call.name),
+                            "arguments": call.arguments,
+                        },
                     }
                 )
             wire["tool_calls"] = wire_calls
@@ -231,14 +267,12 @@ class _Converter:
                 del self.pending[i]
                 break
         if wid is None:
-            if self.strict:
-                # An answer to no call in reach: keep what it says, as text.
-                self.close_tool_run()
-                self.add_user(f"Result of tool {msg.name!r}:\n{msg.content}")
-                self.collect_images(msg, msg.tool_call_id)
-                self.close_tool_run()
-                return
-            wid = mistral_tool_call_id(msg.tool_call_id) if self.map_ids else msg.tool_call_id
+            # An answer to no call in reach (every server refuses it): keep what it says.
+            self.close_tool_run()
+            self.add_user(f"Result of tool {msg.name!r}:\n{msg.content}")
+            self.collect_images(msg, msg.tool_call_id)
+            self.close_tool_run()
+            return
         self.out.append({"role": "tool", "tool_call_id": wid, "content": msg.content})
         self.collect_images(msg, wid)
 

@@ -341,7 +341,7 @@ def check_mistral_conversation(
 
     profile = profile_for(model)
     messages = _as_messages(recording)
-    ends = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)]
+    ends = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage) and i > 0]
     if not ends or not isinstance(messages[-1], AssistantMessage):
         ends.append(len(messages))
     for n, end in enumerate(ends, start=1):
