@@ -11,21 +11,17 @@ same task (see ``_through_hooks``).
 from __future__ import annotations
 
 import types
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Coroutine,
-    Generator,
-)
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Generator
 from contextlib import aclosing
 from typing import Any
 
 import anyio
+
 from agentkit._plan import RunPlan, RunState
 from agentkit.events import (
     AgentEvent,
     ModelFallbackEvent,
+    ModelWarningEvent,
     PartialOutputEvent,
     TextDeltaEvent,
     ToolCallArgsDeltaEvent,
@@ -57,9 +53,12 @@ async def send(
         async for item in events:
             if isinstance(item, ModelResponse):
                 for switch in item.fallbacks:
-                    yield ModelFallbackEvent(
-                        switch.from_model, switch.to_model, switch.error
-                    )
+                    yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
+                for warning in item.warnings:
+                    yield ModelWarningEvent(warning)
+                reported, state.reported[:] = list(state.reported), []
+                for event in reported:  # what request hooks reported (RunInfo.report)
+                    yield event
             yield item
 
 
@@ -126,9 +125,7 @@ async def _through_hooks(
                 step.error = GeneratorExit()
             else:
                 try:
-                    async with _closing(
-                        stream_events(plan.model, trap.request)
-                    ) as events:
+                    async with _closing(stream_events(plan.model, trap.request)) as events:
                         async for event in events:
                             if isinstance(event, ModelResponse):
                                 step.value = event
@@ -138,9 +135,7 @@ async def _through_hooks(
                                     yield out
                 except GeneratorExit as exc:  # the consumer closed the stream
                     closing, step.error = True, exc
-                except (
-                    BaseException
-                ) as exc:  # the model's error, or a cancel: hooks see it
+                except BaseException as exc:  # the model's error, or a cancel: hooks see it
                     step.error = exc
     finally:
         if not step.done:  # an error of our own: unwind the chain's hooks
@@ -155,9 +150,7 @@ async def _through_hooks(
     yield response
 
 
-def _as_coroutine(
-    awaitable: Awaitable[ModelResponse],
-) -> Coroutine[Any, Any, ModelResponse]:
+def _as_coroutine(awaitable: Awaitable[ModelResponse]) -> Coroutine[Any, Any, ModelResponse]:
     if isinstance(awaitable, Coroutine):
         return awaitable
 
@@ -279,35 +272,25 @@ class _Translator:
                 if event.name == OUTPUT_TOOL_NAME and plan.mode == "tool":
                     self.output_index = event.index
                 out.append(
-                    ToolCallStartedEvent(
-                        index=event.index, tool_call_id=event.id, name=event.name
-                    )
+                    ToolCallStartedEvent(index=event.index, tool_call_id=event.id, name=event.name)
                 )
             if event.arguments:
-                out.append(
-                    ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments)
-                )
+                out.append(ToolCallArgsDeltaEvent(index=event.index, delta=event.arguments))
                 if event.index == self.output_index:
                     self.args.append(event.arguments)
                     self._grew(len(event.arguments), self.args, out)
         else:
             if self.pending:  # the last partial output, before the response
-                self._validate(
-                    self.args if self.output_index is not None else self.text, out
-                )
+                self._validate(self.args if self.output_index is not None else self.text, out)
             out.append(event)
         return out
 
-    def _grew(
-        self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]
-    ) -> None:
+    def _grew(self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
         self.pending += size
         if self.pending * 4 >= self.checked:
             self._validate(parts, out)
 
-    def _validate(
-        self, parts: list[str], out: list[AgentEvent | ModelResponse]
-    ) -> None:
+    def _validate(self, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
         source = "".join(parts)
         if len(parts) > 1:
             parts[:] = [source]

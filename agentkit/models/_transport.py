@@ -13,10 +13,11 @@ answered (and billed) at most one of them.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
@@ -70,6 +71,15 @@ class Endpoint:
     base_url: str
     auth_hint: str
     """What to check when the key is refused."""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """The credentials sent (API keys): never repeated in a message built from server text."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with every credential agentkit sends replaced by ``[REDACTED]``."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[REDACTED]")
+        return text
 
     @property
     def where(self) -> str:
@@ -111,7 +121,7 @@ def status_error(
     """The agentkit error for an HTTP error status, and whether it is worth retrying."""
     status = response.status_code
     cls, retryable, template = _STATUS.get(status) or (_SERVER if status >= 500 else _OTHER)
-    message, body = error_message(response.text)
+    message, body = error_message(endpoint.redact(response.text))  # a 401 may echo the key
     text = template.format(
         where=endpoint.where,
         status=status,
@@ -129,6 +139,7 @@ def transport_error(endpoint: Endpoint, exc: Exception, attempts: int) -> ModelA
     import httpx2
 
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+    detail = endpoint.redact(str(exc))
     if isinstance(exc, httpx2.TimeoutException):
         return ModelTimeoutError(
             f"{endpoint.where} timed out{tries}. Raise ModelSettings(timeout=...) or retry later.",
@@ -140,7 +151,7 @@ def transport_error(endpoint: Endpoint, exc: Exception, attempts: int) -> ModelA
     ):
         return ModelConnectionError(
             f"Could not get an answer from {endpoint.where}{tries}: {type(exc).__name__}: "
-            f"{exc}. Check the base URL and that the server is running.",
+            f"{detail}. Check the base URL and that the server is running.",
             model_name=endpoint.model_name,
         )
     return None
@@ -216,21 +227,32 @@ async def send(
         attempt += 1
 
 
+def _seconds(value: str, scale: float = 1.0) -> float | None:
+    """A finite number of seconds from a header value, or None (``nan``, ``inf``, text)."""
+    try:
+        seconds = float(value) / scale
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 def _retry_after(headers: httpx2.Headers) -> float | None:
-    """Seconds the server asks to wait (``retry-after-ms`` or ``Retry-After``), or None."""
+    """Seconds the server asks to wait (``retry-after-ms`` or ``Retry-After``), or None.
+
+    A value that is not a finite number of seconds nor an HTTP date is ignored: the
+    normal backoff applies.
+    """
     value = headers.get("retry-after-ms")
     if value is not None:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
+        seconds = _seconds(value, 1000.0)
+        if seconds is not None:
+            return seconds
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         import email.utils  # only for an HTTP-date Retry-After
 
@@ -244,10 +266,16 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
     """The ``data`` payload of each server-sent event, as bytes."""
     buffer = b""
     data: list[bytes] = []
+    held = b""  # a CR at the end of a chunk: its LF may start the next one
     chunks = response.aiter_bytes()
     try:
         async for chunk in chunks:
-            buffer += chunk
+            buffer += held + chunk
+            held = b""
+            if b"\r" in buffer:  # CR and CRLF end lines too (the SSE specification)
+                if buffer.endswith(b"\r"):
+                    buffer, held = buffer[:-1], b"\r"
+                buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             start = 0
             while True:
                 end = buffer.find(b"\n", start)
@@ -255,8 +283,6 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
                     break
                 line = buffer[start:end]
                 start = end + 1
-                if line.endswith(b"\r"):
-                    line = line[:-1]
                 if not line:
                     if data:
                         yield data[0] if len(data) == 1 else b"\n".join(data)
@@ -271,8 +297,8 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()
-    if buffer.startswith(b"data:"):
-        payload = buffer[5:].rstrip(b"\r")
+    if buffer.startswith(b"data:"):  # a last line with no line end
+        payload = buffer[5:]
         data.append(payload[1:] if payload.startswith(b" ") else payload)
     if data:
         yield b"\n".join(data)

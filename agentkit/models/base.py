@@ -190,6 +190,9 @@ class ModelResponse:
     fallbacks: tuple[ModelFallback, ...] = ()
     """The models that failed before this one answered (a ``FallbackModel``'s switches);
     the loop reports each as a ``ModelFallbackEvent``."""
+    warnings: tuple[str, ...] = ()
+    """What was odd but usable in the answer (usage counts clamped, ...); the loop
+    reports each as a ``ModelWarningEvent``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,7 +304,11 @@ class OpenAIChatModel(ModelLifecycle):
             if self._user_client is None
             else "Check the API key of the client you passed in"
         )
-        return Endpoint(self._name, self.base_url, hint)
+        pool = self._pool
+        if pool is not None and pool.endpoint is not None:
+            return pool.endpoint
+        secrets = _secrets(pool.headers) if pool is not None else ()
+        return Endpoint(self._name, self.base_url, hint, secrets)
 
     async def _send(self, body: bytes, stream: bool, limit: float | None) -> httpx2.Response:
         """POST the body (retrying what is worth retrying); the raw HTTP response."""
@@ -325,10 +329,12 @@ class OpenAIChatModel(ModelLifecycle):
         return await send(http, build, endpoint, self._retry, stream=stream, limit=limit)
 
     def _shape_error(self, exc: ResponseShapeError, status: int, text: str | None) -> ModelAPIError:
+        redact = self._endpoint().redact  # the server's text may repeat the key
         return ModelAPIError(
-            f"{self._where()} answered {status}, but not with a chat completion: {exc}.",
+            f"{self._where()} answered {status}, but not with a chat completion: "
+            f"{redact(str(exc))}.",
             status_code=status,
-            body=text[:2000] if text is not None else None,
+            body=redact(text[:2000]) if text is not None else None,
             model_name=self._name,
         )
 
@@ -348,6 +354,20 @@ class OpenAIChatModel(ModelLifecycle):
             "Retry the run.",
             model_name=self._name,
         )
+
+
+_AUTH_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+
+
+def _secrets(headers: dict[str, str]) -> tuple[str, ...]:
+    """The credentials in the request headers (the key of ``Bearer <key>``)."""
+    found = []
+    for name, value in headers.items():
+        if name.lower() in _AUTH_HEADERS:
+            value = value.removeprefix("Bearer ").strip()
+            if len(value) >= 6 and value != _NO_KEY_NEEDED:
+                found.append(value)
+    return tuple(found)
 
 
 class _Pool:

@@ -8,6 +8,7 @@ and the complete ``ModelResponse`` at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pydantic_core
@@ -41,10 +42,38 @@ def _text(content: Any) -> str | None:
         return content
     if isinstance(content, list):
         texts = [
-            p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text"
+            _string(p.get("text"), "a text part's text") or ""
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
         ]
         return "".join(texts)
     raise ResponseShapeError(f"message content is a {type(content).__name__}, not text")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _string(value: Any, what: str) -> str | None:
+    """``value`` if it is a string or absent; else the body is malformed."""
+    if value is None or isinstance(value, str):
+        return value
+    raise ResponseShapeError(f"{what} is {_shown(value)}, not a string")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise ResponseShapeError(f"{what} is {_shown(value)}, not a JSON object")
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise ResponseShapeError(f"{what} is {_shown(value)}, not a list")
 
 
 def _arguments(value: Any) -> str:
@@ -55,14 +84,42 @@ def _arguments(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
-def parse_usage(usage: Any, price: ModelPrice | None) -> Usage:
-    """``Usage`` of one request from a response's ``usage`` object (which may be absent)."""
+def _count(value: Any, what: str, warn: Callable[[str], None] | None) -> int:
+    """A token count: a whole number >= 0. Negative ones become 0 and fractions are cut,
+    each with a warning; anything but a number is a malformed body."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ResponseShapeError(f"usage.{what} is {_shown(value)}, not a number of tokens")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ResponseShapeError(f"usage.{what} is {value!r}, not a number of tokens")
+    count = max(int(value), 0)
+    if count != value and warn is not None:
+        warn(
+            f"The server reported usage.{what}={value!r}, not a whole number of tokens "
+            f">= 0; counted as {count}."
+        )
+    return count
+
+
+def parse_usage(
+    usage: Any, price: ModelPrice | None, warn: Callable[[str], None] | None = None
+) -> Usage:
+    """``Usage`` of one request from a response's ``usage`` object (which may be absent).
+
+    Counts must be numbers (else ``ResponseShapeError``); negative or fractional ones
+    are clamped to whole tokens >= 0, and ``warn`` is told each time.
+    """
     if not isinstance(usage, dict):
         return Usage(requests=1, cost_usd=None)
-    input_tokens = usage.get("prompt_tokens") or 0
-    output_tokens = usage.get("completion_tokens") or 0
+    input_tokens = _count(usage.get("prompt_tokens"), "prompt_tokens", warn)
+    output_tokens = _count(usage.get("completion_tokens"), "completion_tokens", warn)
     details = usage.get("prompt_tokens_details")
-    cached = (details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+    cached = (
+        _count(details.get("cached_tokens"), "prompt_tokens_details.cached_tokens", warn)
+        if isinstance(details, dict)
+        else 0
+    )
     cost = price.cost(input_tokens, output_tokens, cached) if price is not None else None
     return Usage(1, input_tokens, output_tokens, cached, cost)
 
@@ -92,33 +149,39 @@ def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
         if error is not None:
             raise ResponseShapeError(f"the server reported an error: {error}") from None
         raise ResponseShapeError("the body has no choices[0].message") from None
-    try:
-        calls: tuple[ToolCall, ...] = ()
-        raw_calls = message.get("tool_calls")
-        if raw_calls:
-            calls = tuple(
-                ToolCall(
-                    id=tc.get("id") or _new_call_id(),
-                    name=tc["function"]["name"],
-                    arguments=_arguments(tc["function"].get("arguments")),
-                )
-                for tc in raw_calls
-            )
-        content = _text(message.get("content"))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ResponseShapeError(f"a tool call is malformed ({exc!r})") from None
+    message = _object(message, "choices[0].message")
+    calls = tuple(
+        _tool_call(tc, f"choices[0].message.tool_calls[{n}]")
+        for n, tc in enumerate(_list(message.get("tool_calls"), "choices[0].message.tool_calls"))
+    )
+    content = _text(message.get("content"))
     if calls and content == "":
         content = None
-    finish_reason = choice.get("finish_reason")
-    model_name = obj.get("model")
+    finish_reason = _string(choice.get("finish_reason"), "choices[0].finish_reason")
+    model_name = _string(obj.get("model"), "model")
+    warnings: list[str] = []
     return ModelResponse(
         message=AssistantMessage(
             content=content, tool_calls=calls, finish_reason=finish_reason, model_name=model_name
         ),
-        usage=parse_usage(obj.get("usage"), price),
+        usage=parse_usage(obj.get("usage"), price, warnings.append),
         finish_reason=finish_reason,
         model_name=model_name,
-        response_id=obj.get("id"),
+        response_id=_string(obj.get("id"), "id"),
+        warnings=tuple(warnings),
+    )
+
+
+def _tool_call(tc: Any, where: str) -> ToolCall:
+    tc = _object(tc, where)
+    function = _object(tc.get("function"), f"{where}.function")
+    name = _string(function.get("name"), f"{where}.function.name")
+    if name is None:
+        raise ResponseShapeError(f"{where}.function.name is missing")
+    return ToolCall(
+        id=_string(tc.get("id"), f"{where}.id") or _new_call_id(),
+        name=name,
+        arguments=_arguments(function.get("arguments")),
     )
 
 
@@ -168,28 +231,30 @@ class StreamAccumulator:
         if error is not None:
             raise ResponseShapeError(f"the server reported an error mid-stream: {error}")
         if self.response_id is None:
-            self.response_id = chunk.get("id")
+            self.response_id = _string(chunk.get("id"), "a chunk's id")
         if self.model_name is None:
-            self.model_name = chunk.get("model")
+            self.model_name = _string(chunk.get("model"), "a chunk's model")
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
         events: list[ModelStreamEvent] = []
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
+        for choice in _list(chunk.get("choices"), "a chunk's choices"):
+            choice = _object(choice, "a chunk's choice")
+            delta = _object(choice.get("delta") or {}, "a chunk's delta")
             text = _text(delta.get("content"))
             if text:
                 self._text.append(text)
                 events.append(TextDelta(text))
-            for tc in delta.get("tool_calls") or ():
-                events.append(self._call_delta(tc))
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            for tc in _list(delta.get("tool_calls"), "a chunk's delta.tool_calls"):
+                events.append(self._call_delta(_object(tc, "a streamed tool call")))
+            finish_reason = _string(choice.get("finish_reason"), "a chunk's finish_reason")
+            if finish_reason:
+                self.finish_reason = finish_reason
         return events
 
     def _call_delta(self, tc: dict[str, Any]) -> ToolCallDelta:
-        function = tc.get("function") or {}
-        call_id = tc.get("id") or None
+        function = _object(tc.get("function") or {}, "a streamed tool call's function")
+        call_id = _string(tc.get("id"), "a streamed tool call's id") or None
         index = tc.get("index")
         if not isinstance(index, int):
             # No index (some servers send whole calls): a new id starts a new call.
@@ -201,7 +266,7 @@ class StreamAccumulator:
         parts = self._calls.get(index)
         if parts is None:
             parts = self._calls[index] = _CallParts()
-        name = function.get("name") or None
+        name = _string(function.get("name"), "a streamed tool call's name") or None
         args = _arguments(function.get("arguments"))
         if call_id and parts.id is None:
             parts.id = call_id
@@ -229,12 +294,14 @@ class StreamAccumulator:
             finish_reason=self.finish_reason,
             model_name=self.model_name,
         )
+        warnings: list[str] = []
         return ModelResponse(
             message=message,
-            usage=parse_usage(self.usage, self._price),
+            usage=parse_usage(self.usage, self._price, warnings.append),
             finish_reason=self.finish_reason,
             model_name=self.model_name,
             response_id=self.response_id,
+            warnings=tuple(warnings),
         )
 
 

@@ -1,0 +1,239 @@
+"""Hostile servers (issue 15, bugs 5, 9, 12, 13, 17, 18): odd 200s, echoed keys, odd framing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from agentkit import Agent
+from agentkit._errors import AuthenticationError, ModelAPIError, ServerError
+from agentkit.models import OpenAIChatModel, RetryPolicy
+from agentkit.models._transport import sse_data
+from agentkit.models.parse import ResponseShapeError, parse_usage
+from agentkit.testing.server import LocalModelServer, Reply, error, text
+
+KEY = "sk-test-0123456789abcdefSECRET"
+
+
+def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
+    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key=KEY, **kwargs)
+
+
+def _completion(message: dict[str, Any], **top: Any) -> bytes:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    body.update(top)
+    return json.dumps(body).encode()
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+ODD_BODIES = {
+    "null tool name": _completion(
+        {"role": "assistant", "content": None, "tool_calls": [{**CALL, "function": {"name": None}}]}
+    ),
+    "numeric tool id": _completion(
+        {"role": "assistant", "content": None, "tool_calls": [{**CALL, "id": 5}]}
+    ),
+    "tool call not an object": _completion(
+        {"role": "assistant", "content": None, "tool_calls": ["x"]}
+    ),
+    "numeric finish_reason": json.dumps(
+        {
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": 3}
+            ]
+        }
+    ).encode(),
+    "usage as strings": _completion(
+        {"role": "assistant", "content": "hi"},
+        usage={"prompt_tokens": "3", "completion_tokens": "2"},
+    ),
+    "numeric model": _completion({"role": "assistant", "content": "hi"}, model=7),
+    "numeric id": _completion({"role": "assistant", "content": "hi"}, id=7),
+    "message not an object": json.dumps({"choices": [{"message": "hi"}]}).encode(),
+    "text part not text": _completion(
+        {"role": "assistant", "content": [{"type": "text", "text": 5}]}
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(ODD_BODIES))
+@pytest.mark.anyio
+async def test_odd_field_types_in_a_200_are_model_api_errors(what: str) -> None:
+    """A 200 whose fields have the wrong types is a ``ModelAPIError`` saying what was wrong."""
+    with LocalModelServer([Reply(body=ODD_BODIES[what])]) as server:
+        with pytest.raises(ModelAPIError, match="not with a chat completion") as info:
+            await Agent(_model(server)).run("hi")
+    assert type(info.value) is ModelAPIError
+    assert info.value.messages  # the conversation so far comes with it
+
+
+STREAMED_ODD = {
+    "choices not objects": b'{"id": "x", "choices": ["x"]}',
+    "delta not an object": b'{"id": "x", "choices": [{"index": 0, "delta": "x"}]}',
+    "null tool-call name": json.dumps(
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": 7}]}}]}
+    ).encode(),
+    "numeric finish_reason": b'{"choices": [{"index": 0, "delta": {}, "finish_reason": 3}]}',
+    "numeric model": b'{"model": 7, "choices": [{"index": 0, "delta": {"content": "a"}}]}',
+    "tool calls not a list": b'{"choices": [{"index": 0, "delta": {"tool_calls": 5}}]}',
+}
+
+
+@pytest.mark.parametrize("what", list(STREAMED_ODD))
+@pytest.mark.anyio
+async def test_odd_field_types_in_a_stream_are_model_api_errors(what: str) -> None:
+    """A streamed chunk with wrong field types is a ``ModelAPIError`` saying what was wrong."""
+    with LocalModelServer([Reply(body=STREAMED_ODD[what])]) as server:
+        with pytest.raises(ModelAPIError, match="not with a chat completion"):
+            async with Agent(_model(server)).run_stream("hi") as run:
+                async for _ in run:
+                    pass
+
+
+# --------------------------------------------------------------------------- usage numbers
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"prompt_tokens": -5, "completion_tokens": 2}, (0, 2)),
+        ({"prompt_tokens": 3.7, "completion_tokens": 2.0}, (3, 2)),
+        ({"prompt_tokens": 3, "completion_tokens": -1.5}, (3, 0)),
+    ],
+)
+def test_negative_or_fractional_usage_is_clamped_with_a_warning(
+    usage: dict[str, Any], expected: tuple[int, int]
+) -> None:
+    """Negative counts become 0 and fractions are cut to whole tokens, each with a warning."""
+    warned: list[str] = []
+    result = parse_usage(usage, None, warned.append)
+    assert (result.input_tokens, result.output_tokens) == expected
+    assert isinstance(result.input_tokens, int) and isinstance(result.output_tokens, int)
+    assert warned and all("usage" in w for w in warned)
+
+
+def test_usage_that_is_not_a_number_is_a_shape_error() -> None:
+    """A count sent as text or a bool is malformed, not a number to guess from."""
+    for bad in ("3", True, [3]):
+        with pytest.raises(ResponseShapeError, match="prompt_tokens"):
+            parse_usage({"prompt_tokens": bad}, None)
+
+
+@pytest.mark.anyio
+async def test_odd_usage_reaches_the_run_as_a_warning_event() -> None:
+    """A run whose server reports negative usage counts 0 and says so in a ``ModelWarningEvent``."""
+    from agentkit import ModelWarningEvent
+
+    reply = text("hi", usage={"prompt_tokens": -4, "completion_tokens": 1.5})
+    with LocalModelServer([reply]) as server:
+        events = []
+        async with Agent(_model(server)).run_stream("hi") as run:
+            async for event in run:
+                events.append(event)
+        result = run.result
+    assert result.usage.input_tokens == 0 and result.usage.output_tokens == 1
+    warned = [e for e in events if isinstance(e, ModelWarningEvent)]
+    assert len(warned) == 2 and "prompt_tokens" in warned[0].message
+
+
+# --------------------------------------------------------------------------- echoed keys
+
+
+@pytest.mark.parametrize("status", [401, 400, 500])
+@pytest.mark.anyio
+async def test_a_key_the_server_echoes_is_redacted_from_errors(status: int) -> None:
+    """The server's text repeating the key never puts the key in the error agentkit raises."""
+    message = f"Incorrect API key provided: {KEY}. You can find your key at ..."
+    retry = RetryPolicy(max_retries=0)
+    with LocalModelServer([error(status, message)]) as server:
+        with pytest.raises(ModelAPIError) as info:
+            await Agent(_model(server, retry=retry)).run("hi")
+    exc = info.value
+    assert isinstance(exc, AuthenticationError | ServerError | ModelAPIError)
+    for shown in (str(exc), repr(exc), str(exc.args), json.dumps(exc.body, default=str)):
+        assert KEY not in shown
+    assert "Incorrect API key provided" in str(exc)
+
+
+@pytest.mark.anyio
+async def test_a_key_echoed_in_a_200_shape_error_is_redacted() -> None:
+    """A malformed 200 that repeats the key keeps it out of the message and the body."""
+    body = json.dumps({"error": {"message": f"bad key {KEY}"}}).encode()
+    with LocalModelServer([Reply(body=body)]) as server:
+        with pytest.raises(ModelAPIError) as info:
+            await Agent(_model(server)).run("hi")
+    assert KEY not in str(info.value) and KEY not in str(info.value.body)
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
+@pytest.mark.anyio
+async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: str) -> None:
+    """``Retry-After: nan`` (or inf) is ignored: the request is retried with the backoff."""
+    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
+    replies = [error(503, "busy", headers={"Retry-After": value}), text("ok")]
+    with LocalModelServer(replies) as server:
+        result = await Agent(_model(server, retry=retry)).run("hi")
+    assert result.output == "ok"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.anyio
+async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
+    """``retry-after-ms: nan`` is ignored as well."""
+    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
+    replies = [error(429, "slow", headers={"retry-after-ms": "nan"}), text("ok")]
+    with LocalModelServer(replies) as server:
+        assert (await Agent(_model(server, retry=retry)).run("hi")).output == "ok"
+
+
+# --------------------------------------------------------------------------- SSE framing
+
+
+async def _payloads(*pieces: bytes) -> list[bytes]:
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    response = httpx2.Response(200, content=body())
+    out = []
+    async for data in sse_data(response):
+        out.append(data)
+    await response.aclose()
+    return out
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        (b"data: a\r\rdata: b\r\r",),
+        (b"data: a\r", b"\rdata: b\r\r"),
+        (b"data: a\r\n\r\ndata: b\r\n\r\n",),
+        (b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"),
+        (b"data: a\n\ndata: b\n\n",),
+        (b"data: a\r\rdata: b",),
+        (b": comment\rdata: a\r\r", b"event: x\rdata: b\r\r"),
+    ],
+)
+@pytest.mark.anyio
+async def test_sse_accepts_every_line_end_the_spec_allows(pieces: tuple[bytes, ...]) -> None:
+    """CR, LF and CRLF all end lines (also split across chunks); each event's data comes out."""
+    assert await _payloads(*pieces) == [b"a", b"b"]
+
+
+@pytest.mark.anyio
+async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
+    """Two ``data:`` lines of one event, CR-separated, are one payload joined by LF."""
+    assert await _payloads(b"data: a\rdata: b\r\r") == [b"a\nb"]
