@@ -228,14 +228,9 @@ class DurableAgent(Generic[DepsT, OutputT]):
 
         A run that waits for approval keeps waiting here until someone calls
         ``approve()``; use ``start()`` to get the id back at once instead."""
-        workflow_id = await self.start(
-            prompt,
-            workflow_id=workflow_id,
-            message_history=message_history,
-            deps=deps,
-            usage_limits=usage_limits,
-        )
-        return await self.result(workflow_id)
+        handle = await self._start(workflow_id, prompt, message_history, deps, usage_limits)
+        result: RunResult[OutputT] = await handle.get_result(polling_interval_sec=0.05)
+        return result
 
     async def start(
         self,
@@ -247,13 +242,23 @@ class DurableAgent(Generic[DepsT, OutputT]):
         usage_limits: UsageLimits | None = None,
     ) -> str:
         """Start the run in the background (or attach to the one with this id); its id."""
+        handle = await self._start(workflow_id, prompt, message_history, deps, usage_limits)
+        workflow: str = handle.get_workflow_id()
+        return workflow
+
+    async def _start(
+        self,
+        workflow_id: str | None,
+        prompt: Prompt | None,
+        message_history: Sequence[Message] | None,
+        deps: Any,
+        usage_limits: UsageLimits | None,
+    ) -> Any:
         from dbos import DBOS, SetWorkflowID
 
-        workflow_id = workflow_id or str(uuid.uuid4())
         run_input = self._input(prompt, message_history, deps, usage_limits)
-        with SetWorkflowID(workflow_id):
-            await DBOS.start_workflow_async(self._workflow, run_input)
-        return workflow_id
+        with SetWorkflowID(workflow_id or str(uuid.uuid4())):
+            return await DBOS.start_workflow_async(self._workflow, run_input)
 
     async def enqueue(
         self,

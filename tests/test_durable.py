@@ -221,3 +221,27 @@ def test_two_workers_share_a_queue_of_200_runs(postgres_url: str, tmp_path: Path
         assert prompts == Counter({f"run {i}": 1 for i in range(count)})
         by_worker = Counter(r.body["messages"][0]["content"] for r in server.requests)
         assert len(by_worker) == 2, by_worker  # each worker's system prompt names it
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def test_durable_bench_smoke() -> None:
+    """``tools/bench/durable.py`` runs and prints a row for DBOS's floor, the durable run
+    and the plain run on SQLite (no timing assertion)."""
+    env = {k: v for k, v in os.environ.items() if k != "AGENTKIT_TEST_POSTGRES_URL"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools/bench/durable.py"), "--runs", "2", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|")[1:3] for line in proc.stdout.splitlines() if "sqlite" in line]
+    assert [name.strip() for _, name in rows] == [
+        "dbos_floor",
+        "agentkit_durable",
+        "agentkit_plain",
+    ]
