@@ -229,9 +229,16 @@ async def execute(
             except ModelRetry as retry:
                 return ToolResult(retry.message, is_error=True, error=retry)
             except Exception as error:
-                text = f"Error: {type(error).__name__}: {error}"
+                text = f"Error: {_describe(error)}"
                 return ToolResult(text, is_error=True, error=error)
-            content, images = tool_result_content(value)
+            try:
+                content, images = tool_result_content(value)
+            except Exception as error:  # bytes that are not UTF-8, a cycle, a bad __str__
+                text = (
+                    f"Error: the tool's result could not be sent to the model "
+                    f"({_describe(error)}). Return text, or JSON-compatible data."
+                )
+                return ToolResult(text, is_error=True, error=error)
             return ToolResult(content, images, value=value)
 
         handler = hooks.tool_chain(state, run_tool) if hooks.tools else run_tool
@@ -292,7 +299,7 @@ async def answer(
                 ToolMessage(
                     tool_call_id=call.id,
                     name=call.name,
-                    content=result.content,
+                    content=_sendable(result.content),
                     images=result.images,
                     is_error=result.is_error,
                 )
@@ -393,6 +400,25 @@ def _check_repeats(state: RunState, calls: Sequence[ToolCall]) -> bool:
 
 def _bump_retry(state: RunState, name: str) -> None:
     state.tool_retries[name] = state.tool_retries.get(name, 0) + 1
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose ``__str__`` raises."""
+    try:
+        detail = str(error)
+    except Exception:
+        detail = "(its message could not be printed)"
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+def _sendable(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (a file name from ``os.fsdecode`` of bad
+    bytes) become ``?`` instead of failing the next request's encoding."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _error_answer(call: ToolCall, text: str) -> ToolMessage:

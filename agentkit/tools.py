@@ -244,7 +244,10 @@ class Tool(Generic[FuncT]):
     async def run(self, ctx: RunContext[Any] | None, args: dict[str, Any]) -> Any:
         """Call the function with validated ``args`` (and ``ctx`` first if it takes one).
 
-        Async functions are awaited; sync ones run in a worker thread.
+        Async functions are awaited; sync ones run in a worker thread. Cancelling the
+        run does not wait for a sync tool: the run ends at once and the thread is
+        abandoned, running on until the function returns (Python cannot stop a thread),
+        its result discarded. Make a sync tool that may block for long take a timeout.
         """
         fn: Callable[..., Any] = self.function
         if self.takes_ctx:
@@ -255,10 +258,12 @@ class Tool(Generic[FuncT]):
                 )
             if self.is_async:
                 return await fn(ctx, **args)
-            return await anyio.to_thread.run_sync(functools.partial(fn, ctx, **args))
+            return await anyio.to_thread.run_sync(
+                functools.partial(fn, ctx, **args), abandon_on_cancel=True
+            )
         if self.is_async:
             return await fn(**args)
-        return await anyio.to_thread.run_sync(functools.partial(fn, **args))
+        return await anyio.to_thread.run_sync(functools.partial(fn, **args), abandon_on_cancel=True)
 
 
 def _arguments_message(e: ValidationError) -> str:
@@ -431,4 +436,20 @@ def _images_note(count: int) -> str:
 
 
 def _to_json(value: Any) -> str:
-    return pydantic_core.to_json(value, fallback=str).decode()
+    try:
+        return pydantic_core.to_json(value, fallback=str).decode()
+    except pydantic_core.PydanticSerializationError as exc:
+        if "surrogates not allowed" not in str(exc):
+            raise
+        # file names from os.fsdecode of bad bytes: sent with those characters as "?"
+        return pydantic_core.to_json(_without_surrogates(value), fallback=str).decode()
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
