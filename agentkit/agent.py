@@ -330,7 +330,9 @@ class Agent(Generic[DepsT, OutputT]):
         session: Session | None = None,
     ) -> RunResult[OutputT]:
         """``run()`` in a new event loop, for code that is not async; whatever the run
-        opened in that loop is closed before it returns."""
+        opened in that loop is closed before it returns. Inside a running event loop
+        (Jupyter, FastAPI, an async test) it raises ``UserError``: ``await agent.run()``."""
+        _refuse_inside_a_loop()
         call = partial(
             self.run,
             prompt,
@@ -555,3 +557,24 @@ def _user_message(prompt: Prompt) -> UserMessage:
     if isinstance(prompt, str):
         return UserMessage(content=prompt)
     return UserMessage(content=tuple(prompt))
+
+
+def _refuse_inside_a_loop() -> None:
+    """``UserError`` when this thread already runs an event loop (``run_sync`` cannot)."""
+    import sniffio
+
+    try:
+        library: str | None = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        library = "asyncio"
+    raise UserError(
+        f"Agent.run_sync() was called inside a running {library} event loop (Jupyter, "
+        "FastAPI, an async test...), where it cannot start a loop of its own. Use "
+        "`await agent.run(...)` there instead (a Jupyter cell can await directly)."
+    )
