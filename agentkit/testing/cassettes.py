@@ -32,6 +32,7 @@ import difflib
 import functools
 import importlib
 import json
+import logging
 import math
 import os
 import re
@@ -109,8 +110,11 @@ _SECRET_HEADERS = frozenset(
         "anthropic-organization-id",
     }
 )
+# A header named for a key, token or secret as a word (Ocp-Apim-Subscription-Key,
+# x-functions-key, X-Access-Key, X-Api-Token, X-Client-Secret...) is a secret.
 _SECRET_HEADER_RE = re.compile(
-    r"api[-_]?key|auth|token$|secret|cookie|session|password|organi[sz]ation|(^|-)org-id$|(^|-)project(-id)?$",
+    r"api[-_]?key|auth|token$|secret|cookie|session|password|organi[sz]ation|(^|-)org-id$|(^|-)project(-id)?$"
+    r"|(^|[-_])(key|token|secret|credentials?)($|[-_])",
     re.IGNORECASE,
 )
 _NOISE_HEADER_PREFIXES = ("x-stainless-",)
@@ -552,9 +556,28 @@ def _recording_hooks(
     return before_record_request, before_record_response
 
 
+class _RawResponseFilter(logging.Filter):
+    """vcrpy logs each recorded response (at INFO) before the scrubbing hook has run, so a
+    key the server echoed would reach the logs; the record keeps the request (already
+    scrubbed) and only the response's status."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], Mapping):
+            status = (args[1].get("status") or {}).get("code")
+            record.args = (args[0], f"<status {status}; headers and body as scrubbed>")
+        return True
+
+
+_RAW_RESPONSE_FILTER = _RawResponseFilter()
+
+
 def configure_vcr(vcr: Any, options: CassetteOptions | None = None) -> None:
     """Give a ``vcr.VCR`` agentkit's format, scrubbing, secret check and body matching."""
     options = options or CassetteOptions()
+    vcr_log = logging.getLogger("vcr.cassette")
+    if _RAW_RESPONSE_FILTER not in vcr_log.filters:  # once per process, idempotent
+        vcr_log.addFilter(_RAW_RESPONSE_FILTER)
     vcr.register_serializer("yaml", ReadableSerializer())
     vcr.register_matcher("body", _body_matcher(options))
     vcr.register_matcher("host", _host_matcher)
