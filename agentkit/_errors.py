@@ -25,6 +25,8 @@
     │   ├── ContextWindowExceededError the current turn alone does not fit the context window
     │   └── SessionConflictError       a session changed under a run in a way it cannot store
     ├── RunPausedError                 ``.output`` of a run paused for approvals
+    ├── MCPConnectionError             an MCP server could not be reached; names the server
+    ├── MCPToolError                   an MCP tool answered ``isError`` (a tool result's ``.error``)
     └── ModelAPIError                  the model endpoint failed; ``.status_code``, ``.body``
         ├── ModelHTTPError             any HTTP error status not listed below
         │   ├── BadRequestError        400 and 422: the server's reason is in the message
@@ -59,6 +61,8 @@ __all__ = [
     "ConfigurationError",
     "ContextWindowExceededError",
     "HistoryError",
+    "MCPConnectionError",
+    "MCPToolError",
     "MaxTurnsExceededError",
     "ModelAPIError",
     "ModelConnectionError",
@@ -138,6 +142,16 @@ class RunPausedError(AgentkitError):
         super().__init__(message)
         self.approvals_needed = tuple(approvals_needed)
         self.messages = list(messages)
+
+
+class MCPConnectionError(AgentkitError):
+    """An MCP server could not be reached (the process did not start, the URL did not
+    answer, the handshake failed). The message names the server."""
+
+
+class MCPToolError(AgentkitError):
+    """An MCP tool answered with ``isError`` (or its server failed during the call): the
+    ``error`` of the call's ``ToolResult``; the model is told the server's text."""
 
 
 class AgentRunError(AgentkitError):

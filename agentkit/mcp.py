@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
-from agentkit._errors import AgentkitError, ToolDefinitionError
+from agentkit._errors import MCPConnectionError, MCPToolError, ToolDefinitionError
 from agentkit.hooks import ToolResult
 from agentkit.messages import (
     AssistantMessage,
@@ -82,15 +82,6 @@ NeedsApproval = ApprovalRule | Collection[str] | Mapping[str, ApprovalRule]
 """Which of a server's tools need approval: ``True`` (all), a callable ``(ctx, args) ->
 bool`` (all, decided per call), the server's own names of the tools that do, or a mapping
 from those names to ``True`` or a callable (tools not named need none)."""
-
-
-class MCPConnectionError(AgentkitError):
-    """An MCP server could not be reached (the process did not start, the URL did not
-    answer, the handshake failed). The message names the server."""
-
-
-class MCPToolError(Exception):
-    """An MCP tool answered with ``isError``; the tool message is the server's text."""
 
 
 @dataclass(eq=False)

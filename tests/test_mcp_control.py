@@ -228,3 +228,15 @@ async def test_a_failing_sampling_model_is_an_error_for_the_server() -> None:
     assert answer.is_error
     assert "'mistral-small-2506' could not answer the sampling request" in answer.content
     assert "'mistral-small-2506' could not answer the sampling request" in answer.content
+
+
+def test_mcp_errors_are_in_the_error_tree() -> None:
+    """MCPConnectionError and MCPToolError are agentkit errors exported from agentkit, the
+    same classes agentkit.mcp raises."""
+    import agentkit
+    import agentkit.mcp
+
+    assert agentkit.mcp.MCPConnectionError is agentkit.MCPConnectionError
+    assert agentkit.mcp.MCPToolError is agentkit.MCPToolError
+    assert issubclass(agentkit.MCPConnectionError, agentkit.AgentkitError)
+    assert issubclass(agentkit.MCPToolError, agentkit.AgentkitError)
