@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from agentkit._approvals import end_resume, gate, reused
-from agentkit._errors import ModelRetry, ToolExecutionError, ToolLoopError
+from agentkit._errors import ContentFilteredError, ModelRetry, ToolExecutionError, ToolLoopError
 from agentkit._plan import RunPlan, RunState
 from agentkit.approval import ApprovalRequest
 from agentkit.events import AgentEvent
@@ -324,7 +324,23 @@ async def answer(
 
 
 async def validate_text_output(plan: RunPlan, state: RunState, message: AssistantMessage) -> Any:
-    """The output from a text answer; ``OutputValidationError`` says what to fix."""
+    """The output from a text answer; ``OutputValidationError`` says what to fix.
+
+    An answer the provider's filter stopped raises ``ContentFilteredError``; an empty
+    answer (no text, no tool calls) is a failure the model is asked to fix.
+    """
+    if message.finish_reason == "content_filter":
+        raise ContentFilteredError(
+            "The provider's content filter stopped the model's answer "
+            "(finish_reason='content_filter'), so the run has no output. Rephrase the "
+            "request or the instructions; the partial answer is the last message.",
+            messages=[*state.messages],
+        )
+    if not message.content and plan.config.output.is_text:
+        raise OutputValidationError(
+            "Your answer was empty. Answer with text"
+            + (", or call a tool." if state.tools else ".")
+        )
     text = message.content or ""
     output_schema = plan.config.output
     if output_schema.is_text:

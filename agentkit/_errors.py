@@ -20,6 +20,7 @@
     │   ├── MaxTurnsExceededError      the run used ``max_turns`` model requests
     │   ├── OutputTruncatedError       ``finish_reason`` was ``length``, retries spent
     │   ├── ToolLoopError              the same tool call again and again
+    │   ├── ContentFilteredError       the provider's filter stopped the answer (``content_filter``)
     │   ├── ToolExecutionError         a tool raised, and the agent was told to raise
     │   ├── UsageLimitExceeded         the next request or tool calls could pass a budget
     │   ├── ContextWindowExceededError the current turn alone does not fit the context window
@@ -185,6 +186,11 @@ class MaxTurnsExceededError(AgentRunError):
 
 class OutputTruncatedError(RetriesExhaustedError):
     """The model's output was cut off (``finish_reason`` ``length``) and retries were spent."""
+
+
+class ContentFilteredError(AgentRunError):
+    """The provider's content filter stopped the model's answer (``finish_reason``
+    ``content_filter``): what it wrote is not an answer, and asking again rarely helps."""
 
 
 class ToolLoopError(AgentRunError):

@@ -237,3 +237,39 @@ async def test_sse_accepts_every_line_end_the_spec_allows(pieces: tuple[bytes, .
 async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
     """Two ``data:`` lines of one event, CR-separated, are one payload joined by LF."""
     assert await _payloads(b"data: a\rdata: b\r\r") == [b"a\nb"]
+
+
+# --------------------------------------------------------------------------- odd final answers
+
+
+@pytest.mark.anyio
+async def test_a_null_answer_without_tool_calls_is_sent_back_to_fix() -> None:
+    """``content: null`` and no tool calls is not the answer ``""``: the model is asked again."""
+    empty = _completion({"role": "assistant", "content": None})
+    with LocalModelServer([Reply(body=empty), text("Here it is.")]) as server:
+        result = await Agent(_model(server)).run("hi")
+    assert result.output == "Here it is."
+    assert "Your answer was empty" in server.bodies[1]["messages"][-1]["content"]
+
+
+@pytest.mark.anyio
+async def test_empty_answers_spend_the_retries() -> None:
+    """Empty answers every time end in ``RetriesExhaustedError`` carrying the conversation."""
+    from agentkit import RetriesExhaustedError
+
+    with LocalModelServer([text("") for _ in range(3)]) as server:
+        with pytest.raises(RetriesExhaustedError, match="empty") as info:
+            await Agent(_model(server), retries=2).run("hi")
+    assert info.value.messages
+
+
+@pytest.mark.anyio
+async def test_a_content_filtered_answer_is_a_typed_error() -> None:
+    """``finish_reason: content_filter`` is ``ContentFilteredError``, not the run's answer."""
+    from agentkit import ContentFilteredError
+
+    with LocalModelServer([text("I can't hel", finish_reason="content_filter")]) as server:
+        with pytest.raises(ContentFilteredError, match="content filter") as info:
+            await Agent(_model(server)).run("hi")
+    assert info.value.messages is not None
+    assert info.value.messages[-1].content == "I can't hel"

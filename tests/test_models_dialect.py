@@ -699,7 +699,7 @@ def test_mistral_final_assistant_message_becomes_a_prefix() -> None:
 
 
 def test_other_servers_get_the_conversation_unrepaired() -> None:
-    """Order repair is Mistral's: OpenAI gets user-after-tool and unanswered calls as they are."""
+    """Mistral's bridges are Mistral's: OpenAI and llama.cpp get a user right after a tool."""
     messages: list[Message] = [
         UserMessage(content="u1"),
         AssistantMessage(tool_calls=(call("c1"),)),

@@ -481,6 +481,15 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     owner: LocalModelServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that dropped its connection (a keep-alive pool closing) is not an
+        error worth a traceback; anything else is printed as usual."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, aborted, broken pipe
+            return
+        super().handle_error(request, client_address)
+
 
 class LocalModelServer:
     """A real OpenAI-compatible chat-completions server on 127.0.0.1.
