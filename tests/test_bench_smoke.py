@@ -78,3 +78,27 @@ def test_bench_smoke_runs_every_available_contender(tmp_path: Path) -> None:
         if name == "raw_openai":
             assert figures["text_cpu_us"]["ratio"]["median"] == 1.0
         assert name in proc.stdout.splitlines()[0], "table header lacks the contender"
+
+
+def test_bench_mcp_smoke_runs_the_mcp_pair(tmp_path: Path) -> None:
+    """`run.py --mcp --smoke` runs mcp_raw and mcp_agentkit on mcp-server-time and writes
+    their text CPU per run, agentkit's as a ratio to mcp_raw (no assertions on time)."""
+    out = tmp_path / "mcp.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--mcp", "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["baseline"] == "mcp_raw"
+    contenders = doc["contenders"]
+    assert set(contenders) == {"mcp_raw", "mcp_agentkit"}
+    for name in ("mcp_raw", "mcp_agentkit"):
+        assert contenders[name]["available"], contenders[name].get("skipped")
+        assert contenders[name]["figures"]["text_cpu_us"]["median"] > 0
+    assert "ratio" in contenders["mcp_agentkit"]["figures"]["text_cpu_us"]
+    assert "| CPU per run, text (us) |" in proc.stdout
+    assert "structured" not in proc.stdout  # figures the pair does not measure are left out
