@@ -1,0 +1,123 @@
+"""Property-based fuzzing of model behaviour through LocalModelServer (issue 15).
+
+Random mixes of valid and invalid tool calls (bad JSON, unknown and invalid names,
+duplicate ids, bad arguments), text, structured output, cut-offs and every fault kind,
+streamed and not, under asyncio and trio. After every run: each request passed
+mistral-common's validator; the run ended in a result or an ``AgentkitError`` with the
+conversation; that conversation is valid to send again; no connection, task or thread
+is left.
+
+The example database is off (``database=None``: nothing is written to the checkout).
+``AGENTKIT_FUZZ_EXAMPLES`` sets the examples per backend (default 150: the bounded CI
+profile, a few hundred runs in all); under ``CI=true`` the examples are derandomized so
+a CI run is reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from _campaign import check_outcome, non_daemon_threads, run_once
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentkit.testing.server import (
+    Reply,
+    drop_connection,
+    error,
+    json_output,
+    malformed,
+    text,
+    tool_calls,
+)
+
+EXAMPLES = int(os.environ.get("AGENTKIT_FUZZ_EXAMPLES", "150"))
+
+CALLS: list[tuple[str, Any]] = [
+    ("get_weather", {"city": "Paris"}),
+    ("get_weather", {"city": "Oslo"}),
+    ("get_weather", '{"city": "Par'),  # bad JSON
+    ("get_weather", "[1, 2]"),  # JSON, not an object
+    ("get_weather", {}),  # missing argument
+    ("add", {"a": 1, "b": 2}),
+    ("add", {"a": 1, "b": "x"}),  # fails validation
+    ("no_such_tool", {}),  # unknown
+    ("functions.get_weather", {"city": "Paris"}),  # invalid names
+    ("", {}),
+    ("get weather", {"city": "Paris"}),
+    ("x" * 80, {}),
+    ("final_result", {"city": "Paris", "temperature_c": 21}),
+]
+
+call = st.sampled_from(CALLS)
+call_id = st.one_of(st.none(), st.sampled_from(["abcDEF123", "abcDEF123", "call_1", "x", ""]))
+
+
+@st.composite
+def calls_reply(draw: st.DrawFn) -> Reply:
+    """An answer with one to three tool calls, ids made by the server or drawn."""
+    picked = draw(st.lists(st.tuples(call, call_id), min_size=1, max_size=3))
+    encoded: list[Any] = [(n, a) if i is None else (n, a, i) for (n, a), i in picked]
+    truncate = draw(st.one_of(st.none(), st.integers(1, 4)))
+    return tool_calls(*encoded, truncate_after=truncate)
+
+
+outputs = st.sampled_from(
+    [
+        json_output({"city": "Paris", "temperature_c": 21}),
+        json_output({"city": "Paris"}),  # fails validation
+        json_output({"city": "Paris", "temperature_c": "warm"}),
+        text('```json\n{"city": "Oslo", "temperature_c": 3}\n```'),
+        text('{"city": "Par'),  # cut JSON
+        text("It is sunny in Paris."),
+        text(""),
+        text("partial", finish_reason="length"),
+        text("It is sunny.", truncate_after=2),  # a cut-off stream / body
+    ]
+)
+
+faults = st.sampled_from(
+    [
+        error(500, "boom"),
+        error(503, "overloaded"),
+        error(429, "slow down", retry_after=0),
+        error(400, "bad request"),
+        error(401, "bad key"),
+        error(404, "no such model"),
+        error(422, "unprocessable"),
+        drop_connection(),
+        malformed(),
+        malformed(b"not json at all"),
+    ]
+)
+
+turn = st.one_of(calls_reply(), outputs, faults)
+script = st.lists(turn, min_size=1, max_size=5)
+
+CI = os.environ.get("CI") == "true"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=CI,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(script=script, stream=st.booleans(), structured=st.booleans())
+def test_hostile_model_runs_end_cleanly_with_valid_conversations(
+    backend: str, script: list[Reply], stream: bool, structured: bool
+) -> None:
+    """Whatever the model sends, the run ends in a result or an AgentkitError whose
+    conversation is valid to send again, every request passed Mistral's validator, and
+    nothing is left open."""
+    threads = non_daemon_threads()
+    final = json_output({"city": "Paris", "temperature_c": 21}) if structured else text("Done.")
+    outcome, server = run_once(
+        [*script, final, final], stream=stream, structured=structured, backend=backend
+    )
+    check_outcome(outcome, server)
+    assert non_daemon_threads() <= threads
