@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from agentkit._errors import ContextWindowExceededError
@@ -189,6 +189,31 @@ def count_tokens(
     return REQUEST_MARGIN + counter.tools(tools) + sum(counter.message(m) for m in messages)
 
 
+def _length_bound(message: Message) -> int:
+    """An upper bound of a message's tokens from its lengths (see ``_surely_fits``)."""
+    if isinstance(message, SystemMessage):
+        return 4 * len(message.content)
+    if isinstance(message, UserMessage):
+        if isinstance(message.content, str):
+            return 4 * len(message.content)
+        return sum(
+            IMAGE_TOKENS if isinstance(part, ImagePart) else 4 * len(part.text)
+            for part in message.content
+        )
+    if isinstance(message, AssistantMessage):
+        return 4 * len(message.content or "") + sum(
+            12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
+            for call in message.tool_calls
+        )
+    return (
+        12 * (len(message.content) + len(message.tool_call_id))
+        + 4 * len(message.name or "")
+        + 64
+        + CALL_MARGIN
+        + IMAGE_TOKENS * len(message.images)
+    )
+
+
 def _max_tokens(model: Model, request: ModelRequest) -> int:
     own = getattr(model, "settings", None)
     settings = own.merged(request.settings) if isinstance(own, ModelSettings) else request.settings
@@ -219,6 +244,8 @@ class ContextWindow(Hooks):
             raise ValueError(f"policy must be 'trim' or 'error', got {policy!r}")
         self.policy = policy
         self.context_window = context_window
+        self._bounds: dict[int, tuple[Any, int]] = {}
+        """Length bounds of tool definitions and schemas, by identity (at most 64)."""
 
     def __repr__(self) -> str:
         return f"ContextWindow(policy={self.policy!r}, context_window={self.context_window!r})"
@@ -230,6 +257,45 @@ class ContextWindow(Hooks):
         fitted = self.fit(run, request)
         return await handler(fitted)
 
+    def _surely_fits(self, request: ModelRequest, limit: int) -> bool:
+        """Whether an upper bound of the count, from lengths alone, is within ``limit``.
+
+        A token is at least one UTF-8 byte, a character at most 4 bytes, and JSON framing
+        (``ensure_ascii`` escapes, spacing) at most 12 characters per character plus a
+        fixed frame: so ``4 x`` a text's length bounds its tokens, ``12 x`` a framed one's.
+        """
+        bound = REQUEST_MARGIN + self._framed_bound(request.tools)
+        output = request.output
+        if output is not None and output.mode == "native":
+            bound += self._framed_bound(output.schema) + CALL_MARGIN
+        for message in request.messages:
+            bound += MESSAGE_MARGIN + _length_bound(message)
+            if bound > limit:
+                return False
+        return bound <= limit
+
+    def _framed_bound(self, value: Any) -> int:
+        """12 x the JSON length of tool definitions or a schema, cached by identity (the
+        plan's objects are the same on every request)."""
+        if not value:
+            return 0
+        key = id(value)
+        cached = self._bounds.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        if isinstance(value, Mapping):
+            text = json.dumps(dict(value))
+        else:
+            text = json.dumps(
+                [[t.name, t.description, dict(t.parameters)] for t in value], default=str
+            )
+            text += " " * (64 * len(value))  # each definition's frame
+        bound = 12 * len(text) + CALL_MARGIN * (len(value) if not isinstance(value, Mapping) else 1)
+        if len(self._bounds) >= 64:
+            self._bounds.clear()
+        self._bounds[key] = (value, bound)
+        return bound
+
     def fit(self, run: RunInfo, request: ModelRequest) -> ModelRequest:
         """``request`` as it is when it fits, else trimmed (or an error, per the policy)."""
         model = run.model
@@ -237,6 +303,8 @@ class ContextWindow(Hooks):
         if window is None:
             return request
         limit = window - _max_tokens(model, request)
+        if self._surely_fits(request, limit):  # most requests: no tokenizer needed
+            return request
         counter = _counter_for(model.profile)
         messages = request.messages
         counts = [counter.message(m) for m in messages]

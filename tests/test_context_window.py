@@ -204,3 +204,53 @@ async def test_a_request_that_fits_is_sent_unchanged() -> None:
             events = [e async for e in stream]
         assert len(server.requests[0].body["messages"]) == 9
     assert not any(isinstance(e, ContextTrimmedEvent) for e in events)
+
+
+def test_the_length_bound_is_never_below_the_count() -> None:
+    """The quick check that lets most requests skip the tokenizer bounds the exact count
+    from above, for plain, accented, CJK and emoji text in messages, arguments and results."""
+    from agentkit.models import ModelRequest
+
+    hook = ContextWindow()
+    for sample in (
+        "plain words",
+        "déjà vu à Zürich",
+        "東京の天気は晴れ",
+        "🌧️🌈☀️ and \U0001d518\U0001d52b",
+    ):
+        args = json.dumps({"query": sample * 3}, ensure_ascii=False)
+        messages: list[Message] = [
+            SystemMessage(content=f"Be brief. {sample}"),
+            UserMessage(content=sample * 5),
+            AssistantMessage(
+                content=sample, tool_calls=(ToolCall(id="c1", name="lookup", arguments=args),)
+            ),
+            ToolMessage(tool_call_id="c1", name="lookup", content=sample * 7),
+        ]
+        request = ModelRequest(messages=messages, tools=(lookup.definition,))
+        exact = count_tokens(messages, (lookup.definition,), model="mistral-small-2506")
+        assert not hook._surely_fits(request, exact - 1), sample
+        assert hook._surely_fits(request, 100_000)
+
+
+@pytest.mark.anyio
+async def test_a_short_request_is_not_tokenized() -> None:
+    """A request far inside the window is sent without counting its tokens (no tokenizer
+    cost on ordinary runs); the default window still guards every Mistral run."""
+    import agentkit._window as window
+
+    calls: list[str] = []
+    original = window._counter_for
+
+    def counting(profile: Any) -> Any:
+        calls.append("counted")
+        return original(profile)
+
+    with LocalModelServer([text("Hi.")], style="mistral") as server:
+        model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
+        window._counter_for = counting
+        try:
+            assert (await Agent(model).run("Hello")).output == "Hi."
+        finally:
+            window._counter_for = original
+    assert calls == []
