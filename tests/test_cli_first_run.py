@@ -1,0 +1,161 @@
+"""The ``agentkit`` command as a newcomer meets it: names resolve from where they stand,
+a missing key says how to run offline, a bad ``--model`` lists every accepted form,
+and configuration errors are one line (a traceback only with ``--debug``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agentkit.cli import load_object, main
+from agentkit.testing.server import LocalModelServer
+from agentkit.testing.server import text as wire_text
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAVEL_DESK = ROOT / "examples" / "travel_desk.py"
+ENTRY_POINT = Path(sys.executable).parent / "agentkit"
+pytestmark = pytest.mark.usefixtures("no_keys")
+
+
+def _error_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("[error]")]
+
+
+def test_module_tools_resolve_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``module:attr`` imports from the current directory even when it is not on sys.path."""
+    (tmp_path / "mytools_first_run.py").write_text(
+        "def shout(text: str) -> str:\n    return text\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "mytools_first_run", raising=False)
+    assert load_object("mytools_first_run:shout").__name__ == "shout"
+
+
+def test_readme_chat_command_finds_its_tools_through_the_console_script() -> None:
+    """``agentkit chat --tools examples.travel_desk:get_weather``, run by the installed script
+    from the repository root, loads the tool and sends it to the model."""
+    with LocalModelServer(style="openai") as srv:
+        srv.add(wire_text("Hello."))
+        env = {**os.environ, "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": srv.base_url}
+        proc = subprocess.run(
+            [
+                *(str(ENTRY_POINT), "chat", "--model", "openai:gpt-4o-mini"),
+                *("--tools", "examples.travel_desk:get_weather"),
+            ],
+            input="hi\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        tools = srv.requests[0].body["tools"]
+    assert [t["function"]["name"] for t in tools] == ["get_weather"]
+    assert "Hello." in proc.stdout
+
+
+def test_run_without_a_key_says_how_to_run_locally(capsys: pytest.CaptureFixture[str]) -> None:
+    """``run`` with no API key fails in one line naming the keys and ``--model local``."""
+    assert main(["run", f"{TRAVEL_DESK}:agent", "Weather in Oslo?"]) == 1
+    errors = _error_lines(capsys.readouterr().out)
+    assert len(errors) == 1
+    assert errors[0].startswith("[error] No API key for mistral-small-2506: set OPPER_API_KEY")
+    assert errors[0].endswith("To run offline on the embedded model instead, add --model local.")
+
+
+def test_chat_without_a_key_says_how_to_run_locally(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chat turn on a Mistral model with no key shows the missing key and ``--model local``."""
+    lines = iter(["hello"])
+
+    def read(prompt: str) -> str:
+        for line in lines:
+            return line
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", read)
+    assert main(["chat", "--model", "mistral-small-2506"]) == 0
+    errors = _error_lines(capsys.readouterr().out)
+    assert errors == [
+        "[error] No API key for mistral-small-2506: set OPPER_API_KEY (Opper gateway, "
+        "https://api.opper.ai/v3/compat) or MISTRAL_API_KEY (Mistral's API), or pass a model "
+        "such as 'openai:gpt-4o-mini' or an OpenAIChatModel. To run offline on the embedded "
+        "model instead, add --model local."
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "chat", "demo"])
+def test_a_bad_model_lists_every_accepted_form(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``--model`` agentkit cannot route exits 2 listing local, each provider and bare names."""
+    argv = {"run": ["run", f"{TRAVEL_DESK}:agent", "hi"], "chat": ["chat"], "demo": ["demo"]}
+    assert main([*argv[command], "--model", "nope:thing"]) == 2
+    (error,) = _error_lines(capsys.readouterr().out)
+    assert error.startswith("[error] --model nope:thing: Unknown provider 'nope'")
+    for form in ("'local'", "'mistral:<model>'", "'opper:<model>'", "'openai:<model>'"):
+        assert form in error
+    assert "'mistral-small-2506'" in error
+
+
+def test_a_configuration_error_is_one_line_and_a_traceback_only_with_debug(
+    tmp_path: Path,
+) -> None:
+    """From the shell a configuration error prints one line and exits 2; ``--debug`` adds
+    the traceback."""
+    env = dict(os.environ)
+    base = [str(ENTRY_POINT)]
+    plain = subprocess.run(
+        [*base, "run", "no_such_module_xyz:agent", "hi"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert plain.returncode == 2
+    assert plain.stderr == ""
+    assert plain.stdout == (
+        f"[error] no module named 'no_such_module_xyz' from {tmp_path}: run from the directory "
+        "that holds it, or give a file path (path/to/file.py:attr)\n"
+    )
+    debug = subprocess.run(
+        [*base, "--debug", "run", "no_such_module_xyz:agent", "hi"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "ConfigurationError: no module named 'no_such_module_xyz'" in debug.stderr
+
+
+def test_a_failing_user_module_is_reported_not_hidden(tmp_path: Path) -> None:
+    """A module that raises while importing still shows its own error (it is not a
+    configuration error)."""
+    (tmp_path / "broken.py").write_text(textwrap.dedent("raise ValueError('boom')\n"))
+    proc = subprocess.run(
+        [str(ENTRY_POINT), "run", "broken.py:agent", "hi"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "ValueError: boom" in proc.stderr
