@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python tools/bench/run.py                       # full run, ~10 minutes
     .venv/bin/python tools/bench/run.py --smoke               # a few runs, < 1 minute
-    .venv/bin/python tools/bench/run.py --peers-python /work/bench-peers-venv/bin/python
+    .venv/bin/python tools/bench/run.py --peers-python ../bench-peers-venv/bin/python
     .venv/bin/python tools/bench/run.py --profile agentkit    # pyinstrument profile
     .venv/bin/python tools/bench/run.py --mcp                 # the MCP pair only
 
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Benchmark agentkit against hand-written loops and peer frameworks.",
         epilog="Exact full command: .venv/bin/python tools/bench/run.py "
-        "--peers-python /work/bench-peers-venv/bin/python",
+        "--peers-python ../bench-peers-venv/bin/python",
     )
     p.add_argument("--smoke", action="store_true", help="a few runs of everything, < 1 minute")
     p.add_argument("--rounds", type=int, default=5)
