@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIChatModel", "RetryPolicy"]
 
 _NO_KEY_NEEDED = "agentkit-no-key"
+_DRAIN_LIMIT = 1 << 20
+"""Bytes read past a malformed chunk so the stream ends whole (httpx2's default transport
+leaves an inner iterator of a body abandoned mid-way to the garbage collector)."""
 
 
 class OpenAIChatModel(ModelLifecycle):
@@ -175,14 +178,27 @@ class OpenAIChatModel(ModelLifecycle):
         response = await self._send(body, True, self._timeout(request))
         acc = StreamAccumulator(self._profile.price)
         done = False
+        failure: Exception | None = None
+        drained = 0
         try:
             async with aclosing(sse_data(response)) as payloads:
                 async for data in payloads:
-                    if data == b"[DONE]":
+                    if failure is not None:  # a bad chunk: read on (bounded), then raise
+                        drained += len(data)
+                        if drained > _DRAIN_LIMIT:
+                            break
+                    elif data == b"[DONE]":
                         done = True  # read on to the end of the body: no half-read stream
                     elif not done:
-                        for event in acc.feed(data):
+                        try:
+                            events = acc.feed(data)
+                        except Exception as exc:
+                            failure = exc
+                            continue
+                        for event in events:
                             yield event
+            if failure is not None:
+                raise failure
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, None) from None
         except Exception as exc:
