@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Generic
 from typing_extensions import TypeVar
 
 from agentkit._approvals import pending_tail, prepare_resume
-from agentkit._errors import ApprovalError, ConfigurationError, UserError
+from agentkit._errors import AgentkitError, ApprovalError, ConfigurationError, UserError
 from agentkit.agent import Agent, Prompt, _user_message
 from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
 from agentkit.events import RunResult
@@ -229,7 +229,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
         A run that waits for approval keeps waiting here until someone calls
         ``approve()``; use ``start()`` to get the id back at once instead."""
         handle = await self._start(workflow_id, prompt, message_history, deps, usage_limits)
-        result: RunResult[OutputT] = await handle.get_result(polling_interval_sec=0.05)
+        result: RunResult[OutputT] = await _result_of(handle)
         return result
 
     async def start(
@@ -310,8 +310,9 @@ class DurableAgent(Generic[DepsT, OutputT]):
         """Wait for the run ``workflow_id`` to end; its result (or the error that ended it)."""
         from dbos import DBOS
 
-        handle: Any = await DBOS.retrieve_workflow_async(workflow_id)
-        result: RunResult[OutputT] = await handle.get_result(polling_interval_sec=0.05)
+        result: RunResult[OutputT] = await _result_of(
+            await DBOS.retrieve_workflow_async(workflow_id)
+        )
         return result
 
     def run_stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -387,8 +388,15 @@ class DurableAgent(Generic[DepsT, OutputT]):
         return _RunInput(user, history, deps, usage_limits)
 
     async def _workflow_body(self, run_input: _RunInput) -> RunResult[Any]:
-        """One durable run: the agent's run, and after each pause the wait for decisions
-        and the resumed run, all inside the workflow."""
+        """One durable run, its errors recorded so that they can be rebuilt."""
+        try:
+            return await self._durable_run(run_input)
+        except AgentkitError as exc:
+            raise _RecordedError(type(exc), exc.args, dict(exc.__dict__)) from None
+
+    async def _durable_run(self, run_input: _RunInput) -> RunResult[Any]:
+        """The agent's run, and after each pause the wait for decisions and the resumed
+        run, all inside the workflow."""
         from dbos import DBOS
 
         prompt = run_input.prompt
@@ -444,6 +452,29 @@ class DurableAgent(Generic[DepsT, OutputT]):
             except ApprovalError:  # approve() checks first; a stray message is ignored
                 continue
             return decisions
+
+
+class _RecordedError(Exception):
+    """An agentkit error as a workflow records it: its class, arguments and attributes.
+
+    Agentkit errors take keyword-only arguments, which pickle (DBOS's serializer) cannot
+    pass back when it rebuilds them; ``rebuild()`` restores the error as it was raised.
+    """
+
+    def rebuild(self) -> BaseException:
+        cls, args, state = self.args
+        error: BaseException = cls.__new__(cls)
+        error.args = args
+        error.__dict__.update(state)
+        return error
+
+
+async def _result_of(handle: Any) -> Any:
+    """A workflow handle's result; the agentkit error that ended the run, rebuilt."""
+    try:
+        return await handle.get_result(polling_interval_sec=0.05)
+    except _RecordedError as recorded:
+        raise recorded.rebuild() from None
 
 
 def _encode_request(request: ApprovalRequest) -> list[str]:

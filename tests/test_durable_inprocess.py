@@ -10,7 +10,16 @@ import anyio
 import pytest
 from dbos import DBOS
 
-from agentkit import Agent, ApprovalError, ApprovalRequest, Denied, RunContext, tool
+from agentkit import (
+    Agent,
+    ApprovalError,
+    ApprovalRequest,
+    Denied,
+    RunContext,
+    UsageLimitExceeded,
+    UsageLimits,
+    tool,
+)
 from agentkit._errors import ConfigurationError, UserError
 from agentkit.durable import DurableAgent
 from agentkit.testing import ScriptedModel, text, tool_calls
@@ -157,3 +166,28 @@ async def test_idempotency_key_is_none_outside_durable_runs() -> None:
     model = ScriptedModel([tool_calls(("key", {})), text("ok")])
     result = await Agent(model, tools=[key]).run("go")
     assert [m.content for m in result.messages if m.role == "tool"] == ["None"]
+
+
+async def test_usage_limits_end_a_durable_run_with_the_typed_error(dbos_app: None) -> None:
+    """A durable run past its usage limit raises ``UsageLimitExceeded`` (recorded by DBOS
+    and rebuilt intact: limit and conversation), and the tool did not run."""
+    ran: list[str] = []
+
+    @tool
+    def work() -> str:
+        """Work."""
+        ran.append("work")
+        return "done"
+
+    model = ScriptedModel([tool_calls(("work", {}), ("work", {}))])
+    durable = DurableAgent(Agent(model, tools=[work]), name="limits")
+    DBOS.launch()
+    with pytest.raises(UsageLimitExceeded) as info:
+        await durable.run("go", workflow_id="lim-1", usage_limits=UsageLimits(tool_calls=1))
+    assert info.value.limit == "tool_calls"
+    assert info.value.messages is not None  # valid to send again: the refused calls left out
+    assert [m.role for m in info.value.messages] == ["user"]
+    assert ran == []
+    with pytest.raises(UsageLimitExceeded):  # the recorded error, again, with no request
+        await durable.run("go", workflow_id="lim-1")
+    assert len(model.requests) == 1
