@@ -52,6 +52,11 @@ def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = Fa
     tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
     if usage.cached_tokens:
         tokens += f" ({usage.cached_tokens:,} cached)"
+    if usage.unreported and usage.unreported >= usage.requests:
+        tokens = "tokens unknown (the server reported none)"
+    elif usage.unreported:
+        plural = "s" if usage.unreported != 1 else ""
+        tokens += f" (+ unknown for {usage.unreported} request{plural} the server did not count)"
     if local:
         cost = "$0 (local model)"
     elif usage.cost_usd is None:

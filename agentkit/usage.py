@@ -51,6 +51,8 @@ class Usage:
     """Cost in USD; ``None`` when the price of any counted request is unknown."""
     tool_calls: int = 0
     """Tool calls run (counted by the loop, not by models)."""
+    unreported: int = 0
+    """Requests whose server reported no token counts (their tokens are unknown, not 0)."""
 
     @property
     def total_tokens(self) -> int:
@@ -64,6 +66,7 @@ class Usage:
         self.output_tokens += other.output_tokens
         self.cached_tokens += other.cached_tokens
         self.tool_calls += other.tool_calls
+        self.unreported += other.unreported
         if self.cost_usd is None or other.cost_usd is None:
             self.cost_usd = None
         else:
@@ -77,6 +80,7 @@ class Usage:
             self.cached_tokens,
             self.cost_usd,
             self.tool_calls,
+            self.unreported,
         )
         total.add(other)
         return total

@@ -17,6 +17,7 @@ LAYERS: list[list[str]] = [
     ["output"],
     ["models.base"],
     ["models.profiles"],
+    ["models._clean"],
     ["models.parse"],
     ["models.dialect"],
     ["models._transport"],

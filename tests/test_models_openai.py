@@ -123,10 +123,11 @@ async def test_unknown_price_gives_no_cost() -> None:
 
 @pytest.mark.anyio
 async def test_missing_usage_counts_the_request_with_unknown_cost() -> None:
-    """A response without usage still counts one request, with zero tokens and unknown cost."""
+    """A response without usage still counts one request, its tokens unreported (unknown,
+    not 0) and its cost unknown."""
     with LocalModelServer([Reply(content="x", usage=None)]) as server:
         response = await complete(model_for(server), HI)
-    assert response.usage == Usage(requests=1, cost_usd=None)
+    assert response.usage == Usage(requests=1, cost_usd=None, unreported=1)
 
 
 @pytest.mark.anyio

@@ -119,6 +119,14 @@ class ModelProfile:
     ``tool`` mode) is offered, and the answer is empty, the response carries a
     ``follow_up`` naming the final-result tool: the model chose to answer, and the tool's
     arguments are its answer. The loop sends it as one more request of the run."""
+    unescape_html: bool = False
+    """Undo HTML escaping in the answer's text and tool-call arguments (``&#34;`` -> ``"``,
+    also doubly escaped): for servers whose chat template renders with autoescape, so the
+    model sees and copies entities (llama-cpp-python's ``chatml-function-calling``)."""
+    template_tokens: tuple[str, ...] = ()
+    """Chat-template tokens that leak into answers (``<|im_start|>``, ``<end_of_turn>``...):
+    a leading one (and the role after it) is dropped, and the text is cut at the next one,
+    where the model starts writing the next turn itself. Streamed text is cleaned too."""
 
     def with_changes(self, **changes: Any) -> ModelProfile:
         """A copy with some fields changed."""

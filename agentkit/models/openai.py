@@ -31,6 +31,7 @@ from agentkit._errors import (
     ModelConnectionError,
     ModelTimeoutError,
 )
+from agentkit.models._clean import OutputCleaner, clean_response
 from agentkit.models._transport import Endpoint, RetryPolicy, send, sse_data, transport_error
 from agentkit.models.base import (
     ModelLifecycle,
@@ -39,6 +40,7 @@ from agentkit.models.base import (
     ModelResponse,
     ModelSettings,
     ModelStreamEvent,
+    TextDelta,
 )
 from agentkit.models.dialect import RequestEncoder, tool_choice_value
 from agentkit.models.parse import ResponseShapeError, StreamAccumulator, parse_response
@@ -162,7 +164,7 @@ class OpenAIChatModel(ModelLifecycle):
             answer = parse_response(response.content, self._profile.price)
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, response.text) from None
-        return self._with_follow_up(request, answer)
+        return self._with_follow_up(request, clean_response(answer, self._profile))
 
     async def aclose(self) -> None:
         """Close the HTTP pool this model opened (not a client you passed in)."""
@@ -177,6 +179,7 @@ class OpenAIChatModel(ModelLifecycle):
         body = self._encoder.encode(request, stream=True)
         response = await self._send(body, True, self._timeout(request))
         acc = StreamAccumulator(self._profile.price)
+        cleaner = OutputCleaner(self._profile)  # the profile's output cleaning, as text streams
         done = False
         failure: Exception | None = None
         drained = 0
@@ -196,7 +199,11 @@ class OpenAIChatModel(ModelLifecycle):
                             failure = exc
                             continue
                         for event in events:
-                            yield event
+                            if cleaner.active and isinstance(event, TextDelta):
+                                if text := cleaner.feed(event.text):
+                                    yield TextDelta(text)
+                            else:
+                                yield event
             if failure is not None:
                 raise failure
         except ResponseShapeError as exc:
@@ -213,7 +220,9 @@ class OpenAIChatModel(ModelLifecycle):
                 "off; retry the run.",
                 model_name=self._name,
             )
-        yield self._with_follow_up(request, acc.response())
+        if rest := cleaner.flush():
+            yield TextDelta(rest)
+        yield self._with_follow_up(request, clean_response(acc.response(), self._profile))
 
     def _with_follow_up(self, request: ModelRequest, response: ModelResponse) -> ModelResponse:
         """``response``, with the request to send next when the profile's quirk needs one:

@@ -111,7 +111,7 @@ def parse_usage(
     are clamped to whole tokens >= 0, and ``warn`` is told each time.
     """
     if not isinstance(usage, dict):
-        return Usage(requests=1, cost_usd=None)
+        return Usage(requests=1, cost_usd=None, unreported=1)
     input_tokens = _count(usage.get("prompt_tokens"), "prompt_tokens", warn)
     output_tokens = _count(usage.get("completion_tokens"), "completion_tokens", warn)
     details = usage.get("prompt_tokens_details")

@@ -113,6 +113,17 @@ LLAMA_CPP_PROFILE = ModelProfile(
     stream_tool_requests=False,
     retry_text_without_tools=True,
     retry_required_with_output_tool=True,
+    unescape_html=True,
+    template_tokens=(
+        "<|im_start|>",
+        "<|im_end|>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<|eot_id|>",
+        "<|endoftext|>",
+        "<eos>",
+        "</s>",
+    ),
 )
 """llama.cpp's OpenAI-compatible server (llama-cpp-python, ``chatml-function-calling``).
 
@@ -130,6 +141,9 @@ LLAMA_CPP_PROFILE = ModelProfile(
   requests that offer tools are sent unstreamed and replayed as deltas.
 - The template drops the content of ``tool`` messages: tool results go as user text.
 - Null assistant content gives HTTP 500: ``""`` is sent.
+- The template renders with autoescape: the model copies ``&#34;`` into its arguments
+  and text, so entities are undone; chat-template tokens (``<|im_start|>``...) that leak
+  into the text are cut off there.
 """
 
 Matcher = str | Callable[[str], bool]
