@@ -169,7 +169,7 @@ def test_text_streams_into_the_page_before_the_run_ends(browser: Any) -> None:
     """The first half of an answer is on the page while the model still holds the rest."""
     from selenium.webdriver.common.by import By
 
-    from tests.test_serve_api import GatedModel
+    from test_serve_api import GatedModel
 
     model = GatedModel()
     agent: Agent[Any, str] = Agent(model, name="gated")
