@@ -1,0 +1,130 @@
+"""The README's first steps run as written: offline in Python, a scripted test server,
+your own server from Python and from the command line, and no unrelated PyPI install."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentkit.local
+from agentkit.models import LLAMA_CPP_PROFILE, OpenAIChatModel
+from agentkit.testing.server import LocalModelServer, text
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+pytestmark = pytest.mark.usefixtures("no_keys")
+
+
+def _section() -> str:
+    body = README.read_text()
+    start = body.index("## First steps: offline, your own server, or a key")
+    return body[start : body.index("\n## ", start + 1)]
+
+
+def _block(lang: str, needle: str) -> str:
+    blocks = re.findall(rf"```{lang}\n(.*?)```", _section(), flags=re.DOTALL)
+    block: str = next(b for b in blocks if needle in b)
+    return block
+
+
+class _StandIn:
+    """Stands in for LocalLlamaServer: the same ``with`` and ``model()``, over a test server
+    answering as llama.cpp does (entities and a leaked template token included)."""
+
+    def __init__(self) -> None:
+        self._server = LocalModelServer(
+            [text("The capital of France is Paris.<|im_end|>\n<|im_start|>user")], style="openai"
+        )
+
+    def __enter__(self) -> _StandIn:
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(None, None, None)
+
+    def model(self) -> OpenAIChatModel:
+        return OpenAIChatModel(
+            "gemma-3-270m",
+            base_url=self._server.base_url,
+            api_key="local",
+            profile=LLAMA_CPP_PROFILE,
+        )
+
+
+def test_offline_python_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The LocalLlamaServer example runs verbatim (the server stood in for) and prints the
+    cleaned answer."""
+    monkeypatch.setattr(agentkit.local, "LocalLlamaServer", _StandIn)
+    exec(compile(_block("python", "LocalLlamaServer"), str(README), "exec"), {"__name__": "r"})
+    assert capsys.readouterr().out == "The capital of France is Paris.\n"
+
+
+def test_local_model_server_example_runs_as_written() -> None:
+    """The LocalModelServer example runs verbatim, its assertion included."""
+    exec(compile(_block("python", "LocalModelServer"), str(README), "exec"), {"__name__": "r"})
+
+
+def test_own_server_example_speaks_the_llama_cpp_dialect() -> None:
+    """The own-server example, pointed at a test server, answers through it with the
+    llama.cpp profile (its template's leaked token cut off)."""
+    code = _block("python", "profile=LLAMA_CPP_PROFILE")
+    assert "http://127.0.0.1:8080/v1" in code
+    with LocalModelServer([text("Hello.<|im_end|>")], style="openai") as server:
+        namespace: dict[str, Any] = {"__name__": "r"}
+        code = code.replace("http://127.0.0.1:8080/v1", server.base_url)
+        exec(compile(code, str(README), "exec"), namespace)
+        assert namespace["model"].profile is LLAMA_CPP_PROFILE
+        assert namespace["agent"].run_sync("hi").output == "Hello."
+        assert server.requests[0].body["model"] == "gemma-3-270m"
+
+
+def test_own_server_command_runs_as_written() -> None:
+    """``OPENAI_BASE_URL=... agentkit chat --model openai:llama-cpp`` talks to that server
+    with the llama.cpp profile (the tool-less chat is streamed, the reply shown cleaned)."""
+    command = _block("bash", "OPENAI_BASE_URL")
+    words = command.split()
+    env_words = [w for w in words if "=" in w and not w.startswith("-")]
+    argv = [w for w in words if w not in env_words]
+    assert argv[:2] == ["agentkit", "chat"]
+    with LocalModelServer(style="openai") as server:
+        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        env = {**os.environ, **dict(w.split("=", 1) for w in env_words)}
+        env["OPENAI_BASE_URL"] = server.base_url
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "agentkit"), *argv[1:]],
+            input="hi\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+        assert server.requests[0].body["model"] == "llama-cpp"
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Hello & welcome." in proc.stdout
+    assert "<|im_end|>" not in proc.stdout
+
+
+def test_the_readme_never_installs_the_unrelated_pypi_package() -> None:
+    """No README command installs ``agentkit`` from PyPI (an unrelated project there); the
+    chosen distribution name is stated."""
+    readme = README.read_text()
+    assert not re.search(r"pip install\s+['\"]?agentkit(\[|['\"\s]|$)", readme)
+    assert "`agentkit-loop`" in readme
+    setup = re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL)[:2]
+    assert setup[0].strip() == (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[local]' && .venv/bin/agentkit demo"
+    )
+    assert setup[1].strip() == (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test,local]' "
+        "&& .venv/bin/python -m pytest -q"
+    )
