@@ -168,7 +168,6 @@ def test_the_page_streams_tool_calls_and_asks_for_approval(browser: Any) -> None
 def test_text_streams_into_the_page_before_the_run_ends(browser: Any) -> None:
     """The first half of an answer is on the page while the model still holds the rest."""
     from selenium.webdriver.common.by import By
-
     from test_serve_api import GatedModel
 
     model = GatedModel()
