@@ -142,7 +142,9 @@ class Agent(Generic[DepsT, OutputT]):
             usage_limits=usage_limits,
         )
         self._hooks = tuple(hooks)
-        self._hook_set = HookSet(self._hooks)
+        self._hook_sets: dict[bool, HookSet] = {False: HookSet(self._hooks)}  # checks them
+        """The run's hook set when a run adds no hooks or limits, by whether the default
+        context window applies."""
         self._model_spec = model
         self._model: Model | None = None
         self._override: Model | None = None
@@ -435,7 +437,12 @@ class Agent(Generic[DepsT, OutputT]):
         inner = window_hooks(plan.model, [*self._hooks, *hooks])  # fit what is sent
         if limits is not None:  # innermost: it checks exactly what is sent
             inner.append(UsageLimitsHook(limits))
-        hook_set = HookSet([*self._hooks, *hooks, *inner]) if hooks or inner else self._hook_set
+        if hooks or limits is not None:
+            hook_set = HookSet([*self._hooks, *hooks, *inner])
+        else:  # the agent's own hooks (and the default window): built once, not per run
+            hook_set = self._hook_sets.get(bool(inner)) or self._hook_sets.setdefault(
+                bool(inner), HookSet([*self._hooks, *inner])
+            )
         run_settings = self._config.settings.merged(settings)
         final: FinalResultEvent | None = None
         async with AsyncExitStack() as stack:
