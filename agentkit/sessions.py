@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -78,6 +80,31 @@ CREATE TABLE IF NOT EXISTS agentkit_paused (
 
 BUSY_TIMEOUT = 30.0
 """Seconds a write waits for another writer's lock before failing."""
+
+_SETUP_LOCK = threading.Lock()
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the tables, retried while another connection holds a lock.
+
+    Switching to WAL upgrades a read lock to an exclusive one, and SQLite answers
+    ``database is locked`` at once there (its busy handler is skipped to avoid a
+    deadlock), so the busy timeout alone does not cover first use from many
+    connections (threads or processes) at once.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class SQLiteSession:
@@ -140,8 +167,8 @@ class SQLiteSession:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)) as db:
             if not self._ready:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+                with _SETUP_LOCK:  # one thread sets a file up; the rest find it ready
+                    _set_up(db)
                 self._ready = True
             return fn(db)
 

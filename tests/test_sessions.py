@@ -5,9 +5,11 @@ resumes from its session, and the agent's instructions are never stored."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -429,3 +431,28 @@ async def test_another_backend_is_three_methods() -> None:
     await agent.run("second", session=session)
     assert len(session.turns) == 2
     assert [m.content for m in model.requests[1].messages] == ["first", "one", "second"]
+
+
+@pytest.mark.anyio
+async def test_first_use_waits_out_a_writer_holding_the_file(tmp_path: Path) -> None:
+    """First use switches the file to WAL; while another connection holds the write
+    lock, SQLite refuses that switch at once (no busy wait), so the session retries
+    until the lock is released instead of failing with 'database is locked'."""
+    path = tmp_path / "chats.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+    session = SQLiteSession(path, "first")
+
+    async def release_later() -> None:
+        await anyio.sleep(0.3)
+        holder.execute("COMMIT")
+        holder.close()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release_later)
+        await session.save_turn([UserMessage(content="hello")], paused=False, resumed=False)
+    assert [m.content for m in await session.messages()] == ["hello"]
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
