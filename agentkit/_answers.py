@@ -19,14 +19,14 @@ from typing import Any
 
 import anyio
 
-from agentkit._approvals import end_resume, gate, reused
+from agentkit._approvals import Waiting, end_resume, gate, reused, waiting_on
 from agentkit._errors import ContentFilteredError, ModelRetry, ToolExecutionError, ToolLoopError
 from agentkit._plan import RunPlan, RunState
 from agentkit.approval import ApprovalRequest
 from agentkit.events import AgentEvent
 from agentkit.hooks import HookSet, ToolInvocation, ToolResult
 from agentkit.limits import check_tool_calls
-from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage
+from agentkit.messages import AssistantMessage, Message, PausedRun, ToolCall, ToolMessage
 from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
 from agentkit.tools import RunContext, ToolArgumentsError, tool_result_content
 
@@ -54,10 +54,26 @@ class Outcome:
     """Calls waiting for approval (no answer yet): the run pauses."""
     waiting: set[int] = field(default_factory=set)
     """The indices of the pending calls."""
+    paused_runs: list[PausedRun] = field(default_factory=list)
+    """Agents used as tools that paused for approvals (their calls are pending)."""
     reused: set[int] = field(default_factory=set)
     """Calls of a resumed turn answered before it paused (no event again)."""
     after: list[Message] = field(default_factory=list)
     """Messages that go after the answers (a resumed run's prompt)."""
+
+    def turn_message(self, message: AssistantMessage) -> AssistantMessage:
+        """The turn's assistant message as the conversation keeps it: with the runs of
+        the agents that paused in it (or without the ones that have now finished)."""
+        if not self.paused_runs and not message.paused_runs:
+            return message
+        return message.model_copy(update={"paused_runs": tuple(self.paused_runs)})
+
+    def wait(self, index: int, waiting: Waiting) -> None:
+        """Keep call ``index`` waiting, on these requests."""
+        self.pending += waiting.requests
+        self.waiting.add(index)
+        if waiting.paused is not None:
+            self.paused_runs.append(waiting.paused)
 
     def finished(self, calls: Sequence[ToolCall]) -> list[tuple[ToolCall, ToolMessage]]:
         """Each call answered in this turn with its answer, in call order."""
@@ -83,7 +99,7 @@ class _FinalResult:
     call: ToolCall
 
 
-_Step = _Answered | _FinalResult | ToolInvocation | ApprovalRequest
+_Step = _Answered | _FinalResult | ToolInvocation | Waiting
 
 
 async def answer_tool_calls(
@@ -222,6 +238,7 @@ async def execute(
             ctx.emit, ctx.streaming = emit, stream
 
         async def run_tool(inv: ToolInvocation) -> ToolResult:
+            ctx.resumed = inv.resumed
             try:
                 value = await inv.tool.run(ctx, inv.args)
                 if isinstance(value, ToolResult):  # a toolset's tool answers for itself
@@ -285,15 +302,17 @@ async def answer(
                 outcome.reused.add(index)
         elif isinstance(step, _FinalResult):
             outcome.answers.append(await _final_result(plan, state, step.call, outcome))
-        elif isinstance(step, ApprovalRequest):
-            outcome.pending += (step,)
-            outcome.waiting.add(index)
+        elif isinstance(step, Waiting):
+            outcome.wait(index, step)
         else:
             call = step.call
             result = results.get(index)
             if result is None:
                 text = "Not run: another tool call of this turn failed."
                 outcome.answers.append(_error_answer(call, text))
+                continue
+            if result.paused is not None:  # an agent used as a tool paused for approvals
+                outcome.wait(index, waiting_on(result.paused))
                 continue
             outcome.answers.append(
                 ToolMessage(

@@ -9,24 +9,47 @@ turn of tool calls again: ``gate`` (called by ``_answers.classify``) reuses the 
 already given, runs the approved calls once, answers the denied ones with their reason,
 and keeps the undecided ones waiting. The answers go back in call order, whatever order
 the decisions came in.
+
+A waiting call can be an agent used as a tool whose own run paused: its ``PausedRun``
+rides on the paused assistant message. Decisions addressed through it (``via`` or a
+``"p1/c1"`` key) are checked against the calls it waits on here, before anything runs,
+and handed to it when the call runs again (``ResumedRun``); with none, it keeps waiting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from agentkit._errors import ApprovalError
 from agentkit.approval import ApprovalRequest, Decision, Denied, canonical_arguments
 from agentkit.hooks import ToolInvocation
-from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from agentkit.tools import RunContext
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    PausedCall,
+    PausedRun,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from agentkit.tools import ResumedRun, RunContext
 
 if TYPE_CHECKING:
     from agentkit._plan import RunPlan, RunState
 
-__all__ = ["Resume", "end_resume", "gate", "pending_tail", "prepare_resume", "reused"]
+__all__ = [
+    "Resume",
+    "Waiting",
+    "end_resume",
+    "gate",
+    "paused_calls",
+    "pending_tail",
+    "prepare_resume",
+    "reused",
+    "waiting_on",
+]
 
 
 @dataclass(slots=True)
@@ -41,6 +64,49 @@ class Resume:
     """Decisions keyed by an ``ApprovalRequest``: the call must still match it."""
     prompt: UserMessage | None = None
     """Added after the turn's answers, once no call waits any more."""
+    paused: dict[int, PausedRun] = field(default_factory=dict)
+    """Waiting calls that are paused agent-as-tool runs."""
+    children: dict[int, dict[Any, Decision]] = field(default_factory=dict)
+    """Decisions for the calls a paused run waits on, keyed relative to that run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A call that stays unanswered: the requests it waits on (one for a call needing
+    approval; the child's for an agent used as a tool that paused, with its run)."""
+
+    requests: tuple[ApprovalRequest, ...]
+    paused: PausedRun | None = None
+
+
+def waiting_on(run: PausedRun) -> Waiting:
+    """A paused agent-as-tool run as the parent's waiting call: its requests, addressed
+    through the parent's call."""
+    requests = tuple(
+        ApprovalRequest(
+            c.tool_call_id,
+            c.tool_name,
+            c.arguments,
+            via=(run.tool_call_id, *c.via),
+            agent=c.agent or run.agent,
+        )
+        for c in run.waiting
+    )
+    return Waiting(requests, run)
+
+
+def paused_calls(requests: Sequence[ApprovalRequest]) -> tuple[PausedCall, ...]:
+    """A paused run's requests as its ``PausedRun`` keeps them."""
+    return tuple(
+        PausedCall(
+            tool_call_id=r.tool_call_id,
+            tool_name=r.tool_name,
+            arguments=r.arguments,
+            via=r.via,
+            agent=r.agent,
+        )
+        for r in requests
+    )
 
 
 def pending_tail(history: list[Message]) -> tuple[int, AssistantMessage, list[ToolMessage]] | None:
@@ -102,22 +168,33 @@ def prepare_resume(
     if len(waiting) != len(calls) - len(answered):
         raise _changed("two waiting tool calls share an id")
     resume = Resume(message=message, answered=answered, prompt=prompt)
+    for run in message.paused_runs:
+        if run.tool_call_id not in waiting:
+            raise _changed(f"the paused agent run of call {run.tool_call_id!r} has no waiting call")
+        resume.paused[waiting[run.tool_call_id]] = run
+    undecided = _waiting_keys(waiting, resume.paused)
+    decided: set[str] = set()
     for key, decision in approvals.items():
         if not isinstance(decision, bool | Denied):
             raise ApprovalError(
                 f"the decision for {_key_id(key)} is {decision!r}; decide with True, False "
                 'or Denied("reason").'
             )
-        index = waiting.get(_key_id(key))
-        if index is None:
-            known = ", ".join(repr(i) for i in waiting) or "(none)"
-            raise ApprovalError(
-                f"approvals has a decision for {_key_id(key)!r}, which is not waiting for "
-                f"approval (waiting: {known}). Nothing was run or sent: decide only the "
-                "calls in result.approvals_needed."
-            )
-        if index in resume.decisions:
-            raise ApprovalError(f"approvals decides {_key_id(key)!r} twice (by id and request).")
+        full = _key_id(key)
+        if full not in undecided:
+            raise _not_waiting(full, undecided, waiting, resume.paused)
+        if full in decided:
+            raise ApprovalError(f"approvals decides {full!r} twice (by id and request).")
+        decided.add(full)
+        if full not in waiting:  # a call a paused agent run waits on: it decides it
+            head, _, rest = full.partition("/")
+            index = waiting[head]
+            child_key: Any = rest
+            if isinstance(key, ApprovalRequest):
+                child_key = replace(key, via=key.via[1:], agent=key.agent if key.via[1:] else None)
+            resume.children.setdefault(index, {})[child_key] = decision
+            continue
+        index = waiting[full]
         if isinstance(key, ApprovalRequest):
             if key.tool_name != calls[index].name:
                 raise _changed(
@@ -126,18 +203,43 @@ def prepare_resume(
                 )
             resume.bound[index] = key
         resume.decisions[index] = decision
-    if prompt is not None and len(resume.decisions) < len(waiting):
+    if prompt is not None and len(decided) < len(undecided):
         raise ApprovalError(
-            f"{len(waiting) - len(resume.decisions)} tool calls still wait for approval, so "
+            f"{len(undecided) - len(decided)} tool calls still wait for approval, so "
             "the run cannot take a new prompt yet. Decide every call in "
             "result.approvals_needed, or resume without a prompt."
         )
     return history[:start], resume
 
 
+def _waiting_keys(waiting: dict[str, int], paused: dict[int, PausedRun]) -> set[str]:
+    """The key of every call that waits for a decision, a paused run's calls included."""
+    keys = {call_id for call_id, i in waiting.items() if i not in paused}
+    for run in paused.values():
+        keys.update(r.key for r in waiting_on(run).requests)
+    return keys
+
+
+def _not_waiting(
+    key: str, keys: set[str], waiting: dict[str, int], paused: dict[int, PausedRun]
+) -> ApprovalError:
+    known = ", ".join(repr(k) for k in sorted(keys)) or "(none)"
+    if waiting.get(key) in paused:
+        return ApprovalError(
+            f"approvals has a decision for {key!r}, the call of an agent used as a tool, "
+            f"which waits on that agent's own calls (waiting: {known}). Nothing was run or "
+            "sent: decide the calls in result.approvals_needed."
+        )
+    return ApprovalError(
+        f"approvals has a decision for {key!r}, which is not waiting for approval "
+        f"(waiting: {known}). Nothing was run or sent: decide only the calls in "
+        "result.approvals_needed."
+    )
+
+
 def _key_id(key: Any) -> str:
     if isinstance(key, ApprovalRequest):
-        return key.tool_call_id
+        return key.key
     if isinstance(key, str):
         return key
     raise ApprovalError(
@@ -147,12 +249,18 @@ def _key_id(key: Any) -> str:
 
 def gate(
     plan: RunPlan, state: RunState, index: int, invocation: ToolInvocation
-) -> ToolInvocation | ApprovalRequest | ToolMessage:
+) -> ToolInvocation | Waiting | ToolMessage:
     """A call with valid arguments: run it, keep it waiting, or answer it (denied)."""
     call, tool = invocation.call, invocation.tool
     resume = state.resume
     calls = () if resume is None else resume.message.tool_calls
     if resume is not None and index < len(calls) and calls[index] is call:
+        run = resume.paused.get(index)
+        if run is not None:  # a paused agent run: resumed with its decisions, if any
+            child = resume.children.get(index)
+            if not child:
+                return waiting_on(run)
+            return replace(invocation, resumed=ResumedRun(run, child))
         decision = resume.decisions.get(index)
         request = ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args))
         bound = resume.bound.get(index)
@@ -162,7 +270,7 @@ def gate(
                 f"approved ({bound.arguments})"
             )
         if decision is None:
-            return request
+            return Waiting((request,))
         if decision is True:
             return invocation
         reason = decision.reason if isinstance(decision, Denied) else Denied().reason
@@ -182,7 +290,7 @@ def gate(
         )
         if not needs(ctx, invocation.args):
             return invocation
-    return ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args))
+    return Waiting((ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args)),))
 
 
 def reused(state: RunState, calls: Sequence[ToolCall], index: int) -> ToolMessage | None:

@@ -118,7 +118,7 @@ async def run_events(
                     else:
                         yield part
                 assert outcome is not None, "a turn's tool calls always end with an outcome"
-                state.messages.append(message)
+                state.messages.append(outcome.turn_message(message))
                 state.messages.extend([*outcome.answers, *outcome.after])
                 for call, answer in outcome.finished(message.tool_calls):
                     yield ToolCallFinishedEvent(

@@ -24,14 +24,13 @@ from agentkit._approvals import prepare_resume
 from agentkit._errors import AgentkitError, AgentRunError, ConfigurationError, UserError
 from agentkit._loop import run_events
 from agentkit._memory import Session, SessionTurn, check_history, open_session
+from agentkit._nested import agent_tool
 from agentkit._plan import AgentConfig, RunPlan, RunState, build_plan
 from agentkit._window import window_hooks
 from agentkit.approval import Approvals
 from agentkit.events import (
     AgentEvent,
-    AgentToolEvent,
     FinalResultEvent,
-    ModelResponseEvent,
     RunResult,
 )
 from agentkit.hooks import Hooks, HookSet
@@ -39,7 +38,7 @@ from agentkit.limits import UsageLimitsHook
 from agentkit.messages import ContentPart, Message, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
-from agentkit.tools import RunContext, Tool, Toolset, split_tools
+from agentkit.tools import Tool, Toolset, split_tools
 from agentkit.usage import UsageLimits
 
 __all__ = ["Agent", "RunStream"]
@@ -200,42 +199,12 @@ class Agent(Generic[DepsT, OutputT]):
         goes (so the parent's limits count it); its events appear in the parent's stream
         as ``AgentToolEvent`` (the child's name, the parent's tool-call id); cancelling
         the parent cancels it. Its output is the tool's result: text, or JSON.
+
+        When one of the child's calls needs approval, the child pauses and so does the
+        parent: its ``approvals_needed`` lists the child's requests (with ``agent`` and
+        ``via`` set); resuming the parent with decisions for them resumes the child.
         """
-        agent = self
-
-        async def run_agent(ctx: RunContext[Any], prompt: str) -> Any:
-            events = agent._events(
-                prompt,
-                message_history=None,
-                deps=ctx.deps,
-                settings=None,
-                model=None,
-                hooks=(),
-                stream=ctx.streaming,
-            )
-            call_id = ctx.tool_call_id or ""
-            async with aclosing(events):
-                async for event in events:
-                    if isinstance(event, ModelResponseEvent):
-                        ctx.usage.add(event.response.usage)
-                    if ctx.emit is not None:
-                        await ctx.emit(AgentToolEvent(agent.name, call_id, event))
-                    if isinstance(event, FinalResultEvent):
-                        return event.result.output
-            raise AssertionError("the run ended without a result")  # pragma: no cover
-
-        run_agent.__doc__ = f"""Ask the {self.name} agent.
-
-        Args:
-            prompt: What to ask the {self.name} agent, with everything it needs to know.
-        """
-        t: Tool[Any] = Tool(
-            run_agent,
-            name=name or self.name,
-            description=description or f"Ask the {self.name} agent; it answers in one reply.",
-        )
-        t.emits_events = True
-        return t
+        return agent_tool(self, name, description)
 
     def to_asgi(self, *, model: Model | str | None = None, token: str | None = None) -> Any:
         """This agent as an ASGI app: a web chat at ``/`` and the OpenAI chat-completions

@@ -11,6 +11,13 @@ mapping each request (or a bare tool-call id) to ``True``, ``False`` or
 A decision keyed by the ``ApprovalRequest`` applies only to a call with the same id,
 tool name and canonical arguments; one keyed by a bare id approves whatever call has
 that id in the history it is given.
+
+**Agents used as tools** (``Agent.as_tool``): when a child agent's call waits for
+approval, the child pauses, and so does the parent. The parent's
+``result.approvals_needed`` lists the child's requests, each with ``agent`` (the child's
+name) and ``via`` (the parent's tool-call ids it runs under, outermost first); decide
+them like any other, and resuming the parent resumes the child where it stopped. The
+bare-string key of such a request is ``request.key`` (``"<parent call id>/<call id>"``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,18 @@ class ApprovalRequest:
     tool_name: str
     arguments: str
     """The validated arguments as canonical JSON (sorted keys)."""
+    via: tuple[str, ...] = ()
+    """For a call of an agent used as a tool: the ids of the agent-tool calls it runs
+    under, outermost first (empty for the run's own calls)."""
+    agent: str | None = None
+    """For a call of an agent used as a tool: that agent's name (``None`` for the run's
+    own calls)."""
+
+    @property
+    def key(self) -> str:
+        """The bare-string key of this request in ``approvals``: the tool-call id, after
+        the ids in ``via`` (``"p1/c1"``)."""
+        return "/".join((*self.via, self.tool_call_id))
 
     @property
     def args(self) -> dict[str, Any]:

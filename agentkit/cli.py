@@ -29,7 +29,9 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -264,6 +266,22 @@ def _model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | st
 # -- running turns -------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[list[int]]:
+    """Inside the block, Ctrl-C (SIGINT) is noted in the list instead of raising; it
+    raises nowhere half-way (between a task being started and its handle kept). Only
+    the main thread can; elsewhere the block changes nothing."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+
+
 class ChatSession:
     """A conversation with one agent: each ``turn()`` runs streamed and adds to the history.
 
@@ -303,8 +321,11 @@ class ChatSession:
         ``None`` if it was cancelled. Agent errors propagate."""
         scope = self.portal.call(anyio.CancelScope)  # made on the loop, cancelled from anywhere
         self._scope = scope
-        future = self.portal.start_task_soon(self._turn, prompt, scope, approvals)
+        with _ctrl_c_deferred() as interrupted:  # a Ctrl-C now must not lose the task
+            future = self.portal.start_task_soon(self._turn, prompt, scope, approvals)
         try:
+            if interrupted:
+                raise KeyboardInterrupt
             return self._wait(future)
         except KeyboardInterrupt:
             self.cancel_turn()

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
@@ -170,7 +170,7 @@ def _recordable(result: ToolResult) -> ToolResult:
         pickle.dumps((result.value, result.error))
     except Exception:  # an unpicklable value or error: keep what the model is sent
         error = None if result.error is None else RuntimeError(str(result.error))
-        return ToolResult(result.content, result.images, result.is_error, None, error)
+        return replace(result, value=None, error=error)
     return result
 
 
@@ -337,7 +337,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
         value = await DBOS.get_event_async(workflow_id, PENDING_EVENT, timeout_seconds=wait_seconds)
         if not value:
             return ()
-        return tuple(ApprovalRequest(*item) for item in value)
+        return tuple(_decode_request(item) for item in value)
 
     async def approve(self, workflow_id: str, approvals: Approvals) -> None:
         """Decide the calls run ``workflow_id`` waits for (from any process).
@@ -348,10 +348,10 @@ class DurableAgent(Generic[DepsT, OutputT]):
         """
         from dbos import DBOS
 
-        waiting = {r.tool_call_id: r for r in await self.pending(workflow_id)}
+        waiting = {r.key: r for r in await self.pending(workflow_id)}
         decisions: list[tuple[Any, Any]] = []
         for key, decision in approvals.items():
-            call_id = key.tool_call_id if isinstance(key, ApprovalRequest) else key
+            call_id = key.key if isinstance(key, ApprovalRequest) else key
             if not isinstance(call_id, str) or call_id not in waiting:
                 known = ", ".join(repr(i) for i in waiting) or "(none)"
                 raise ApprovalError(
@@ -477,13 +477,21 @@ async def _result_of(handle: Any) -> Any:
         raise recorded.rebuild() from None
 
 
-def _encode_request(request: ApprovalRequest) -> list[str]:
-    return [request.tool_call_id, request.tool_name, request.arguments]
+def _encode_request(request: ApprovalRequest) -> list[Any]:
+    r = request
+    return [r.tool_call_id, r.tool_name, r.arguments, list(r.via), r.agent]
+
+
+def _decode_request(item: Sequence[Any]) -> ApprovalRequest:
+    tool_call_id, tool_name, arguments, *rest = item
+    via = tuple(rest[0]) if rest else ()
+    agent = rest[1] if len(rest) > 1 else None
+    return ApprovalRequest(tool_call_id, tool_name, arguments, via=via, agent=agent)
 
 
 def _decode_decisions(message: Any) -> dict[Any, Decision]:
     decisions: dict[Any, Decision] = {}
     for key, value in message:
-        decoded_key = ApprovalRequest(*key) if isinstance(key, list | tuple) else key
+        decoded_key = _decode_request(key) if isinstance(key, list | tuple) else key
         decisions[decoded_key] = value if isinstance(value, bool) else Denied(str(value))
     return decisions

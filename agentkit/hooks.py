@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.events import AgentEvent, RunResult
-from agentkit.messages import ImagePart, Message, ToolCall
+from agentkit.messages import ImagePart, Message, PausedRun, ToolCall
 from agentkit.models.base import Model, ModelRequest, ModelResponse
-from agentkit.tools import Tool
+from agentkit.tools import ResumedRun, Tool
 from agentkit.usage import Usage
 
 __all__ = [
@@ -89,6 +89,8 @@ class ToolInvocation:
     call: ToolCall
     tool: Tool[Any]
     args: dict[str, Any]
+    resumed: ResumedRun | None = None
+    """Set when the call resumes a paused agent-as-tool run (``Agent.as_tool``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,9 @@ class ToolResult:
     """The tool's return value (``None`` when it failed or a hook answered)."""
     error: Exception | None = None
     """The exception the tool raised (``ModelRetry`` included), if it failed."""
+    paused: PausedRun | None = None
+    """Set when the call did not finish: an agent used as a tool paused for approvals.
+    The call stays unanswered and the run pauses with the agent's requests."""
 
 
 RequestHandler = Callable[[ModelRequest], Awaitable[ModelResponse]]

@@ -25,6 +25,8 @@ __all__ = [
     "ContentPart",
     "ImagePart",
     "Message",
+    "PausedCall",
+    "PausedRun",
     "SystemMessage",
     "TextPart",
     "ToolCall",
@@ -127,8 +129,37 @@ class ToolCall(BaseModel):
     arguments: str
 
 
+class PausedCall(BaseModel):
+    """A call of a paused agent-as-tool run that waits for approval (the fields of its
+    ``agentkit.ApprovalRequest``, relative to that run)."""
+
+    model_config = _FROZEN
+    tool_call_id: str
+    tool_name: str
+    arguments: str
+    via: tuple[str, ...] = ()
+    agent: str | None = None
+
+
+class PausedRun(BaseModel):
+    """The paused run of an agent used as a tool (``Agent.as_tool``): the conversation
+    it resumes from and the calls it waits on. Kept on the assistant message whose call
+    ``tool_call_id`` started it, until that call is answered; never sent to a model."""
+
+    model_config = _FROZEN
+    tool_call_id: str
+    agent: str
+    messages: tuple[Message, ...]
+    waiting: tuple[PausedCall, ...]
+
+
 class AssistantMessage(BaseModel):
-    """What the model answered: text, tool calls, or both."""
+    """What the model answered: text, tool calls, or both.
+
+    ``paused_runs`` is set only on the last message of a paused conversation whose
+    calls include an agent used as a tool that paused for approvals (see
+    ``agentkit.approval``); it is agentkit's state, never sent to a model.
+    """
 
     model_config = _FROZEN
     role: Literal["assistant"] = "assistant"
@@ -136,6 +167,7 @@ class AssistantMessage(BaseModel):
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     model_name: str | None = None
+    paused_runs: tuple[PausedRun, ...] = Field(default=(), exclude_if=lambda runs: not runs)
 
 
 class ToolMessage(BaseModel):

@@ -46,11 +46,12 @@ import pydantic_core
 from pydantic import ValidationError
 
 from agentkit._errors import ToolDefinitionError, UserError
-from agentkit.messages import ImagePart, Message
+from agentkit.messages import ImagePart, Message, PausedRun
 from agentkit.schema import format_validation_errors, function_schema
 from agentkit.usage import Usage
 
 __all__ = [
+    "ResumedRun",
     "RunContext",
     "Tool",
     "ToolArgumentsError",
@@ -78,6 +79,15 @@ class ToolDefinition:
     description: str
     parameters: Mapping[str, Any]
     strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumedRun:
+    """A paused agent-as-tool run that a call resumes (see ``Agent.as_tool``): the run
+    as it paused, and the decisions for its waiting calls, keyed relative to it."""
+
+    paused: PausedRun
+    approvals: Mapping[Any, Any]
 
 
 @dataclass(slots=True)
@@ -110,6 +120,8 @@ class RunContext(Generic[DepsT]):
     """Sends a run event into the run's stream (set for tools with ``emits_events``)."""
     streaming: bool = False
     """Whether the run's model requests stream (a nested run can follow suit)."""
+    resumed: ResumedRun | None = None
+    """Set when this call resumes a paused agent-as-tool run (``Agent.as_tool``)."""
 
     @property
     def idempotency_key(self) -> str | None:

@@ -97,27 +97,3 @@ async def test_cancelling_the_parent_cancels_the_child() -> None:
         await started.wait()
         tg.cancel_scope.cancel()
     assert child_cancelled.is_set()
-
-
-async def test_a_child_call_needing_approval_fails_closed_for_now() -> None:
-    """Until a child's pause can pause the parent, a child call that needs approval never
-    runs: the parent's tool call is answered as an error naming the waiting call."""
-    ran: list[str] = []
-
-    @tool(needs_approval=True)
-    def refund(order_id: str) -> str:
-        """Refund an order."""
-        ran.append(order_id)
-        return "refunded"
-
-    child = Agent(
-        ScriptedModel([tool_calls(("refund", {"order_id": "A1"}, "c1"))]),
-        name="support",
-        tools=[refund],
-    )
-    parent_model = ScriptedModel([tool_calls(("support", {"prompt": "Refund A1"})), "ok"])
-    result = await Agent(parent_model, tools=[child.as_tool()]).run("refund A1")
-    assert result.output == "ok" and ran == []
-    (answer,) = _tool_answers(parent_model, 1)
-    assert answer.is_error
-    assert "refund (c1)" in answer.content

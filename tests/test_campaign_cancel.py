@@ -99,10 +99,11 @@ def test_cancelling_at_every_suspension_leaves_nothing_behind(backend: str, stre
                     assert after.startswith("Sunny"), f"after a cancel at {k}/{total}"
 
                 # A cancel is only outrun by the shielded cleanup at the end (closing the
-                # response and the stream), never by a suspension in the middle of the run.
-                # (How many suspensions a run has varies a little with how the bytes
-                # arrive, so "the end" is its last third.)
-                assert all(k > total * 2 // 3 for k in finished), f"{finished} of {total}"
+                # response and the stream), never by a suspension in the first half of the
+                # run. (How many suspensions a run has, and how many of them the cleanup
+                # takes, vary with how the bytes arrive and how busy the machine is: seen
+                # under load, the last 7 of 18 under trio, so "the end" is its second half.)
+                assert all(k > total // 2 for k in finished), f"{finished} of {total}"
 
         anyio.run(main, backend=backend)
         wait_closed(server)

@@ -312,6 +312,44 @@ def test_ctrl_c_cancels_the_turn_and_keeps_the_conversation() -> None:
     assert "[cancelled] the turn was cancelled" in out.text
 
 
+def test_ctrl_c_while_the_turn_is_being_started_cancels_it() -> None:
+    """A Ctrl-C that lands while the turn's task is being handed to the loop (seen when
+    the tool raised it at once, on a loaded machine) cancels that turn like any other,
+    instead of escaping as a KeyboardInterrupt and leaving the task running."""
+    from anyio.from_thread import start_blocking_portal
+
+    @tool
+    async def wait() -> str:
+        """Wait."""
+        await anyio.sleep_forever()
+        return "never"
+
+    class CtrlCOnStart:
+        def __init__(self, portal: Any) -> None:
+            self.portal = portal
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.portal, name)
+
+        def start_task_soon(self, *args: Any) -> Any:
+            future = self.portal.start_task_soon(*args)
+            signal.raise_signal(signal.SIGINT)  # before the handle is returned
+            return future
+
+    def reply(request: Any) -> Any:  # turn one waits (if it gets this far); two answers
+        return tool_calls(("wait", {})) if request.messages[-1].content == "one" else "after"
+
+    model = ScriptedModel([reply, reply])
+    with start_blocking_portal() as portal:
+        session, out = _session(Agent(model, tools=[wait]), CtrlCOnStart(portal))
+        assert session.turn("one") is None
+        assert session.history == []
+        session.portal = portal
+        result = session.turn("two")
+    assert result is not None and result.output == "after"
+    assert "[cancelled] the turn was cancelled" in out.text
+
+
 def test_cancel_turn_from_another_thread() -> None:
     """``cancel_turn()`` stops a running turn from any thread; the history is unchanged."""
     from anyio.from_thread import start_blocking_portal

@@ -191,3 +191,40 @@ async def test_usage_limits_end_a_durable_run_with_the_typed_error(dbos_app: Non
     with pytest.raises(UsageLimitExceeded):  # the recorded error, again, with no request
         await durable.run("go", workflow_id="lim-1")
     assert len(model.requests) == 1
+
+
+async def test_a_child_agents_approval_pauses_and_resumes_the_durable_run(dbos_app: None) -> None:
+    """In a durable run, a child agent's call needing approval is listed by ``pending()``
+    with its agent and the parent's call id; approving it resumes the child in the
+    workflow, and the approved call runs once."""
+    ran: list[int] = []
+
+    @tool(needs_approval=True)
+    def refund(order: int) -> str:
+        """Refund an order.
+
+        Args:
+            order: The order number.
+        """
+        ran.append(order)
+        return "refunded"
+
+    child = Agent(
+        ScriptedModel([tool_calls(("refund", {"order": 7}, "c1")), text("Refunded 7.")]),
+        name="support",
+        tools=[refund],
+    )
+    parent_model = ScriptedModel(
+        [tool_calls(("support", {"prompt": "Refund 7"}, "p1")), text("Done.")]
+    )
+    durable = DurableAgent(Agent(parent_model, tools=[child.as_tool()]), name="nested")
+    DBOS.launch()
+    workflow_id = await durable.start("Refund 7", workflow_id="nested-1")
+    [request] = await durable.pending(workflow_id, wait_seconds=30)
+    assert (request.key, request.agent, request.args) == ("p1/c1", "support", {"order": 7})
+    assert ran == []
+    await durable.approve(workflow_id, {request: True})
+    result = await durable.result(workflow_id)
+    assert result.output == "Done." and ran == [7]
+    answers = [m.content for m in result.messages if m.role == "tool"]
+    assert answers == ["Refunded 7."]

@@ -36,6 +36,7 @@ LAYERS: list[list[str]] = [
     ["_answers"],
     ["_request"],
     ["_loop"],
+    ["_nested"],
     ["agent"],
     ["mcp", "tracing", "sessions", "durable", "local"],
     ["_otlp"],

@@ -121,3 +121,30 @@ def test_agents_as_tools_example_nests_the_researcher(
     assert capsys.readouterr().out.splitlines() == ["No umbrella needed.", "4"]
     assert bodies[1]["messages"][-1] == {"role": "user", "content": "Will it rain in Paris?"}
     assert _tool_messages(bodies[3])[0]["content"] == "Sunny, 21 degrees."
+
+
+def test_child_approval_example_pauses_the_desk_and_resumes_billing(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The child-approval example: billing's refund pauses the desk; approving it at the
+    desk runs the refund once, in billing, whose answer is the desk's tool result."""
+    namespace = _namespace(monkeypatch)
+    _run(_block("needs_approval=lambda").split("support = ")[0], namespace)  # defines refund
+    replies = [
+        tool_calls(("billing", {"prompt": "Refund 250 EUR on A1"})),
+        tool_calls(("refund", {"order_id": "A1", "amount_eur": 250})),
+        text("Refunded 250 EUR on A1."),
+        text("Done: 250 EUR refunded."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        capsys.readouterr()
+        _run(_block("billing.as_tool("), namespace)
+        bodies = server.bodies
+    assert capsys.readouterr().out.splitlines() == [
+        "billing refund {'amount_eur': 250.0, 'order_id': 'A1'}",
+        "Done: 250 EUR refunded.",
+    ]
+    assert len(bodies) == 4
+    assert _tool_messages(bodies[2])[0]["content"] == "Refunded 250.0 EUR on A1"
+    assert _tool_messages(bodies[3])[0]["content"] == "Refunded 250 EUR on A1."

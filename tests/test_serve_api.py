@@ -306,3 +306,47 @@ def test_the_model_key_never_reaches_the_browser(model_server: LocalModelServer)
     assert "Hello." in events
     assert key not in page and key not in events
     assert model_server.requests[0].headers["authorization"] == f"Bearer {key}"
+
+
+def _page_events(stream: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: {")]
+
+
+def test_the_page_approves_a_child_agents_call_by_its_key() -> None:
+    """A child agent's call needing approval reaches the page with its key and agent (also
+    when the page reloads the conversation); the decision sent with that key resumes the
+    child, and the approved call runs once."""
+    ran: list[str] = []
+
+    @tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order.
+
+        Args:
+            order_id: The order.
+        """
+        ran.append(order_id)
+        return f"refunded {order_id}"
+
+    replies = [
+        tool_calls(("billing", {"prompt": "Refund A1"})),
+        tool_calls(("refund", {"order_id": "A1"})),
+        text("Refunded A1."),
+        text("Done."),
+    ]
+    with LocalModelServer(replies, style="mistral") as server:
+        model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
+        billing = Agent(model, name="billing", tools=[refund])
+        desk: Agent[Any, str] = Agent(model, name="desk", tools=[billing.as_tool()])
+        with BackgroundServer(desk) as served:
+            body = {"conversation": "tab-12345678", "prompt": "Refund A1"}
+            paused = _page_events(httpx2.post(served.url + "/api/chat", json=body).text)
+            (asked,) = [e for e in paused if e["type"] == "approval_required"]
+            (request,) = asked["requests"]
+            assert (request["agent"], request["name"]) == ("billing", "refund")
+            assert request["id"].count("/") == 1 and ran == []
+            reloaded = httpx2.get(served.url + "/api/conversations/tab-12345678").json()
+            assert reloaded["pending"] == [request]
+            decision = {"conversation": "tab-12345678", "approvals": {request["id"]: True}}
+            done = httpx2.post(served.url + "/api/chat", json=decision).text
+    assert "Done." in done and ran == ["A1"]

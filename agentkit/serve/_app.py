@@ -319,7 +319,9 @@ def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
 
 
 def _request(r: Any) -> dict[str, Any]:
-    return {"id": r.tool_call_id, "name": r.tool_name, "arguments": r.arguments}
+    """A waiting call as the page shows it; ``id`` is the key its decision is sent with
+    (``"p1/c1"`` for a call of an agent used as a tool, named in ``agent``)."""
+    return {"id": r.key, "name": r.tool_name, "arguments": r.arguments, "agent": r.agent}
 
 
 def transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -356,18 +358,21 @@ def transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 def _pending(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The tool calls of a paused conversation that still wait for a decision."""
-    from agentkit._approvals import pending_tail
+    from agentkit._approvals import pending_tail, waiting_on
 
     tail = pending_tail(list(messages))
     if tail is None:
         return []
     _, message, answers = tail
     answered = {a.tool_call_id for a in answers}
-    return [
-        {"id": c.id, "name": c.name, "arguments": c.arguments}
-        for c in message.tool_calls
-        if c.id not in answered
-    ]
+    paused = {run.tool_call_id: run for run in message.paused_runs}
+    pending: list[dict[str, Any]] = []
+    for c in message.tool_calls:
+        if c.id in paused:  # an agent used as a tool: what it waits on
+            pending.extend(_request(r) for r in waiting_on(paused[c.id]).requests)
+        elif c.id not in answered:
+            pending.append({"id": c.id, "name": c.name, "arguments": c.arguments, "agent": None})
+    return pending
 
 
 def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | None]:
