@@ -78,10 +78,8 @@ async def test_parallel_calls_are_steps_in_call_order(dbos_app: None) -> None:
     assert again.output == "both" and len(model.requests) == 2
 
 
-async def test_approvals_are_checked_then_resume_the_workflow(dbos_app: None) -> None:
-    """``approve()`` refuses an id that is not waiting and a request with other arguments
-    (nothing sent); a denial resumes the run, the tool does not run, usage adds up."""
-    ran: list[int] = []
+def _refund_tool(ran: list[int]) -> Any:
+    """A ``refund`` tool that needs approval and records the orders it refunded."""
 
     @tool(needs_approval=True)
     def refund(order: int) -> str:
@@ -92,6 +90,15 @@ async def test_approvals_are_checked_then_resume_the_workflow(dbos_app: None) ->
         """
         ran.append(order)
         return "refunded"
+
+    return refund
+
+
+async def test_approvals_are_checked_then_resume_the_workflow(dbos_app: None) -> None:
+    """``approve()`` refuses an id that is not waiting and a request with other arguments
+    (nothing sent); a denial resumes the run, the tool does not run, usage adds up."""
+    ran: list[int] = []
+    refund = _refund_tool(ran)
 
     model = ScriptedModel([tool_calls(("refund", {"order": 7})), text("Not refunded.")])
     durable = DurableAgent(Agent(model, tools=[refund]), name="approvals")
@@ -120,16 +127,7 @@ async def test_approval_wait_times_out_closed(dbos_app: None) -> None:
     """A run whose approval wait runs out ends with ``ApprovalError`` carrying the paused
     conversation, and the tool never ran."""
     ran: list[int] = []
-
-    @tool(needs_approval=True)
-    def refund(order: int) -> str:
-        """Refund an order.
-
-        Args:
-            order: The order number.
-        """
-        ran.append(order)
-        return "refunded"
+    refund = _refund_tool(ran)
 
     model = ScriptedModel([tool_calls(("refund", {"order": 7}))])
     durable = DurableAgent(Agent(model, tools=[refund]), name="timeout", approval_timeout=0.2)
@@ -198,16 +196,7 @@ async def test_a_child_agents_approval_pauses_and_resumes_the_durable_run(dbos_a
     with its agent and the parent's call id; approving it resumes the child in the
     workflow, and the approved call runs once."""
     ran: list[int] = []
-
-    @tool(needs_approval=True)
-    def refund(order: int) -> str:
-        """Refund an order.
-
-        Args:
-            order: The order number.
-        """
-        ran.append(order)
-        return "refunded"
+    refund = _refund_tool(ran)
 
     child = Agent(
         ScriptedModel([tool_calls(("refund", {"order": 7}, "c1")), text("Refunded 7.")]),
