@@ -18,7 +18,7 @@ are ``gen_ai.client.token.usage`` (by ``gen_ai.token.type``),
 
 Providers: the ones you pass, else the global ones you configured
 (``opentelemetry.trace.get_tracer_provider()``); agentkit never sets a global provider.
-Only ``opentelemetry-api`` is needed (``pip install 'agentkit[tracing]'``).
+Only ``opentelemetry-api`` is needed (``pip install -e '.[tracing]'`` in the agentkit clone).
 
 Content (messages, system instructions, tool arguments and results, retry feedback,
 error messages) is recorded only with ``capture_content=True`` or, when that is not
@@ -37,8 +37,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,7 +52,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "agentkit.tracing needs the OpenTelemetry API, which is not installed: "
-        "pip install 'agentkit[tracing]' (or opentelemetry-api)."
+        "pip install -e '.[tracing]' in the agentkit clone (or pip install opentelemetry-api)."
     ) from exc
 
 from agentkit.events import (
@@ -152,19 +152,151 @@ _CHUNKS = (TextDeltaEvent, ToolCallStartedEvent, ToolCallArgsDeltaEvent, Partial
 """The run events a streamed answer's chunks become."""
 
 
+class _Model:
+    """The attributes that are the same for every run of one agent on one model, built
+    once (``Tracing`` keeps a few of these): the SDK copies what it is given, so the
+    same dicts are passed again and again."""
+
+    __slots__ = ("chat", "chat_name", "labels", "run", "run_name")
+
+    def __init__(self, agent_name: str, model: Model) -> None:
+        server = _server_attributes(model)
+        provider, name = model.profile.provider, model.name
+        self.run_name = f"invoke_agent {agent_name}"
+        self.run: dict[str, Any] = {
+            OPERATION: "invoke_agent",
+            PROVIDER: provider,
+            AGENT_NAME: agent_name,
+            REQUEST_MODEL: name,
+            **server,
+        }
+        self.chat_name = f"chat {name}"
+        self.chat: dict[str, Any] = {
+            OPERATION: "chat",
+            PROVIDER: provider,
+            REQUEST_MODEL: name,
+            **server,
+        }
+        """A chat span's constant attributes, and the metrics' labels before the answer."""
+        self.labels: dict[str | None, _Labels] = {}
+        """The metrics' labels by the answer's model name."""
+
+    def labels_for(self, response_model: str | None) -> _Labels:
+        labels = self.labels.get(response_model)
+        if labels is None:
+            if len(self.labels) >= _MAX_CACHED:
+                self.labels.clear()
+            labels = self.labels[response_model] = _Labels(self.chat, response_model)
+        return labels
+
+
+class _Labels:
+    """The metrics' labels for one answering model: duration, input and output tokens."""
+
+    __slots__ = ("duration", "input", "output")
+
+    def __init__(self, chat: dict[str, Any], response_model: str | None) -> None:
+        self.duration = {**chat, RESPONSE_MODEL: response_model} if response_model else chat
+        self.input = {**self.duration, TOKEN_TYPE: "input"}
+        self.output = {**self.duration, TOKEN_TYPE: "output"}
+
+
+_MAX_CACHED = 64
+"""At most this many agent-and-model (and answering model) entries are kept; past it the
+cache starts again, so a program that makes models on the fly does not grow it."""
+
+
 class _Run:
-    """What ``Tracing`` keeps for one live run: its span and the open streamed chat span."""
+    """What ``Tracing`` keeps for one live run (and the run's ``wrap_run`` context
+    manager): its span, the context it is current in, and the open streamed chat span."""
 
-    __slots__ = ("chat", "chat_labels", "chat_started", "first_chunk", "server", "span")
+    __slots__ = (
+        "chat",
+        "chat_labels",
+        "chat_started",
+        "context",
+        "first_chunk",
+        "info",
+        "model",
+        "request_attributes",
+        "request_key",
+        "run",
+        "span",
+        "token",
+        "tracing",
+    )
 
-    def __init__(self, span: Span, server: dict[str, Any]) -> None:
-        self.span = span
-        self.server = server
+    def __init__(self, tracing: Tracing, run: RunInfo) -> None:
+        self.tracing = tracing
+        self.run = run
+        self.info: _Model = tracing._model_info(run.agent_name, run.model)
+        self.model = run.model
+        self.span: Span = trace.INVALID_SPAN
+        self.context: otel_context.Context | None = None
+        self.token: object = None
         self.chat: Span | None = None
         """A streamed request's span, ended once the run has passed on the whole answer."""
         self.chat_labels: dict[str, Any] = {}
         self.chat_started = 0.0
         self.first_chunk = False
+        self.request_key: tuple[Any, ...] | None = None
+        """What ``request_attributes`` were built from (the settings object, by identity)."""
+        self.request_attributes: dict[str, Any] = {}
+
+    async def __aenter__(self) -> None:
+        tracing, run, info = self.tracing, self.run, self.info
+        attributes = info.run
+        if tracing.capture_content:
+            attributes = dict(attributes)
+            system, messages = _split_system(run.messages)
+            if system:
+                attributes[SYSTEM_INSTRUCTIONS] = system
+            attributes[INPUT_MESSAGES] = messages
+        span = self.span = tracing._tracer.start_span(
+            info.run_name, kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        tracing._runs[id(run)] = self
+        self.context = trace.set_span_in_context(span)
+        self.token = otel_context.attach(self.context)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        tracing, run, span = self.tracing, self.run, self.span
+        if isinstance(exc, Exception):
+            _record_error(span, exc, tracing.capture_content)
+        otel_context.detach(self.token)  # type: ignore[arg-type]
+        del tracing._runs[id(run)]
+        if self.chat is not None:  # the run stopped before passing the answer on
+            self.chat.end()
+        usage = run.usage
+        attributes = _usage_attributes(usage)
+        attributes[REQUESTS] = usage.requests
+        result = run.result
+        if result is not None and result.approvals_needed:
+            attributes[PAUSED] = True
+        elif tracing.capture_content and result is not None:
+            attributes[OUTPUT_MESSAGES] = _output_json(result.output)
+        span.set_attributes(attributes)
+        span.end()
+
+    def chat_attributes(self, request: ModelRequest) -> dict[str, Any]:
+        """A chat span's attributes at its start (content aside): the constant ones and
+        the request's settings, built again only when the settings object changes."""
+        key = (request.settings, request.output is None, request.stream)
+        cached = self.request_key
+        if (
+            cached is None
+            or cached[0] is not key[0]
+            or cached[1] is not key[1]
+            or cached[2] is not key[2]
+        ):
+            self.request_key = key
+            self.request_attributes = {
+                **self.info.chat,
+                **_request_attributes(self.model, request),
+            }
+        return self.request_attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +351,8 @@ class Tracing(Hooks):
         """Whether content is recorded (decided when this ``Tracing`` was built)."""
         self._runs: dict[int, _Run] = {}
         """Live runs by ``id(run)``: an entry lives exactly as long as its run."""
+        self._models: dict[tuple[str, str, str, Any], _Model] = {}
+        """Constant attributes by agent name, model name, provider and base URL (bounded)."""
 
     def __repr__(self) -> str:
         return f"Tracing(capture_content={self.capture_content})"
@@ -227,49 +361,16 @@ class Tracing(Hooks):
 
     def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
         """The run's ``invoke_agent`` span, current while the run runs."""
-        return self._run_span(run)
+        return _Run(self, run)
 
-    @asynccontextmanager
-    async def _run_span(self, run: RunInfo) -> AsyncIterator[None]:
-        model = run.model
-        server = _server_attributes(model)
-        attributes: dict[str, Any] = {
-            OPERATION: "invoke_agent",
-            PROVIDER: model.profile.provider,
-            AGENT_NAME: run.agent_name,
-            REQUEST_MODEL: model.name,
-            **server,
-        }
-        if self.capture_content:
-            system, messages = _split_system(run.messages)
-            if system:
-                attributes[SYSTEM_INSTRUCTIONS] = system
-            attributes[INPUT_MESSAGES] = messages
-        span = self._tracer.start_span(
-            f"invoke_agent {run.agent_name}", kind=SpanKind.INTERNAL, attributes=attributes
-        )
-        key = id(run)
-        record = self._runs[key] = _Run(span, server)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            yield
-        except Exception as exc:
-            _record_error(span, exc, self.capture_content)
-            raise
-        finally:
-            otel_context.detach(token)
-            del self._runs[key]
-            if record.chat is not None:  # the run stopped before passing the answer on
-                record.chat.end()
-            attributes = _usage_attributes(run.usage)
-            attributes[REQUESTS] = run.usage.requests
-            result = run.result
-            if result is not None and result.approvals_needed:
-                attributes[PAUSED] = True
-            elif self.capture_content and result is not None:
-                attributes[OUTPUT_MESSAGES] = _output_json(result.output)
-            span.set_attributes(attributes)
-            span.end()
+    def _model_info(self, agent_name: str, model: Model) -> _Model:
+        key = (agent_name, model.name, model.profile.provider, getattr(model, "base_url", None))
+        info = self._models.get(key)
+        if info is None:
+            if len(self._models) >= _MAX_CACHED:
+                self._models.clear()
+            info = self._models[key] = _Model(agent_name, model)
+        return info
 
     # -- model requests -------------------------------------------------------------------
 
@@ -278,54 +379,55 @@ class Tracing(Hooks):
     ) -> ModelResponse:
         """The request's ``chat {model}`` span, its duration and token metrics."""
         record = self._runs.get(id(run))
-        model = run.model
-        server = record.server if record is not None else _server_attributes(model)
-        base: dict[str, Any] = {
-            OPERATION: "chat",
-            PROVIDER: model.profile.provider,
-            REQUEST_MODEL: model.name,
-            **server,
-        }
-        attributes = {**base, **_request_attributes(model, request)}
+        if record is None:  # a run this Tracing did not open (not through wrap_run)
+            record = _Run(self, run)
+            parent = None
+        else:
+            parent = record.context
+        info = record.info
+        attributes = record.chat_attributes(request)
         if self.capture_content:
+            attributes = dict(attributes)
             system, messages = _split_system(request.messages)
             if system:
                 attributes[SYSTEM_INSTRUCTIONS] = system
             attributes[INPUT_MESSAGES] = messages
             if request.tools:
                 attributes[TOOL_DEFINITIONS] = _tool_definitions_json(request)
-        parent = trace.set_span_in_context(record.span) if record is not None else None
         span = self._tracer.start_span(
-            f"chat {model.name}", context=parent, kind=SpanKind.CLIENT, attributes=attributes
+            info.chat_name, context=parent, kind=SpanKind.CLIENT, attributes=attributes
         )
         started = time.perf_counter()
-        streamed = request.stream and record is not None
-        if record is not None and streamed:
+        streamed = request.stream and parent is not None
+        if streamed:
             if record.chat is not None:  # an outer hook sent again: close the previous one
                 record.chat.end()
-            record.chat, record.chat_labels, record.first_chunk = span, base, False
+            record.chat, record.chat_labels, record.first_chunk = span, info.chat, False
             record.chat_started = started
         answered = False
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+            try:
                 response = await handler(request)
-            self._record_response(span, base, response, time.perf_counter() - started)
+            finally:
+                otel_context.detach(token)
+            self._record_response(span, info, response, time.perf_counter() - started)
             answered = True
         except Exception as exc:
             error = _record_error(span, exc, self.capture_content)
             self._metrics.duration.record(
-                time.perf_counter() - started, {**base, ERROR_TYPE: error}
+                time.perf_counter() - started, {**info.chat, ERROR_TYPE: error}
             )
             raise
         finally:
             if not (answered and streamed):  # a streamed answer's span ends in on_event
-                if record is not None and record.chat is span:
+                if record.chat is span:
                     record.chat = None
                 span.end()
         return response
 
     def _record_response(
-        self, span: Span, base: dict[str, Any], response: ModelResponse, elapsed: float
+        self, span: Span, info: _Model, response: ModelResponse, elapsed: float
     ) -> None:
         usage = response.usage
         attributes = _usage_attributes(usage)
@@ -345,10 +447,11 @@ class Tracing(Hooks):
             if isinstance(status, int):
                 event[HTTP_STATUS] = status
             span.add_event("agentkit.model_fallback", event)
-        labels = {**base, RESPONSE_MODEL: response.model_name} if response.model_name else base
-        self._metrics.duration.record(elapsed, labels)
-        self._metrics.tokens.record(usage.input_tokens, {**labels, TOKEN_TYPE: "input"})
-        self._metrics.tokens.record(usage.output_tokens, {**labels, TOKEN_TYPE: "output"})
+        labels = info.labels_for(response.model_name or None)
+        metrics = self._metrics
+        metrics.duration.record(elapsed, labels.duration)
+        metrics.tokens.record(usage.input_tokens, labels.input)
+        metrics.tokens.record(usage.output_tokens, labels.output)
 
     # -- tool calls -----------------------------------------------------------------------
 
@@ -367,31 +470,31 @@ class Tracing(Hooks):
         description = invocation.tool.definition.description
         if description:
             attributes[TOOL_DESCRIPTION] = description
-        if self.capture_content:
+        capture = self.capture_content
+        if capture:
             attributes[TOOL_CALL_ARGUMENTS] = call.arguments
-        parent = trace.set_span_in_context(record.span) if record is not None else None
+        parent = record.context if record is not None else None
         span = self._tracer.start_span(
             f"execute_tool {call.name}",
             context=parent,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
         )
-        with trace.use_span(
-            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-        ):
-            try:
-                result = await handler(invocation)
-            except Exception as exc:
-                _record_error(span, exc, self.capture_content)
-                raise
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            result = await handler(invocation)
             if result.is_error:
                 error_type = type(result.error).__name__ if result.error else "ToolError"
                 span.set_attribute(ERROR_TYPE, error_type)
-                span.set_status(
-                    Status(StatusCode.ERROR, result.content if self.capture_content else error_type)
-                )
-            if self.capture_content:
+                span.set_status(Status(StatusCode.ERROR, result.content if capture else error_type))
+            if capture:
                 span.set_attribute(TOOL_CALL_RESULT, result.content)
+        except Exception as exc:
+            _record_error(span, exc, capture)
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
         return result
 
     # -- events ---------------------------------------------------------------------------
@@ -402,18 +505,18 @@ class Tracing(Hooks):
         if record is None:
             return
         chat = record.chat
-        if isinstance(event, ModelResponseEvent):
-            if chat is not None:  # the streamed answer has been passed on whole
+        if chat is not None:
+            if isinstance(event, ModelResponseEvent):  # the answer has been passed on whole
                 record.chat = None
                 chat.end()
-            return
-        if chat is not None and isinstance(event, _CHUNKS):
-            if not record.first_chunk:
-                record.first_chunk = True
-                seconds = time.perf_counter() - record.chat_started
-                chat.set_attribute(RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
-                self._metrics.first_chunk.record(seconds, record.chat_labels)
-            return
+                return
+            if isinstance(event, _CHUNKS):
+                if not record.first_chunk:
+                    record.first_chunk = True
+                    seconds = time.perf_counter() - record.chat_started
+                    chat.set_attribute(RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
+                    self._metrics.first_chunk.record(seconds, record.chat_labels)
+                return
         if isinstance(event, RetryEvent):
             attributes: dict[str, Any] = {RETRIES_LEFT: event.retries_left}
             if self.capture_content:
