@@ -39,7 +39,8 @@ def from_environment() -> Iterator[list[Hooks]]:
     except ImportError as exc:
         print(
             f"agentkit: OTEL_EXPORTER_OTLP_ENDPOINT is set, but OTLP export needs packages "
-            f"that are not installed ({exc.name}): pip install 'agentkit[otlp]'. "
+            f"that are not installed ({exc.name}): pip install -e '.[otlp]' in the "
+            "agentkit clone. "
             "Running without traces.",
             file=sys.stderr,
         )

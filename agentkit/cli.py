@@ -196,16 +196,30 @@ class ModelChoice:
     """A model string for ``Agent.run(model=...)``; ``None`` means the agent's own model."""
     local: bool = False
     """Start the embedded local model and use it."""
+    base_url: str | None = None
+    """``--base-url``: send ``spec`` (a model name) to this OpenAI-compatible server."""
 
 
-def resolve_model(spec: str | None, *, local_fallback: bool) -> ModelChoice:
-    """Decide the model from ``--model`` and the environment.
+def resolve_model(
+    spec: str | None, *, local_fallback: bool, base_url: str | None = None
+) -> ModelChoice:
+    """Decide the model from ``--model``, ``--base-url`` and the environment.
 
     ``local`` means the embedded model; any other string is a model string. With
-    no ``--model``: Mistral Small 3.2 if ``OPPER_API_KEY`` or ``MISTRAL_API_KEY``
-    is set, OpenAI if only ``OPENAI_API_KEY`` is, else (when ``local_fallback``)
-    the embedded model.
+    ``base_url``, ``spec`` is the name the server serves (an ``openai:`` prefix is
+    dropped), sent with ``OPENAI_API_KEY`` if set. With no ``--model``: Mistral Small
+    3.2 if ``OPPER_API_KEY`` or ``MISTRAL_API_KEY`` is set, OpenAI if only
+    ``OPENAI_API_KEY`` is, else (when ``local_fallback``) the embedded model.
     """
+    if base_url is not None:
+        name = (spec or "").strip()
+        name = name[len("openai:") :] if name.lower().startswith("openai:") else name
+        if not name or name.lower() == "local":
+            raise ConfigurationError(
+                f"--base-url {base_url} needs --model NAME, the name that server serves its "
+                "model under (e.g. --model llama-cpp for a llama.cpp server)."
+            )
+        return ModelChoice(name, base_url=base_url)
     if spec is not None:
         if spec.strip().lower() == "local":
             return ModelChoice(None, local=True)
@@ -242,6 +256,15 @@ def _local_banner(model: Model) -> str:
 @contextlib.contextmanager
 def _model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str | None]:
     """The model for the command, with the local server running while it is used."""
+    if choice.base_url is not None and choice.spec is not None:
+        from agentkit.models.openai import OpenAIChatModel
+        from agentkit.models.profiles import profile_for
+
+        profile = profile_for(choice.spec)
+        key = os.environ.get("OPENAI_API_KEY") or "none"
+        renderer.info(f"Model: {choice.spec} at {choice.base_url} ({profile.name} profile).")
+        yield OpenAIChatModel(choice.spec, base_url=choice.base_url, api_key=key, profile=profile)
+        return
     if not choice.local:
         yield choice.spec
         return
@@ -520,7 +543,7 @@ def chat_agent(
 
 def _cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
     tools = _load_tools(args.tools)
-    choice = resolve_model(args.model, local_fallback=True)
+    choice = resolve_model(args.model, local_fallback=True, base_url=args.base_url)
     agent, chat_hooks = chat_agent(tools, args.instructions, local=choice.local)
     with (
         _otlp.from_environment() as otlp_hooks,
@@ -610,8 +633,8 @@ def _cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     has_model = agent._model_spec is not None
     choice = (
         ModelChoice(None)
-        if has_model and args.model is None
-        else resolve_model(args.model, local_fallback=False)
+        if has_model and args.model is None and args.base_url is None
+        else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
     )
     quiet = args.json
     shown = _QuietRenderer() if quiet else renderer
@@ -684,9 +707,14 @@ def _parser() -> argparse.ArgumentParser:
         "'local' for the embedded model, or a model string such as "
         "'mistral:mistral-small-2506', 'opper:mistral/mistral-small-2506', 'openai:gpt-4o-mini'"
     )
+    base_url_help = (
+        "an OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1) to send --model NAME to, "
+        "as OPENAI_BASE_URL does; the profile follows the name"
+    )
 
     chat = commands.add_parser("chat", help="an interactive assistant")
     chat.add_argument("--model", help=model_help)
+    chat.add_argument("--base-url", metavar="URL", help=base_url_help)
     chat.add_argument(
         "--tools",
         action="append",
@@ -705,6 +733,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
     run.add_argument("prompt", help="the user prompt")
     run.add_argument("--model", help=f"override the agent's model: {model_help}")
+    run.add_argument("--base-url", metavar="URL", help=base_url_help)
     run.add_argument(
         "--json",
         action="store_true",

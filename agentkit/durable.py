@@ -1,5 +1,5 @@
 """Durable runs on DBOS: a run survives ``kill -9``, waits days for an approval, and
-spreads over many workers (optional: ``pip install 'agentkit[durable]'``).
+spreads over many workers (optional: ``pip install -e '.[durable]'`` in the clone).
 
 A ``DurableAgent`` wraps an ``Agent``; each of its runs is a DBOS workflow, and each
 model request and each tool call of the run is a DBOS step::
@@ -80,7 +80,7 @@ def _dbos() -> Any:
     except ImportError as exc:  # pragma: no cover - the extra is installed in tests
         raise ConfigurationError(
             "agentkit.durable needs DBOS, which is not installed. Install it with "
-            "pip install 'agentkit[durable]' (or pip install dbos)."
+            "pip install -e '.[durable]' in the agentkit clone (or pip install dbos)."
         ) from exc
     return dbos
 

@@ -18,7 +18,7 @@ A server that dies during a call answers that call as a tool error naming the se
 the next use connects again. Each call has a timeout (60 s by default). The tool list is
 fetched once per connection and again after ``notifications/tools/list_changed``.
 
-Needs the ``mcp`` package (``pip install 'agentkit[mcp]'``); ``import agentkit`` does not
+Needs the ``mcp`` package (``pip install -e '.[mcp]'`` in the clone); ``import agentkit`` does not
 import this module.
 """
 
@@ -63,7 +63,8 @@ try:
     from mcp.client.session import IncomingMessage
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError(
-        "agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' (or pip install mcp)"
+        "agentkit.mcp needs the MCP SDK: pip install -e '.[mcp]' in the agentkit clone "
+        "(or pip install mcp)"
     ) from exc
 
 if TYPE_CHECKING:

@@ -114,6 +114,32 @@ def test_own_server_command_runs_as_written() -> None:
     assert "<|im_end|>" not in proc.stdout
 
 
+def test_base_url_command_runs_as_written() -> None:
+    """``agentkit chat --base-url URL --model llama-cpp`` talks to that server with the
+    llama.cpp profile and says so, with no key set."""
+    command = _block("bash", "--base-url")
+    assert "http://127.0.0.1:8080/v1" in command
+    with LocalModelServer(style="openai") as server:
+        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        argv = command.replace("http://127.0.0.1:8080/v1", server.base_url).split()
+        assert argv[:2] == ["agentkit", "chat"]
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "agentkit"), "--plain", *argv[1:]],
+            input="hi\n",
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+            check=False,
+            timeout=120,
+        )
+        url, request = server.base_url, server.requests[0]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Model: llama-cpp at {url} (llama-cpp profile)." in proc.stdout
+    assert "Hello & welcome." in proc.stdout
+    assert request.body["model"] == "llama-cpp"
+    assert request.headers["authorization"] == "Bearer none"
+
+
 def test_the_readme_never_installs_the_unrelated_pypi_package() -> None:
     """No README command installs ``agentkit`` from PyPI (an unrelated project there); the
     chosen distribution name is stated."""

@@ -57,7 +57,7 @@ def create_app(
         if exc.name and exc.name.split(".")[0] in ("starlette", "uvicorn"):
             raise ConfigurationError(
                 "agentkit serve needs Starlette and uvicorn, which are not installed. "
-                "Install the web extra: pip install 'agentkit[web]'"
+                "Install the web extra: pip install -e '.[web]' in the agentkit clone"
             ) from None
         raise
     limit = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes

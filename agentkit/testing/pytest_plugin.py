@@ -150,7 +150,7 @@ def _agentkit_cassette(request: pytest.FixtureRequest) -> Iterator[None]:
     if not (manager.has_plugin("recording") or manager.has_plugin("pytest_recording.plugin")):
         pytest.fail(
             "@pytest.mark.vcr needs pytest-recording, which is not installed: "
-            "pip install 'agentkit[test]' (or pytest-recording and vcrpy)",
+            "pip install -e '.[test]' in the agentkit clone (or pytest-recording and vcrpy)",
             pytrace=False,
         )
     cassette = request.getfixturevalue("vcr")

@@ -16,7 +16,7 @@ returns something else), it raises ``ReplayMismatchError`` with a unified diff::
 conversation (or every request recorded in a cassette) with mistral-common's
 validator, as agentkit would send it to Mistral Small 3.2, so a conversation
 recorded on another server cannot hide one Mistral would reject. They need the
-``mistral`` extra (``pip install 'agentkit[mistral]'``).
+``mistral`` extra (``pip install -e '.[mistral]'`` in the clone).
 """
 
 from __future__ import annotations
@@ -236,7 +236,8 @@ def _mistral_common() -> tuple[Any, Any, Any, Any]:
     except ImportError as error:
         raise ConfigurationError(
             "checking conversations against Mistral's rules needs mistral-common, which is not "
-            "installed: pip install 'agentkit[mistral]' (or pip install mistral-common)"
+            "installed: pip install -e '.[mistral]' in the agentkit clone (or pip install "
+            "mistral-common)"
         ) from error
     return request_mod, validator_mod, exceptions, tokens
 

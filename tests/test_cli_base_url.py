@@ -1,0 +1,88 @@
+"""``agentkit run/chat --base-url URL``: a model name sent to your own OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agentkit.cli import ModelChoice, main, resolve_model
+from agentkit.testing.server import LocalModelServer, text
+
+pytestmark = pytest.mark.usefixtures("no_keys")
+
+
+def _lines(monkeypatch: pytest.MonkeyPatch, *typed: str) -> None:
+    entries = iter(typed)
+
+    def read(prompt: str) -> str:
+        for line in entries:
+            return line
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", read)
+
+
+def test_chat_base_url_sends_the_name_there_with_its_profile(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``chat --base-url URL --model llama-cpp`` says where it talks and with which profile,
+    sends that name with no key set (the key is ``none``), and shows the cleaned reply."""
+    with LocalModelServer(style="openai") as server:
+        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        _lines(monkeypatch, "hi")
+        assert main(["--plain", "chat", "--base-url", server.base_url, "--model", "llama-cpp"]) == 0
+        request, url = server.requests[0], server.base_url
+    out = capsys.readouterr().out
+    assert f"Model: llama-cpp at {url} (llama-cpp profile)." in out
+    assert "Hello & welcome." in out
+    assert "<|im_end|>" not in out
+    assert request.body["model"] == "llama-cpp"
+    assert request.headers["authorization"] == "Bearer none"
+
+
+def test_run_base_url_overrides_the_agents_model_and_uses_the_openai_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run FILE:agent --base-url URL --model openai:NAME`` replaces the agent's own model
+    (the ``openai:`` prefix is dropped) and sends ``OPENAI_API_KEY``, never showing it."""
+    agent_file = tmp_path / "app.py"
+    agent_file.write_text(
+        textwrap.dedent(
+            """
+            from agentkit import Agent
+            agent = Agent("mistral-small-2506")
+            """
+        )
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-the-test")
+    with LocalModelServer(style="openai") as server:
+        server.add(text("Four."))
+        argv = ["--plain", "run", f"{agent_file}:agent", "2+2?"]
+        assert main([*argv, "--base-url", server.base_url, "--model", "openai:my-model"]) == 0
+        request, url = server.requests[0], server.base_url
+    out = capsys.readouterr()
+    assert f"Model: my-model at {url} (openai-compatible profile)." in out.out
+    assert "Four." in out.out
+    assert "sk-secret" not in out.out + out.err
+    assert request.body["model"] == "my-model"
+    assert request.headers["authorization"] == "Bearer sk-secret-for-the-test"
+
+
+def test_base_url_without_a_model_name_says_to_add_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``chat --base-url URL`` with no ``--model`` fails in one line naming ``--model NAME``."""
+    _lines(monkeypatch)
+    assert main(["--plain", "chat", "--base-url", "http://127.0.0.1:9/v1"]) == 2
+    shown = capsys.readouterr()
+    assert shown.out.strip().startswith("[error] --base-url http://127.0.0.1:9/v1 needs --model NAME")
+    assert "Traceback" not in shown.out + shown.err
+    assert len(shown.out.strip().splitlines()) == 1
+
+
+def test_resolve_model_with_a_base_url() -> None:
+    """``resolve_model`` keeps the base URL and the bare name, whatever keys are set."""
+    choice = resolve_model("openai:llama-cpp", local_fallback=True, base_url="http://h/v1")
+    assert choice == ModelChoice("llama-cpp", base_url="http://h/v1")
