@@ -5,19 +5,46 @@ with a validated ``TripAdvice``. ``agentkit demo`` runs it; so does::
 
     python examples/travel_desk.py "Do I need an umbrella in Oslo?"
 
-Made to hold up on a tiny local model too (Gemma 3 270M): few tools with one or two
-arguments, short instructions, a small output type, and tool errors that tell the
-model exactly what to send instead.
+Made to hold up on a tiny local model too (Gemma 3 270M, a base model that copies
+whatever text it is shown; scored by ``tools/demo_eval.py``):
+
+- one tool, ``get_weather``, whose answer carries the forecast and a packing tip;
+- each request names the one tool to call (``LookUpThenAnswer``): ``get_weather`` for
+  a new question, then the final answer, so a question takes two requests and cannot
+  loop; the final-answer tool is shown with the forecast and the tip, and its advice
+  is capped in length, so what the model copies is right and its JSON always closes;
+- the model writes only the advice (its first sentence is kept): the answer's ``city``
+  and ``forecast`` are the looked-up data, filled in by the output validator.
+
+It knows the cities of its table only: for another one, ``get_weather`` lists them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
-from agentkit import Agent, ModelRetry, RunContext, ToolMessage, tool
+from agentkit import (
+    Agent,
+    Hooks,
+    Message,
+    ModelRetry,
+    RunContext,
+    RunInfo,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    tool,
+)
+from agentkit.hooks import RequestHandler
+from agentkit.models.base import ModelRequest, ModelResponse, ModelSettings
+from agentkit.tools import ToolDefinition
 
 DESCRIPTION = "weather for your trip and what to pack (offline data, a validated answer)"
 """One line for the demo's banner."""
@@ -41,24 +68,39 @@ FORECASTS: dict[str, tuple[str, int, int]] = {
     "vienna": ("thunderstorms", 21, 75),
 }
 
-# units of each currency for one euro (a fixed table: this example is offline)
-EURO_RATES: dict[str, float] = {
-    "EUR": 1.0,
-    "USD": 1.08,
-    "GBP": 0.85,
-    "SEK": 11.5,
-    "NOK": 11.7,
-    "CHF": 0.95,
-    "JPY": 162.0,
+# sky -> what to pack (the hint get_weather gives with its forecast)
+PACKING: dict[str, str] = {
+    "showers": "Take an umbrella and a raincoat.",
+    "sunny": "Bring sunglasses and sunscreen.",
+    "cloudy": "Pack a light jacket.",
+    "drizzle": "A hooded jacket will do.",
+    "rain": "Take an umbrella and waterproof shoes.",
+    "clear": "Bring sunglasses and a sun hat.",
+    "snow": "Wear warm boots and a thick coat.",
+    "partly cloudy": "Pack a light jacket, just in case.",
+    "thunderstorms": "Pack an umbrella and plan indoor visits.",
 }
+
+_TIP = "Tip: "
+
+CITIES = tuple(name.title() for name in FORECASTS)
+"""The cities with a forecast, as ``get_weather`` accepts them."""
 
 
 def _known_city(city: str) -> str:
-    key = city.strip().lower().split(",")[0].strip()
-    if key not in FORECASTS:
-        known = ", ".join(name.title() for name in FORECASTS)
-        raise ModelRetry(f"No forecast for {city!r}. Pick one of: {known}.")
+    """The table's key for ``city`` ("Lyon", "lyon, France", "Lyon tomorrow" all give lyon)."""
+    words: list[str] = re.findall(r"[a-z]+", city.lower())
+    key = next((word for word in words if word in FORECASTS), None)
+    if key is None:
+        raise ModelRetry(f"No forecast for {city!r}. Pick one of: {', '.join(CITIES)}.")
     return key
+
+
+def forecast_text(city: str) -> str:
+    """The forecast line for a city of the table, as ``get_weather`` answers it."""
+    key = _known_city(city)
+    sky, high, rain = FORECASTS[key]
+    return f"{key.title()} tomorrow: {sky}, high {high} C, {rain}% chance of rain."
 
 
 @tool
@@ -66,45 +108,116 @@ def get_weather(city: str) -> str:
     """Tomorrow's weather forecast for a city.
 
     Args:
-        city: The city name.
+        city: The city the question is about.
     """
-    key = _known_city(city)
-    sky, high, rain = FORECASTS[key]
-    return f"{key.title()} tomorrow: {sky}, high {high} C, {rain}% chance of rain."
+    forecast = forecast_text(city)
+    return f"{forecast} {_TIP}{PACKING[FORECASTS[_known_city(city)][0]]}"
 
 
-@tool
-def convert_currency(amount: float, from_currency: str, to_currency: str) -> str:
-    """Convert money between currencies (EUR, USD, GBP, SEK, NOK, CHF, JPY).
+ADVICE_DESCRIPTION = "What to wear or bring, in one short sentence."
+"""What the model is told the advice is."""
 
-    Args:
-        amount: How much money.
-        from_currency: Currency code to convert from, e.g. "EUR".
-        to_currency: Currency code to convert to, e.g. "USD".
-    """
-    rates = EURO_RATES
-    source, target = from_currency.strip().upper(), to_currency.strip().upper()
-    for code in (source, target):
-        if code not in rates:
-            raise ModelRetry(f"Unknown currency {code!r}. Use one of: {', '.join(rates)}.")
-    converted = amount / rates[source] * rates[target]
-    return f"{amount:g} {source} = {converted:.2f} {target}"
+ANSWER_TOKENS = 80
+"""The most tokens a step's tool call (a city, or one sentence of advice, as JSON) may take."""
+
+ADVICE_LIMIT = 160
+"""The most characters an advice may have."""
+
+
+def _one_sentence(advice: str) -> str:
+    text = " ".join(advice.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    if not text:
+        raise ValueError("the advice is empty: write one short sentence")
+    if match is None:
+        raise ValueError("the advice is cut off: write one short sentence, ending with a full stop")
+    sentence = match.group(1)
+    if len(sentence) > ADVICE_LIMIT:
+        raise ValueError(f"the advice is over {ADVICE_LIMIT} characters: write one short sentence")
+    return sentence
 
 
 class TripAdvice(BaseModel):
     """The travel desk's answer."""
 
-    city: str = Field(description="The destination city.")
-    forecast: str = Field(
-        description="The weather forecast, as get_weather gave it.", max_length=100
-    )
-    advice: str = Field(description="What to pack or wear.", max_length=100)
+    city: SkipJsonSchema[str] = ""
+    """The city looked up (filled in from the ``get_weather`` result)."""
+    forecast: SkipJsonSchema[str] = ""
+    """Its forecast, as ``get_weather`` gave it (filled in likewise)."""
+    advice: Annotated[str, AfterValidator(_one_sentence)] = Field(description=ADVICE_DESCRIPTION)
 
 
 INSTRUCTIONS = (
-    "You are a travel desk. Call get_weather for the city, then give your answer "
-    "from its result. Be brief."
+    "You are a travel desk. Call get_weather for the city in the last question, "
+    "then answer with its tip."
 )
+
+
+def _looked_up(messages: Any) -> str | None:
+    """The forecast ``get_weather`` gave since the last user message, if any."""
+    for message in reversed(list(messages)):
+        if isinstance(message, UserMessage):
+            return None
+        if isinstance(message, ToolMessage) and message.name == "get_weather":
+            if not message.is_error:
+                return message.content
+    return None
+
+
+def _this_question(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """The instructions and the messages from the last user message on: earlier answers
+    left out, so that a small model does not copy an earlier city's advice."""
+    last = max(i for i, m in enumerate(messages) if isinstance(m, UserMessage))
+    head = tuple(m for m in messages[:last] if isinstance(m, SystemMessage))
+    return (*head, *messages[last:])
+
+
+def _with_tip(definition: ToolDefinition, looked_up: str | None) -> ToolDefinition:
+    """The final-answer tool with the looked-up forecast in its description and the tip
+    as the advice's description: a small model copies from what it is shown, so what it
+    is shown is right."""
+    if looked_up is None or f" {_TIP}" not in looked_up:
+        return definition
+    forecast, tip = looked_up.split(f" {_TIP}", 1)
+    parameters = dict(definition.parameters)
+    properties = dict(parameters.get("properties", {}))
+    # The cap closes the string (and the JSON) in time; the advice keeps its first sentence.
+    advice = {"type": "string", "description": tip, "maxLength": len(tip) + 30}
+    properties["advice"] = advice
+    parameters["properties"] = properties
+    return dataclasses.replace(
+        definition, description=f"Answer for {forecast}", parameters=parameters
+    )
+
+
+class LookUpThenAnswer(Hooks):
+    """Names the tool each request must call: ``get_weather`` until a forecast for the
+    current question is in, then the final-answer tool (when the output is asked for as
+    a tool). Only that tool is offered, which keeps a small model's prompt short."""
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        """Send ``request`` with ``tool_choice`` naming the next step's tool."""
+        wanted, looked_up = "get_weather", _looked_up(request.messages)
+        if looked_up is not None:
+            output = request.output
+            if output is None or output.mode != "tool":
+                return await handler(request)
+            wanted = output.name
+        tools = tuple(_with_tip(t, looked_up) for t in request.tools if t.name == wanted)
+        if not tools:
+            return await handler(request)
+        # A named tool's arguments are grammar-bound JSON, which ends by itself: a stop
+        # sequence the model writes inside a string would only cut the JSON short.
+        settings = request.settings.merged(ModelSettings(stop=(), max_tokens=ANSWER_TOKENS))
+        messages = request.messages
+        if looked_up is not None:  # answering: from this question's lookup, not the history
+            messages = _this_question(messages)
+        step = dataclasses.replace(
+            request, messages=messages, tools=tools, tool_choice=wanted, settings=settings
+        )
+        return await handler(step)
 
 
 def build_agent(model: Any = None) -> Agent[None, TripAdvice]:
@@ -112,25 +225,29 @@ def build_agent(model: Any = None) -> Agent[None, TripAdvice]:
     agent: Agent[None, TripAdvice] = Agent(
         model,
         instructions=INSTRUCTIONS,
-        tools=[get_weather, convert_currency],
+        tools=[get_weather],
         output_type=TripAdvice,
-        retries=4,
-        max_turns=8,
+        retries=3,
+        max_turns=6,
         name="travel-desk",
+        hooks=[LookUpThenAnswer()],
     )
 
     @agent.output_validator
-    def check_advice(ctx: RunContext[None], output: TripAdvice) -> TripAdvice:
-        """The answer must rest on a forecast looked up in this run."""
-        key = _known_city(output.city)
-        looked_up = {
-            m.content.split(" tomorrow")[0].lower()
-            for m in ctx.messages
-            if isinstance(m, ToolMessage) and m.name == "get_weather" and not m.is_error
-        }
-        if key not in looked_up:
-            raise ModelRetry(f"First call get_weather for {key.title()}, then answer from it.")
-        return output.model_copy(update={"city": key.title()})
+    def from_the_lookup(ctx: RunContext[None], output: TripAdvice) -> TripAdvice:
+        """The answer is about the forecast looked up for this question, word for word."""
+        forecast = _looked_up(ctx.messages)
+        if forecast is None:
+            raise ModelRetry("First call get_weather for the city, then answer from it.")
+        forecast = forecast.split(f" {_TIP}")[0]
+        copied = output.advice.lower().strip(" .")
+        prompts = (ADVICE_DESCRIPTION, INSTRUCTIONS, TripAdvice.__doc__ or "")
+        tip = PACKING[FORECASTS[_known_city(forecast)][0]]
+        others = (other.lower().strip(" .") for other in PACKING.values() if other != tip)
+        if any(copied in text.lower() for text in prompts) or copied in others:
+            raise ModelRetry(f"Advice for this forecast, such as: {tip}")
+        city = forecast.split(" tomorrow")[0]
+        return output.model_copy(update={"city": city, "forecast": forecast})
 
     return agent
 

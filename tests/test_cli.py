@@ -173,13 +173,16 @@ def test_demo_runs_the_travel_desk_with_a_model_from_the_environment(
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         srv.add(
             wire_tool_calls(("get_weather", {"city": "Lyon"})),
-            wire_text('{"city": "Lyon", "forecast": "rain", "advice": "Take a raincoat."}'),
+            wire_text('{"advice": "Take a raincoat."}'),
         )
         assert main(["demo", "--no-chat"]) == 0
         assert srv.requests[0].body["model"] == "gpt-4o-mini"
     out = capsys.readouterr().out
     assert "> What's the weather in Lyon tomorrow?\n" in out
-    assert "[result] get_weather: Lyon tomorrow: rain, high 12 C, 90% chance of rain.\n" in out
+    assert (
+        "[result] get_weather: Lyon tomorrow: rain, high 12 C, 90% chance of rain. "
+        "Tip: Take an umbrella and waterproof shoes.\n"
+    ) in out
     assert '[output TripAdvice] {\n  "city": "Lyon",' in out
     assert "Starting the embedded local model" not in out
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentkit import ModelRetry, RetriesExhaustedError, ToolMessage
+from agentkit import RetriesExhaustedError, ToolMessage
 from agentkit.testing.scripted import ScriptedModel, output_call, tool_calls
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -36,36 +36,96 @@ def test_every_example_is_covered() -> None:
 
 
 def test_travel_desk_looks_up_the_weather_and_answers(travel: Any) -> None:
-    """The demo flow: get_weather runs, its result goes back, the answer validates."""
+    """The demo flow: get_weather is named first, its result goes back, then the final
+    answer is named with the tip as the advice's description; the answer carries the
+    looked-up city and forecast word for word."""
     model = ScriptedModel(
         [
-            tool_calls(("get_weather", {"city": "Lyon"})),
-            output_call({"city": "lyon", "forecast": "rain, 12 C", "advice": "Take a raincoat."}),
+            tool_calls(("get_weather", {"city": "lyon, France"})),
+            output_call({"advice": "Take a raincoat. And more text the model rambled."}),
         ]
     )
     result = travel.build_agent(model).run_sync(travel.DEMO_PROMPT)
     assert result.output == travel.TripAdvice(
-        city="Lyon", forecast="rain, 12 C", advice="Take a raincoat."
+        city="Lyon",
+        forecast="Lyon tomorrow: rain, high 12 C, 90% chance of rain.",
+        advice="Take a raincoat.",
     )
     answers = [m for m in result.messages if isinstance(m, ToolMessage)]
     assert answers[0].name == "get_weather"
-    assert answers[0].content == "Lyon tomorrow: rain, high 12 C, 90% chance of rain."
+    assert answers[0].content == (
+        "Lyon tomorrow: rain, high 12 C, 90% chance of rain. "
+        "Tip: Take an umbrella and waterproof shoes."
+    )
+    first, second = model.requests
+    assert first.tool_choice == "get_weather"
+    assert [t.name for t in first.tools] == ["get_weather"]
+    assert second.tool_choice == "final_result"
+    (answer_tool,) = second.tools
+    assert (
+        answer_tool.description == "Answer for Lyon tomorrow: rain, high 12 C, 90% chance of rain."
+    )
+    advice = answer_tool.parameters["properties"]["advice"]
+    assert advice["description"] == "Take an umbrella and waterproof shoes."
+    assert advice["maxLength"] == len(advice["description"]) + 30
+
+
+def test_travel_desk_follow_up_answers_from_the_new_lookup(travel: Any) -> None:
+    """A follow-up ("And Oslo?") names get_weather again, with the history, and answers from
+    Oslo's lookup without the earlier answer (a small model would copy its advice)."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Lyon"})),
+            output_call({"advice": "Take an umbrella."}),
+            tool_calls(("get_weather", {"city": "Oslo"})),
+            output_call({"advice": "Wear warm boots."}),
+        ]
+    )
+    agent = travel.build_agent(model)
+    first = agent.run_sync(travel.DEMO_PROMPT)
+    result = agent.run_sync("And Oslo?", message_history=first.messages)
+    assert model.requests[2].tool_choice == "get_weather"
+    assert len(model.requests[2].messages) > 4  # the city is picked with the history...
+    answering = model.requests[3].messages  # ...the answer from this question's lookup only
+    assert [m.role for m in answering] == ["system", "user", "assistant", "tool"]
+    assert answering[1].content == "And Oslo?"
+    assert (result.output.city, result.output.forecast) == (
+        "Oslo",
+        "Oslo tomorrow: snow, high -2 C, 60% chance of rain.",
+    )
 
 
 def test_travel_desk_rejects_an_answer_without_a_lookup(travel: Any) -> None:
-    """An answer about a city whose weather was not looked up goes back to the model."""
+    """An answer before any forecast was looked up goes back to the model."""
     model = ScriptedModel(
         [
-            output_call({"city": "Paris", "forecast": "sunny", "advice": "Enjoy."}),
+            output_call({"advice": "Enjoy."}),
             tool_calls(("get_weather", {"city": "Paris"})),
-            output_call({"city": "Paris", "forecast": "partly cloudy", "advice": "Enjoy."}),
+            output_call({"advice": "Enjoy."}),
         ]
     )
     result = travel.build_agent(model).run_sync("Paris?")
-    assert result.output.forecast == "partly cloudy"
+    assert result.output.forecast.startswith("Paris tomorrow: partly cloudy")
     feedback = model.requests[1].messages[-1]
     assert isinstance(feedback, ToolMessage) and feedback.is_error
-    assert feedback.content == "First call get_weather for Paris, then answer from it."
+    assert feedback.content == "First call get_weather for the city, then answer from it."
+
+
+def test_travel_desk_rejects_another_forecasts_tip(travel: Any) -> None:
+    """Advice copied from another city's tip (a small model copies the history) goes back
+    with this forecast's tip."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Madrid"})),
+            output_call({"advice": "Take an umbrella and waterproof shoes."}),
+            output_call({"advice": "Bring sunglasses and a sun hat."}),
+        ]
+    )
+    result = travel.build_agent(model).run_sync("Madrid?")
+    assert result.output.advice == "Bring sunglasses and a sun hat."
+    feedback = model.requests[2].messages[-1]
+    assert isinstance(feedback, ToolMessage) and feedback.is_error
+    assert feedback.content == "Advice for this forecast, such as: Bring sunglasses and a sun hat."
 
 
 def test_travel_desk_names_the_known_cities_for_an_unknown_one(travel: Any) -> None:
@@ -74,39 +134,37 @@ def test_travel_desk_names_the_known_cities_for_an_unknown_one(travel: Any) -> N
         [
             tool_calls(("get_weather", {"city": "Atlantis"})),
             tool_calls(("get_weather", {"city": "Rome"})),
-            output_call({"city": "Rome", "forecast": "sunny", "advice": "Sunglasses."}),
+            output_call({"advice": "Sunglasses."}),
         ]
     )
     result = travel.build_agent(model).run_sync("Atlantis?")
     first = next(m for m in result.messages if isinstance(m, ToolMessage))
     assert first.is_error
     assert first.content.startswith("No forecast for 'Atlantis'. Pick one of: Amsterdam, ")
+    assert result.output.city == "Rome"
 
 
 def test_travel_desk_gives_up_after_its_retry_budget(travel: Any) -> None:
     """A model that never grounds its answer ends in RetriesExhaustedError, not a bad output."""
-    model = ScriptedModel(
-        [output_call({"city": "Oslo", "forecast": "?" * n, "advice": "?"}) for n in range(1, 6)]
-    )
-    with pytest.raises(RetriesExhaustedError, match="First call get_weather for Oslo"):
+    model = ScriptedModel([output_call({"advice": "Go" + "!" * n}) for n in range(1, 6)])
+    with pytest.raises(RetriesExhaustedError, match="First call get_weather for the city"):
         travel.build_agent(model).run_sync("Oslo?")
 
 
-def test_travel_desk_rejects_an_advice_too_long(travel: Any) -> None:
-    """The advice field is capped (it also caps a small model's grammar-constrained output)."""
-    with pytest.raises(ValueError, match="at most 100 characters"):
-        travel.TripAdvice(city="Rome", forecast="sunny", advice="x" * 101)
-
-
-def test_convert_currency_converts_through_the_euro(travel: Any) -> None:
-    """convert_currency uses the fixed table; unknown codes list the known ones."""
-    assert travel.convert_currency(100, "eur", "usd") == "100 EUR = 108.00 USD"
-    assert travel.convert_currency(85, "GBP", "EUR") == "85 GBP = 100.00 EUR"
-    with pytest.raises(ModelRetry, match=r"Unknown currency 'XYZ'\. Use one of: EUR, USD"):
-        travel.convert_currency(1, "XYZ", "EUR")
+def test_travel_desk_keeps_one_sentence_of_advice(travel: Any) -> None:
+    """The advice keeps its first sentence (whitespace folded); one over 160 characters is
+    refused, as are an empty one and one with no sentence end (cut off)."""
+    advice = travel.TripAdvice(advice="Take a coat.\nThe weather is good for the 1")
+    assert advice.advice == "Take a coat."
+    with pytest.raises(ValueError, match="over 160 characters"):
+        travel.TripAdvice(advice="x" * 161 + ".")
+    with pytest.raises(ValueError, match="empty"):
+        travel.TripAdvice(advice="  ")
+    with pytest.raises(ValueError, match="cut off"):
+        travel.TripAdvice(advice="Wear warm boots and a")
 
 
 def test_module_level_agent_is_ready_for_agentkit_run(travel: Any) -> None:
-    """``examples/travel_desk.py:agent`` is an Agent with the travel tools and output type."""
-    assert set(travel.agent.tools) == {"get_weather", "convert_currency"}
+    """``examples/travel_desk.py:agent`` is an Agent with the travel tool and output type."""
+    assert set(travel.agent.tools) == {"get_weather"}
     assert travel.agent.output_type is travel.TripAdvice
