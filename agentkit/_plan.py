@@ -47,6 +47,12 @@ class AgentConfig:
     """Budgets for every run (a run's ``usage_limits=`` replaces them)."""
 
 
+_ToolsetTools = tuple[
+    tuple[Sequence[Tool[Any]], ...], Mapping[str, Tool[Any]], tuple[ToolDefinition, ...]
+]
+"""The toolsets' lists, and the tool map and definitions built from them."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunPlan:
     """What is static for one (agent, model) pair: built once, reused by every run."""
@@ -58,6 +64,10 @@ class RunPlan:
     output_spec: OutputSpec | None
     tool_choice: str | None
     system: SystemMessage | None
+    toolset_tools: list[_ToolsetTools] = field(default_factory=list)
+    """The tools last built from the toolsets' lists (one entry), shared by the runs that
+    see the same lists: the same objects each time, so what is cached by identity
+    downstream (encoded tools, length bounds) is reused from run to run."""
 
     @property
     def answer_now(self) -> str:
@@ -148,7 +158,11 @@ async def load_tools(plan: RunPlan, state: RunState) -> None:
         return
     lists = tuple([await toolset.list_tools() for toolset in config.toolsets])
     previous = state.toolset_lists
-    if previous is not None and all(a is b for a, b in zip(lists, previous, strict=True)):
+    if previous is not None and _same(lists, previous):
+        return
+    built = plan.toolset_tools
+    if built and _same(lists, built[0][0]):  # another run built these already
+        state.toolset_lists, state.tools, state.tool_defs = built[0]
         return
     tools = dict(config.tools)
     added: list[ToolDefinition] = []
@@ -164,6 +178,11 @@ async def load_tools(plan: RunPlan, state: RunState) -> None:
             added.append(t.definition)
     state.tools, state.toolset_lists = tools, lists
     state.tool_defs = (*plan.tools, *added)
+    plan.toolset_tools[:] = [(lists, tools, state.tool_defs)]
+
+
+def _same(lists: Sequence[Sequence[Tool[Any]]], others: Sequence[Sequence[Tool[Any]]]) -> bool:
+    return all(a is b for a, b in zip(lists, others, strict=True))
 
 
 def _origin(config: AgentConfig, t: Tool[Any]) -> str:

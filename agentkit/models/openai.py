@@ -19,7 +19,7 @@ import os
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -302,7 +302,13 @@ class OpenAIChatModel(ModelLifecycle):
             client = AsyncOpenAI(
                 api_key=key, base_url=self._base_url, max_retries=0, http_client=http
             )
-        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+        # The SDK's headers, less its X-Stainless-* telemetry: it describes the SDK's own
+        # sending (its runtime, sync or async, retry count), and agentkit sends instead.
+        headers = {
+            k: v
+            for k, v in client.default_headers.items()
+            if isinstance(v, str) and not k.lower().startswith("x-stainless-")
+        }
         headers.update(client.auth_headers)
         url = f"{str(client.base_url).rstrip('/')}/chat/completions"
         if self._user_client is None:
@@ -342,8 +348,15 @@ class OpenAIChatModel(ModelLifecycle):
         if guard is not None:
             guard(pool.url)
         http, url, headers = pool.http, pool.url, pool.headers
+        prepared = pool.prepared
 
         def build(timeout: float | None) -> httpx2.Request:
+            if prepared is not None:  # agentkit's own pool: merged once, not per request
+                make, target, merged, default = prepared
+                limits = default if timeout is None else _timeout_dict(timeout)
+                return make(
+                    "POST", target, headers=merged, content=body, extensions={"timeout": limits}
+                )
             if timeout is None:
                 return http.build_request("POST", url, headers=headers, content=body)
             return http.build_request("POST", url, headers=headers, content=body, timeout=timeout)
@@ -398,7 +411,7 @@ def _secrets(headers: dict[str, str]) -> tuple[str, ...]:
 class _Pool:
     """An open HTTP pool, the request URL and headers, and the event loop it belongs to."""
 
-    __slots__ = ("endpoint", "headers", "http", "owned", "token", "url")
+    __slots__ = ("endpoint", "headers", "http", "owned", "prepared", "token", "url")
 
     def __init__(
         self,
@@ -414,6 +427,24 @@ class _Pool:
         self.owned = owned
         self.token = token
         self.endpoint: Endpoint | None = None
+        self.prepared: (
+            tuple[type[httpx2.Request], httpx2.URL, httpx2.Headers, dict[str, Any]] | None
+        ) = None
+        """For agentkit's own client (no cookies, base URL or hooks of a user's): the
+        URL, the client's headers merged with these, and its timeout, as a request
+        built by ``build_request`` would have them."""
+        if owned:
+            import httpx2  # loaded with the pool (the SDK's client is built on it)
+
+            merged = httpx2.Headers(http.headers)
+            merged.update(headers)
+            self.prepared = (httpx2.Request, httpx2.URL(url), merged, http.timeout.as_dict())
+
+
+def _timeout_dict(timeout: float) -> dict[str, Any]:
+    import httpx2
+
+    return httpx2.Timeout(timeout).as_dict()
 
 
 _SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
