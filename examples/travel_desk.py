@@ -22,6 +22,7 @@ It knows the cities of its table only: for another one, ``get_weather`` lists th
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import sys
 from collections.abc import Sequence
@@ -88,9 +89,11 @@ CITIES = tuple(name.title() for name in FORECASTS)
 
 
 def _known_city(city: str) -> str:
-    """The table's key for ``city`` ("Lyon", "lyon, France", "Lyon tomorrow" all give lyon)."""
+    """The table's key for ``city`` ("Lyon", "lyon, France", "Lyon tomorrow", "Lyons" all
+    give lyon)."""
     words: list[str] = re.findall(r"[a-z]+", city.lower())
-    key = next((word for word in words if word in FORECASTS), None)
+    close = (difflib.get_close_matches(word, FORECASTS, n=1, cutoff=0.8) for word in words)
+    key = next((match[0] for match in close if match), None)  # "Oslos" is Oslo
     if key is None:
         raise ModelRetry(f"No forecast for {city!r}. Pick one of: {', '.join(CITIES)}.")
     return key

@@ -77,7 +77,7 @@ def test_travel_desk_follow_up_answers_from_the_new_lookup(travel: Any) -> None:
         [
             tool_calls(("get_weather", {"city": "Lyon"})),
             output_call({"advice": "Take an umbrella."}),
-            tool_calls(("get_weather", {"city": "Oslo"})),
+            tool_calls(("get_weather", {"city": "Oslos"})),  # a small model's typo
             output_call({"advice": "Wear warm boots."}),
         ]
     )
