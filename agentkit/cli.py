@@ -379,18 +379,21 @@ class ChatSession:
         renderer.turn_started()
         started = time.monotonic()
         result: RunResult[Any] | None = None
-        with scope:
-            async with self.agent.run_stream(
-                prompt,
-                message_history=None if self.store is not None else self.history,
-                session=self.store,
-                model=self.model,
-                hooks=self.hooks,
-                approvals=approvals,
-            ) as stream:
-                async for event in stream:
-                    renderer.event(event)
-            result = stream.result
+        try:
+            with scope:
+                async with self.agent.run_stream(
+                    prompt,
+                    message_history=None if self.store is not None else self.history,
+                    session=self.store,
+                    model=self.model,
+                    hooks=self.hooks,
+                    approvals=approvals,
+                ) as stream:
+                    async for event in stream:
+                        renderer.event(event)
+                result = stream.result
+        finally:  # a turn that failed waits for nothing more (no spinner under the prompt)
+            renderer.waiting(None)
         if result is None:
             renderer.cancelled()
             return None

@@ -248,3 +248,29 @@ class _Out:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def test_a_failed_turn_leaves_no_progress_line_waiting() -> None:
+    """A turn that ends in an error (here a tool loop) waits for nothing more: no spinner
+    keeps running under the next prompt (seen in a fresh-clone trial)."""
+    from agentkit import Agent, AgentkitError, tool
+    from agentkit._render import PlainRenderer
+    from agentkit.cli import ChatSession, _portal
+    from agentkit.testing.scripted import ScriptedModel, tool_calls
+
+    @tool
+    def look(city: str) -> str:
+        """Look a city up.
+
+        Args:
+            city: The city.
+        """
+        return "nothing"
+
+    model = ScriptedModel([tool_calls(("look", {"city": "X"})) for _ in range(6)])
+    renderer = PlainRenderer(_Out())  # type: ignore[arg-type]
+    with _portal() as portal:
+        session = ChatSession(Agent(model, tools=[look]), portal, renderer)
+        with pytest.raises(AgentkitError):
+            session.turn("Weather?")
+    assert renderer._waiting_for is None
