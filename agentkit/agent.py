@@ -152,6 +152,9 @@ class Agent(Generic[DepsT, OutputT]):
         self._inferred: dict[str, Model] = {}
         """Models built from per-run model strings, reused by later runs."""
         self._stack: AsyncExitStack | None = None
+        """Models opened during ``async with agent:`` (closed shielded at its end)."""
+        self._toolset_stack: AsyncExitStack | None = None
+        """Toolsets connected by ``async with agent:`` (closed in the scope they opened in)."""
         self._held: list[object] = []
         self._depth = 0
 
@@ -216,9 +219,23 @@ class Agent(Generic[DepsT, OutputT]):
     # -- lifecycle and test seams -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        """Hold the connections of every model the agent uses open until the block ends."""
+        """Hold the connections of every model the agent uses open until the block ends.
+
+        Toolsets (MCP servers) connect here, in the task and scope of the ``async with``
+        (a connection's task group belongs to the task that opens it and closes it);
+        models open on first use.
+        """
         if self._depth == 0:
-            self._stack = AsyncExitStack()
+            toolsets = AsyncExitStack()
+            try:
+                for toolset in self._config.toolsets:
+                    await toolsets.enter_async_context(toolset)
+                    self._held.append(toolset)
+            except BaseException:
+                self._held.clear()
+                await toolsets.aclose()
+                raise
+            self._toolset_stack, self._stack = toolsets, AsyncExitStack()
         self._depth += 1
         return self
 
@@ -227,9 +244,14 @@ class Agent(Generic[DepsT, OutputT]):
         self._depth -= 1
         if self._depth == 0 and self._stack is not None:
             stack, self._stack = self._stack, None
+            toolsets, self._toolset_stack = self._toolset_stack, None
             self._held.clear()
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await stack.aclose()
+            finally:
+                if toolsets is not None:  # a task group ends in its own scope, unshielded
+                    await toolsets.aclose()
 
     @contextmanager
     def override(self, *, model: Model | str) -> Iterator[None]:

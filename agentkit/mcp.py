@@ -198,11 +198,14 @@ class _Link:
                     await stack.enter_async_context(model)
                     sampling = _sampler(self.label, model)
                 client = await stack.enter_async_context(self.make_client(on_message, sampling))
-                tools = await _list_all(client)
-                connection.client, connection.tools = client, tools
-                connection.ready.set()
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(_listen_for_changes, client, connection)
+                    # Listen first, then list: a change made at once is never missed.
+                    listening = anyio.Event()
+                    tg.start_soon(_listen_for_changes, client, connection, listening)
+                    await listening.wait()
+                    tools = await _list_all(client)
+                    connection.client, connection.tools = client, tools
+                    connection.ready.set()
                     await connection.close.wait()
                     tg.cancel_scope.cancel()
         except Exception as exc:  # the owner learns it from ``connection``; never raise here
@@ -273,14 +276,20 @@ async def _list_all(client: mcp.Client) -> tuple[mcp_types.Tool, ...]:
     return tuple(tools)
 
 
-async def _listen_for_changes(client: mcp.Client, connection: _Connection) -> None:
-    """On 2026-era sessions, list_changed comes through ``subscriptions/listen``."""
+async def _listen_for_changes(
+    client: mcp.Client, connection: _Connection, listening: anyio.Event
+) -> None:
+    """On 2026-era sessions, list_changed comes through ``subscriptions/listen``;
+    ``listening`` is set once the server acknowledged it (or it cannot be had)."""
     try:
         async with client.listen(tools_list_changed=True) as subscription:
+            listening.set()
             async for _event in subscription:
                 connection.tools = None
     except Exception:  # an older session (notices come unasked) or a server without it
         return
+    finally:
+        listening.set()
 
 
 def _error(text: str, cause: Exception | None = None) -> ToolResult:

@@ -230,6 +230,21 @@ async def test_in_process_structured_content_images_and_list_changes() -> None:
     assert _answers(model, 3)[-1].content == "extra!"
 
 
+async def test_a_list_change_in_one_run_reaches_the_next_runs() -> None:
+    """Runs share the tools built from a server's list until it changes: a change seen in
+    one run is what the next run's requests offer, not the list the runs started with."""
+    model = ScriptedModel([tool_calls(("grow", {})), "grown", "again", "still"])
+    agent = Agent(model, tools=[MCPServer.in_process(_demo_server())])
+    async with agent:
+        await agent.run("grow")
+        await agent.run("and now?")
+        await agent.run("and now?")
+    offered = [[t.name for t in r.tools] for r in model.requests]
+    assert "extra" not in offered[0]
+    assert all("extra" in names for names in offered[2:])
+    assert offered[2] == offered[3]
+
+
 async def test_a_server_killed_mid_call_is_an_error_answer_then_reconnects() -> None:
     """A server that dies during a call answers it as an error naming the server; the next
     call starts it again."""
