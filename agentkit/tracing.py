@@ -526,7 +526,7 @@ class Tracing(Hooks):
             requests = event.requests
             attributes = {
                 APPROVAL_TOOLS: tuple(r.tool_name for r in requests),
-                APPROVAL_CALL_IDS: tuple(r.tool_call_id for r in requests),
+                APPROVAL_CALL_IDS: tuple(r.key for r in requests),  # 'p1/c1' in a child
             }
             if self.capture_content:
                 attributes[APPROVAL_ARGUMENTS] = tuple(r.arguments for r in requests)

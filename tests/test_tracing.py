@@ -489,6 +489,31 @@ async def test_a_run_paused_for_approval_has_an_approval_event(telemetry: Teleme
     assert not [s for s in telemetry.finished() if s.name.startswith("execute_tool")]
 
 
+@pytest.mark.anyio
+async def test_a_child_agents_approval_is_named_by_its_key(telemetry: Telemetry) -> None:
+    """A parent paused by its child agent's call records that call by its approval key
+    (the parent's call id, then the child's), the id a decision is given with."""
+    from agentkit.testing.scripted import tool_calls as scripted_calls
+
+    @tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        return f"refunded {order_id}"
+
+    child = Agent(
+        ScriptedModel([scripted_calls(("refund", {"order_id": "A1"}, "c1"))]),
+        name="billing",
+        tools=[refund],
+    )
+    parent_model = ScriptedModel([scripted_calls(("billing", {"prompt": "Refund A1"}, "p1"))])
+    parent = Agent(parent_model, tools=[child.as_tool()], hooks=[telemetry.tracing()])
+    result = await parent.run("Refund A1.")
+    assert [r.key for r in result.approvals_needed] == ["p1/c1"]
+    (span,) = [s for s in telemetry.finished() if s.name == "invoke_agent agent"]
+    (event,) = [e for e in span.events if e.name == "agentkit.approval_required"]
+    assert dict(event.attributes or {})["agentkit.approval.tool_call_ids"] == ("p1/c1",)
+
+
 # -- content ----------------------------------------------------------------------------------
 
 
