@@ -77,7 +77,9 @@ def test_base_url_without_a_model_name_says_to_add_one(
     _lines(monkeypatch)
     assert main(["--plain", "chat", "--base-url", "http://127.0.0.1:9/v1"]) == 2
     shown = capsys.readouterr()
-    assert shown.out.strip().startswith("[error] --base-url http://127.0.0.1:9/v1 needs --model NAME")
+    assert shown.out.strip().startswith(
+        "[error] --base-url http://127.0.0.1:9/v1 needs --model NAME"
+    )
     assert "Traceback" not in shown.out + shown.err
     assert len(shown.out.strip().splitlines()) == 1
 

@@ -214,5 +214,7 @@ def test_mistral_checks_without_mistral_common_say_what_to_install(
 ) -> None:
     """Without mistral-common the check fails with the extra to install."""
     monkeypatch.setitem(sys.modules, "mistral_common.protocol.instruct.request", None)
-    with pytest.raises(ConfigurationError, match=r"pip install -e '\.\[mistral\]' in the agentkit clone"):
+    with pytest.raises(
+        ConfigurationError, match=r"pip install -e '\.\[mistral\]' in the agentkit clone"
+    ):
         check_mistral_conversation([{"role": "user", "content": "Hi"}])

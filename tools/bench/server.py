@@ -140,7 +140,7 @@ def _build_responses() -> dict[tuple[bool, bool, bool], bytes]:
 
 
 RESPONSES = _build_responses()
-TIME_CALL = {
+TIME_CALL: dict[str, object] = {
     "role": "assistant",
     "content": "",
     "tool_calls": [_tool_call(True, "get_current_time", TIME_ARGS)],
