@@ -13,6 +13,7 @@ import anyio.to_thread
 import openai
 import pytest
 
+from agentkit import Agent
 from agentkit._errors import (
     AuthenticationError,
     BadRequestError,
@@ -617,3 +618,20 @@ def test_unwrapped_transport_errors_are_connection_errors() -> None:
     assert isinstance(error_, ModelConnectionError)
     assert "peer closed" in str(error_) and "after 2 attempts" in str(error_)
     assert transport_error(endpoint, ValueError("not a transport error"), 1) is None
+
+
+def test_a_cookie_the_server_set_is_sent_back() -> None:
+    """A cookie the server sets (a load balancer's, say) goes back on the next request,
+    as the SDK's client would send it: the once-merged request headers do not drop it."""
+    replies = [text("one", headers={"Set-Cookie": "lb=node7; Path=/"}), text("two")]
+
+    async def main() -> None:
+        with LocalModelServer(replies, style="mistral") as server:
+            model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
+            agent = Agent(model)
+            async with agent:
+                await agent.run("a")
+                await agent.run("b")
+            assert [r.headers.get("cookie") for r in server.requests] == [None, "lb=node7"]
+
+    anyio.run(main)

@@ -351,7 +351,7 @@ class OpenAIChatModel(ModelLifecycle):
         prepared = pool.prepared
 
         def build(timeout: float | None) -> httpx2.Request:
-            if prepared is not None:  # agentkit's own pool: merged once, not per request
+            if prepared is not None and not http.cookies:  # merged once, not per request
                 make, target, merged, default = prepared
                 limits = default if timeout is None else _timeout_dict(timeout)
                 return make(
@@ -430,9 +430,10 @@ class _Pool:
         self.prepared: (
             tuple[type[httpx2.Request], httpx2.URL, httpx2.Headers, dict[str, Any]] | None
         ) = None
-        """For agentkit's own client (no cookies, base URL or hooks of a user's): the
-        URL, the client's headers merged with these, and its timeout, as a request
-        built by ``build_request`` would have them."""
+        """For agentkit's own client (no base URL or hooks of a user's): the URL, the
+        client's headers merged with these, and its timeout, as a request built by
+        ``build_request`` would have them. Once a server has set a cookie, requests go
+        through ``build_request`` again, which sends it back."""
         if owned:
             import httpx2  # loaded with the pool (the SDK's client is built on it)
 
