@@ -760,7 +760,7 @@ def _write(path: str, text: str) -> None:
 
 
 async def _profile(c: Contender, a: argparse.Namespace) -> None:
-    from pyinstrument import Profiler
+    from pyinstrument import Profiler  # type: ignore[import-not-found,unused-ignore]
 
     text, structured, _stream = c
     mcp = a.name in MCP_CONTENDERS
