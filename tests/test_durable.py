@@ -30,6 +30,7 @@ from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, te
 
 APP = Path(__file__).with_name("durable_app.py")
 ROOT = APP.parent.parent
+pytestmark = pytest.mark.slow  # child processes killed mid-run, and a real PostgreSQL
 
 
 # -- PostgreSQL -------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def _refund_tool(ran: list[int]) -> Any:
     return refund
 
 
+@pytest.mark.slow  # > 3 s
 async def test_approvals_are_checked_then_resume_the_workflow(dbos_app: None) -> None:
     """``approve()`` refuses an id that is not waiting and a request with other arguments
     (nothing sent); a denial resumes the run, the tool does not run, usage adds up."""
@@ -191,6 +192,7 @@ async def test_usage_limits_end_a_durable_run_with_the_typed_error(dbos_app: Non
     assert len(model.requests) == 1
 
 
+@pytest.mark.slow  # > 3 s
 async def test_a_child_agents_approval_pauses_and_resumes_the_durable_run(dbos_app: None) -> None:
     """In a durable run, a child agent's call needing approval is listed by ``pending()``
     with its agent and the parent's call id; approving it resumes the child in the
