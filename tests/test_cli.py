@@ -17,8 +17,9 @@ import anyio
 import pytest
 
 from agentkit import Agent, ConfigurationError, tool
-from agentkit._render import PlainRenderer, format_usage
-from agentkit.cli import ChatSession, ModelChoice, _chat_loop, load_object, main, resolve_model
+from agentkit.cli import ChatSession, ModelChoice, load_object, main, resolve_model
+from agentkit.cli._chat import chat_loop
+from agentkit.cli._render import PlainRenderer, format_usage
 from agentkit.testing.scripted import ScriptedModel, output_call, text, tool_calls
 from agentkit.testing.server import LocalModelServer
 from agentkit.testing.server import text as wire_text
@@ -396,7 +397,7 @@ def test_chat_loop_leaves_on_ctrl_d_and_survives_agent_errors() -> None:
 
     with start_blocking_portal() as portal:
         session, out = _session(Agent(model, retries=0), portal)
-        assert _chat_loop(session, read) == 0
+        assert chat_loop(session, read) == 0
     assert "one" in out.text
     assert "[error] The model failed 1 times in a row" in out.text
     assert "The conversation goes on from before that turn." in out.text

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from agentkit import Agent, tool
-from agentkit._render import PlainRenderer
-from agentkit.cli import ChatSession, _chat_loop
+from agentkit.cli import ChatSession
+from agentkit.cli._chat import chat_loop
+from agentkit.cli._render import PlainRenderer
 from agentkit.messages import ToolMessage
 from agentkit.testing.scripted import ScriptedModel, text, tool_calls
 
@@ -77,7 +78,7 @@ def test_chat_asks_for_each_approval_and_resumes_with_the_answers() -> None:
     out = _Out()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
-        code = _chat_loop(session, _reader(["mail them", "y", "n"], asked))
+        code = chat_loop(session, _reader(["mail them", "y", "n"], asked))
     assert code == 0
     prompts = [a for a in asked if "allow" in a]
     assert prompts == [
@@ -103,6 +104,6 @@ def test_ctrl_d_at_an_approval_prompt_denies() -> None:
     out = _Out()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
-        assert _chat_loop(session, _reader(["mail cy"], [])) == 0
+        assert chat_loop(session, _reader(["mail cy"], [])) == 0
     assert sent == []
     assert "send_email: denied" in out.text

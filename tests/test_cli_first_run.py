@@ -193,7 +193,7 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
     import time as _time
 
     from agentkit import Agent, tool
-    from agentkit._render import PlainRenderer
+    from agentkit.cli._render import PlainRenderer
     from agentkit.testing.server import tool_calls as wire_tool_calls
 
     @tool
@@ -216,7 +216,7 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
         monkeypatch.setenv("OPENAI_API_KEY", "test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         agent = Agent("openai:gpt-4o-mini", tools=[slow_lookup])
-        from agentkit.cli import _portal
+        from agentkit.cli._turns import portal as _portal
 
         with renderer.progress(animate=False), _portal() as portal:
             from agentkit.cli import ChatSession
@@ -254,8 +254,9 @@ def test_a_failed_turn_leaves_no_progress_line_waiting() -> None:
     """A turn that ends in an error (here a tool loop) waits for nothing more: no spinner
     keeps running under the next prompt (seen in a fresh-clone trial)."""
     from agentkit import Agent, AgentkitError, tool
-    from agentkit._render import PlainRenderer
-    from agentkit.cli import ChatSession, _portal
+    from agentkit.cli import ChatSession
+    from agentkit.cli._render import PlainRenderer
+    from agentkit.cli._turns import portal as _portal
     from agentkit.testing.scripted import ScriptedModel, tool_calls
 
     @tool

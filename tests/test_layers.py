@@ -39,10 +39,8 @@ LAYERS: list[list[str]] = [
     ["_nested"],
     ["agent"],
     ["mcp", "tracing", "sessions", "durable", "local"],
-    ["_otlp"],
     [""],  # the package: agentkit/__init__.py
     ["testing"],
-    ["_render"],
     ["serve"],
     ["cli"],
 ]
@@ -54,7 +52,7 @@ LAZY_ENTRY_POINTS = {("agent", "serve")}
 """Upward imports allowed inside a function body only: ``Agent.to_asgi()`` hands the agent
 to the optional ``serve`` package, imported when called (checked lazy below)."""
 
-GROUPED = ("testing", "serve")
+GROUPED = ("testing", "serve", "cli")
 """Packages whose submodules share their package's layer."""
 
 

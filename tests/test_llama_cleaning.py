@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from agentkit import Agent, tool
-from agentkit._render import format_usage
+from agentkit.cli._render import format_usage
 from agentkit.events import TextDeltaEvent
 from agentkit.models._clean import OutputCleaner, clean_text
 from agentkit.models.openai import OpenAIChatModel

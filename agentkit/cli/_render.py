@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import pydantic_core
 
+from agentkit._errors import ConfigurationError
 from agentkit.events import (
     AgentEvent,
     FinalResultEvent,
@@ -38,6 +39,7 @@ __all__ = [
     "PlainRenderer",
     "Renderer",
     "RichRenderer",
+    "explain",
     "format_usage",
     "make_renderer",
     "to_jsonable",
@@ -77,6 +79,20 @@ def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = Fa
     if seconds is not None:
         parts.append(f"{seconds:.1f} s")
     return " · ".join(parts)
+
+
+_LOCAL_HINT = "To run offline on the embedded model instead, add --model local."
+
+
+def explain(exc: BaseException) -> str:
+    """The one line the command shows for an error: its message, plus how to run
+    offline when the error is a missing API key."""
+    if not isinstance(exc, ConfigurationError):
+        return str(exc)
+    message = " ".join(str(exc).split())
+    if "No API key" in message:
+        message += " " + _LOCAL_HINT
+    return message
 
 
 def _preview(text: str, limit: int = _RESULT_PREVIEW) -> str:
