@@ -40,6 +40,7 @@ from agentkit._errors import (
     RunPausedError,
     ServerError,
     SessionConflictError,
+    SessionStoreError,
     ToolDefinitionError,
     ToolExecutionError,
     ToolLoopError,
@@ -47,10 +48,10 @@ from agentkit._errors import (
     UserError,
 )
 from agentkit._guard import RealRequestBlockedError
-from agentkit._memory import Session, SessionHistory
-from agentkit._window import ContextPolicy, ContextWindow, count_tokens
+from agentkit._run.history import Session, SessionHistory
 from agentkit.agent import Agent, RunStream
 from agentkit.approval import ApprovalRequest, Denied
+from agentkit.context import ContextPolicy, ContextWindow, count_tokens
 from agentkit.events import (
     AgentEvent,
     AgentToolEvent,
@@ -142,6 +143,7 @@ __all__ = [
     "Session",
     "SessionConflictError",
     "SessionHistory",
+    "SessionStoreError",
     "SystemMessage",
     "TextDeltaEvent",
     "TextPart",

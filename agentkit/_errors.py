@@ -24,7 +24,8 @@
     │   ├── ToolExecutionError         a tool raised, and the agent was told to raise
     │   ├── UsageLimitExceeded         the next request or tool calls could pass a budget
     │   ├── ContextWindowExceededError the current turn alone does not fit the context window
-    │   └── SessionConflictError       a session changed under a run in a way it cannot store
+    │   ├── SessionConflictError       another run holds (or took) the session's paused turn
+    │   └── SessionStoreError          the session's storage failed while storing the turn
     ├── RunPausedError                 ``.output`` of a run paused for approvals
     ├── MCPConnectionError             an MCP server could not be reached; names the server
     ├── MCPToolError                   an MCP tool answered ``isError`` (a tool result's ``.error``)
@@ -77,6 +78,7 @@ __all__ = [
     "RunPausedError",
     "ServerError",
     "SessionConflictError",
+    "SessionStoreError",
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolLoopError",
@@ -261,9 +263,15 @@ class ContextWindowExceededError(AgentRunError):
 
 
 class SessionConflictError(AgentRunError):
-    """The session changed under the run so that its turn cannot be stored (another run
-    resumed the same paused turn first). Nothing was stored; ``.messages`` holds the
-    run's conversation."""
+    """Another run resumes (or resumed) the session's paused turn: raised before anything
+    runs when the turn is claimed, or when the turn is stored. Nothing was stored;
+    ``.messages`` holds the run's conversation."""
+
+
+class SessionStoreError(AgentRunError):
+    """The session's storage failed while storing the run's turn (a locked or read-only
+    database, a full disk...). Nothing was stored; ``.messages`` holds the whole
+    conversation, tool results included, so the turn can be stored again."""
 
 
 class ModelAPIError(AgentkitError):

@@ -47,10 +47,11 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
 
-from agentkit._approvals import pending_tail, prepare_resume
 from agentkit._errors import AgentkitError, ApprovalError, ConfigurationError, UserError
-from agentkit.agent import Agent, Prompt, _user_message
-from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied
+from agentkit._run import Prompt, user_message
+from agentkit.agent import Agent
+from agentkit.approval import ApprovalRequest, Approvals, Decision, Denied, check_approvals
+from agentkit.approval._resume import pending_tail
 from agentkit.events import RunResult
 from agentkit.hooks import Hooks, RequestHandler, RunInfo, ToolHandler, ToolInvocation, ToolResult
 from agentkit.messages import Message, ToolCall
@@ -383,7 +384,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
         deps: Any,
         usage_limits: UsageLimits | None,
     ) -> _RunInput:
-        user = None if prompt is None else _user_message(prompt)
+        user = None if prompt is None else user_message(prompt)
         history = None if message_history is None else list(message_history)
         return _RunInput(user, history, deps, usage_limits)
 
@@ -402,7 +403,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
         prompt = run_input.prompt
         history = run_input.message_history
         approvals: dict[Any, Decision] | None = None
-        total = Usage()
+        total: Usage | None = None  # the logical run's usage: its limits span every wait
         start_index: int | None = None
         while True:
             hooks = DurableHooks()
@@ -417,12 +418,12 @@ class DurableAgent(Generic[DepsT, OutputT]):
                 hooks=[hooks],
                 usage_limits=run_input.usage_limits,
                 approvals=approvals,
+                usage=total,
             )
-            total.add(result.usage)
+            total = result.usage
             if start_index is None:
                 start_index = result.new_message_index
             if not result.approvals_needed:
-                result.usage = total
                 result.new_message_index = start_index
                 return result
             await DBOS.set_event_async(
@@ -448,7 +449,7 @@ class DurableAgent(Generic[DepsT, OutputT]):
                 raise error
             decisions = _decode_decisions(message)
             try:
-                prepare_resume(list(messages), decisions, None)
+                check_approvals(messages, decisions)
             except ApprovalError:  # approve() checks first; a stray message is ignored
                 continue
             return decisions

@@ -21,8 +21,16 @@ The worst case of a request is an upper bound on what it can cost:
 - **cost**: those tokens at the profile's prices (a ``FallbackModel``'s profile carries
   the most expensive price of its chain).
 
-``tool_calls`` is checked before a turn's tools run (``check_tool_calls``): when the
-turn's calls would pass the budget, none of them runs.
+``tool_calls`` is checked before a turn's tools run (``Ledger.admit_tool_calls``): when
+the turn's calls would pass the budget, none of them runs.
+
+**One ledger per logical run.** A run keeps its budget in a ``Ledger``. An agent used as
+a tool runs with a ledger whose ``parent`` is the calling run's, so its requests and tool
+calls are checked against every budget above it before they happen, and counted in all
+of them. A run resumed with ``usage=`` (a durable run after an approval wait, a run
+resumed from a saved history) starts its ledger from that usage, so its limits span the
+whole logical run. A response whose server reported no usage is charged at its
+request's worst case, never as 0.
 """
 
 from __future__ import annotations
@@ -44,9 +52,9 @@ __all__ = [
     "MESSAGE_OVERHEAD",
     "REQUEST_OVERHEAD",
     "TOOL_OVERHEAD",
+    "Ledger",
     "UsageLimitsHook",
     "WorstCase",
-    "check_tool_calls",
     "worst_case",
 ]
 
@@ -161,24 +169,27 @@ def _answer_budget(limits: UsageLimits, usage: Usage, case: WorstCase, model: Mo
     return max(min(room), 0)
 
 
-def _refuse(limit: str, limits: UsageLimits, usage: Usage, case: WorstCase, run: RunInfo) -> None:
+def _refuse(limit: str, ledger: Ledger, case: WorstCase, run: RunInfo, *, nested: bool) -> None:
+    limits, usage = ledger.limits, ledger.charged
+    assert limits is not None
     value = getattr(limits, limit)
+    whose = "the calling run's" if nested else "the run's"
     used = {
         "requests": f"{usage.requests} requests",
         "input_tokens": f"{usage.input_tokens} input tokens",
         "output_tokens": f"{usage.output_tokens} output tokens",
         "total_tokens": f"{usage.total_tokens} tokens",
-        "cost_usd": f"${usage.cost_usd or 0.0:.6f}",
+        "cost_usd": f"${usage.cost_usd or 0.0:.6f}",  # charged: never None
     }[limit]
     cost = "unpriced" if case.cost_usd is None else f"${case.cost_usd:.6f}"
     raise UsageLimitExceeded(
-        f"The next model request could pass the run's {limit} limit ({value}): the run has "
+        f"The next model request could pass {whose} {limit} limit ({value}): that run has "
         f"used {used}, and the request's worst case is {case.input_tokens} input tokens + "
         f"{case.output_tokens} output tokens (max_tokens), {cost}. It was not sent. Raise "
         f"the limit, lower max_tokens in the settings, or pass "
         f'UsageLimits(..., on_limit="answer") to end with a last answer instead.',
         limit=limit,
-        usage=replace(usage),
+        usage=replace(ledger.usage),
         worst_case=case,
         messages=run.messages,
     )
@@ -197,12 +208,152 @@ def _final_request(request: ModelRequest, max_tokens: int) -> ModelRequest:
     )
 
 
-class UsageLimitsHook(Hooks):
-    """Enforces ``UsageLimits`` on one run (the agent adds it; you need not)."""
+class Ledger:
+    """The budget of one logical run: its usage as reported, what counts against its
+    limits, and the limits; a nested run's ledger names the ledger of the run it is part
+    of (``parent``), so each of its requests is checked against every budget above it
+    before it is sent, and counted in all of them.
 
-    def __init__(self, limits: UsageLimits) -> None:
+    ``usage`` is what servers reported (the run's ``RunResult.usage``). ``charged`` is
+    what the limits count: the same, except that a request whose server reported no
+    usage is charged at its worst case, never as 0.
+    """
+
+    __slots__ = ("_answered", "charged", "limits", "parent", "sent", "usage")
+
+    def __init__(
+        self,
+        limits: UsageLimits | None = None,
+        *,
+        parent: Ledger | None = None,
+        usage: Usage | None = None,
+    ) -> None:
         self.limits = limits
+        self.parent = parent
+        self.usage = usage if usage is not None else Usage()
+        self.charged = replace(self.usage)
+        if self.charged.cost_usd is None:  # unknown cost carried in: nothing to charge it by
+            self.charged.cost_usd = 0.0
         self._answered = False
+        self.sent: WorstCase | None = None
+        """The worst case of the request in flight (set when a budget applies)."""
+
+    def chain(self) -> list[Ledger]:
+        """This ledger and those of the runs it is part of, innermost first."""
+        ledgers: list[Ledger] = []
+        ledger: Ledger | None = self
+        while ledger is not None:
+            ledgers.append(ledger)
+            ledger = ledger.parent
+        return ledgers
+
+    @property
+    def limited(self) -> bool:
+        """Whether any budget applies (this run's or one above it)."""
+        return any(ledger.limits is not None for ledger in self.chain())
+
+    def check_prices(self, model: Model) -> None:
+        """Refuse a ``cost_usd`` limit on a model without a price, before any request."""
+        for ledger in self.chain():
+            limits = ledger.limits
+            if limits is not None and limits.cost_usd is not None and model.profile.price is None:
+                raise ConfigurationError(
+                    f"UsageLimits(cost_usd={limits.cost_usd}) needs the model's price, but "
+                    f"model {model.name!r} (profile {model.profile.name!r}) has none "
+                    "(with a FallbackModel, every model of the chain needs one). Give the "
+                    "profile a price (ModelProfile.with_changes(price=ModelPrice(...))) or "
+                    "limit tokens instead."
+                )
+
+    def admit(
+        self, model: Model, request: ModelRequest, run: RunInfo
+    ) -> tuple[ModelRequest, WorstCase]:
+        """The request to send and its worst case, if it fits every budget (this run's
+        and those above it); else ``UsageLimitExceeded``. With ``on_limit="answer"`` on
+        this run's limits, the request may become one last request for the answer."""
+        case = worst_case(model, request)
+        for ledger in self.chain():
+            limits = ledger.limits
+            if limits is None:
+                continue
+            limit = _overshoot(limits, ledger.charged, case)
+            if limit is None:
+                continue
+            if ledger is self and limits.on_limit == "answer" and not self._answered:
+                final = self._last_answer(model, request, case)
+                if final is not None:
+                    return final
+            _refuse(limit, ledger, case, run, nested=ledger is not self)
+        return request, case
+
+    def _last_answer(
+        self, model: Model, request: ModelRequest, case: WorstCase
+    ) -> tuple[ModelRequest, WorstCase] | None:
+        limits = self.limits
+        assert limits is not None
+        budget = _answer_budget(limits, self.charged, case, model)
+        if budget < MIN_ANSWER_TOKENS:
+            return None
+        final = _final_request(request, budget)
+        final_case = worst_case(model, final)
+        if any(
+            ledger.limits is not None and _overshoot(ledger.limits, ledger.charged, final_case)
+            for ledger in self.chain()
+        ):
+            return None
+        self._answered = True
+        return final, final_case
+
+    def record(self, usage: Usage) -> None:
+        """Add one response's usage to this run and every run above it; charge the
+        limits its request's worst case when its server reported none."""
+        case, self.sent = self.sent, None
+        charge = usage
+        if case is not None and usage.unreported:
+            charge = Usage(
+                requests=usage.requests,
+                input_tokens=case.input_tokens,
+                output_tokens=case.output_tokens,
+                cost_usd=case.cost_usd,
+            )
+        for ledger in self.chain():
+            ledger.usage.add(usage)
+            ledger.charged.add(charge)
+            if ledger.charged.cost_usd is None:
+                ledger.charged.cost_usd = 0.0  # unpriced: no cost limit can apply here
+
+    def admit_tool_calls(self, count: int, messages: list[Message]) -> None:
+        """Count ``count`` tool calls about to run in every run above this one; refuse
+        them all (none runs) past any ``tool_calls`` budget."""
+        if count == 0:
+            return
+        chain = self.chain()
+        for ledger in chain:
+            limits = ledger.limits
+            if limits is None or limits.tool_calls is None:
+                continue
+            if ledger.charged.tool_calls + count > limits.tool_calls:
+                whose = "the run's" if ledger is self else "the calling run's"
+                raise UsageLimitExceeded(
+                    f"The model asked for {count} tool calls, but {whose} tool_calls limit is "
+                    f"{limits.tool_calls} and {ledger.charged.tool_calls} already ran; none of "
+                    "them ran. Raise the limit, or check why the model needs so many calls.",
+                    limit="tool_calls",
+                    usage=replace(ledger.usage),
+                    worst_case=count,
+                    messages=messages,
+                )
+        for ledger in chain:
+            ledger.usage.tool_calls += count
+            ledger.charged.tool_calls += count
+
+
+class UsageLimitsHook(Hooks):
+    """Checks each request of a run against a ``Ledger`` before it is sent, and charges
+    the ledger what it cost (the run adds it, innermost, when any budget applies)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
 
     def wrap_run(self, run: RunInfo) -> AbstractAsyncContextManager[None]:
         """Refuse a ``cost_usd`` limit on a model without a price, before any request."""
@@ -210,51 +361,13 @@ class UsageLimitsHook(Hooks):
 
     @asynccontextmanager
     async def _run(self, run: RunInfo) -> AsyncIterator[None]:
-        if self.limits.cost_usd is not None and run.model.profile.price is None:
-            raise ConfigurationError(
-                f"UsageLimits(cost_usd={self.limits.cost_usd}) needs the model's price, but "
-                f"model {run.model.name!r} (profile {run.model.profile.name!r}) has none "
-                "(with a FallbackModel, every model of the chain needs one). Give the "
-                "profile a price (ModelProfile.with_changes(price=ModelPrice(...))) or "
-                "limit tokens instead."
-            )
+        self.ledger.check_prices(run.model)
         yield
 
     async def wrap_model_request(
         self, run: RunInfo, request: ModelRequest, handler: RequestHandler
     ) -> ModelResponse:
         """Send ``request`` only if its worst case fits every budget."""
-        limits, usage = self.limits, run.usage
-        case = worst_case(run.model, request)
-        limit = _overshoot(limits, usage, case)
-        if limit is None:
-            return await handler(request)
-        if limits.on_limit == "answer" and not self._answered:
-            budget = _answer_budget(limits, usage, case, run.model)
-            if budget >= MIN_ANSWER_TOKENS:
-                final = _final_request(request, budget)
-                final_case = worst_case(run.model, final)
-                if _overshoot(limits, usage, final_case) is None:
-                    self._answered = True
-                    return await handler(final)
-                case = final_case
-        _refuse(limit, limits, usage, case, run)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def check_tool_calls(
-    limits: UsageLimits | None, usage: Usage, count: int, messages: list[Message]
-) -> None:
-    """Refuse ``count`` more tool calls past the ``tool_calls`` budget (none of them runs)."""
-    if limits is None or limits.tool_calls is None or count == 0:
-        return
-    if usage.tool_calls + count > limits.tool_calls:
-        raise UsageLimitExceeded(
-            f"The model asked for {count} tool calls, but the run's tool_calls limit is "
-            f"{limits.tool_calls} and {usage.tool_calls} already ran; none of them ran. "
-            "Raise the limit, or check why the model needs so many calls.",
-            limit="tool_calls",
-            usage=replace(usage),
-            worst_case=count,
-            messages=messages,
-        )
+        sent, case = self.ledger.admit(run.model, request, run)
+        self.ledger.sent = case  # charged by record() if the server reports no usage
+        return await handler(sent)

@@ -151,6 +151,10 @@ class PausedRun(BaseModel):
     agent: str
     messages: tuple[Message, ...]
     waiting: tuple[PausedCall, ...]
+    tool_name: str = ""
+    """The name of the parent's call that started it (checked when it resumes)."""
+    arguments: str = ""
+    """That call's validated arguments as canonical JSON (checked when it resumes)."""
 
 
 class AssistantMessage(BaseModel):

@@ -58,12 +58,13 @@ from typing import TypeVar
 import anyio.to_thread
 
 from agentkit._errors import SessionConflictError, UserError
-from agentkit._memory import Session, SessionHistory
+from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
 
 __all__ = ["SQLiteSession", "Session", "SessionHistory"]
 
 T = TypeVar("T")
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentkit_turns (
@@ -74,7 +75,8 @@ CREATE TABLE IF NOT EXISTS agentkit_turns (
 CREATE INDEX IF NOT EXISTS agentkit_turns_session ON agentkit_turns (session_id, seq);
 CREATE TABLE IF NOT EXISTS agentkit_paused (
     session_id TEXT PRIMARY KEY,
-    messages TEXT NOT NULL
+    messages TEXT NOT NULL,
+    claim TEXT
 );
 """
 
@@ -99,6 +101,9 @@ def _set_up(db: sqlite3.Connection) -> None:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(agentkit_paused)")}
+            if "claim" not in columns:  # a file from before claims
+                db.execute("ALTER TABLE agentkit_paused ADD COLUMN claim TEXT")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -144,6 +149,15 @@ class SQLiteSession:
     async def clear(self) -> None:
         """Forget the conversation: every turn, and the paused turn."""
         await self._call(self._clear)
+
+    async def claim_paused(self, claim: str) -> None:
+        """Claim the paused turn for the run that resumes it; ``SessionConflictError``
+        when another run claimed it first (or it is gone)."""
+        await self._call(lambda db: self._claim(db, claim))
+
+    async def release_paused(self, claim: str) -> None:
+        """Give the paused turn up again (the run that claimed it failed)."""
+        await self._call(lambda db: self._release(db, claim))
 
     # -- more ------------------------------------------------------------------------------
 
@@ -212,6 +226,32 @@ class SQLiteSession:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _claim(self, db: sqlite3.Connection, claim: str) -> None:
+        sid = self.session_id
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            taken = db.execute(
+                "UPDATE agentkit_paused SET claim = ? WHERE session_id = ? AND claim IS NULL",
+                (claim, sid),
+            )
+            if taken.rowcount == 0:
+                raise SessionConflictError(
+                    f"The paused turn of session {sid!r} is being resumed by another run (or "
+                    "was resumed or cleared already), so this run did not start: nothing ran. "
+                    "Load the session again to see what was stored; session.clear() gives up "
+                    "a paused turn whose run died."
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _release(self, db: sqlite3.Connection, claim: str) -> None:
+        db.execute(
+            "UPDATE agentkit_paused SET claim = NULL WHERE session_id = ? AND claim = ?",
+            (self.session_id, claim),
+        )
 
     def _clear(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")

@@ -122,13 +122,20 @@ class RunContext(Generic[DepsT]):
     """Whether the run's model requests stream (a nested run can follow suit)."""
     resumed: ResumedRun | None = None
     """Set when this call resumes a paused agent-as-tool run (``Agent.as_tool``)."""
+    _run: Any = field(default=None, repr=False, compare=False)
+    """The run this context belongs to (agentkit's own: an agent used as a tool runs
+    as part of it)."""
+    _key: str | None = field(default=None, repr=False, compare=False)
+    """This call's idempotency key, when the run derives it (a nested run's call)."""
 
     @property
     def idempotency_key(self) -> str | None:
         """A key naming this tool call in a durable run (``"<workflow id>:<step id>"``), the
-        same on every attempt of the call: pass it to the systems the tool changes.
+        same on every attempt of the call: pass it to the systems the tool changes. A call
+        of an agent used as a tool extends the key of the call it runs under with its own
+        turn and place (``"<workflow id>:<step id>/<turn>.<index>"``), at every depth.
         ``None`` outside a durable run (see ``agentkit.durable``)."""
-        return _IDEMPOTENCY_KEY.get()
+        return self._key if self._key is not None else _IDEMPOTENCY_KEY.get()
 
 
 _IDEMPOTENCY_KEY: ContextVar[str | None] = ContextVar("agentkit_idempotency_key", default=None)

@@ -273,7 +273,7 @@ async def test_text_when_structured_output_is_required() -> None:
 @pytest.mark.anyio
 async def test_per_run_model_strings_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A model string given per run is turned into a model once and reused by later runs."""
-    import agentkit.agent
+    import agentkit._run.start
 
     built: list[str] = []
 
@@ -281,7 +281,7 @@ async def test_per_run_model_strings_are_built_once(monkeypatch: pytest.MonkeyPa
         built.append(str(spec))
         return ScriptedModel(["a", "b"])
 
-    monkeypatch.setattr(agentkit.agent, "_infer", infer)
+    monkeypatch.setattr(agentkit._run.start, "_infer", infer)
     agent = Agent(ScriptedModel([]))
     first = await agent.run("one", model="mistral:mistral-small-2506")
     second = await agent.run("two", model="mistral:mistral-small-2506")

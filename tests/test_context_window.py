@@ -237,7 +237,7 @@ def test_the_length_bound_is_never_below_the_count() -> None:
 async def test_a_short_request_is_not_tokenized() -> None:
     """A request far inside the window is sent without counting its tokens (no tokenizer
     cost on ordinary runs); the default window still guards every Mistral run."""
-    import agentkit._window as window
+    import agentkit.context as window
 
     calls: list[str] = []
     original = window._counter_for

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from dbos import DBOS
 
-import agentkit.agent
+import agentkit._run.start
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
@@ -42,7 +42,7 @@ def test_durable_examples_run_as_written(
     monkeypatch.chdir(tmp_path)
     with LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setattr(
-            agentkit.agent,
+            agentkit._run.start,
             "_infer",
             lambda spec: OpenAIChatModel(
                 "mistral-small-2506", base_url=server.base_url, api_key="t"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import agentkit.agent
+import agentkit._run.start
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
@@ -35,7 +35,7 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
             name = (spec or "").split(":", 1)[-1]
             return OpenAIChatModel(name, base_url=server.base_url, api_key="test")
 
-        monkeypatch.setattr(agentkit.agent, "_infer", local)
+        monkeypatch.setattr(agentkit._run.start, "_infer", local)
         exec(compile(quickstart, str(README), "exec"), {"__name__": "readme"})
     assert seen == ["mistral:mistral-small-2506"]
     out = capsys.readouterr().out
@@ -64,7 +64,7 @@ def _namespace_after_quickstart(monkeypatch: pytest.MonkeyPatch) -> dict[str, An
     ]
     with LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setattr(
-            agentkit.agent,
+            agentkit._run.start,
             "_infer",
             lambda spec: OpenAIChatModel(
                 "mistral-small-2506", base_url=server.base_url, api_key="t"

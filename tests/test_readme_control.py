@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import agentkit.agent
+import agentkit._run.start
 import agentkit.models.openai
 from agentkit.models import OpenAIChatModel, RetryPolicy
 from agentkit.testing.server import LocalModelServer, error, text, tool_calls, usage
@@ -29,7 +29,7 @@ def _run(marker: str, namespace: dict[str, Any]) -> None:
 def _quickstart(monkeypatch: pytest.MonkeyPatch, server: LocalModelServer) -> dict[str, Any]:
     """The quickstart's definitions, every model string pointed at ``server``."""
     monkeypatch.setattr(
-        agentkit.agent,
+        agentkit._run.start,
         "_infer",
         lambda spec: OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t"),
     )

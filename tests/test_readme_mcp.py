@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-import agentkit.agent
+import agentkit._run.start
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
@@ -29,7 +29,7 @@ def _run(block: str, namespace: dict[str, Any]) -> None:
 
 def _point_models_at(monkeypatch: pytest.MonkeyPatch, server: LocalModelServer) -> None:
     monkeypatch.setattr(
-        agentkit.agent,
+        agentkit._run.start,
         "_infer",
         lambda spec: OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t"),
     )

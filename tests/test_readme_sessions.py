@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import agentkit.agent
+import agentkit._run.start
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, text
 
@@ -34,7 +34,7 @@ def test_sessions_examples_run_as_written(
     monkeypatch.chdir(tmp_path)
     with LocalModelServer(_remembers, style="mistral") as server:
         monkeypatch.setattr(
-            agentkit.agent,
+            agentkit._run.start,
             "_infer",
             lambda spec: OpenAIChatModel(
                 "mistral-small-2506", base_url=server.base_url, api_key="t"

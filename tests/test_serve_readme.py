@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import agentkit.agent
+import agentkit._run.start
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, text, tool_calls
 
@@ -37,7 +37,7 @@ def test_the_serve_example_answers_through_the_openai_sdk(
     ]
     with LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setattr(
-            agentkit.agent,
+            agentkit._run.start,
             "_infer",
             lambda spec: OpenAIChatModel(
                 "mistral-small-2506", base_url=server.base_url, api_key="test"

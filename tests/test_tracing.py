@@ -858,7 +858,7 @@ def test_readme_tracing_setup_runs_as_written(monkeypatch: pytest.MonkeyPatch) -
     spans over OTLP to the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT."""
     import re
 
-    import agentkit.agent
+    import agentkit._run.start
 
     readme = Path(__file__).resolve().parent.parent / "README.md"
     blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
@@ -873,7 +873,7 @@ def test_readme_tracing_setup_runs_as_written(monkeypatch: pytest.MonkeyPatch) -
     with OTLPReceiver() as receiver, LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
         monkeypatch.setattr(
-            agentkit.agent,
+            agentkit._run.start,
             "_infer",
             lambda spec: OpenAIChatModel(
                 "mistral-small-2506", base_url=server.base_url, api_key="t"

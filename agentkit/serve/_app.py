@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
@@ -31,8 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentkit._errors import AgentkitError
-from agentkit.agent import Agent
-from agentkit.approval import Decision, Denied
+from agentkit.approval import Decision, Denied, pending_approvals
 from agentkit.events import (
     ApprovalRequiredEvent,
     FinalResultEvent,
@@ -45,6 +44,9 @@ from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessag
 from agentkit.models.base import Model
 from agentkit.output import OUTPUT_TOOL_NAME
 from agentkit.serve import _openai as oai
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -237,7 +239,7 @@ class _Served:
         try:
             # The agent's own system message (its instructions and output-mode prompt):
             # a history given to a run is sent as it is, so the system message goes first.
-            plan_system = self.agent._plan(self.model).system
+            plan_system = self.agent.system_message(model=self.model)
         except AgentkitError as exc:
             status, body = _run_error(exc)
             return JSONResponse(body, status_code=status)
@@ -358,21 +360,7 @@ def transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 def _pending(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The tool calls of a paused conversation that still wait for a decision."""
-    from agentkit._approvals import pending_tail, waiting_on
-
-    tail = pending_tail(list(messages))
-    if tail is None:
-        return []
-    _, message, answers = tail
-    answered = {a.tool_call_id for a in answers}
-    paused = {run.tool_call_id: run for run in message.paused_runs}
-    pending: list[dict[str, Any]] = []
-    for c in message.tool_calls:
-        if c.id in paused:  # an agent used as a tool: what it waits on
-            pending.extend(_request(r) for r in waiting_on(paused[c.id]).requests)
-        elif c.id not in answered:
-            pending.append({"id": c.id, "name": c.name, "arguments": c.arguments, "agent": None})
-    return pending
+    return [_request(r) for r in pending_approvals(messages)]
 
 
 def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | None]:

@@ -1,27 +1,23 @@
-"""The run plan (everything static about one agent and model, built once) and the run state.
+"""The run plan: everything static about one agent and model, built once.
 
 The loop reads the plan (tools, output, instructions, limits) and never the ``Agent``,
-so the loop module depends on nothing above it.
+so the run package depends on nothing above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agentkit._errors import ConfigurationError, UserError
-from agentkit.hooks import RunInfo
+from agentkit._errors import ConfigurationError
 from agentkit.messages import ImagePart, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema, OutputSpec
 from agentkit.tools import Tool, ToolDefinition, Toolset
 from agentkit.usage import UsageLimits
 
-if TYPE_CHECKING:
-    from agentkit._approvals import Resume
-
-__all__ = ["AgentConfig", "RunPlan", "RunState", "build_plan", "load_tools"]
+__all__ = ["AgentConfig", "RunPlan", "build_plan"]
 
 Validator = tuple[Callable[..., Any], bool]
 """An output validator and whether it takes the ``RunContext``."""
@@ -122,70 +118,3 @@ def build_plan(config: AgentConfig, model: Model) -> RunPlan:
         tool_choice=tool_choice,
         system=SystemMessage(content=instructions) if instructions else None,
     )
-
-
-@dataclass(slots=True)
-class RunState(RunInfo):
-    """Everything a run changes, in one place: the hooks' ``RunInfo`` and the loop's counters."""
-
-    failures_in_a_row: int = 0
-    attempts: list[str] = field(default_factory=list)
-    """The feedback of each failed attempt since the last good turn."""
-    tool_retries: dict[str, int] = field(default_factory=dict)
-    """Failures in a row per tool name (``RunContext.retry``)."""
-    last_calls: tuple[tuple[str, str], ...] = ()
-    repeats: int = 0
-    """How many turns in a row the model made exactly ``last_calls``."""
-    tools: Mapping[str, Tool[Any]] = field(default_factory=dict)
-    """The run's tools by name: the plan's, plus its toolsets' as last listed."""
-    tool_defs: tuple[ToolDefinition, ...] = ()
-    """What the model is told about them (the final-result tool included)."""
-    toolset_lists: tuple[Sequence[Tool[Any]], ...] | None = None
-    """The toolsets' lists ``tools`` was built from (rebuilt when one changes)."""
-    usage_limits: UsageLimits | None = None
-    """The run's budgets (``tool_calls`` is checked before tools run)."""
-    resume: Resume | None = None
-    """The paused turn this run resumes with, until its calls are classified."""
-
-
-async def load_tools(plan: RunPlan, state: RunState) -> None:
-    """Bring the run's tools up to date before a turn: the plan's, and each toolset's
-    current list (the map is rebuilt only when a toolset's list changed)."""
-    config = plan.config
-    if not config.toolsets:
-        if state.toolset_lists is None:
-            state.tools, state.tool_defs, state.toolset_lists = config.tools, plan.tools, ()
-        return
-    lists = tuple([await toolset.list_tools() for toolset in config.toolsets])
-    previous = state.toolset_lists
-    if previous is not None and _same(lists, previous):
-        return
-    built = plan.toolset_tools
-    if built and _same(lists, built[0][0]):  # another run built these already
-        state.toolset_lists, state.tools, state.tool_defs = built[0]
-        return
-    tools = dict(config.tools)
-    added: list[ToolDefinition] = []
-    for toolset, listed in zip(config.toolsets, lists, strict=True):
-        for t in listed:
-            if t.name in tools:
-                raise UserError(
-                    f"two tools are named {t.name!r}: one from {toolset!r} and one from "
-                    f"{_origin(config, tools[t.name])}. Rename one: give the toolset a prefix "
-                    "(.prefixed('name')) or filter it (.filtered(...))."
-                )
-            tools[t.name] = t
-            added.append(t.definition)
-    state.tools, state.toolset_lists = tools, lists
-    state.tool_defs = (*plan.tools, *added)
-    plan.toolset_tools[:] = [(lists, tools, state.tool_defs)]
-
-
-def _same(lists: Sequence[Sequence[Tool[Any]]], others: Sequence[Sequence[Tool[Any]]]) -> bool:
-    return all(a is b for a, b in zip(lists, others, strict=True))
-
-
-def _origin(config: AgentConfig, t: Tool[Any]) -> str:
-    if config.tools.get(t.name) is t:
-        return "the agent's tools"
-    return "another toolset"

@@ -17,7 +17,8 @@ from typing import Any
 
 import anyio
 
-from agentkit._plan import RunPlan, RunState
+from agentkit._run.plan import RunPlan
+from agentkit._run.state import Run
 from agentkit.events import (
     AgentEvent,
     ModelFallbackEvent,
@@ -27,7 +28,6 @@ from agentkit.events import (
     ToolCallArgsDeltaEvent,
     ToolCallStartedEvent,
 )
-from agentkit.hooks import HookSet
 from agentkit.models.base import (
     ModelRequest,
     ModelResponse,
@@ -43,12 +43,10 @@ from agentkit.output import OUTPUT_TOOL_NAME
 __all__ = ["send"]
 
 
-async def send(
-    plan: RunPlan, state: RunState, hooks: HookSet, request: ModelRequest
-) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+async def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
     """One model request: its run events if streamed, then its response (preceded by a
     ``ModelFallbackEvent`` for each model that failed before one answered)."""
-    events = _send(plan, state, hooks, request)
+    events = _send(run, request)
     async with aclosing(events):
         async for item in events:
             if isinstance(item, ModelResponse):
@@ -56,41 +54,37 @@ async def send(
                     yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
                 for warning in item.warnings:
                     yield ModelWarningEvent(warning)
-                reported, state.reported[:] = list(state.reported), []
+                reported, run.reported[:] = list(run.reported), []
                 for event in reported:  # what request hooks reported (RunInfo.report)
                     yield event
             yield item
 
 
 async def _send(
-    plan: RunPlan, state: RunState, hooks: HookSet, request: ModelRequest
+    run: Run, request: ModelRequest
 ) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
-    model = plan.model
+    model, hooks = run.model, run.hooks
     if not request.stream:
         if hooks.requests:
-            chain = hooks.request_chain(state, lambda r: complete(model, r))
+            chain = hooks.request_chain(run, lambda r: complete(model, r))
             yield await chain(request)
         else:
             yield await complete(model, request)
         return
-    translate = _Translator(plan)
+    translate = _Translator(run.plan)
     if not hooks.requests:
         async with _closing(stream_events(model, request)) as events:
             async for event in events:
                 for out in translate(event):
                     yield out
         return
-    async with aclosing(_through_hooks(plan, state, hooks, request, translate)) as outs:
+    async with aclosing(_through_hooks(run, request, translate)) as outs:
         async for out in outs:
             yield out
 
 
 async def _through_hooks(
-    plan: RunPlan,
-    state: RunState,
-    hooks: HookSet,
-    request: ModelRequest,
-    translate: _Translator,
+    run: Run, request: ModelRequest, translate: _Translator
 ) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
     """A streamed request through the hook chain, in this task, deltas given out live.
 
@@ -108,7 +102,7 @@ async def _through_hooks(
         response: ModelResponse = await _Handoff(req)
         return response
 
-    chain = _as_coroutine(hooks.request_chain(state, innermost)(request))
+    chain = _as_coroutine(run.hooks.request_chain(run, innermost)(request))
     step = _Step()
     seen_delta = closing = False
     try:
@@ -125,7 +119,7 @@ async def _through_hooks(
                 step.error = GeneratorExit()
             else:
                 try:
-                    async with _closing(stream_events(plan.model, trap.request)) as events:
+                    async with _closing(stream_events(run.model, trap.request)) as events:
                         async for event in events:
                             if isinstance(event, ModelResponse):
                                 step.value = event

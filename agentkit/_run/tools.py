@@ -3,7 +3,9 @@
 A turn's tool calls go through three steps, each a function here:
 
 1. ``classify``: each call is answered at once (unknown tool, bad arguments, a stopped
-   loop), is the final result, or is to run (with validated arguments).
+   loop), is the final result, waits for approval (``gate``: the approvals of a resumed
+   turn are applied here, bound to the call's tool and arguments), or is to run (with
+   validated arguments).
 2. ``execute``: the calls to run go through the tool hooks, concurrently in a task group
    (sync tools in worker threads).
 3. ``answer``: one tool message per call, in call order, with the failures the model
@@ -14,29 +16,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
-from agentkit._approvals import Waiting, end_resume, gate, reused, waiting_on
-from agentkit._errors import ContentFilteredError, ModelRetry, ToolExecutionError, ToolLoopError
-from agentkit._plan import RunPlan, RunState
-from agentkit.approval import ApprovalRequest
+from agentkit._errors import (
+    ContentFilteredError,
+    ModelRetry,
+    ToolExecutionError,
+    ToolLoopError,
+    UsageLimitExceeded,
+)
+from agentkit._run.state import Run
+from agentkit.approval._resume import Waiting, changed, waiting_on
+from agentkit.approval._types import ApprovalRequest, Denied, canonical_arguments
 from agentkit.events import AgentEvent
-from agentkit.hooks import HookSet, ToolInvocation, ToolResult
-from agentkit.limits import check_tool_calls
+from agentkit.hooks import ToolInvocation, ToolResult
 from agentkit.messages import AssistantMessage, Message, PausedRun, ToolCall, ToolMessage
 from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
-from agentkit.tools import RunContext, ToolArgumentsError, tool_result_content
+from agentkit.tools import ResumedRun, ToolArgumentsError, tool_result_content
 
-__all__ = [
-    "LOOP_LIMIT",
-    "Outcome",
-    "answer_tool_calls",
-    "call_tools",
-    "validate_text_output",
-]
+__all__ = ["LOOP_LIMIT", "Outcome", "call_tools", "validate_text_output"]
 
 LOOP_LIMIT = 3
 """The same tool calls this many turns in a row are stopped with feedback."""
@@ -102,37 +103,23 @@ class _FinalResult:
 _Step = _Answered | _FinalResult | ToolInvocation | Waiting
 
 
-async def answer_tool_calls(
-    plan: RunPlan, state: RunState, hooks: HookSet, message: AssistantMessage
-) -> Outcome:
-    """Classify, execute and answer the tool calls of ``message``."""
-    steps = classify(plan, state, message.tool_calls)
-    invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
-    conversation = [*state.messages, message]
-    results = await execute(plan, state, hooks, invocations, conversation) if invocations else {}
-    return await answer(plan, state, steps, results, conversation)
-
-
 async def call_tools(
-    plan: RunPlan, state: RunState, hooks: HookSet, message: AssistantMessage, stream: bool
+    run: Run, message: AssistantMessage
 ) -> AsyncGenerator[AgentEvent | Outcome, None]:
-    """``answer_tool_calls`` as run events: the events the tools send while they run
-    (an agent used as a tool), then the ``Outcome``.
+    """Classify, execute and answer the tool calls of ``message``, as run events: the
+    events the tools send while they run (an agent used as a tool), then the ``Outcome``.
 
     Tools that send events run in a child task; their events reach the loop through a
     memory channel. A turn without such tools runs directly.
     """
-    steps = classify(plan, state, message.tool_calls)
-    after = end_resume(state)
+    steps = classify(run, message.tool_calls)
+    after = end_resume(run)
     invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
-    check_tool_calls(state.usage_limits, state.usage, len(invocations), state.messages)
-    state.usage.tool_calls += len(invocations)
-    conversation = [*state.messages, message]
+    run.ledger.admit_tool_calls(len(invocations), run.messages)
+    conversation = [*run.messages, message]
     if not any(inv.tool.emits_events for _, inv in invocations):
-        results = (
-            await execute(plan, state, hooks, invocations, conversation) if invocations else {}
-        )
-        outcome = await answer(plan, state, steps, results, conversation)
+        results = await execute(run, invocations, conversation) if invocations else {}
+        outcome = await answer(run, steps, results, conversation)
         outcome.after = after
         yield outcome
         return
@@ -140,35 +127,31 @@ async def call_tools(
     box: list[dict[int, ToolResult]] = []
     failed: list[Exception] = []
 
-    async def run() -> None:
+    async def execute_all() -> None:
         async with send_events:
             try:
-                box.append(
-                    await execute(
-                        plan, state, hooks, invocations, conversation, send_events.send, stream
-                    )
-                )
+                box.append(await execute(run, invocations, conversation, send_events.send))
             except Exception as exc:  # re-raised below, not as an exception group
                 failed.append(exc)
 
     async with anyio.create_task_group() as tg, receive_events:
-        tg.start_soon(run)
+        tg.start_soon(execute_all)
         async for event in receive_events:
             yield event
     if failed:
         raise failed[0]
-    outcome = await answer(plan, state, steps, box[0], conversation)
+    outcome = await answer(run, steps, box[0], conversation)
     outcome.after = after
     yield outcome
 
 
-def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[_Step]:
+def classify(run: Run, calls: Sequence[ToolCall]) -> list[_Step]:
     """What to do with each call: answer it at once, take it as the output, or run it."""
-    tools = state.tools
-    repeated = _check_repeats(state, calls)
+    tools, plan = run.tools, run.plan
+    repeated = _check_repeats(run, calls)
     steps: list[_Step] = []
     for index, call in enumerate(calls):
-        before = reused(state, calls, index)
+        before = reused(run, calls, index)
         if before is not None:
             steps.append(_Answered(before, None, reused=True))
             continue
@@ -195,47 +178,93 @@ def classify(plan: RunPlan, state: RunState, calls: Sequence[ToolCall]) -> list[
             except ToolArgumentsError as exc:
                 text = f"Invalid arguments for tool {call.name}: {exc}"
                 steps.append(_Answered(_error_answer(call, text), text))
-                _bump_retry(state, call.name)
+                _bump_retry(run, call.name)
                 continue
-            gated = gate(plan, state, index, invocation)
+            gated = gate(run, index, invocation)
             steps.append(_Answered(gated, None) if isinstance(gated, ToolMessage) else gated)
     return steps
 
 
+def gate(
+    run: Run, index: int, invocation: ToolInvocation
+) -> ToolInvocation | Waiting | ToolMessage:
+    """A call with valid arguments: run it, keep it waiting, or answer it (denied)."""
+    call, tool = invocation.call, invocation.tool
+    resume = run.resume
+    calls = () if resume is None else resume.message.tool_calls
+    if resume is not None and index < len(calls) and calls[index] is call:
+        arguments = canonical_arguments(invocation.args)
+        paused = resume.paused.get(index)
+        if paused is not None:  # a paused agent run: resumed with its decisions, if any
+            if paused.arguments != arguments:
+                raise changed(
+                    f"the arguments of call {call.id!r} ({arguments}) are not the ones the "
+                    f"{paused.agent} agent's paused run was started with ({paused.arguments})"
+                )
+            child = resume.children.get(index)
+            if not child:
+                return waiting_on(paused)
+            return replace(invocation, resumed=ResumedRun(paused, child))
+        decision = resume.decisions.get(index)
+        request = ApprovalRequest(call.id, call.name, arguments)
+        bound = resume.bound.get(index)
+        if bound is not None and bound != request:
+            raise changed(
+                f"the arguments of call {call.id!r} ({request.arguments}) are not the ones "
+                f"approved ({bound.arguments})"
+            )
+        if decision is None:
+            return Waiting((request,))
+        if decision is True:
+            return invocation
+        reason = decision.reason if isinstance(decision, Denied) else Denied().reason
+        return ToolMessage(tool_call_id=call.id, name=call.name, content=f"Denied: {reason}")
+    needs = tool.needs_approval
+    if needs is False:
+        return invocation
+    if needs is not True and not needs(run.context(call, index=index), invocation.args):
+        return invocation
+    return Waiting((ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args)),))
+
+
+def reused(run: Run, calls: Sequence[ToolCall], index: int) -> ToolMessage | None:
+    """The answer a resumed turn already had for call ``index`` of ``calls``, if any."""
+    resume = run.resume
+    if resume is None or resume.message.tool_calls is not calls:
+        return None
+    return resume.answered.get(index)
+
+
+def end_resume(run: Run) -> list[Message]:
+    """After the resumed turn's calls are classified: stop resuming; the prompt to add
+    after its answers, if any."""
+    resume, run.resume = run.resume, None
+    return [] if resume is None or resume.prompt is None else [resume.prompt]
+
+
 async def execute(
-    plan: RunPlan,
-    state: RunState,
-    hooks: HookSet,
+    run: Run,
     invocations: Sequence[tuple[int, ToolInvocation]],
     conversation: list[Message],
     emit: Callable[[AgentEvent], Awaitable[None]] | None = None,
-    stream: bool = False,
 ) -> dict[int, ToolResult]:
     """Run the calls through the tool hooks, concurrently; their results by call index.
 
-    Tools with ``emits_events`` get ``emit`` (and ``stream``) in their ``RunContext``.
+    Tools with ``emits_events`` get ``emit`` (and whether the run streams) in their
+    ``RunContext``.
 
     An exception raised by a hook (not by the tool) cancels the other calls and ends
     the run; so does a tool's exception under ``raise_tool_errors``.
     """
     results: dict[int, ToolResult] = {}
     raised: list[Exception] = []
-    raise_tool_errors = plan.config.raise_tool_errors
+    raise_tool_errors = run.config.raise_tool_errors
+    hooks = run.hooks
 
     async def run_one(index: int, invocation: ToolInvocation, stop: Callable[[], None]) -> None:
-        call = invocation.call
-        ctx = RunContext(
-            deps=state.deps,
-            usage=state.usage,
-            messages=conversation,
-            tool_call_id=call.id,
-            tool_name=call.name,
-            retry=state.tool_retries.get(call.name, 0),
-            turn=state.turn,
-            model=plan.model,
-        )
+        ctx = run.context(invocation.call, index=index, messages=conversation)
         if invocation.tool.emits_events:
-            ctx.emit, ctx.streaming = emit, stream
+            ctx.emit, ctx.streaming = emit, run.stream
 
         async def run_tool(inv: ToolInvocation) -> ToolResult:
             ctx.resumed = inv.resumed
@@ -245,6 +274,8 @@ async def execute(
                     return value
             except ModelRetry as retry:
                 return ToolResult(retry.message, is_error=True, error=retry)
+            except UsageLimitExceeded:  # a budget (an agent tool's, or this run's) is spent
+                raise
             except Exception as error:
                 text = f"Error: {_describe(error)}"
                 return ToolResult(text, is_error=True, error=error)
@@ -258,7 +289,7 @@ async def execute(
                 return ToolResult(text, is_error=True, error=error)
             return ToolResult(content, images, value=value)
 
-        handler = hooks.tool_chain(state, run_tool) if hooks.tools else run_tool
+        handler = hooks.tool_chain(run, run_tool) if hooks.tools else run_tool
         try:
             result = await handler(invocation)
         except ModelRetry as retry:
@@ -284,8 +315,7 @@ async def execute(
 
 
 async def answer(
-    plan: RunPlan,
-    state: RunState,
+    run: Run,
     steps: Sequence[_Step],
     results: dict[int, ToolResult],
     conversation: list[Message],
@@ -301,7 +331,7 @@ async def answer(
             if step.reused:
                 outcome.reused.add(index)
         elif isinstance(step, _FinalResult):
-            outcome.answers.append(await _final_result(plan, state, step.call, outcome))
+            outcome.answers.append(await _final_result(run, step.call, outcome))
         elif isinstance(step, Waiting):
             outcome.wait(index, step)
         else:
@@ -326,11 +356,11 @@ async def answer(
             error = result.error
             if isinstance(error, ModelRetry):
                 outcome.failures.append(f"{call.name}: {error.message}")
-                _bump_retry(state, call.name)
-            elif error is not None and plan.config.raise_tool_errors:
+                _bump_retry(run, call.name)
+            elif error is not None and run.config.raise_tool_errors:
                 failed = failed or (call, error)
             elif not result.is_error:
-                state.tool_retries.pop(call.name, None)
+                run.tool_retries.pop(call.name, None)
     if failed is not None:
         call, cause = failed
         raise ToolExecutionError(
@@ -342,7 +372,7 @@ async def answer(
     return outcome
 
 
-async def validate_text_output(plan: RunPlan, state: RunState, message: AssistantMessage) -> Any:
+async def validate_text_output(run: Run, message: AssistantMessage) -> Any:
     """The output from a text answer; ``OutputValidationError`` says what to fix.
 
     An answer the provider's filter stopped raises ``ContentFilteredError``; an empty
@@ -353,30 +383,27 @@ async def validate_text_output(plan: RunPlan, state: RunState, message: Assistan
             "The provider's content filter stopped the model's answer "
             "(finish_reason='content_filter'), so the run has no output. Rephrase the "
             "request or the instructions; the partial answer is the last message.",
-            messages=[*state.messages],
+            messages=[*run.messages],
         )
-    if not message.content and plan.config.output.is_text:
+    if not message.content and run.config.output.is_text:
         raise OutputValidationError(
-            "Your answer was empty. Answer with text"
-            + (", or call a tool." if state.tools else ".")
+            "Your answer was empty. Answer with text" + (", or call a tool." if run.tools else ".")
         )
     text = message.content or ""
-    output_schema = plan.config.output
+    output_schema = run.config.output
     if output_schema.is_text:
         output: Any = text
-    elif plan.mode == "tool":
+    elif run.plan.mode == "tool":
         raise OutputValidationError(
             f"You answered in plain text, but a structured answer is required: call the "
             f"{OUTPUT_TOOL_NAME} tool with the answer as its arguments."
         )
     else:
         output = output_schema.validate_text(text)
-    return await _apply_validators(plan, state, output)
+    return await _apply_validators(run, output)
 
 
-async def _final_result(
-    plan: RunPlan, state: RunState, call: ToolCall, outcome: Outcome
-) -> ToolMessage:
+async def _final_result(run: Run, call: ToolCall, outcome: Outcome) -> ToolMessage:
     """Answer a final-result tool call; on success record the output in ``outcome``."""
     if outcome.has_output:
         return ToolMessage(
@@ -385,8 +412,8 @@ async def _final_result(
             content="Ignored: a final result was already given in this turn.",
         )
     try:
-        value = plan.config.output.validate_arguments(call.arguments)
-        value = await _apply_validators(plan, state, value)
+        value = run.config.output.validate_arguments(call.arguments)
+        value = await _apply_validators(run, value)
     except OutputValidationError as exc:
         outcome.failures.append(str(exc))
         return _error_answer(call, str(exc))
@@ -395,17 +422,10 @@ async def _final_result(
     return ToolMessage(tool_call_id=call.id, name=call.name, content="Final result received.")
 
 
-async def _apply_validators(plan: RunPlan, state: RunState, output: Any) -> Any:
-    for fn, takes_ctx in plan.config.validators:
-        ctx = RunContext(
-            deps=state.deps,
-            usage=state.usage,
-            messages=state.messages,
-            turn=state.turn,
-            model=plan.model,
-        )
+async def _apply_validators(run: Run, output: Any) -> Any:
+    for fn, takes_ctx in run.config.validators:
         try:
-            result = fn(ctx, output) if takes_ctx else fn(output)
+            result = fn(run.context(), output) if takes_ctx else fn(output)
             if hasattr(result, "__await__"):
                 result = await result
         except ModelRetry as exc:
@@ -414,27 +434,27 @@ async def _apply_validators(plan: RunPlan, state: RunState, output: Any) -> Any:
     return output
 
 
-def _check_repeats(state: RunState, calls: Sequence[ToolCall]) -> bool:
+def _check_repeats(run: Run, calls: Sequence[ToolCall]) -> bool:
     """Track identical tool-call turns; True when this turn is one too many."""
     signature = tuple((c.name, _normalized_args(c.arguments)) for c in calls)
-    if signature == state.last_calls:
-        state.repeats += 1
+    if signature == run.last_calls:
+        run.repeats += 1
     else:
-        state.last_calls = signature
-        state.repeats = 1
-    if state.repeats > LOOP_LIMIT:
+        run.last_calls = signature
+        run.repeats = 1
+    if run.repeats > LOOP_LIMIT:
         names = ", ".join(sorted({c.name for c in calls}))
         raise ToolLoopError(
-            f"The model called {names} with the same arguments {state.repeats} turns in a "
+            f"The model called {names} with the same arguments {run.repeats} turns in a "
             "row, after being told the result will not change. Check the tool's result "
             "and the instructions.",
-            messages=state.messages,
+            messages=run.messages,
         )
-    return state.repeats == LOOP_LIMIT
+    return run.repeats == LOOP_LIMIT
 
 
-def _bump_retry(state: RunState, name: str) -> None:
-    state.tool_retries[name] = state.tool_retries.get(name, 0) + 1
+def _bump_retry(run: Run, name: str) -> None:
+    run.tool_retries[name] = run.tool_retries.get(name, 0) + 1
 
 
 def _describe(error: BaseException) -> str:

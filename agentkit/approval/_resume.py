@@ -5,7 +5,7 @@ answered (the calls that needed no approval, or were decided) and partly waiting
 never sent as it is. ``prepare_resume`` takes that tail off the history, checks it (one
 answer per call, in call order, nothing else) and matches the decisions to the waiting
 calls, failing closed on an id that is not waiting. The loop then handles the tail as a
-turn of tool calls again: ``gate`` (called by ``_answers.classify``) reuses the answers
+turn of tool calls again: ``gate`` (in ``agentkit._run.tools``) reuses the answers
 already given, runs the approved calls once, answers the denied ones with their reason,
 and keeps the undecided ones waiting. The answers go back in call order, whatever order
 the decisions came in.
@@ -20,34 +20,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentkit._errors import ApprovalError
-from agentkit.approval import ApprovalRequest, Decision, Denied, canonical_arguments
-from agentkit.hooks import ToolInvocation
+from agentkit.approval._types import ApprovalRequest, Decision, Denied
 from agentkit.messages import (
     AssistantMessage,
     Message,
     PausedCall,
     PausedRun,
-    ToolCall,
     ToolMessage,
     UserMessage,
 )
-from agentkit.tools import ResumedRun, RunContext
-
-if TYPE_CHECKING:
-    from agentkit._plan import RunPlan, RunState
 
 __all__ = [
     "Resume",
     "Waiting",
-    "end_resume",
-    "gate",
+    "changed",
+    "check_approvals",
     "paused_calls",
+    "pending_approvals",
     "pending_tail",
     "prepare_resume",
-    "reused",
     "waiting_on",
 ]
 
@@ -127,7 +121,7 @@ def pending_tail(history: list[Message]) -> tuple[int, AssistantMessage, list[To
     return start - 1, message, answers
 
 
-def _changed(why: str) -> ApprovalError:
+def changed(why: str) -> ApprovalError:
     return ApprovalError(
         f"The saved conversation was changed since the run paused: {why}. Nothing was run "
         "or sent. Resume from the messages of the paused result as they were."
@@ -158,7 +152,7 @@ def prepare_resume(
             (i for i in range(position, len(calls)) if calls[i].id == answer.tool_call_id), None
         )
         if index is None or calls[index].name != answer.name:
-            raise _changed(
+            raise changed(
                 f"the tool message for {answer.tool_call_id!r} answers no call of the paused "
                 "turn, or is out of call order"
             )
@@ -166,12 +160,18 @@ def prepare_resume(
         position = index + 1
     waiting = {calls[i].id: i for i in range(len(calls)) if i not in answered}
     if len(waiting) != len(calls) - len(answered):
-        raise _changed("two waiting tool calls share an id")
+        raise changed("two waiting tool calls share an id")
     resume = Resume(message=message, answered=answered, prompt=prompt)
     for run in message.paused_runs:
         if run.tool_call_id not in waiting:
-            raise _changed(f"the paused agent run of call {run.tool_call_id!r} has no waiting call")
-        resume.paused[waiting[run.tool_call_id]] = run
+            raise changed(f"the paused agent run of call {run.tool_call_id!r} has no waiting call")
+        index = waiting[run.tool_call_id]
+        if calls[index].name != run.tool_name:
+            raise changed(
+                f"call {run.tool_call_id!r} now calls {calls[index].name!r}, but the agent run "
+                f"paused under it was started by {run.tool_name or 'an unnamed call'!r}"
+            )
+        resume.paused[index] = run
     undecided = _waiting_keys(waiting, resume.paused)
     decided: set[str] = set()
     for key, decision in approvals.items():
@@ -197,7 +197,7 @@ def prepare_resume(
         index = waiting[full]
         if isinstance(key, ApprovalRequest):
             if key.tool_name != calls[index].name:
-                raise _changed(
+                raise changed(
                     f"call {key.tool_call_id!r} now calls {calls[index].name!r}, but the "
                     f"approval was for {key.tool_name!r}"
                 )
@@ -247,62 +247,39 @@ def _key_id(key: Any) -> str:
     )
 
 
-def gate(
-    plan: RunPlan, state: RunState, index: int, invocation: ToolInvocation
-) -> ToolInvocation | Waiting | ToolMessage:
-    """A call with valid arguments: run it, keep it waiting, or answer it (denied)."""
-    call, tool = invocation.call, invocation.tool
-    resume = state.resume
-    calls = () if resume is None else resume.message.tool_calls
-    if resume is not None and index < len(calls) and calls[index] is call:
-        run = resume.paused.get(index)
-        if run is not None:  # a paused agent run: resumed with its decisions, if any
-            child = resume.children.get(index)
-            if not child:
-                return waiting_on(run)
-            return replace(invocation, resumed=ResumedRun(run, child))
-        decision = resume.decisions.get(index)
-        request = ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args))
-        bound = resume.bound.get(index)
-        if bound is not None and bound != request:
-            raise _changed(
-                f"the arguments of call {call.id!r} ({request.arguments}) are not the ones "
-                f"approved ({bound.arguments})"
+def pending_approvals(messages: Sequence[Message]) -> tuple[ApprovalRequest, ...]:
+    """The calls a paused conversation waits on (``result.approvals_needed`` of the run
+    that paused), read back from its messages: for a conversation stored or sent
+    elsewhere. Empty when nothing waits. A waiting call's arguments are as the model
+    sent them, in canonical JSON (a run validates them again before deciding)."""
+    import json
+
+    tail = pending_tail(list(messages))
+    if tail is None:
+        return ()
+    _, message, answers = tail
+    answered = {a.tool_call_id for a in answers}
+    paused = {run.tool_call_id: run for run in message.paused_runs}
+    requests: list[ApprovalRequest] = []
+    for call in message.tool_calls:
+        if call.id in answered:
+            continue
+        run = paused.get(call.id)
+        if run is not None:
+            requests.extend(waiting_on(run).requests)
+            continue
+        try:
+            arguments = json.dumps(
+                json.loads(call.arguments or "{}"), sort_keys=True, separators=(",", ":")
             )
-        if decision is None:
-            return Waiting((request,))
-        if decision is True:
-            return invocation
-        reason = decision.reason if isinstance(decision, Denied) else Denied().reason
-        return ToolMessage(tool_call_id=call.id, name=call.name, content=f"Denied: {reason}")
-    needs = tool.needs_approval
-    if needs is False:
-        return invocation
-    if needs is not True:
-        ctx = RunContext(
-            deps=state.deps,
-            usage=state.usage,
-            messages=state.messages,
-            tool_call_id=call.id,
-            tool_name=call.name,
-            turn=state.turn,
-            model=plan.model,
-        )
-        if not needs(ctx, invocation.args):
-            return invocation
-    return Waiting((ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args)),))
+        except ValueError:
+            arguments = call.arguments
+        requests.append(ApprovalRequest(call.id, call.name, arguments))
+    return tuple(requests)
 
 
-def reused(state: RunState, calls: Sequence[ToolCall], index: int) -> ToolMessage | None:
-    """The answer a resumed turn already had for call ``index`` of ``calls``, if any."""
-    resume = state.resume
-    if resume is None or resume.message.tool_calls is not calls:
-        return None
-    return resume.answered.get(index)
-
-
-def end_resume(state: RunState) -> list[Message]:
-    """After the resumed turn's calls are classified: stop resuming; the prompt to add
-    after its answers, if any."""
-    resume, state.resume = state.resume, None
-    return [] if resume is None or resume.prompt is None else [resume.prompt]
+def check_approvals(messages: Sequence[Message], approvals: Mapping[Any, Any]) -> None:
+    """Raise ``ApprovalError`` unless ``approvals`` fit the calls ``messages`` waits on
+    (each key waiting, each decision ``True``, ``False`` or ``Denied``), as resuming with
+    them would; nothing runs. For checking decisions before sending them elsewhere."""
+    prepare_resume(list(messages), approvals, None)

@@ -3,15 +3,18 @@
 A run is a sequence of steps:
 
 - ``_Ask``: send a model request (the next turn's, or the follow-up a model asked for)
-  through the one request point, ``agentkit._request.send``, which applies the hooks;
-  count it, record its usage, and decide the next step from the answer.
+  through the one request point, ``agentkit._run.request.send``, which applies the
+  hooks; count it, record its usage in the run's ledger, and decide the next step from
+  the answer.
 - ``_CallTools``: the answer has tool calls: classify, execute and answer them
-  (``agentkit._answers``), then append the assistant message with one answer per call.
+  (``agentkit._run.tools``), then append the assistant message with one answer per call.
 - ``_Retry``: the model made a fixable mistake (the feedback is already in the
   conversation); count it against the retry budget and ask again.
 - ``_Finish``: a validated output; the run's result.
 
-Invariant: ``state.messages`` is always valid to send again. An assistant message with
+Everything the loop reads and changes is on the ``Run`` (``agentkit._run.state``).
+
+Invariant: ``run.messages`` is always valid to send again. An assistant message with
 tool calls is appended together with one answer per call, never alone. Every error that
 ends a run carries the conversation so far.
 """
@@ -23,16 +26,16 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit._answers import LOOP_LIMIT, Outcome, call_tools, validate_text_output
 from agentkit._errors import (
     AgentkitError,
     MaxTurnsExceededError,
     OutputTruncatedError,
     RetriesExhaustedError,
 )
-from agentkit._plan import RunPlan, RunState, load_tools
-from agentkit._request import send
-from agentkit.approval import ApprovalRequest
+from agentkit._run.request import send
+from agentkit._run.state import Run, load_tools
+from agentkit._run.tools import LOOP_LIMIT, Outcome, call_tools, validate_text_output
+from agentkit.approval._types import ApprovalRequest
 from agentkit.events import (
     AgentEvent,
     ApprovalRequiredEvent,
@@ -42,9 +45,8 @@ from agentkit.events import (
     RunResult,
     ToolCallFinishedEvent,
 )
-from agentkit.hooks import HookSet
 from agentkit.messages import AssistantMessage, UserMessage
-from agentkit.models.base import ModelRequest, ModelResponse, ModelSettings
+from agentkit.models.base import ModelRequest, ModelResponse
 from agentkit.output import OutputValidationError
 
 __all__ = ["run_events"]
@@ -83,43 +85,39 @@ class _Finish:
 _Step = _Ask | _CallTools | _Retry | _Finish
 
 
-async def run_events(
-    plan: RunPlan, state: RunState, hooks: HookSet, settings: ModelSettings, stream: bool
-) -> AsyncGenerator[AgentEvent, None]:
+async def run_events(run: Run) -> AsyncGenerator[AgentEvent, None]:
     """Run until an output is validated, yielding every event; the last one carries the result."""
-    step: _Step = _CallTools(state.resume.message) if state.resume else _Ask()
+    step: _Step = _CallTools(run.resume.message) if run.resume else _Ask()
     try:
-        if state.resume:  # a paused turn: its calls are answered before any request
-            await load_tools(plan, state)
         while True:
             if isinstance(step, _Ask):
                 if step.request is None:
-                    await load_tools(plan, state)
-                request = step.request or _next_request(plan, state, settings, stream)
-                _count_turn(plan, state)
+                    await load_tools(run)
+                request = step.request or _next_request(run)
+                _count_turn(run)
                 response: ModelResponse | None = None
-                async with aclosing(send(plan, state, hooks, request)) as items:
+                async with aclosing(send(run, request)) as items:
                     async for item in items:
                         if isinstance(item, ModelResponse):
                             response = item
                         else:
                             yield item
                 assert response is not None, "a request always ends with its response"
-                state.usage.add(response.usage)
+                run.ledger.record(response.usage)
                 yield ModelResponseEvent(response)
-                step = await _read_answer(plan, state, response, settings)
+                step = await _read_answer(run, response)
 
             elif isinstance(step, _CallTools):
                 message = step.message
                 outcome: Outcome | None = None
-                async for part in call_tools(plan, state, hooks, message, stream):
+                async for part in call_tools(run, message):
                     if isinstance(part, Outcome):
                         outcome = part
                     else:
                         yield part
                 assert outcome is not None, "a turn's tool calls always end with an outcome"
-                state.messages.append(outcome.turn_message(message))
-                state.messages.extend([*outcome.answers, *outcome.after])
+                run.messages.append(outcome.turn_message(message))
+                run.messages.extend([*outcome.answers, *outcome.after])
                 for call, answer in outcome.finished(message.tool_calls):
                     yield ToolCallFinishedEvent(
                         tool_call_id=call.id,
@@ -136,66 +134,63 @@ async def run_events(
                 elif outcome.failures:
                     step = _Retry("\n".join(outcome.failures))
                 else:
-                    state.failures_in_a_row = 0
-                    state.attempts.clear()
+                    run.failures_in_a_row = 0
+                    run.attempts.clear()
                     step = _Ask()
 
             elif isinstance(step, _Retry):
-                yield _fail(plan, state, step.feedback, truncated=step.truncated)
+                yield _fail(run, step.feedback, truncated=step.truncated)
                 step = _Ask()
 
             else:
                 result: RunResult[Any] = RunResult(
                     output=step.output,
-                    messages=state.messages,
-                    new_message_index=state.new_message_index,
-                    usage=state.usage,
+                    messages=run.messages,
+                    new_message_index=run.new_message_index,
+                    usage=run.usage,
                     approvals_needed=step.approvals,
                 )
-                state.result = result
+                run.result = result
                 yield FinalResultEvent(result)
                 return
     except AgentkitError as exc:
         if exc.messages is None:
-            exc.messages = list(state.messages)
+            exc.messages = list(run.messages)
         raise
 
 
-def _next_request(
-    plan: RunPlan, state: RunState, settings: ModelSettings, stream: bool
-) -> ModelRequest:
+def _next_request(run: Run) -> ModelRequest:
     """The request for the next turn, from the conversation so far."""
-    stopped_loop = state.repeats == LOOP_LIMIT
+    plan = run.plan
+    stopped_loop = run.repeats == LOOP_LIMIT
     return ModelRequest(
-        messages=list(state.messages),  # a snapshot: the model and the hooks may keep it
-        tools=state.tool_defs,
+        messages=list(run.messages),  # a snapshot: the model and the hooks may keep it
+        tools=run.tool_defs,
         output=plan.output_spec,
         tool_choice=plan.answer_now if stopped_loop else plan.tool_choice,
-        settings=settings,
-        stream=stream,
+        settings=run.settings,
+        stream=run.stream,
     )
 
 
-def _count_turn(plan: RunPlan, state: RunState) -> None:
+def _count_turn(run: Run) -> None:
     """Count one more model request; refuse it past ``max_turns``."""
-    max_turns = plan.config.max_turns
-    if state.turn >= max_turns:
+    max_turns = run.config.max_turns
+    if run.turn >= max_turns:
         raise MaxTurnsExceededError(
             f"The run reached max_turns={max_turns} model requests without a final output. "
             "Raise max_turns, or check why the model keeps calling tools.",
-            messages=state.messages,
+            messages=run.messages,
         )
-    state.turn += 1
+    run.turn += 1
 
 
-async def _read_answer(
-    plan: RunPlan, state: RunState, response: ModelResponse, settings: ModelSettings
-) -> _Step:
+async def _read_answer(run: Run, response: ModelResponse) -> _Step:
     """The next step after a model's answer."""
     if response.follow_up is not None:
         return _Ask(response.follow_up)
     if response.finish_reason in ("length", "model_length"):
-        cap = settings.max_tokens or plan.model.profile.max_output_tokens
+        cap = run.settings.max_tokens or run.model.profile.max_output_tokens
         return _Retry(
             f"The model's output was cut off (finish_reason={response.finish_reason!r}) "
             f"at max_tokens={cap}.",
@@ -204,27 +199,27 @@ async def _read_answer(
     message = response.message
     if message.tool_calls:
         return _CallTools(message)
-    state.messages.append(message)
+    run.messages.append(message)
     try:
-        return _Finish(await validate_text_output(plan, state, message))
+        return _Finish(await validate_text_output(run, message))
     except OutputValidationError as exc:
         feedback = str(exc)
-        state.messages.append(UserMessage(content=feedback))
+        run.messages.append(UserMessage(content=feedback))
         return _Retry(feedback)
 
 
-def _fail(plan: RunPlan, state: RunState, reason: str, *, truncated: bool) -> RetryEvent:
+def _fail(run: Run, reason: str, *, truncated: bool) -> RetryEvent:
     """Count a fixable failure; raise when the retry budget is spent."""
-    retries = plan.config.retries
-    state.failures_in_a_row += 1
-    state.attempts.append(reason)
-    if state.failures_in_a_row > retries:
+    retries = run.config.retries
+    run.failures_in_a_row += 1
+    run.attempts.append(reason)
+    if run.failures_in_a_row > retries:
         error_type = OutputTruncatedError if truncated else RetriesExhaustedError
         raise error_type(
-            f"The model failed {state.failures_in_a_row} times in a row (retries={retries}). "
+            f"The model failed {run.failures_in_a_row} times in a row (retries={retries}). "
             f"Last error:\n{reason}\nRaise retries, simplify the tools or output type, or "
             "check the attempts on this error.",
-            attempts=state.attempts,
-            messages=state.messages,
+            attempts=run.attempts,
+            messages=run.messages,
         )
-    return RetryEvent(reason=reason, retries_left=retries - state.failures_in_a_row)
+    return RetryEvent(reason=reason, retries_left=retries - run.failures_in_a_row)

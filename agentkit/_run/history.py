@@ -1,23 +1,28 @@
-"""A run's history: loaded from a session, checked and repaired, and its turn stored.
+"""A run's history: loaded from a session (its paused turn claimed), checked, repaired,
+and its turn stored.
 
 The session protocol is small (``Session``): ``load()`` gives the stored turns and the
 paused turn (if a run paused for approvals), ``save_turn()`` stores one run's turn
-atomically, ``clear()`` forgets everything. ``agentkit.sessions.SQLiteSession`` is the
-built-in backend; any object with these three methods is one.
+atomically, ``clear()`` forgets everything; ``claim_paused()`` and ``release_paused()``
+are optional. ``agentkit.sessions.SQLiteSession`` is the built-in backend.
 
-``check_history`` makes a history sendable before the first request: tool calls left
-without answers at its end (a crash or a cancel mid-tool) are answered "interrupted";
+``check_history`` makes a history sendable before the first request, for fresh and
+resumed runs alike: tool calls left without answers at its end (a crash or a cancel
+mid-tool) are answered "interrupted", unless the run paused there for approvals;
 anything else malformed raises ``HistoryError`` naming the message and what is wrong.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from agentkit._approvals import pending_tail
-from agentkit._errors import HistoryError, UserError
+import anyio
+
+from agentkit._errors import AgentkitError, HistoryError, SessionStoreError, UserError
+from agentkit.approval._resume import pending_tail
 from agentkit.events import HistoryRepairedEvent, RunResult
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolMessage
 
@@ -45,7 +50,15 @@ class SessionHistory:
 
 @runtime_checkable
 class Session(Protocol):
-    """Where a conversation is kept between runs (see ``agentkit.sessions``)."""
+    """Where a conversation is kept between runs (see ``agentkit.sessions``).
+
+    Two more methods are optional: a run that resumes the paused turn first calls
+    ``await session.claim_paused(claim)`` (``claim`` a unique string), before anything
+    runs, which raises ``SessionConflictError`` when another run holds the turn; when
+    that run fails or is cancelled it calls ``await session.release_paused(claim)``; a
+    stored turn ends the claim with the paused turn. ``SQLiteSession`` has both. A
+    backend without them resumes unclaimed: two runs may then both run approved calls.
+    """
 
     async def load(self) -> SessionHistory:
         """The stored turns and the paused turn."""
@@ -64,19 +77,51 @@ class Session(Protocol):
 
 @dataclass(slots=True)
 class SessionTurn:
-    """One run on a session: where its turn starts in the run's messages."""
+    """One run on a session: where its turn starts in the run's messages, and its claim
+    on the paused turn it resumes."""
 
     session: Session
     stored: int
     """How many stored messages the run loaded (its turn is what follows them)."""
     resumed: bool
+    claim: str | None = None
+
+    async def claim_paused(self) -> None:
+        """Claim the paused turn this run resumes, before anything runs (see ``Session``)."""
+        claim = getattr(self.session, "claim_paused", None)
+        if self.resumed and claim is not None:
+            token = uuid.uuid4().hex
+            await claim(token)
+            self.claim = token
+
+    async def release(self) -> None:
+        """Give the claimed paused turn up (the run failed or was cancelled)."""
+        token, self.claim = self.claim, None
+        release = getattr(self.session, "release_paused", None)
+        if token is not None and release is not None:
+            with anyio.CancelScope(shield=True):
+                await release(token)
 
     async def save(self, result: RunResult[object], offset: int) -> None:
         """Store the run's turn: its messages after the stored ones (``offset`` is the
-        number of messages the run put before the history: its system message)."""
+        number of messages the run put before the history: its system message). A
+        failure of the storage is a ``SessionStoreError`` carrying the conversation."""
         start = offset + self.stored
         turn = [m for m in result.messages[start:] if not isinstance(m, SystemMessage)]
-        await self.session.save_turn(turn, paused=result.is_paused, resumed=self.resumed)
+        try:
+            await self.session.save_turn(turn, paused=result.is_paused, resumed=self.resumed)
+        except AgentkitError as exc:
+            exc.messages = list(result.messages)
+            raise
+        except Exception as exc:
+            raise SessionStoreError(
+                f"The session {self.session!r} could not store this run's turn "
+                f"({type(exc).__name__}: {exc}). Nothing was stored; the whole conversation, "
+                "tool results included, is in this error's .messages: store it again, or "
+                "run on from it with message_history=.",
+                messages=list(result.messages),
+            ) from exc
+        self.claim = None
 
 
 async def open_session(
@@ -99,24 +144,28 @@ async def open_session(
 
 
 def check_history(
-    history: list[Message], waits_for_approval: Callable[[str], bool]
+    history: list[Message], waits_for_approval: Callable[[str], bool], *, resuming: bool
 ) -> tuple[list[Message], HistoryRepairedEvent | None]:
     """``history`` made sendable, and a note of the repair (``None`` when none was needed).
 
-    Tool calls left unanswered at the end are answered "interrupted", unless one of
-    them is to a tool for which ``waits_for_approval(name)`` (a paused run, resumed with
-    ``approvals=``). Anything else malformed raises ``HistoryError``.
+    Everything before a paused turn is checked the same whether the run resumes or not.
+    Tool calls left unanswered at the end are answered "interrupted", unless the run
+    resumes them (``resuming``: ``approvals=`` was given) or one of them waits for
+    approval: a tool for which ``waits_for_approval(name)``, or an agent used as a tool
+    whose own run paused (the run then refuses a new prompt with ``ApprovalError``).
+    Anything else malformed raises ``HistoryError``.
     """
     tail = pending_tail(history)
     end = len(history) if tail is None else tail[0]
     _check(history, end)
-    if tail is None:
+    if tail is None or resuming:
         return history, None
     start, message, answers = tail
     given = {a.tool_call_id: a for a in answers}
     missing = [c for c in message.tool_calls if c.id not in given]
-    if any(waits_for_approval(c.name) for c in missing):
-        return history, None  # a paused run: resumed with approvals=
+    paused = {run.tool_call_id for run in message.paused_runs}
+    if any(c.id in paused or waits_for_approval(c.name) for c in missing):
+        return history, None  # a paused run: only approvals= resume it
     repaired = [
         given.get(c.id)
         or ToolMessage(tool_call_id=c.id, name=c.name, content=INTERRUPTED, is_error=True)

@@ -1,24 +1,4 @@
-"""Approvals: the calls a run paused for, and the decisions that resume it.
-
-A tool made with ``@tool(needs_approval=True)`` (or a callable ``(ctx, args) -> bool``
-deciding per call) does not run when the model calls it: the other calls of the turn
-run, then the run pauses. ``result.approvals_needed`` lists one ``ApprovalRequest`` per
-waiting call; ``result.messages`` holds the paused conversation (dump it, load it in
-another process). Resume with ``agent.run(message_history=saved, approvals={...})``,
-mapping each request (or a bare tool-call id) to ``True``, ``False`` or
-``Denied("reason")``.
-
-A decision keyed by the ``ApprovalRequest`` applies only to a call with the same id,
-tool name and canonical arguments; one keyed by a bare id approves whatever call has
-that id in the history it is given.
-
-**Agents used as tools** (``Agent.as_tool``): when a child agent's call waits for
-approval, the child pauses, and so does the parent. The parent's
-``result.approvals_needed`` lists the child's requests, each with ``agent`` (the child's
-name) and ``via`` (the parent's tool-call ids it runs under, outermost first); decide
-them like any other, and resuming the parent resumes the child where it stopped. The
-bare-string key of such a request is ``request.key`` (``"<parent call id>/<call id>"``).
-"""
+"""The vocabulary of approvals: requests, decisions, canonical arguments."""
 
 from __future__ import annotations
 
@@ -27,15 +7,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 import pydantic_core
 
 __all__ = ["ApprovalRequest", "Approvals", "Decision", "Denied", "canonical_arguments"]
 
 
 def canonical_arguments(args: Mapping[str, Any]) -> str:
-    """Validated arguments as canonical JSON: sorted keys, no spaces."""
-    data = json.loads(pydantic_core.to_json(dict(args), fallback=str))
+    """Validated arguments as canonical JSON: sorted keys, no spaces, and the members of a
+    set (or frozenset) sorted by their own canonical JSON, so the same arguments give the
+    same text in every process (a set's own order depends on the hash seed)."""
+    data = json.loads(pydantic_core.to_json(_ordered(dict(args)), fallback=str))
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ordered(value: Any) -> Any:
+    """``value`` with every set turned into a list in a canonical order."""
+    if isinstance(value, set | frozenset):
+        items = [_ordered(v) for v in value]
+        return sorted(items, key=lambda v: pydantic_core.to_json(v, fallback=str))
+    if isinstance(value, dict):
+        return {k: _ordered(v) for k, v in value.items()}
+    if isinstance(value, pydantic.BaseModel):  # a model's fields may hold sets too
+        return _ordered(value.model_dump())
+    if isinstance(value, list | tuple):
+        return [_ordered(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

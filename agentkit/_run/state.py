@@ -1,0 +1,170 @@
+"""The run: one object that owns everything a logical run promises.
+
+A ``Run`` is what the hooks see as ``RunInfo`` (agent name, model, deps, the
+conversation, usage, turn, result), plus what only the run core reads: the plan, the
+hooks, the settings, whether it streams, its budget (a ``Ledger``, chained to the
+ledger of the run it is part of), the paused turn it resumes, the counters of the loop,
+the tools it knows, and where its idempotency keys come from. Every ``RunContext`` a
+tool or validator gets is built here (``context``), so none is built by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agentkit._errors import UserError
+from agentkit._run.plan import AgentConfig, RunPlan
+from agentkit.approval._resume import Resume
+from agentkit.hooks import HookSet, RunInfo
+from agentkit.limits import Ledger
+from agentkit.messages import Message, ToolCall
+from agentkit.models.base import ModelSettings
+from agentkit.tools import RunContext, Tool, ToolDefinition
+
+__all__ = ["Run", "load_tools"]
+
+
+class Run(RunInfo):
+    """One run of an agent: its ``RunInfo``, and everything the run core keeps."""
+
+    __slots__ = (
+        "attempts",
+        "failures_in_a_row",
+        "hooks",
+        "key_base",
+        "last_calls",
+        "ledger",
+        "plan",
+        "repeats",
+        "resume",
+        "settings",
+        "stream",
+        "tool_defs",
+        "tool_retries",
+        "tools",
+        "toolset_lists",
+    )
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        agent_name: str,
+        deps: Any,
+        messages: list[Message],
+        new_message_index: int,
+        hooks: HookSet,
+        settings: ModelSettings,
+        stream: bool,
+        ledger: Ledger,
+        resume: Resume | None = None,
+        key_base: str | None = None,
+    ) -> None:
+        super().__init__(
+            agent_name=agent_name,
+            model=plan.model,
+            deps=deps,
+            messages=messages,
+            new_message_index=new_message_index,
+            usage=ledger.usage,
+        )
+        self.plan = plan
+        self.hooks = hooks
+        self.settings = settings
+        self.stream = stream
+        self.ledger = ledger
+        """The run's budget; ``usage`` is its reported usage."""
+        self.resume = resume
+        """The paused turn this run resumes with, until its calls are classified."""
+        self.key_base = key_base
+        """The idempotency key of the call this run runs under (an agent used as a tool
+        in a durable run): its own calls' keys extend it."""
+        self.failures_in_a_row = 0
+        self.attempts: list[str] = []
+        """The feedback of each failed attempt since the last good turn."""
+        self.tool_retries: dict[str, int] = {}
+        """Failures in a row per tool name (``RunContext.retry``)."""
+        self.last_calls: tuple[tuple[str, str], ...] = ()
+        self.repeats = 0
+        """How many turns in a row the model made exactly ``last_calls``."""
+        self.tools: Mapping[str, Tool[Any]] = {}
+        """The run's tools by name: the plan's, plus its toolsets' as last listed."""
+        self.tool_defs: tuple[ToolDefinition, ...] = ()
+        """What the model is told about them (the final-result tool included)."""
+        self.toolset_lists: tuple[Sequence[Tool[Any]], ...] | None = None
+        """The toolsets' lists ``tools`` was built from (rebuilt when one changes)."""
+
+    @property
+    def config(self) -> AgentConfig:
+        """What the agent was built with."""
+        return self.plan.config
+
+    def context(
+        self,
+        call: ToolCall | None = None,
+        *,
+        index: int = 0,
+        messages: list[Message] | None = None,
+    ) -> RunContext[Any]:
+        """The ``RunContext`` of a tool call (``call``, at ``index`` in its turn) or of an
+        output validator (no call)."""
+        ctx: RunContext[Any] = RunContext(
+            deps=self.deps,
+            usage=self.usage,
+            messages=self.messages if messages is None else messages,
+            turn=self.turn,
+            model=self.model,
+        )
+        ctx._run = self
+        if call is not None:
+            ctx.tool_call_id = call.id
+            ctx.tool_name = call.name
+            ctx.retry = self.tool_retries.get(call.name, 0)
+            if self.key_base is not None:
+                ctx._key = f"{self.key_base}/{self.turn}.{index}"
+        return ctx
+
+
+async def load_tools(run: Run) -> None:
+    """Bring the run's tools up to date before a turn: the plan's, and each toolset's
+    current list (the map is rebuilt only when a toolset's list changed)."""
+    plan = run.plan
+    config = plan.config
+    if not config.toolsets:
+        if run.toolset_lists is None:
+            run.tools, run.tool_defs, run.toolset_lists = config.tools, plan.tools, ()
+        return
+    lists = tuple([await toolset.list_tools() for toolset in config.toolsets])
+    previous = run.toolset_lists
+    if previous is not None and _same(lists, previous):
+        return
+    built = plan.toolset_tools
+    if built and _same(lists, built[0][0]):  # another run built these already
+        run.toolset_lists, run.tools, run.tool_defs = built[0]
+        return
+    tools = dict(config.tools)
+    added: list[ToolDefinition] = []
+    for toolset, listed in zip(config.toolsets, lists, strict=True):
+        for t in listed:
+            if t.name in tools:
+                raise UserError(
+                    f"two tools are named {t.name!r}: one from {toolset!r} and one from "
+                    f"{_origin(config, tools[t.name])}. Rename one: give the toolset a prefix "
+                    "(.prefixed('name')) or filter it (.filtered(...))."
+                )
+            tools[t.name] = t
+            added.append(t.definition)
+    run.tools, run.toolset_lists = tools, lists
+    run.tool_defs = (*plan.tools, *added)
+    plan.toolset_tools[:] = [(lists, tools, run.tool_defs)]
+
+
+def _same(lists: Sequence[Sequence[Tool[Any]]], others: Sequence[Sequence[Tool[Any]]]) -> bool:
+    return all(a is b for a, b in zip(lists, others, strict=True))
+
+
+def _origin(config: AgentConfig, t: Tool[Any]) -> str:
+    if config.tools.get(t.name) is t:
+        return "the agent's tools"
+    return "another toolset"
