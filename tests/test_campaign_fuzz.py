@@ -33,6 +33,8 @@ from agentkit.testing.server import (
     tool_calls,
 )
 
+pytestmark = pytest.mark.slow  # a fuzz campaign: hundreds of hostile runs
+
 EXAMPLES = int(os.environ.get("AGENTKIT_FUZZ_EXAMPLES", "150"))
 
 CALLS: list[tuple[str, Any]] = [

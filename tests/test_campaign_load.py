@@ -26,6 +26,8 @@ from agentkit.testing.server import (
     tool_calls,
 )
 
+pytestmark = pytest.mark.slow  # a load campaign: 1,000 concurrent runs per backend
+
 RUNS = 1000
 BATCHES = 3
 

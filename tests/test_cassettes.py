@@ -327,6 +327,7 @@ def test_record_command_refuses_without_a_key(pytester: pytest.Pytester) -> None
     assert "MISTRAL_API_KEY" in result.stderr
 
 
+@pytest.mark.slow  # records, then replays, in two pytest subprocesses
 def test_record_command_records_then_replays(
     pytester: pytest.Pytester, server: LocalModelServer
 ) -> None:

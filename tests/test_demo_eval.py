@@ -44,6 +44,7 @@ def demo_eval() -> ModuleType:
     return _load()
 
 
+@pytest.mark.slow  # the embedded model answers two questions
 @pytest.mark.skipif(not local_model_available(), reason=_MISSING)
 def test_two_questions_are_asked_scored_and_tabled() -> None:
     """``demo_eval.py --count 2`` on the embedded model prints a header, one row per question

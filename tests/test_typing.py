@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SNIPPET = """
 from pydantic import BaseModel
 from agentkit import Agent
@@ -26,6 +28,7 @@ async def main() -> None:
 """
 
 
+@pytest.mark.slow  # runs mypy --strict
 def test_mypy_infers_the_output_type(tmp_path: Path) -> None:
     """mypy --strict infers Report, str (the default), list[int], and Any for a union."""
     source = tmp_path / "snippet.py"
