@@ -354,6 +354,38 @@ def test_ctrl_c_while_the_turn_is_being_started_cancels_it() -> None:
     assert "[cancelled] the turn was cancelled" in out.text
 
 
+@pytest.mark.usefixtures("sigint_raises_keyboard_interrupt")
+def test_ctrl_c_as_its_handler_comes_back_cancels_the_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that lands just as the turn's start puts Python's Ctrl-C handler back (it
+    then raises out of ``signal.signal``; seen once in 15 runs of this file) cancels that
+    turn, instead of escaping from it and ending the chat."""
+    from anyio.from_thread import start_blocking_portal
+
+    real_signal = signal.signal
+    fired: list[bool] = []
+
+    def signal_then_ctrl_c(signum: int, handler: Any) -> Any:
+        previous = real_signal(signum, handler)
+        if handler is signal.default_int_handler and not fired:
+            fired.append(True)
+            raise KeyboardInterrupt  # what a SIGINT pending at this instant raises
+        return previous
+
+    with start_blocking_portal() as portal:
+        session, _ = _session(Agent(ScriptedModel([text("hi")])), portal)
+        monkeypatch.setattr(signal, "signal", signal_then_ctrl_c)
+        try:
+            result = session.turn("hello")
+        except KeyboardInterrupt:
+            pytest.fail("the Ctrl-C escaped the turn")
+        finally:
+            monkeypatch.undo()
+    assert fired
+    assert result is None
+
+
 def test_cancel_turn_from_another_thread() -> None:
     """``cancel_turn()`` stops a running turn from any thread; the history is unchanged."""
     from anyio.from_thread import start_blocking_portal

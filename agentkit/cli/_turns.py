@@ -106,13 +106,17 @@ class ChatSession:
         ``None`` if it was cancelled. Agent errors propagate."""
         scope = self.portal.call(anyio.CancelScope)  # made on the loop, cancelled from anywhere
         self._scope = scope
-        with _ctrl_c_deferred() as interrupted:  # a Ctrl-C now must not lose the task
-            future = self.portal.start_task_soon(self._turn, prompt, scope, approvals)
+        future: concurrent.futures.Future[RunResult[Any] | None] | None = None
         try:
+            with _ctrl_c_deferred() as interrupted:  # a Ctrl-C now must not lose the task
+                future = self.portal.start_task_soon(self._turn, prompt, scope, approvals)
+            # (a Ctrl-C pending as the deferral ends raises as the handler is put back)
             if interrupted:
                 raise KeyboardInterrupt
             return self._wait(future)
         except KeyboardInterrupt:
+            if future is None:  # no turn started: nothing to cancel
+                raise
             self.cancel_turn()
             self._wait(future)  # a second Ctrl-C while cancelling leaves at once
             return None
