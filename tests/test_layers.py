@@ -178,3 +178,65 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
     source.write_text("def f():\n    from agentkit.agent import Agent\n    from . import hooks\n")
     assert {"agent", "hooks"} <= _imports(source, "tools")
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle in ``graph`` (module -> modules it imports), or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_circle() -> None:
+    """No agentkit module reaches itself through imports, lazy ones included (imports under
+    ``if TYPE_CHECKING:`` are annotations and do not count)."""
+    modules = _modules()
+    graph = {
+        name: {i for i in _imports(path, name) if i in modules} for name, path in modules.items()
+    }
+    circle = _cycle(graph)
+    assert circle is None, "an import circle: " + " -> ".join(f"agentkit.{m}" for m in circle)
+
+
+def test_the_circle_finder_sees_a_circle() -> None:
+    """The circle finder reports a circle when there is one (so the rule can fail)."""
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_module_sizes_and_private_top_level() -> None:
+    """The loop's file stays at most 300 lines, agent.py at most 450, every module under
+    800, and at most 4 private modules sit at the package's top level."""
+    lengths = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
+    assert lengths["_run.loop"] <= 300
+    assert lengths["agent"] <= 450
+    too_long = {name: n for name, n in lengths.items() if n >= 800}
+    assert too_long == {}
+    private = sorted(
+        p.name
+        for p in PACKAGE.iterdir()
+        if p.name.startswith("_")
+        and not p.name.startswith("__")
+        and (p.suffix == ".py" or (p / "__init__.py").exists())
+    )
+    assert len(private) <= 4, private
