@@ -21,7 +21,7 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     """``agentkit run FILE.py:AGENT PROMPT``: one run; the exit status says how it ended."""
     agent = load_agent(args.target)
     # The agent's own model, whatever keys the environment holds: only --model changes it.
-    has_model = agent._model_spec is not None
+    has_model = agent.model_spec is not None
     choice = (
         ModelChoice(None)
         if has_model and args.model is None and args.base_url is None
