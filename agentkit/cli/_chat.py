@@ -61,6 +61,7 @@ def chat_loop(session: ChatSession, read: Callable[[str], str]) -> int:
     """Read prompts with ``read`` and run a turn for each, until Ctrl-D or ``/exit``."""
     session.renderer.info("Ctrl-C cancels a turn, Ctrl-D leaves.")
     while True:
+        _decide_waiting(session, read)
         prompt = _read_prompt(read)
         if prompt is None:
             session.renderer.info("bye")
@@ -68,13 +69,34 @@ def chat_loop(session: ChatSession, read: Callable[[str], str]) -> int:
         if prompt in ("/history", "/clear"):
             _history_command(session, prompt)
             continue
-        try:
-            result = session.turn(prompt)
-            while result is not None and result.approvals_needed:
-                result = session.turn(None, approvals=ask_approvals(session, read, result))
-        except AgentkitError as exc:
-            session.renderer.error(explain(exc))
-            session.renderer.info("The conversation goes on from before that turn.")
+        _converse(session, read, prompt)
+
+
+def _converse(session: ChatSession, read: Callable[[str], str], prompt: str | None) -> None:
+    """Run ``prompt`` as a turn (``None``: resume the paused run the conversation ends in),
+    asking y/n whenever the run pauses for approval, until it ends."""
+    try:
+        # A paused run resumed with no decisions pauses again at once, naming its calls.
+        result = session.turn(prompt) if prompt is not None else session.turn(None, approvals={})
+        while result is not None and result.approvals_needed:
+            result = session.turn(None, approvals=ask_approvals(session, read, result))
+    except AgentkitError as exc:
+        session.renderer.error(explain(exc))
+        session.renderer.info("The conversation goes on from before that turn.")
+
+
+def _decide_waiting(session: ChatSession, read: Callable[[str], str]) -> None:
+    """If the conversation ends in a run paused for approval (a stored session's, or one
+    whose approved call was cancelled), ask y/n for its waiting calls and resume it: until
+    they are decided, the run takes no new prompt."""
+    try:
+        waiting = session.waits_for_approval()
+    except AgentkitError as exc:
+        session.renderer.error(explain(exc))
+        return
+    if waiting:
+        session.renderer.info("The conversation ends in tool calls that wait for your approval.")
+        _converse(session, read, None)
 
 
 def _history_command(session: ChatSession, command: str) -> None:

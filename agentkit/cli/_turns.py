@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from agentkit.approval import Approvals
+from agentkit.approval import Approvals, pending_approvals
 from agentkit.cli._render import Renderer
 from agentkit.events import RunResult
 from agentkit.hooks import Hooks
@@ -122,6 +122,12 @@ class ChatSession:
             return None
         finally:
             self._scope = None
+
+    def waits_for_approval(self) -> bool:
+        """Whether the conversation (the session's, if kept in one) ends in a run paused for
+        approval: one stored so, or one whose approved call was cancelled (Ctrl-C)."""
+        history = self.history if self.store is None else self.portal.call(self.store.messages)
+        return bool(pending_approvals(history))
 
     def cancel_turn(self) -> None:
         """Cancel the running turn, if any (thread-safe)."""
