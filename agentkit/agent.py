@@ -29,7 +29,7 @@ from agentkit.hooks import Hooks
 from agentkit.messages import Message, SystemMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
-from agentkit.tools import Tool, Toolset, split_tools
+from agentkit.tools import Tool, Toolset, _split_tools
 from agentkit.usage import Usage, UsageLimits
 
 __all__ = ["Agent", "Prompt", "RunStream"]
@@ -104,7 +104,7 @@ class Agent(Generic[DepsT, OutputT]):
             raise ConfigurationError(f"retries must be 0 or more, got {retries}")
         if max_turns < 1:
             raise ConfigurationError(f"max_turns must be 1 or more, got {max_turns}")
-        tool_map, toolsets = split_tools(tools)
+        tool_map, toolsets = _split_tools(tools)
         output: OutputSchema[OutputT] = OutputSchema(output_type, mode=output_mode)
         if not output.is_text and OUTPUT_TOOL_NAME in tool_map:
             raise UserError(

@@ -56,7 +56,7 @@ from agentkit.events import RunResult
 from agentkit.hooks import Hooks, RequestHandler, RunInfo, ToolHandler, ToolInvocation, ToolResult
 from agentkit.messages import Message, ToolCall
 from agentkit.models.base import ModelRequest, ModelResponse
-from agentkit.tools import bind_idempotency_key
+from agentkit.tools import _bind_idempotency_key
 from agentkit.usage import Usage, UsageLimits
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class DurableHooks(Hooks):
 
         async def step() -> ToolResult:
             key = f"{DBOS.workflow_id}:{DBOS.step_id}"
-            with bind_idempotency_key(key):
+            with _bind_idempotency_key(key):
                 return _recordable(await handler(invocation))
 
         if reservation is None:

@@ -57,11 +57,8 @@ __all__ = [
     "ToolArgumentsError",
     "ToolDefinition",
     "Toolset",
-    "bind_idempotency_key",
-    "split_tools",
     "tool",
     "tool_result_content",
-    "tools_by_name",
 ]
 
 DepsT = TypeVar("DepsT")
@@ -142,7 +139,7 @@ _IDEMPOTENCY_KEY: ContextVar[str | None] = ContextVar("agentkit_idempotency_key"
 
 
 @contextmanager
-def bind_idempotency_key(key: str) -> Iterator[None]:
+def _bind_idempotency_key(key: str) -> Iterator[None]:
     """Inside the block, ``RunContext.idempotency_key`` is ``key`` (set by durable runs)."""
     token = _IDEMPOTENCY_KEY.set(key)
     try:
@@ -361,7 +358,7 @@ def tool(
     )
 
 
-def tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
+def _tools_by_name(tools: Sequence[Tool[Any] | Callable[..., Any]]) -> dict[str, Tool[Any]]:
     """Index tools by name, wrapping plain callables in ``Tool``.
 
     Raises ``UserError`` naming both functions when two tools share a name.
@@ -409,10 +406,10 @@ class Toolset(Protocol):
         ...
 
 
-def split_tools(
+def _split_tools(
     items: Sequence[Tool[Any] | Callable[..., Any] | Toolset],
 ) -> tuple[dict[str, Tool[Any]], tuple[Toolset, ...]]:
-    """The static tools by name (see ``tools_by_name``) and the toolsets, in order."""
+    """The static tools by name (see ``_tools_by_name``) and the toolsets, in order."""
     static: list[Tool[Any] | Callable[..., Any]] = []
     toolsets: list[Toolset] = []
     for item in items:
@@ -420,7 +417,7 @@ def split_tools(
             toolsets.append(item)
         else:
             static.append(item)
-    return tools_by_name(static), tuple(toolsets)
+    return _tools_by_name(static), tuple(toolsets)
 
 
 def tool_result_content(value: Any) -> tuple[str, tuple[ImagePart, ...]]:

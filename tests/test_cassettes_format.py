@@ -18,19 +18,19 @@ import pytest
 from agentkit.messages import UserMessage
 from agentkit.models.base import ModelRequest, TextDelta, complete
 from agentkit.models.openai import OpenAIChatModel
+from agentkit.testing._cassette_format import ReadableSerializer
 from agentkit.testing.cassettes import (
     DEFAULT_IGNORED_FIELDS,
     SCRUBBED,
     CassetteMismatchError,
     CassetteOptions,
     CassetteSecretError,
-    ReadableSerializer,
     UnplayedInteractionsError,
-    body_diff,
+    _body_diff,
+    _scrub_response,
     check_cassette,
     find_secrets,
     load_cassette_data,
-    scrub_response,
     use_cassette,
 )
 from agentkit.testing.server import LocalModelServer, text
@@ -129,7 +129,7 @@ def test_scrub_response_replaces_cookies_org_ids_and_named_values() -> None:
         },
         "body": {"string": b'{"echo": "acct-123456789"}'},
     }
-    scrubbed = scrub_response(response, CassetteOptions(secrets=("acct-123456789",)))
+    scrubbed = _scrub_response(response, CassetteOptions(secrets=("acct-123456789",)))
     assert scrubbed["headers"] == {
         "Set-Cookie": [SCRUBBED],
         "openai-organization": [SCRUBBED],
@@ -327,8 +327,8 @@ def _conversation(first_id: str, second_id: str, answered: str, **extra: Any) ->
 def test_body_matching_ignores_tool_call_ids_but_not_which_call_is_answered() -> None:
     """Server-made ids may differ between recordings; the pairing of call and result may not."""
     recorded = _request(_conversation("abc123XYZ", "def456UVW", "abc123XYZ"))
-    assert body_diff(recorded, _request(_conversation("k1", "k2", "k1"))) is None
-    diff = body_diff(recorded, _request(_conversation("k1", "k2", "k2")))
+    assert _body_diff(recorded, _request(_conversation("k1", "k2", "k1"))) is None
+    diff = _body_diff(recorded, _request(_conversation("k1", "k2", "k2")))
     assert diff is not None
     assert '-      "tool_call_id": "<call 1>"' in diff
     assert '+      "tool_call_id": "<call 2>"' in diff
@@ -338,6 +338,6 @@ def test_body_matching_ignores_only_the_named_volatile_fields() -> None:
     """Fields named in ignore_fields do not take part in matching; others do."""
     recorded = _request(_conversation("x", "y", "x", user="run-1", metadata={"t": 1}))
     sent = _request(_conversation("x", "y", "x", user="run-2", metadata={"t": 2}))
-    assert body_diff(recorded, sent, (*DEFAULT_IGNORED_FIELDS, "user")) is None
-    diff = body_diff(recorded, sent, DEFAULT_IGNORED_FIELDS)
+    assert _body_diff(recorded, sent, (*DEFAULT_IGNORED_FIELDS, "user")) is None
+    diff = _body_diff(recorded, sent, DEFAULT_IGNORED_FIELDS)
     assert diff is not None and '+  "user": "run-2"' in diff and "metadata" not in diff

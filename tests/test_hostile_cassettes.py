@@ -11,10 +11,10 @@ from agentkit.testing.cassettes import (
     SCRUBBED,
     CassetteOptions,
     CassetteSecretError,
+    _scrub_request,
+    _scrub_response,
     check_cassette,
     find_secrets,
-    scrub_request,
-    scrub_response,
 )
 
 KEY_HEADERS = [
@@ -36,9 +36,9 @@ NO_ENV = CassetteOptions(environ={})
 def test_key_token_and_secret_named_headers_are_scrubbed(name: str) -> None:
     """A request or response header named for a key, token or secret is recorded scrubbed."""
     request = Request("POST", "https://example.test/v1/chat/completions", b"{}", {name: VALUE})
-    scrubbed = scrub_request(request, NO_ENV)
+    scrubbed = _scrub_request(request, NO_ENV)
     assert dict(scrubbed.headers)[name] == SCRUBBED
-    response = scrub_response({"headers": {name: [VALUE]}, "body": {"string": b""}}, NO_ENV)
+    response = _scrub_response({"headers": {name: [VALUE]}, "body": {"string": b""}}, NO_ENV)
     assert VALUE not in str(response["headers"])
 
 

@@ -19,9 +19,9 @@ from agentkit.tools import (
     RunContext,
     Tool,
     ToolArgumentsError,
+    _tools_by_name,
     tool,
     tool_result_content,
-    tools_by_name,
 )
 from agentkit.usage import Usage
 
@@ -412,7 +412,7 @@ def test_tools_by_name_wraps_callables() -> None:
     def lookup(key: str) -> str:
         return key
 
-    tools = tools_by_name([get_weather, lookup, echo])
+    tools = _tools_by_name([get_weather, lookup, echo])
     assert list(tools) == ["get_weather", "lookup", "async-echo"]
     assert tools["get_weather"] is get_weather
     assert isinstance(tools["lookup"], Tool) and tools["lookup"].function is lookup
@@ -425,7 +425,7 @@ def test_tools_by_name_duplicate_names() -> None:
         return city
 
     with pytest.raises(UserError) as info:
-        tools_by_name([globals()["get_weather"], get_weather])
+        _tools_by_name([globals()["get_weather"], get_weather])
     assert str(info.value) == (
         "two tools are named 'get_weather': get_weather and "
         "test_tools_by_name_duplicate_names.<locals>.get_weather. "
@@ -436,7 +436,7 @@ def test_tools_by_name_duplicate_names() -> None:
 def test_tools_by_name_rejects_non_callables() -> None:
     """Something that is neither a Tool nor callable is rejected with what to pass."""
     with pytest.raises(UserError) as info:
-        tools_by_name(["get_weather"])  # type: ignore[list-item]
+        _tools_by_name(["get_weather"])  # type: ignore[list-item]
     assert str(info.value) == (
         "'get_weather' is not a tool: pass functions or Tool objects in tools=[...]"
     )
@@ -448,7 +448,7 @@ def test_tools_by_name_propagates_definition_errors() -> None:
     def bad(*args: str) -> None: ...
 
     with pytest.raises(ToolDefinitionError, match="is \\*args; tools take named parameters"):
-        tools_by_name([bad])
+        _tools_by_name([bad])
 
 
 def test_generators_are_rejected() -> None:

@@ -34,8 +34,8 @@ from agentkit.models.base import (
     ModelStreamEvent,
     TextDelta,
     ToolCallDelta,
+    _response_deltas,
     complete,
-    response_deltas,
     stream_events,
 )
 from agentkit.output import OUTPUT_TOOL_NAME
@@ -138,7 +138,7 @@ async def _through_hooks(
         return
     response: ModelResponse = step.value
     if not seen_delta:  # a hook answered itself: the deltas come from its answer
-        for delta in response_deltas(response):
+        for delta in _response_deltas(response):
             for out in translate(delta):
                 yield out
     yield response

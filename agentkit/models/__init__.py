@@ -23,7 +23,6 @@ from agentkit.models.base import (
     ToolChoice,
     ToolDefinition,
     complete,
-    response_deltas,
     stream_events,
 )
 from agentkit.models.infer import infer_model
@@ -68,7 +67,6 @@ __all__ = [
     "infer_model",
     "profile_for",
     "register_profile",
-    "response_deltas",
     "stream_events",
 ]
 

@@ -44,7 +44,6 @@ __all__ = [
     "ToolChoice",
     "ToolDefinition",
     "complete",
-    "response_deltas",
     "stream_events",
 ]
 
@@ -285,7 +284,13 @@ class ModelLifecycle:
 
 
 async def complete(model: Model, request: ModelRequest) -> ModelResponse:
-    """Send ``request`` and return the complete answer: the end of the model's stream."""
+    """Send ``request`` and return the complete answer: the end of the model's stream.
+
+    Public for code that drives a ``Model`` without an ``Agent``: a script or test calling
+    a model once, a custom ``Model`` wrapping another, MCP sampling. The loop itself sends
+    through this function (or ``stream_events``), so a model is driven the same way
+    everywhere.
+    """
     response: ModelResponse | None = None
     events = model.stream(request)
     try:
@@ -304,14 +309,19 @@ async def complete(model: Model, request: ModelRequest) -> ModelResponse:
 
 
 async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
-    """The model's stream, with deltas made from the whole answer if it sent none."""
+    """The model's stream, with deltas made from the whole answer if it sent none.
+
+    Public for code that drives a ``Model`` without an ``Agent`` and wants its deltas:
+    it yields ``TextDelta`` and ``ToolCallDelta`` events, then the ``ModelResponse``,
+    whether or not the model (or its server) streamed.
+    """
     seen_delta = False
     events = model.stream(request)
     try:
         async for event in events:
             if isinstance(event, ModelResponse):
                 if not seen_delta:
-                    for delta in response_deltas(event):
+                    for delta in _response_deltas(event):
                         yield delta
                 yield event
                 return
@@ -326,7 +336,7 @@ async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[Mo
     )
 
 
-def response_deltas(response: ModelResponse) -> list[TextDelta | ToolCallDelta]:
+def _response_deltas(response: ModelResponse) -> list[TextDelta | ToolCallDelta]:
     """A complete answer as the deltas a stream would have sent: text word by word, each
     tool call's name, then its arguments in up to three pieces."""
     message = response.message

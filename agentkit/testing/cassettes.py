@@ -61,19 +61,11 @@ __all__ = [
     "CassetteMismatchError",
     "CassetteOptions",
     "CassetteSecretError",
-    "CheckedPersister",
-    "ReadableSerializer",
     "UnplayedInteractionsError",
-    "body_diff",
-    "check_all_played",
     "check_cassette",
     "configure_vcr",
     "find_secrets",
     "load_cassette_data",
-    "make_vcr",
-    "replay_streams",
-    "scrub_request",
-    "scrub_response",
     "use_cassette",
 ]
 
@@ -277,7 +269,7 @@ def _scrub_header_dict(headers: Mapping[str, Any], secrets: Sequence[str]) -> di
     return out
 
 
-def scrub_request(request: Any, options: CassetteOptions) -> Any:
+def _scrub_request(request: Any, options: CassetteOptions) -> Any:
     """A copy of a vcrpy request with every secret replaced by ``<scrubbed>``."""
     request = copy.deepcopy(request)
     secrets = options.secret_values()
@@ -291,7 +283,7 @@ def scrub_request(request: Any, options: CassetteOptions) -> Any:
     return request
 
 
-def scrub_response(response: dict[str, Any], options: CassetteOptions) -> dict[str, Any]:
+def _scrub_response(response: dict[str, Any], options: CassetteOptions) -> dict[str, Any]:
     """A copy of a vcrpy response dict with every secret replaced by ``<scrubbed>``."""
     response = copy.deepcopy(response)
     secrets = options.secret_values()
@@ -359,7 +351,7 @@ def _pretty(kind: str, value: Any) -> list[str]:
     return ["<no body>"]
 
 
-def body_diff(recorded: Any, sent: Any, ignore_fields: Iterable[str] = ()) -> str | None:
+def _body_diff(recorded: Any, sent: Any, ignore_fields: Iterable[str] = ()) -> str | None:
     """A unified diff from the recorded request's body to the sent one's, or ``None``."""
     a = _comparable(recorded, ignore_fields)
     b = _comparable(sent, ignore_fields)
@@ -373,7 +365,7 @@ def body_diff(recorded: Any, sent: Any, ignore_fields: Iterable[str] = ()) -> st
 
 def _body_matcher(options: CassetteOptions) -> Callable[[Any, Any], None]:
     def body(sent: Any, recorded: Any) -> None:
-        diff = body_diff(recorded, sent, options.ignore_fields)
+        diff = _body_diff(recorded, sent, options.ignore_fields)
         if diff is not None:
             raise AssertionError(diff)
 
@@ -481,7 +473,7 @@ def check_cassette(path: str | os.PathLike[str], options: CassetteOptions | None
         raise _secret_error(os.fspath(path), found, writing=False)
 
 
-class CheckedPersister:
+class _CheckedPersister:
     """A vcrpy persister that scrubs before saving and refuses cassettes holding secrets."""
 
     def __init__(self, base: Any, options: CassetteOptions) -> None:
@@ -505,8 +497,8 @@ class CheckedPersister:
         user replaced. It cannot raise (vcrpy would leave its patches installed), so an
         exchange still holding a secret is left out of the file, with a warning.
         """
-        requests = [scrub_request(r, self.options) for r in cassette_dict["requests"]]
-        responses = [scrub_response(r, self.options) for r in cassette_dict["responses"]]
+        requests = [_scrub_request(r, self.options) for r in cassette_dict["requests"]]
+        responses = [_scrub_response(r, self.options) for r in cassette_dict["responses"]]
         kept_requests, kept_responses = [], []
         for index, (request, response) in enumerate(zip(requests, responses, strict=True)):
             found = _exchange_secrets(request, response, self.options)
@@ -540,14 +532,14 @@ def _recording_hooks(
     """vcrpy hooks that scrub each request and response, then refuse any secret left."""
 
     def before_record_request(request: Any) -> Any:
-        scrubbed = scrub_request(request, options)
+        scrubbed = _scrub_request(request, options)
         found = _exchange_secrets(scrubbed, None, options)
         if found:
             raise _secret_error(f"{request.method} {scrubbed.uri}", found, writing=True)
         return scrubbed
 
     def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
-        scrubbed = scrub_response(response, options)
+        scrubbed = _scrub_response(response, options)
         found = find_secrets({"response": _readable_response(scrubbed)}, options)
         if found:
             raise _secret_error("a response", found, writing=True)
@@ -573,7 +565,11 @@ _RAW_RESPONSE_FILTER = _RawResponseFilter()
 
 
 def configure_vcr(vcr: Any, options: CassetteOptions | None = None) -> None:
-    """Give a ``vcr.VCR`` agentkit's format, scrubbing, secret check and body matching."""
+    """Give a ``vcr.VCR`` agentkit's format, scrubbing, secret check and body matching.
+
+    Public for code that builds its own ``vcr.VCR`` (another test runner, a hand-made
+    pytest-recording setup); ``use_cassette`` and the pytest plugin call it for you.
+    """
     options = options or CassetteOptions()
     vcr_log = logging.getLogger("vcr.cassette")
     if _RAW_RESPONSE_FILTER not in vcr_log.filters:  # once per process, idempotent
@@ -584,7 +580,7 @@ def configure_vcr(vcr: Any, options: CassetteOptions | None = None) -> None:
     vcr.match_on = ("method", "scheme", "host", "path", "query", "body")
     vcr.before_record_request, vcr.before_record_response = _recording_hooks(options)
     vcr.decode_compressed_response = True
-    vcr.register_persister(CheckedPersister(vcr.persister, options))
+    vcr.register_persister(_CheckedPersister(vcr.persister, options))
 
 
 # --------------------------------------------------------------------------- replay
@@ -668,7 +664,7 @@ def _mismatch(error: Any, options: CassetteOptions) -> Exception:
     if not candidates:
         return CassetteMismatchError(f"{error}")
     index, recorded = candidates[0]
-    diff = body_diff(recorded, sent, options.ignore_fields) or (
+    diff = _body_diff(recorded, sent, options.ignore_fields) or (
         f"the URL differs: recorded {recorded.uri}, sent {sent.uri}"
     )
     return CassetteMismatchError(
@@ -680,7 +676,7 @@ def _mismatch(error: Any, options: CassetteOptions) -> Exception:
 
 
 @contextlib.contextmanager
-def replay_streams(options: CassetteOptions | None = None) -> Iterator[None]:
+def _replay_streams(options: CassetteOptions | None = None) -> Iterator[None]:
     """Inside an active cassette: replay SSE bodies chunk by chunk and explain mismatches.
 
     Wraps httpx2's transports (already patched by vcrpy) so a streamed answer
@@ -734,7 +730,7 @@ def replay_streams(options: CassetteOptions | None = None) -> Iterator[None]:
             setattr(cls, name, inner)
 
 
-def check_all_played(cassette: Any, loaded: int | None = None) -> None:
+def _check_all_played(cassette: Any, loaded: int | None = None) -> None:
     """Raise ``UnplayedInteractionsError`` naming every loaded exchange never played."""
     count = len(cassette.data) if loaded is None else loaded
     unplayed = [i for i in range(count) if cassette.play_counts[i] == 0]
@@ -749,7 +745,7 @@ def check_all_played(cassette: Any, loaded: int | None = None) -> None:
     )
 
 
-def make_vcr(record_mode: str = "none", options: CassetteOptions | None = None) -> Any:
+def _make_vcr(record_mode: str = "none", options: CassetteOptions | None = None) -> Any:
     """A ``vcr.VCR`` configured by ``configure_vcr`` (``rewrite`` is not a vcrpy mode)."""
     vcr_module = importlib.import_module("vcr")
     vcr = vcr_module.VCR(record_mode=record_mode)
@@ -775,10 +771,10 @@ def use_cassette(
         Path(path).unlink(missing_ok=True)
         record_mode = "new_episodes"
     options = options or CassetteOptions()
-    vcr = make_vcr(record_mode, options)
+    vcr = _make_vcr(record_mode, options)
     with vcr.use_cassette(os.fspath(path)) as cassette:
         loaded = len(cassette.data)
-        with replay_streams(options):
+        with _replay_streams(options):
             yield cassette
         if record_mode != "all":
-            check_all_played(cassette, loaded)
+            _check_all_played(cassette, loaded)

@@ -157,10 +157,10 @@ def _agentkit_cassette(request: pytest.FixtureRequest) -> Iterator[None]:
     if cassette is None:  # --disable-recording
         yield
         return
-    from agentkit.testing.cassettes import replay_streams
+    from agentkit.testing.cassettes import _replay_streams
 
     request.node.stash[_CASSETTE] = (cassette, len(cassette.data))
-    with replay_streams(_options(request.config, request.node)):
+    with _replay_streams(_options(request.config, request.node)):
         yield
 
 
@@ -172,10 +172,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if state is not None:
         cassette, loaded = state
         if str(getattr(cassette.record_mode, "value", cassette.record_mode)) != "all":
-            from agentkit.testing.cassettes import UnplayedInteractionsError, check_all_played
+            from agentkit.testing.cassettes import UnplayedInteractionsError, _check_all_played
 
             try:
-                check_all_played(cassette, loaded)
+                _check_all_played(cassette, loaded)
             except UnplayedInteractionsError as error:
                 pytest.fail(str(error), pytrace=False)
     return result
