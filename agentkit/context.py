@@ -18,6 +18,12 @@ leaves out the oldest whole turns (a turn starts at a user message, so an assist
 tool calls and their results go together), always keeping the system instructions and
 the current turn. The run's messages and its session keep everything. Agents add one
 by default for models whose profile has a ``context_window``.
+
+A ``FallbackModel`` is fitted model by model: its profile's window is the largest of its
+chain (the bound usage limits check), so the hook hands it the request whole, as a
+``FittableRequest``, and each model it tries gets the request fitted to its own window,
+by the same rules, just before it is sent (a ``ContextTrimmedEvent`` for each one
+trimmed; under ``policy="error"`` the model it does not fit raises).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import functools
 import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from agentkit._errors import ContextWindowExceededError
 from agentkit.events import ContextTrimmedEvent
@@ -40,6 +47,9 @@ from agentkit.messages import (
 )
 from agentkit.models.base import Model, ModelProfile, ModelRequest, ModelResponse, ModelSettings
 from agentkit.tools import ToolDefinition
+
+if TYPE_CHECKING:
+    from agentkit.models.fallback import FallbackModel
 
 __all__ = ["ContextPolicy", "ContextWindow", "count_tokens"]
 
@@ -220,6 +230,27 @@ def _max_tokens(model: Model, request: ModelRequest) -> int:
     return settings.max_tokens or model.profile.max_output_tokens
 
 
+def _is_chain(model: Model) -> TypeGuard[FallbackModel]:
+    """Whether ``model`` is a ``FallbackModel`` (imported here, on first use: ``import
+    agentkit`` does not load it)."""
+    from agentkit.models.fallback import FallbackModel
+
+    return isinstance(model, FallbackModel)
+
+
+def _has_window(model: Model) -> bool:
+    """Whether ``model``, or any model of its chain, has a context window."""
+    if _is_chain(model):
+        return any(_has_window(m) for m in model.models)
+    return model.profile.context_window is not None
+
+
+def _fields(request: ModelRequest) -> dict[str, Any]:
+    """What ``request`` holds as a plain ``ModelRequest`` (a ``FittableRequest`` less its
+    fitter)."""
+    return {f.name: getattr(request, f.name) for f in fields(ModelRequest)}
+
+
 def _current_start(messages: Sequence[Message], new_index: int) -> int:
     """Where the current turn starts: the last user message at or before the run's first
     new message (a resumed turn keeps the prompt that began it), else the run's start."""
@@ -236,7 +267,8 @@ class ContextWindow(Hooks):
     and reports a ``ContextTrimmedEvent``; ``policy="error"`` raises
     ``ContextWindowExceededError`` instead. Either way a request whose system
     instructions and current turn alone do not fit is never sent: it raises
-    ``ContextWindowExceededError``. ``context_window`` overrides the profile's.
+    ``ContextWindowExceededError``. ``context_window`` overrides the profile's (each
+    model's, for a ``FallbackModel``, whose models are fitted one by one).
     """
 
     def __init__(self, policy: ContextPolicy = "trim", *, context_window: int | None = None):
@@ -297,8 +329,21 @@ class ContextWindow(Hooks):
         return bound
 
     def fit(self, run: RunInfo, request: ModelRequest) -> ModelRequest:
-        """``request`` as it is when it fits, else trimmed (or an error, per the policy)."""
-        model = run.model
+        """``request`` as it is when it fits, else trimmed (or an error, per the policy);
+        for a ``FallbackModel``, a ``FittableRequest`` that fits it to each model it tries."""
+        return self._fit_to(run, run.model, request)
+
+    def _fit_to(self, run: RunInfo, model: Model, request: ModelRequest) -> ModelRequest:
+        """``request`` fitted to ``model``'s context window (see ``fit``); reports a
+        ``ContextTrimmedEvent`` on ``run`` when it trims."""
+        if _is_chain(model):
+            from agentkit.models.fallback import FittableRequest
+
+            if isinstance(request, FittableRequest):  # a chain inside a chain
+                return request
+            return FittableRequest(**_fields(request), fit=functools.partial(self._fit_to, run))
+        if type(request) is not ModelRequest:  # what the chain's model gets: no fitter
+            request = ModelRequest(**_fields(request))
         window = self.context_window or model.profile.context_window
         if window is None:
             return request
@@ -328,8 +373,8 @@ class ContextWindow(Hooks):
             raise ContextWindowExceededError(
                 f"The request counts {total} input tokens, and {limit} fit ({window} in the "
                 f"context window of {model.name!r} less max_tokens), and it cannot be "
-                f"trimmed: {why}. Nothing was sent. Shorten the prompt or the tool results, "
-                "lower max_tokens, or use ContextWindow(policy='trim').",
+                f"trimmed: {why}. Nothing was sent to {model.name!r}. Shorten the prompt or "
+                "the tool results, lower max_tokens, or use ContextWindow(policy='trim').",
                 input_tokens=total,
                 limit=limit,
             )
@@ -346,14 +391,7 @@ class ContextWindow(Hooks):
         sent = [*messages[:head], *messages[cut:]]
         input_tokens = limit - budget
         run.report(ContextTrimmedEvent(dropped=cut - head, input_tokens=input_tokens, limit=limit))
-        return ModelRequest(
-            messages=sent,
-            tools=request.tools,
-            output=request.output,
-            tool_choice=request.tool_choice,
-            settings=request.settings,
-            stream=request.stream,
-        )
+        return replace(request, messages=sent)
 
 
 DEFAULT_WINDOW = ContextWindow()
@@ -361,8 +399,8 @@ DEFAULT_WINDOW = ContextWindow()
 
 
 def window_hooks(model: Model, hooks: Sequence[Hooks]) -> list[Hooks]:
-    """``[DEFAULT_WINDOW]`` when the model has a context window and no hook fits requests
-    already; else nothing."""
-    if model.profile.context_window is None or any(isinstance(h, ContextWindow) for h in hooks):
+    """``[DEFAULT_WINDOW]`` when the model (or a model of its chain) has a context window
+    and no hook fits requests already; else nothing."""
+    if not _has_window(model) or any(isinstance(h, ContextWindow) for h in hooks):
         return []
     return [DEFAULT_WINDOW]

@@ -19,13 +19,19 @@ The answer's ``model_name`` says which model gave it, its usage is priced with t
 model's own prices, and ``ModelResponse.fallbacks`` lists the switches (the loop turns
 each into a ``ModelFallbackEvent``). The FallbackModel never sends a request of its
 own: it sends the one request it was given, to one model after another.
+
+Each model gets that request fitted to its own context window: an agent's
+``ContextWindow`` hands the FallbackModel a ``FittableRequest`` (the messages whole, and
+how to fit them to a model), and the FallbackModel fits it to each model just before
+that model is tried. So a 4k fallback behind a 128k primary gets a request that fits 4k,
+while the primary gets the whole request.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Self
 
 import anyio
@@ -48,7 +54,7 @@ from agentkit.models.base import (
 )
 from agentkit.usage import ModelPrice
 
-__all__ = ["FALLBACK_ERRORS", "FallbackModel"]
+__all__ = ["FALLBACK_ERRORS", "FallbackModel", "FittableRequest"]
 
 FALLBACK_ERRORS: tuple[type[ModelAPIError], ...] = (
     ModelConnectionError,
@@ -57,6 +63,22 @@ FALLBACK_ERRORS: tuple[type[ModelAPIError], ...] = (
     ServerError,
 )
 """The failures that send a request on to the next model."""
+
+
+@dataclass(frozen=True, slots=True)
+class FittableRequest(ModelRequest):
+    """A request whose ``messages`` are whole, with how to fit it to each model that may
+    receive it: a ``FallbackModel`` sends ``fit(model, request)`` to each model it tries.
+
+    ``ContextWindow`` (in ``agentkit.context``) makes one when the run's model is a
+    FallbackModel, so each model of the chain gets what fits its own window. ``fit`` is
+    called with the request as it reaches the FallbackModel (a hook in between may have
+    changed it with ``dataclasses.replace``, which keeps ``fit``).
+    """
+
+    fit: Callable[[Model, ModelRequest], ModelRequest] = field(
+        kw_only=True, compare=False, repr=False
+    )
 
 
 def _max_output(model: Model) -> int:
@@ -68,7 +90,9 @@ def _max_output(model: Model) -> int:
 
 def _chain_profile(models: tuple[Model, ...]) -> ModelProfile:
     """The first model's profile, with what every model of the chain can do and the
-    worst case of them all (largest output cap and context, highest prices)."""
+    worst case of them all (largest output cap and context, highest prices): the bounds
+    usage limits check a request against. Each model is still sent what fits its own
+    context window (see ``FittableRequest``)."""
     profiles = [m.profile for m in models]
     prices = [p.price for p in profiles]
     price: ModelPrice | None = None
@@ -91,12 +115,20 @@ def _chain_profile(models: tuple[Model, ...]) -> ModelProfile:
     )
 
 
+def _note_switches(exc: Exception, switches: list[ModelFallback], model: Model) -> None:
+    """Say on ``exc`` which models failed before ``model`` raised it."""
+    if switches:
+        tried = ", ".join(f"{s.from_model} ({type(s.error).__name__})" for s in switches)
+        exc.add_note(f"FallbackModel: tried {tried} before {model.name}.")
+
+
 class FallbackModel:
     """Models tried in order for each request; see the module docs for when it switches.
 
     Its ``profile`` is the first model's, with what all of them support and the worst
     case of their limits and prices (so usage limits bound every model of the chain);
-    each model still speaks its own dialect. ``async with`` enters every model.
+    each model still speaks its own dialect and, given a ``FittableRequest``, gets the
+    request fitted to its own context window. ``async with`` enters every model.
     """
 
     def __init__(self, first: Model, second: Model, /, *rest: Model) -> None:
@@ -125,7 +157,14 @@ class FallbackModel:
         last = len(self.models) - 1
         for position, model in enumerate(self.models):
             delivered = False
-            events = model.stream(request)
+            try:
+                sent = (
+                    request.fit(model, request) if isinstance(request, FittableRequest) else request
+                )
+            except Exception as exc:  # this model cannot take the request (its window)
+                _note_switches(exc, switches, model)
+                raise
+            events = model.stream(sent)
             try:
                 async for event in events:
                     if isinstance(event, ModelResponse):
@@ -139,11 +178,7 @@ class FallbackModel:
                     yield event
             except FALLBACK_ERRORS as exc:
                 if delivered or position == last:
-                    if switches:
-                        tried = ", ".join(
-                            f"{s.from_model} ({type(s.error).__name__})" for s in switches
-                        )
-                        exc.add_note(f"FallbackModel: tried {tried} before {model.name}.")
+                    _note_switches(exc, switches, model)
                     raise
                 switches.append(ModelFallback(model.name, self.models[position + 1].name, exc))
                 continue
