@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from agentkit import Agent, TextDeltaEvent, ToolCallFinishedEvent, tool
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 
 class Report(BaseModel):
@@ -36,8 +36,8 @@ def _model(server: LocalModelServer) -> OpenAIChatModel:
 async def test_structured_run_over_http_speaks_mistral() -> None:
     """A tool call then a native JSON answer: the wire carries Mistral's rules throughout."""
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(
@@ -64,7 +64,10 @@ async def test_structured_run_over_http_speaks_mistral() -> None:
 @pytest.mark.anyio
 async def test_streamed_run_over_http() -> None:
     """A streamed run over SSE yields text deltas and tool results, and the same output."""
-    replies = [tool_calls(("get_weather", {"city": "Oslo"})), text("Oslo is at 21 C today.")]
+    replies = [
+        reply_tool_calls(("get_weather", {"city": "Oslo"})),
+        reply_text("Oslo is at 21 C today."),
+    ]
     with LocalModelServer(replies, style="openai") as server:
         agent = Agent(_model(server), tools=[get_weather])
         async with agent.run_stream("Oslo?") as stream:

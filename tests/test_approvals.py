@@ -26,7 +26,7 @@ from agentkit import (
 )
 from agentkit.models import OpenAIChatModel
 from agentkit.testing.replay import check_mistral_conversation
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 ran: list[tuple[str, Any]] = []
 
@@ -97,10 +97,10 @@ async def test_pause_dump_and_resume_in_a_fresh_agent() -> None:
     """The call needing no approval runs, the run pauses; the JSON-saved conversation
     resumes in a new Agent, the approved call runs once, answers go in call order."""
     replies = [
-        tool_calls(
+        reply_tool_calls(
             ("lookup_order", {"order_id": "A1"}), ("refund", {"order_id": "A1", "amount_eur": 250})
         ),
-        text("Refund done."),
+        reply_text("Refund done."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Refund order A1.")
@@ -139,7 +139,10 @@ async def test_pause_dump_and_resume_in_a_fresh_agent() -> None:
 @pytest.mark.anyio
 async def test_the_callable_decides_per_call() -> None:
     """needs_approval=callable: a refund of 50 EUR runs without pausing."""
-    replies = [tool_calls(("refund", {"order_id": "B2", "amount_eur": 50})), text("Done.")]
+    replies = [
+        reply_tool_calls(("refund", {"order_id": "B2", "amount_eur": 50})),
+        reply_text("Done."),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         result = await _agent(server).run("Refund 50 on B2.")
     assert result.output == "Done."
@@ -150,10 +153,10 @@ async def test_the_callable_decides_per_call() -> None:
 async def test_a_denied_call_never_runs_and_the_model_hears_why() -> None:
     """Denied("reason") answers the model with the reason; False with a default one."""
     replies = [
-        tool_calls(
+        reply_tool_calls(
             ("close_account", {"customer": "Ann"}), ("refund", {"order_id": "C", "amount_eur": 900})
         ),
-        text("Understood."),
+        reply_text("Understood."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Close Ann's account and refund C.")
@@ -174,12 +177,12 @@ async def test_partial_decisions_keep_the_run_paused_and_answers_go_in_call_orde
     """Deciding only the second waiting call answers it and pauses again on the first,
     sending nothing; once all are decided the answers go back in call order."""
     replies = [
-        tool_calls(
+        reply_tool_calls(
             ("refund", {"order_id": "D", "amount_eur": 300}),
             ("close_account", {"customer": "Bo"}),
             ("lookup_order", {"order_id": "D"}),
         ),
-        text("All handled."),
+        reply_text("All handled."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         first = await _agent(server).run("Handle D and Bo.")
@@ -209,7 +212,7 @@ async def test_partial_decisions_keep_the_run_paused_and_answers_go_in_call_orde
 async def test_a_tampered_history_is_refused_before_anything_runs_or_is_sent() -> None:
     """Arguments changed in the saved JSON no longer match the approved request: an
     ApprovalError, nothing runs, nothing is sent. A bare id approves whatever is there."""
-    replies = [tool_calls(("refund", {"order_id": "E", "amount_eur": 150})), text("ok")]
+    replies = [reply_tool_calls(("refund", {"order_id": "E", "amount_eur": 150})), reply_text("ok")]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Refund E.")
         (request,) = paused.approvals_needed
@@ -230,7 +233,7 @@ async def test_a_tampered_history_is_refused_before_anything_runs_or_is_sent() -
 async def test_decisions_fail_closed() -> None:
     """An unknown id, a bad decision, or approvals with nothing waiting are errors; a
     paused conversation is never sent as it is (a new prompt must wait for decisions)."""
-    replies = [tool_calls(("close_account", {"customer": "Cy"})), text("ok")]
+    replies = [reply_tool_calls(("close_account", {"customer": "Cy"})), reply_text("ok")]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Close Cy.")
         (request,) = paused.approvals_needed
@@ -254,7 +257,10 @@ async def test_decisions_fail_closed() -> None:
 @pytest.mark.anyio
 async def test_a_resumed_run_takes_a_prompt_after_the_answers() -> None:
     """With every call decided, the resume prompt goes after the tool answers."""
-    replies = [tool_calls(("close_account", {"customer": "Di"})), text("Closed, and noted.")]
+    replies = [
+        reply_tool_calls(("close_account", {"customer": "Di"})),
+        reply_text("Closed, and noted."),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Close Di.")
         (request,) = paused.approvals_needed
@@ -272,7 +278,7 @@ async def test_a_resumed_run_takes_a_prompt_after_the_answers() -> None:
 async def test_a_stream_shows_the_approval_request() -> None:
     """A streamed run yields the finished calls, then an ApprovalRequiredEvent."""
     replies = [
-        tool_calls(("lookup_order", {"order_id": "F"}), ("close_account", {"customer": "Ed"}))
+        reply_tool_calls(("lookup_order", {"order_id": "F"}), ("close_account", {"customer": "Ed"}))
     ]
     with LocalModelServer(replies, style="openai") as server:
         async with _agent(server).run_stream("F and Ed") as stream:
@@ -287,7 +293,7 @@ async def test_a_stream_shows_the_approval_request() -> None:
 @pytest.mark.anyio
 async def test_a_resumed_runs_new_messages_start_at_the_paused_turn() -> None:
     """new_messages of a resumed run hold the rewritten paused turn and what followed."""
-    replies = [tool_calls(("close_account", {"customer": "Flo"})), text("Closed.")]
+    replies = [reply_tool_calls(("close_account", {"customer": "Flo"})), reply_text("Closed.")]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await _agent(server).run("Close Flo.")
         resumed = await _agent(server).run(

@@ -19,7 +19,13 @@ import pytest
 import sniffio
 from _campaign import make_agent, wait_closed
 
-from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, text, tool_calls
+from agentkit.testing.server import (
+    LocalModelServer,
+    RecordedRequest,
+    Reply,
+    reply_text,
+    reply_tool_calls,
+)
 
 
 class _Suspensions:
@@ -51,10 +57,10 @@ class _Suspensions:
 def _answer(request: RecordedRequest) -> Reply:
     """A tool call (both tools) first, then the text answer after the tool messages."""
     if not isinstance(request.body, dict):  # the client was cancelled mid-request
-        return text("")
+        return reply_text("")
     if any(m.get("role") == "tool" for m in request.body["messages"]):
-        return text("Sunny in Paris, and 1 + 2 = 3.")
-    return tool_calls(("get_weather", {"city": "Paris"}), ("add", {"a": 1, "b": 2}))
+        return reply_text("Sunny in Paris, and 1 + 2 = 3.")
+    return reply_tool_calls(("get_weather", {"city": "Paris"}), ("add", {"a": 1, "b": 2}))
 
 
 async def _one_run(agent: Any, stream: bool) -> str:

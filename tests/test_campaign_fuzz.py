@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from agentkit.testing.server import (
     Reply,
     drop_connection,
-    error,
-    json_output,
     malformed,
-    text,
-    tool_calls,
+    reply_error,
+    reply_json,
+    reply_text,
+    reply_tool_calls,
 )
 
 pytestmark = pytest.mark.slow  # a fuzz campaign: hundreds of hostile runs
@@ -63,32 +63,32 @@ def calls_reply(draw: st.DrawFn) -> Reply:
     picked = draw(st.lists(st.tuples(call, call_id), min_size=1, max_size=3))
     encoded: list[Any] = [(n, a) if i is None else (n, a, i) for (n, a), i in picked]
     truncate = draw(st.one_of(st.none(), st.integers(1, 4)))
-    return tool_calls(*encoded, truncate_after=truncate)
+    return reply_tool_calls(*encoded, truncate_after=truncate)
 
 
 outputs = st.sampled_from(
     [
-        json_output({"city": "Paris", "temperature_c": 21}),
-        json_output({"city": "Paris"}),  # fails validation
-        json_output({"city": "Paris", "temperature_c": "warm"}),
-        text('```json\n{"city": "Oslo", "temperature_c": 3}\n```'),
-        text('{"city": "Par'),  # cut JSON
-        text("It is sunny in Paris."),
-        text(""),
-        text("partial", finish_reason="length"),
-        text("It is sunny.", truncate_after=2),  # a cut-off stream / body
+        reply_json({"city": "Paris", "temperature_c": 21}),
+        reply_json({"city": "Paris"}),  # fails validation
+        reply_json({"city": "Paris", "temperature_c": "warm"}),
+        reply_text('```json\n{"city": "Oslo", "temperature_c": 3}\n```'),
+        reply_text('{"city": "Par'),  # cut JSON
+        reply_text("It is sunny in Paris."),
+        reply_text(""),
+        reply_text("partial", finish_reason="length"),
+        reply_text("It is sunny.", truncate_after=2),  # a cut-off stream / body
     ]
 )
 
 faults = st.sampled_from(
     [
-        error(500, "boom"),
-        error(503, "overloaded"),
-        error(429, "slow down", retry_after=0),
-        error(400, "bad request"),
-        error(401, "bad key"),
-        error(404, "no such model"),
-        error(422, "unprocessable"),
+        reply_error(500, "boom"),
+        reply_error(503, "overloaded"),
+        reply_error(429, "slow down", retry_after=0),
+        reply_error(400, "bad request"),
+        reply_error(401, "bad key"),
+        reply_error(404, "no such model"),
+        reply_error(422, "unprocessable"),
         drop_connection(),
         malformed(),
         malformed(b"not json at all"),
@@ -117,7 +117,9 @@ def test_hostile_model_runs_end_cleanly_with_valid_conversations(
     conversation is valid to send again, every request passed Mistral's validator, and
     nothing is left open."""
     threads = non_daemon_threads()
-    final = json_output({"city": "Paris", "temperature_c": 21}) if structured else text("Done.")
+    final = (
+        reply_json({"city": "Paris", "temperature_c": 21}) if structured else reply_text("Done.")
+    )
     outcome, server = run_once(
         [*script, final, final], stream=stream, structured=structured, backend=backend
     )

@@ -20,10 +20,10 @@ from agentkit.testing.server import (
     RecordedRequest,
     Reply,
     drop_connection,
-    error,
     malformed,
-    text,
-    tool_calls,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
 )
 
 pytestmark = pytest.mark.slow  # a load campaign: 1,000 concurrent runs per backend
@@ -38,7 +38,12 @@ class _Faulty:
     def __init__(self) -> None:
         self.random = random.Random(15)
         self.lock = threading.Lock()
-        self.faults = [error(500, "boom"), error(429, "slow down"), drop_connection(), malformed()]
+        self.faults = [
+            reply_error(500, "boom"),
+            reply_error(429, "slow down"),
+            drop_connection(),
+            malformed(),
+        ]
 
     def __call__(self, request: RecordedRequest) -> Reply:
         with self.lock:
@@ -47,8 +52,8 @@ class _Faulty:
         if fault:
             return pick
         if any(m.get("role") == "tool" for m in request.body["messages"]):
-            return text("Sunny in Paris.")
-        return tool_calls(("get_weather", {"city": "Paris"}))
+            return reply_text("Sunny in Paris.")
+        return reply_tool_calls(("get_weather", {"city": "Paris"}))
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])

@@ -22,10 +22,10 @@ from agentkit.testing.server import (
     LocalModelServer,
     Reply,
     drop_connection,
-    error,
     malformed,
-    text,
-    tool_calls,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
 )
 from agentkit.tracing import Tracing
 
@@ -35,20 +35,20 @@ SECRET = "sk-agentkit-SCAN-9d2f7c41b8e6a035"
 ECHO = f"Incorrect API key provided: {SECRET}. You can find your API key at ..."
 
 PATHS: dict[str, list[Reply]] = {
-    "401 echoing the key": [error(401, ECHO)],
-    "403 echoing the key": [error(403, ECHO)],
-    "400 echoing the key": [error(400, ECHO)],
-    "422 echoing the key": [error(422, ECHO)],
-    "404": [error(404, ECHO)],
-    "429 then 429": [error(429, ECHO, retry_after=0)] * 2,
-    "500 then 503": [error(500, ECHO), error(503, ECHO)],
-    "a raw body echoing the key": [error(500, body=f"<html>{SECRET}</html>")] * 2,
+    "401 echoing the key": [reply_error(401, ECHO)],
+    "403 echoing the key": [reply_error(403, ECHO)],
+    "400 echoing the key": [reply_error(400, ECHO)],
+    "422 echoing the key": [reply_error(422, ECHO)],
+    "404": [reply_error(404, ECHO)],
+    "429 then 429": [reply_error(429, ECHO, retry_after=0)] * 2,
+    "500 then 503": [reply_error(500, ECHO), reply_error(503, ECHO)],
+    "a raw body echoing the key": [reply_error(500, body=f"<html>{SECRET}</html>")] * 2,
     "a dropped connection": [drop_connection()] * 2,
     "malformed JSON": [malformed()],
     "malformed JSON echoing the key": [malformed(f'{{"id": "{SECRET}", '.encode())],
-    "a cut-off answer": [text("It is sunny in Paris.", truncate_after=2)],
-    "retries spent on bad tool calls": [tool_calls(("nope", {}))] * 4,
-    "max tokens": [text("cut", finish_reason="length")] * 4,
+    "a cut-off answer": [reply_text("It is sunny in Paris.", truncate_after=2)],
+    "retries spent on bad tool calls": [reply_tool_calls(("nope", {}))] * 4,
+    "max tokens": [reply_text("cut", finish_reason="length")] * 4,
 }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.testing.cassettes import KEY_ENV_VARS, load_cassette_data
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 pytest_plugins = ("pytester",)
 
@@ -111,12 +111,12 @@ async def test_stream():
 
 REPLIES = {
     "test_weather": [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("It is sunny in Paris."),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("It is sunny in Paris."),
     ],
-    "test_named_secret": [text("Done.")],
-    "test_requests": [text("One."), text("Two.")],
-    "test_stream": [text("Paris is the sunny capital of France.")],
+    "test_named_secret": [reply_text("Done.")],
+    "test_requests": [reply_text("One."), reply_text("Two.")],
+    "test_stream": [reply_text("Paris is the sunny capital of France.")],
 }
 
 

@@ -33,7 +33,7 @@ from agentkit.testing.cassettes import (
     load_cassette_data,
     use_cassette,
 )
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 KEY = "sk-proj-" + "Qx7bK2mZ9vR4tY8wN3cF6hJ1pL5sD0gA" + "e4Uo9Wi2Ty7Rq"
 DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens there: replay must not need it
@@ -224,7 +224,7 @@ async def test_stream_replays_chunk_by_chunk(tmp_path: Path) -> None:
     """A recorded stream reaches the client one event per chunk, and the model sees the deltas."""
     path = tmp_path / "stream.yaml"
     answer = "Paris is the sunny capital of France."
-    with LocalModelServer([text(answer)], style="mistral") as server:
+    with LocalModelServer([reply_text(answer)], style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key=KEY)
         with use_cassette(path, record_mode="once"):
             recorded = await _stream_text(model, "Describe Paris.")
@@ -256,7 +256,7 @@ async def test_use_cassette_fails_on_a_changed_prompt_and_on_unplayed_exchanges(
 ) -> None:
     """Outside pytest, use_cassette gives the same diff and the same unplayed check."""
     path = tmp_path / "two.yaml"
-    with LocalModelServer([text("One."), text("Two.")]) as server:
+    with LocalModelServer([reply_text("One."), reply_text("Two.")]) as server:
         model = OpenAIChatModel("local-model", base_url=server.base_url)
         with use_cassette(path, record_mode="once"):
             for prompt in ("First?", "Second?"):
@@ -278,7 +278,7 @@ async def test_recording_refuses_a_secret_it_cannot_scrub(tmp_path: Path) -> Non
     """A key the server echoes in an unnamed field is refused as it is recorded, never written."""
     path = tmp_path / "echo.yaml"
     unpatched = httpx2.AsyncHTTPTransport.handle_async_request
-    with LocalModelServer([text("Hello."), text(f"Your key is {KEY}.")]) as server:
+    with LocalModelServer([reply_text("Hello."), reply_text(f"Your key is {KEY}.")]) as server:
         model = OpenAIChatModel("local-model", base_url=server.base_url)
         with pytest.raises(CassetteSecretError) as info:
             with use_cassette(path, record_mode="once"):

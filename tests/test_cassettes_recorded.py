@@ -21,7 +21,13 @@ from agentkit.events import TextDeltaEvent
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing.cassettes import check_cassette, load_cassette_data
 from agentkit.testing.replay import check_mistral_cassette
-from agentkit.testing.server import LocalModelServer, Reply, json_output, text, tool_calls
+from agentkit.testing.server import (
+    LocalModelServer,
+    Reply,
+    reply_json,
+    reply_text,
+    reply_tool_calls,
+)
 from agentkit.tools import tool
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -47,12 +53,14 @@ class Forecast(BaseModel):
 
 SCRIPTS: dict[str, list[Reply]] = {
     "test_agent_with_a_tool": [
-        tool_calls(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})),
-        text("Paris is sunny at 24 C; Oslo has snow at -3 C."),
+        reply_tool_calls(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})),
+        reply_text("Paris is sunny at 24 C; Oslo has snow at -3 C."),
     ],
-    "test_streamed_answer": [text("Bonjour! Paris is lovely in spring, with mild sunny days.")],
+    "test_streamed_answer": [
+        reply_text("Bonjour! Paris is lovely in spring, with mild sunny days.")
+    ],
     "test_structured_output": [
-        json_output({"city": "Paris", "temperature_c": 24, "summary": "Sunny"}),
+        reply_json({"city": "Paris", "temperature_c": 24, "summary": "Sunny"}),
     ],
 }
 

@@ -21,9 +21,7 @@ from agentkit.cli import ChatSession, ModelChoice, load_object, main, resolve_mo
 from agentkit.cli._chat import chat_loop
 from agentkit.cli._render import PlainRenderer, format_usage
 from agentkit.testing.scripted import ScriptedModel, output_call, text, tool_calls
-from agentkit.testing.server import LocalModelServer
-from agentkit.testing.server import text as wire_text
-from agentkit.testing.server import tool_calls as wire_tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 from agentkit.usage import Usage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +71,7 @@ def test_run_json_prints_output_usage_and_messages(
     agent_file: Path, server: LocalModelServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``run FILE:agent PROMPT --json`` prints only the result: output, usage, messages."""
-    server.add(wire_tool_calls(("add", {"a": 2, "b": 3})), wire_text('{"total": 5}'))
+    server.add(reply_tool_calls(("add", {"a": 2, "b": 3})), reply_text('{"total": 5}'))
     code = main(["run", f"{agent_file}:agent", "2+3?", "--json"])
     out = capsys.readouterr().out
     assert code == 0
@@ -93,7 +91,7 @@ def test_run_plain_streams_tool_calls_output_and_usage(
     agent_file: Path, server: LocalModelServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Off a terminal, ``run`` prints plain lines: the tool call, its result, the output, usage."""
-    server.add(wire_tool_calls(("add", {"a": 2, "b": 3})), wire_text('{"total": 5}'))
+    server.add(reply_tool_calls(("add", {"a": 2, "b": 3})), reply_text('{"total": 5}'))
     assert main(["run", f"{agent_file}:agent", "2+3?"]) == 0
     out = capsys.readouterr().out
     assert '[tool add] {"a": 2, "b": 3}\n' in out
@@ -107,7 +105,7 @@ def test_run_streams_plain_text_once(
     agent_file: Path, server: LocalModelServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A text answer is printed as it streams, and not a second time at the end."""
-    server.add(wire_text("Five, as it happens."))
+    server.add(reply_text("Five, as it happens."))
     assert main(["run", f"{agent_file}:text_agent", "2+3?"]) == 0
     out = capsys.readouterr().out
     assert out.count("Five, as it happens.") == 1
@@ -118,7 +116,7 @@ def test_run_as_a_subprocess_through_the_entry_point(
     agent_file: Path, server: LocalModelServer
 ) -> None:
     """``python -m agentkit.cli run ... --json`` works as a separate process with stdout a pipe."""
-    server.add(wire_tool_calls(("add", {"a": 1, "b": 1})), wire_text('{"total": 2}'))
+    server.add(reply_tool_calls(("add", {"a": 1, "b": 1})), reply_text('{"total": 2}'))
     env = {**os.environ, "TEST_BASE_URL": server.base_url}  # no keys: see no_keys
     proc = subprocess.run(
         [sys.executable, "-m", "agentkit.cli", "run", f"{agent_file}:agent", "1+1?", "--json"],
@@ -136,7 +134,7 @@ def test_run_json_reports_a_failed_run_as_json(
     agent_file: Path, server: LocalModelServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A run that ends in an agent error prints the error and the conversation as JSON, exit 1."""
-    server.add(*[wire_text("not json") for _ in range(4)])
+    server.add(*[reply_text("not json") for _ in range(4)])
     assert main(["run", f"{agent_file}:agent", "2+3?", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["error"]["type"] == "RetriesExhaustedError"
@@ -173,8 +171,8 @@ def test_demo_runs_the_travel_desk_with_a_model_from_the_environment(
         monkeypatch.setenv("OPENAI_API_KEY", "test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         srv.add(
-            wire_tool_calls(("get_weather", {"city": "Lyon"})),
-            wire_text('{"advice": "Take a raincoat."}'),
+            reply_tool_calls(("get_weather", {"city": "Lyon"})),
+            reply_text('{"advice": "Take a raincoat."}'),
         )
         assert main(["demo", "--no-chat"]) == 0
         assert srv.requests[0].body["model"] == "gpt-4o-mini"
@@ -444,7 +442,7 @@ def test_chat_command_talks_to_a_model_string(
     with LocalModelServer(style="openai") as srv:
         monkeypatch.setenv("OPENAI_API_KEY", "test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        srv.add(wire_text("Hi there."))
+        srv.add(reply_text("Hi there."))
         lines = iter(["hello"])
 
         def read(prompt: str) -> str:

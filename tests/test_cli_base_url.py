@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.cli import ModelChoice, main, resolve_model
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 pytestmark = pytest.mark.usefixtures("no_keys")
 
@@ -30,7 +30,7 @@ def test_chat_base_url_sends_the_name_there_with_its_profile(
     """``chat --base-url URL --model llama-cpp`` says where it talks and with which profile,
     sends that name with no key set (the key is ``none``), and shows the cleaned reply."""
     with LocalModelServer(style="openai") as server:
-        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        server.add(reply_text("Hello &amp; welcome.<|im_end|>"))
         _lines(monkeypatch, "hi")
         assert main(["--plain", "chat", "--base-url", server.base_url, "--model", "llama-cpp"]) == 0
         request, url = server.requests[0], server.base_url
@@ -58,7 +58,7 @@ def test_run_base_url_overrides_the_agents_model_and_uses_the_openai_key(
     )
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-the-test")
     with LocalModelServer(style="openai") as server:
-        server.add(text("Four."))
+        server.add(reply_text("Four."))
         argv = ["--plain", "run", f"{agent_file}:agent", "2+2?"]
         assert main([*argv, "--base-url", server.base_url, "--model", "openai:my-model"]) == 0
         request, url = server.requests[0], server.base_url

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentkit.cli import load_object, main
-from agentkit.testing.server import LocalModelServer
-from agentkit.testing.server import text as wire_text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAVEL_DESK = ROOT / "examples" / "travel_desk.py"
@@ -43,7 +42,7 @@ def test_readme_chat_command_finds_its_tools_through_the_console_script() -> Non
     """``agentkit chat --tools examples.travel_desk:get_weather``, run by the installed script
     from the repository root, loads the tool and sends it to the model."""
     with LocalModelServer(style="openai") as srv:
-        srv.add(wire_text("Hello."))
+        srv.add(reply_text("Hello."))
         env = {**os.environ, "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": srv.base_url}
         proc = subprocess.run(
             [
@@ -170,7 +169,7 @@ def test_local_chat_gets_instructions_and_an_example_that_stop_the_echo() -> Non
 
     agent, hooks = chat_agent([], None, local=True)
     with LocalModelServer(style="openai") as srv:
-        srv.add(wire_text("The capital of France is Paris."))
+        srv.add(reply_text("The capital of France is Paris."))
         model = OpenAIChatModel("gemma-3-270m", base_url=srv.base_url, profile=LLAMA_CPP_PROFILE)
         result = agent.run_sync("What is the capital of France?", model=model, hooks=hooks)
         sent = srv.requests[0].body["messages"]
@@ -194,7 +193,7 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
 
     from agentkit import Agent, tool
     from agentkit.cli._render import PlainRenderer
-    from agentkit.testing.server import tool_calls as wire_tool_calls
+    from agentkit.testing.server import reply_tool_calls
 
     @tool
     def slow_lookup(city: str) -> str:
@@ -210,8 +209,8 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
     renderer = PlainRenderer(out)  # type: ignore[arg-type]
     with LocalModelServer(style="openai") as srv:
         srv.add(
-            wire_tool_calls(("slow_lookup", {"city": "Rome"}), delay=1.0),
-            wire_text("Sunny in Rome.", delay=1.0),
+            reply_tool_calls(("slow_lookup", {"city": "Rome"}), delay=1.0),
+            reply_text("Sunny in Rome.", delay=1.0),
         )
         monkeypatch.setenv("OPENAI_API_KEY", "test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)

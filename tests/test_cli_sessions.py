@@ -11,7 +11,7 @@ import pytest
 
 from agentkit.cli import main, session_path
 from agentkit.sessions import SQLiteSession
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 
 def _typing(lines: list[str]) -> object:
@@ -37,7 +37,9 @@ def test_chat_sessions_resume_show_and_clear(
     /clear empties the session file."""
     monkeypatch.setenv("AGENTKIT_DATA_DIR", str(tmp_path))
     assert session_path() == tmp_path / "sessions.db"
-    with LocalModelServer([text("Hello Ada."), text("You are Ada.")], style="openai") as srv:
+    with LocalModelServer(
+        [reply_text("Hello Ada."), reply_text("You are Ada.")], style="openai"
+    ) as srv:
         monkeypatch.setenv("OPENAI_API_KEY", "test")
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         assert _chat(monkeypatch, ["I am Ada."]) == 0

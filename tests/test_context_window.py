@@ -29,7 +29,13 @@ from agentkit import (
 from agentkit.models import OpenAIChatModel
 from agentkit.models.profiles import MISTRAL_SMALL_PROFILE
 from agentkit.sessions import SQLiteSession
-from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, text, tool_calls
+from agentkit.testing.server import (
+    LocalModelServer,
+    RecordedRequest,
+    Reply,
+    reply_text,
+    reply_tool_calls,
+)
 
 WINDOW = 6_000
 MAX_TOKENS = 500
@@ -134,8 +140,8 @@ async def test_a_sixty_turn_session_is_trimmed_to_fit_every_request(tmp_path: Pa
         body = request.body
         counted.append(_mistral_count(body) + body["max_tokens"])
         if body["messages"][-1]["role"] == "user":
-            return tool_calls(("lookup", {"query": "the newest topic"}))
-        return text("Here is what I found.")
+            return reply_tool_calls(("lookup", {"query": "the newest topic"}))
+        return reply_text("Here is what I found.")
 
     with LocalModelServer(server_side, style="mistral") as server:
         agent = Agent(
@@ -170,7 +176,7 @@ async def test_a_sixty_turn_session_is_trimmed_to_fit_every_request(tmp_path: Pa
 async def test_a_current_turn_too_long_is_refused_before_sending() -> None:
     """A prompt that alone passes the window raises ContextWindowExceededError, nothing
     sent, the conversation on the error."""
-    with LocalModelServer([text("never")], style="mistral") as server:
+    with LocalModelServer([reply_text("never")], style="mistral") as server:
         agent = Agent(_model(server, window=1_000), settings=ModelSettings(max_tokens=100))
         with pytest.raises(ContextWindowExceededError) as caught:
             await agent.run("lorem ipsum " * 1_000, message_history=_history(3))
@@ -184,7 +190,7 @@ async def test_a_current_turn_too_long_is_refused_before_sending() -> None:
 @pytest.mark.anyio
 async def test_the_error_policy_refuses_instead_of_trimming() -> None:
     """ContextWindow(policy='error') raises where the default would trim."""
-    with LocalModelServer([text("never")], style="mistral") as server:
+    with LocalModelServer([reply_text("never")], style="mistral") as server:
         agent = Agent(
             _model(server),
             hooks=[ContextWindow(policy="error")],
@@ -198,7 +204,7 @@ async def test_the_error_policy_refuses_instead_of_trimming() -> None:
 @pytest.mark.anyio
 async def test_a_request_that_fits_is_sent_unchanged() -> None:
     """A short history within the window is sent whole, with no trim event."""
-    with LocalModelServer([text("ok")], style="mistral") as server:
+    with LocalModelServer([reply_text("ok")], style="mistral") as server:
         agent = Agent(_model(server), settings=ModelSettings(max_tokens=MAX_TOKENS))
         async with agent.run_stream("Now?", message_history=_history(2)) as stream:
             events = [e async for e in stream]
@@ -246,7 +252,7 @@ async def test_a_short_request_is_not_tokenized() -> None:
         calls.append("counted")
         return original(profile)
 
-    with LocalModelServer([text("Hi.")], style="mistral") as server:
+    with LocalModelServer([reply_text("Hi.")], style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
         window._counter_for = counting
         try:

@@ -26,7 +26,13 @@ from typing import Any
 
 import pytest
 
-from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, text, tool_calls
+from agentkit.testing.server import (
+    LocalModelServer,
+    RecordedRequest,
+    Reply,
+    reply_text,
+    reply_tool_calls,
+)
 
 APP = Path(__file__).with_name("durable_app.py")
 ROOT = APP.parent.parent
@@ -139,10 +145,10 @@ def test_killed_run_resumes_without_redoing_completed_steps(db_url: str, tmp_pat
     ran once, the interrupted one twice, the last once; each request was sent once; a
     third start with the same id sends nothing."""
     script = [
-        tool_calls(("first", {"n": 1})),
-        tool_calls(("second", {"n": 2})),
-        tool_calls(("third", {"n": 3})),
-        text("All three done."),
+        reply_tool_calls(("first", {"n": 1})),
+        reply_tool_calls(("second", {"n": 2})),
+        reply_tool_calls(("third", {"n": 3})),
+        reply_text("All three done."),
     ]
     effects = tmp_path / "effects.txt"
     with LocalModelServer(script, style="mistral") as server:
@@ -173,7 +179,7 @@ def test_killed_run_resumes_without_redoing_completed_steps(db_url: str, tmp_pat
 def test_approval_survives_the_worker_being_killed(db_url: str, tmp_path: Path) -> None:
     """A run paused for approval in a worker that is then killed is approved by a new
     process, and finishes there: the approved tool ran once, after the approval."""
-    script = [tool_calls(("refund", {"order": 7})), text("Refunded order 7.")]
+    script = [reply_tool_calls(("refund", {"order": 7})), reply_text("Refunded order 7.")]
     effects = tmp_path / "effects.txt"
     with LocalModelServer(script, style="mistral") as server:
         worker = _start("pause", db_url, server.base_url, "approve-1", effects)
@@ -203,7 +209,7 @@ def test_two_workers_share_a_queue_of_200_runs(postgres_url: str, tmp_path: Path
 
     def answer(request: RecordedRequest) -> Reply:
         prompt = request.body["messages"][-1]["content"]
-        return text(f"done: {prompt}")
+        return reply_text(f"done: {prompt}")
 
     effects = tmp_path / "effects.txt"
     count = 200

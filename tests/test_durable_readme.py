@@ -13,7 +13,7 @@ from dbos import DBOS
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -32,12 +32,12 @@ def test_durable_examples_run_as_written(
     durable_block = next(b for b in blocks if "DurableAgent(" in b)
     approval_block = next(b for b in blocks if "durable.approve(" in b)
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("Sunny in Paris."),
-        tool_calls(("refund", {"order": 42})),
-        text("Order 42 is refunded."),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("Sunny in Paris."),
+        reply_tool_calls(("refund", {"order": 42})),
+        reply_text("Order 42 is refunded."),
     ]
     monkeypatch.chdir(tmp_path)
     with LocalModelServer(replies, style="mistral") as server:

@@ -24,7 +24,13 @@ from agentkit import (
 )
 from agentkit.models import FallbackModel, OpenAIChatModel, RetryPolicy
 from agentkit.models.profiles import MISTRAL_SMALL_PROFILE
-from agentkit.testing.server import LocalModelServer, error, text, tool_calls, usage
+from agentkit.testing.server import (
+    LocalModelServer,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
+    usage,
+)
 
 PRIMARY_PRICE = ModelPrice(input_per_mtok=0.1, output_per_mtok=0.3)
 BACKUP_PRICE = ModelPrice(input_per_mtok=1.0, output_per_mtok=3.0)
@@ -66,8 +72,8 @@ async def test_a_503_moves_the_request_to_the_next_model_after_its_own_retries()
     """The primary answers 503 twice (its request and its one retry); the backup answers;
     the response names the backup and a ModelFallbackEvent shows the switch."""
     with (
-        LocalModelServer([error(503, "overloaded")] * 2) as primary,
-        LocalModelServer([text("From the backup.", usage=usage(100, 10))]) as backup,
+        LocalModelServer([reply_error(503, "overloaded")] * 2) as primary,
+        LocalModelServer([reply_text("From the backup.", usage=usage(100, 10))]) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),
@@ -91,8 +97,8 @@ async def test_a_503_moves_the_request_to_the_next_model_after_its_own_retries()
 async def test_a_400_raises_at_once_without_trying_other_models() -> None:
     """A request the server rejects as bad is the caller's bug: no fallback, no retry."""
     with (
-        LocalModelServer([error(400, "bad tool schema")]) as primary,
-        LocalModelServer([text("never")]) as backup,
+        LocalModelServer([reply_error(400, "bad tool schema")]) as primary,
+        LocalModelServer([reply_text("never")]) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),
@@ -109,11 +115,11 @@ async def test_usage_is_priced_with_each_answering_models_own_prices() -> None:
     the sum of each answer at its own model's prices."""
     with (
         LocalModelServer(
-            [tool_calls(("get_time", {"city": "Oslo"}), usage=usage(200, 20))]
-            + [error(502, "bad gateway")] * 2,
+            [reply_tool_calls(("get_time", {"city": "Oslo"}), usage=usage(200, 20))]
+            + [reply_error(502, "bad gateway")] * 2,
             style="mistral",
         ) as primary,
-        LocalModelServer([text("Noon in Oslo.", usage=usage(300, 30))]) as backup,
+        LocalModelServer([reply_text("Noon in Oslo.", usage=usage(300, 30))]) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),
@@ -131,8 +137,8 @@ async def test_usage_is_priced_with_each_answering_models_own_prices() -> None:
 @pytest.mark.anyio
 async def test_no_switch_once_a_streamed_answer_has_delivered_deltas() -> None:
     """A stream cut off after its first deltas raises: the backup is never asked."""
-    cut = text("A long answer that will be cut off in the middle", truncate_after=3)
-    with LocalModelServer([cut]) as primary, LocalModelServer([text("never")]) as backup:
+    cut = reply_text("A long answer that will be cut off in the middle", truncate_after=3)
+    with LocalModelServer([cut]) as primary, LocalModelServer([reply_text("never")]) as backup:
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),
             _model(backup, "mistral-small-backup", BACKUP_PRICE),
@@ -150,8 +156,8 @@ async def test_no_switch_once_a_streamed_answer_has_delivered_deltas() -> None:
 async def test_when_every_model_fails_the_last_error_names_the_chain() -> None:
     """All models down: the last model's error is raised, noting the models tried before."""
     with (
-        LocalModelServer([error(503, "down")] * 2) as primary,
-        LocalModelServer([error(429, "slow down")] * 2) as backup,
+        LocalModelServer([reply_error(503, "down")] * 2) as primary,
+        LocalModelServer([reply_error(429, "slow down")] * 2) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),
@@ -167,7 +173,7 @@ async def test_when_every_model_fails_the_last_error_names_the_chain() -> None:
 @pytest.mark.anyio
 async def test_the_chain_is_entered_and_closed_as_one_model() -> None:
     """async with the FallbackModel enters every model; the profile is the chain's."""
-    with LocalModelServer([text("ok")]) as primary, LocalModelServer([]) as backup:
+    with LocalModelServer([reply_text("ok")]) as primary, LocalModelServer([]) as backup:
         first = _model(primary, "mistral-small-2506", PRIMARY_PRICE)
         second = _model(backup, "mistral-small-backup", BACKUP_PRICE)
         model = FallbackModel(first, second)
@@ -184,8 +190,8 @@ async def test_the_chain_is_entered_and_closed_as_one_model() -> None:
 async def test_a_streamed_run_reports_the_switch_with_the_answer() -> None:
     """Streamed: the backup's deltas arrive, then the ModelFallbackEvent, then its response."""
     with (
-        LocalModelServer([error(503, "down")] * 2) as primary,
-        LocalModelServer([text("Backup speaking.")]) as backup,
+        LocalModelServer([reply_error(503, "down")] * 2) as primary,
+        LocalModelServer([reply_text("Backup speaking.")]) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", PRIMARY_PRICE),

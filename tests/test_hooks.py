@@ -121,7 +121,7 @@ class CapTokens(Hooks):
 @pytest.mark.anyio
 async def test_a_request_hook_changes_what_goes_on_the_wire() -> None:
     """A changed request is the one the server receives."""
-    with LocalModelServer([srv.text("Hi.")]) as server:
+    with LocalModelServer([srv.reply_text("Hi.")]) as server:
         agent = Agent(http_model(server), hooks=[CapTokens()])
         assert (await agent.run("Hello")).output == "Hi."
         assert server.requests[0].body["max_tokens"] == 64
@@ -137,7 +137,7 @@ class Refuse(Hooks):
 @pytest.mark.anyio
 async def test_a_refused_request_is_never_sent_and_the_error_carries_the_conversation() -> None:
     """A hook that raises ends the run before the request reaches the server."""
-    with LocalModelServer([srv.text("Hi.")]) as server:
+    with LocalModelServer([srv.reply_text("Hi.")]) as server:
         agent = Agent(http_model(server), instructions="Be brief.")
         with pytest.raises(AgentkitError, match="refused by policy") as caught:
             await agent.run("Hello", hooks=[Refuse()])
@@ -171,7 +171,7 @@ async def test_a_hook_can_answer_a_request_itself_streamed_or_not() -> None:
 async def test_a_streamed_run_through_a_request_hook_still_streams() -> None:
     """With a request hook, the model's deltas still reach the stream as they come."""
     log: list[str] = []
-    with LocalModelServer([srv.text("Paris is the sunny capital of France.")]) as server:
+    with LocalModelServer([srv.reply_text("Paris is the sunny capital of France.")]) as server:
         agent = Agent(http_model(server), hooks=[Recorder("h", log)])
         async with agent.run_stream("Paris?") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
@@ -337,7 +337,7 @@ def test_hooks_must_be_hooks_instances() -> None:
 @pytest.mark.anyio
 async def test_a_run_without_hooks_and_complete_give_the_same_answer() -> None:
     """complete() is the model's stream consumed: the same response the loop gets."""
-    with LocalModelServer([srv.text("Hi."), srv.text("Hi.")]) as server:
+    with LocalModelServer([srv.reply_text("Hi."), srv.reply_text("Hi.")]) as server:
         model = http_model(server)
         response = await complete(model, ModelRequest(messages=[]))
         result = await Agent(model).run("Hello")
@@ -376,7 +376,7 @@ class Awaits(Hooks):
 async def test_a_hook_that_awaits_around_a_streamed_request_sees_it_through() -> None:
     """Locks, sleeps and cancel scopes in a hook work around a streamed request."""
     log: list[str] = []
-    with LocalModelServer([srv.text("Paris is the sunny capital of France.")]) as server:
+    with LocalModelServer([srv.reply_text("Paris is the sunny capital of France.")]) as server:
         agent = Agent(http_model(server), hooks=[Awaits(log)])
         async with agent.run_stream("Paris?") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
@@ -389,7 +389,7 @@ async def test_cancelling_a_streamed_request_reaches_the_hook_and_propagates() -
     """A cancel while the model streams goes through the hook (which may clean up with
     awaits) and ends the run as a cancel."""
     log: list[str] = []
-    slow = replace(srv.text("one two three four five six seven"), delay=30)
+    slow = replace(srv.reply_text("one two three four five six seven"), delay=30)
     with LocalModelServer([slow]) as server:
         agent = Agent(http_model(server), hooks=[Awaits(log)])
         with anyio.move_on_after(0.5) as scope:
@@ -434,7 +434,7 @@ class SecondOpinion(Hooks):
 async def test_a_hook_catches_a_streamed_models_error_and_sends_again() -> None:
     """The model's error reaches the hook as the handler's exception; a second call streams."""
     hook = SecondOpinion()
-    replies = [srv.error(400, "bad request"), srv.text("Second try works.")]
+    replies = [srv.reply_error(400, "bad request"), srv.reply_text("Second try works.")]
     with LocalModelServer(replies) as server:
         agent = Agent(http_model(server), hooks=[hook])
         async with agent.run_stream("Hi") as stream:

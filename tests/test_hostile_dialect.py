@@ -13,7 +13,7 @@ from agentkit.models import OpenAIChatModel, dialect
 from agentkit.models.dialect import MISSING_RESULT_TEXT, convert_messages
 from agentkit.models.profiles import GENERIC_PROFILE, MISTRAL_SMALL_PROFILE, OPENAI_PROFILE
 from agentkit.testing import check_mistral_conversation
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 MISTRAL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -38,7 +38,7 @@ def _call(id_: str, name: str = "get_weather") -> ToolCall:
 @pytest.mark.anyio
 async def test_invalid_tool_names_are_sanitized_on_the_wire(bad_name: str) -> None:
     """A tool name Mistral would refuse is told "unknown tool" and resent in a valid form."""
-    replies = [tool_calls((bad_name, {"city": "Paris"})), text("Sorry.")]
+    replies = [reply_tool_calls((bad_name, {"city": "Paris"})), reply_text("Sorry.")]
     with LocalModelServer(replies, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
         result = await Agent(model, tools=[get_weather]).run("Weather?")

@@ -18,8 +18,7 @@ from agentkit.cli import main
 from agentkit.models import OpenAIChatModel
 from agentkit.testing import ScriptedModel
 from agentkit.testing.scripted import text
-from agentkit.testing.server import LocalModelServer
-from agentkit.testing.server import text as wire_text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("no_keys")
@@ -41,7 +40,7 @@ def test_cli_run_uses_the_agents_own_model_when_a_key_is_set(
     """``agentkit run FILE:agent`` sends to the agent's model, whatever key is in the env."""
     path = tmp_path / "app.py"
     path.write_text(textwrap.dedent(AGENT_FILE))
-    with LocalModelServer([wire_text("From the agent's server.")]) as server:
+    with LocalModelServer([reply_text("From the agent's server.")]) as server:
         monkeypatch.setenv("TEST_BASE_URL", server.base_url)
         monkeypatch.setenv(key, "sk-must-not-be-used")
         code = main(["run", f"{path}:agent", "hi", "--json"])
@@ -59,7 +58,7 @@ def test_cli_run_model_flag_still_overrides(
     path.write_text(textwrap.dedent(AGENT_FILE))
     with (
         LocalModelServer([]) as own,
-        LocalModelServer([wire_text("From --model.")], model="other") as other,
+        LocalModelServer([reply_text("From --model.")], model="other") as other,
     ):
         monkeypatch.setenv("TEST_BASE_URL", own.base_url)
         monkeypatch.setenv("OPENAI_BASE_URL", other.base_url)
@@ -131,7 +130,7 @@ def test_run_sync_leaks_no_socket_under_dev_mode() -> None:
 
 def test_a_streamed_request_under_trio_leaves_no_generator_unclosed() -> None:
     """A streamed run under trio closes its SSE generator: no "garbage collected" warning."""
-    with LocalModelServer([wire_text("a streamed answer, in pieces")]) as server:
+    with LocalModelServer([reply_text("a streamed answer, in pieces")]) as server:
 
         async def main_() -> str:
             model = OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="k")

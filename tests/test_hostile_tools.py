@@ -13,9 +13,7 @@ from agentkit import Agent, ToolCallFinishedEvent, tool
 from agentkit.models import OpenAIChatModel
 from agentkit.testing import ScriptedModel
 from agentkit.testing.scripted import text, tool_calls
-from agentkit.testing.server import LocalModelServer
-from agentkit.testing.server import text as http_text
-from agentkit.testing.server import tool_calls as http_tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
@@ -78,8 +76,8 @@ async def test_a_surrogate_escaped_file_name_goes_over_http() -> None:
         raise FileNotFoundError(f"No such file: {name}")
 
     replies = [
-        http_tool_calls(("list_files", {}), ("open_file", {})),
-        http_text("Done."),
+        reply_tool_calls(("list_files", {}), ("open_file", {})),
+        reply_text("Done."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")

@@ -14,7 +14,7 @@ from agentkit._errors import AuthenticationError, ModelAPIError, ServerError
 from agentkit.models import OpenAIChatModel, RetryPolicy
 from agentkit.models._transport import sse_data
 from agentkit.models.parse import ResponseShapeError, parse_usage
-from agentkit.testing.server import LocalModelServer, Reply, error, text
+from agentkit.testing.server import LocalModelServer, Reply, reply_error, reply_text
 
 KEY = "sk-test-0123456789abcdefSECRET"
 
@@ -134,7 +134,7 @@ async def test_odd_usage_reaches_the_run_as_a_warning_event() -> None:
     """A run whose server reports negative usage counts 0 and says so in a ``ModelWarningEvent``."""
     from agentkit import ModelWarningEvent
 
-    reply = text("hi", usage={"prompt_tokens": -4, "completion_tokens": 1.5})
+    reply = reply_text("hi", usage={"prompt_tokens": -4, "completion_tokens": 1.5})
     with LocalModelServer([reply]) as server:
         events = []
         async with Agent(_model(server)).run_stream("hi") as run:
@@ -155,7 +155,7 @@ async def test_a_key_the_server_echoes_is_redacted_from_errors(status: int) -> N
     """The server's text repeating the key never puts the key in the error agentkit raises."""
     message = f"Incorrect API key provided: {KEY}. You can find your key at ..."
     retry = RetryPolicy(max_retries=0)
-    with LocalModelServer([error(status, message)]) as server:
+    with LocalModelServer([reply_error(status, message)]) as server:
         with pytest.raises(ModelAPIError) as info:
             await Agent(_model(server, retry=retry)).run("hi")
     exc = info.value
@@ -183,7 +183,7 @@ async def test_a_key_echoed_in_a_200_shape_error_is_redacted() -> None:
 async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: str) -> None:
     """``Retry-After: nan`` (or inf) is ignored: the request is retried with the backoff."""
     retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-    replies = [error(503, "busy", headers={"Retry-After": value}), text("ok")]
+    replies = [reply_error(503, "busy", headers={"Retry-After": value}), reply_text("ok")]
     with LocalModelServer(replies) as server:
         result = await Agent(_model(server, retry=retry)).run("hi")
     assert result.output == "ok"
@@ -194,7 +194,7 @@ async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: s
 async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
     """``retry-after-ms: nan`` is ignored as well."""
     retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-    replies = [error(429, "slow", headers={"retry-after-ms": "nan"}), text("ok")]
+    replies = [reply_error(429, "slow", headers={"retry-after-ms": "nan"}), reply_text("ok")]
     with LocalModelServer(replies) as server:
         assert (await Agent(_model(server, retry=retry)).run("hi")).output == "ok"
 
@@ -246,7 +246,7 @@ async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
 async def test_a_null_answer_without_tool_calls_is_sent_back_to_fix() -> None:
     """``content: null`` and no tool calls is not the answer ``""``: the model is asked again."""
     empty = _completion({"role": "assistant", "content": None})
-    with LocalModelServer([Reply(body=empty), text("Here it is.")]) as server:
+    with LocalModelServer([Reply(body=empty), reply_text("Here it is.")]) as server:
         result = await Agent(_model(server)).run("hi")
     assert result.output == "Here it is."
     assert "Your answer was empty" in server.bodies[1]["messages"][-1]["content"]
@@ -257,7 +257,7 @@ async def test_empty_answers_spend_the_retries() -> None:
     """Empty answers every time end in ``RetriesExhaustedError`` carrying the conversation."""
     from agentkit import RetriesExhaustedError
 
-    with LocalModelServer([text("") for _ in range(3)]) as server:
+    with LocalModelServer([reply_text("") for _ in range(3)]) as server:
         with pytest.raises(RetriesExhaustedError, match="empty") as info:
             await Agent(_model(server), retries=2).run("hi")
     assert info.value.messages
@@ -268,7 +268,7 @@ async def test_a_content_filtered_answer_is_a_typed_error() -> None:
     """``finish_reason: content_filter`` is ``ContentFilteredError``, not the run's answer."""
     from agentkit import ContentFilteredError
 
-    with LocalModelServer([text("I can't hel", finish_reason="content_filter")]) as server:
+    with LocalModelServer([reply_text("I can't hel", finish_reason="content_filter")]) as server:
         with pytest.raises(ContentFilteredError, match="content filter") as info:
             await Agent(_model(server)).run("hi")
     assert info.value.messages is not None

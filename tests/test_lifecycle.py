@@ -34,7 +34,7 @@ async def all_closed(server: LocalModelServer) -> None:
 @pytest.mark.anyio
 async def test_a_run_closes_the_connection_it_opened() -> None:
     """After a run (not inside ``async with agent``) nothing it opened stays open."""
-    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+    with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
         agent = Agent(http_model(server))
         assert (await agent.run("1")).output == "one"
         await all_closed(server)
@@ -46,7 +46,7 @@ async def test_a_run_closes_the_connection_it_opened() -> None:
 @pytest.mark.anyio
 async def test_async_with_agent_keeps_one_connection_across_runs_then_closes_it() -> None:
     """Inside ``async with agent`` runs share the model's pool; leaving the block closes it."""
-    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+    with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
         agent = Agent(http_model(server))
         async with agent:
             await agent.run("1")
@@ -60,7 +60,7 @@ async def test_async_with_agent_keeps_one_connection_across_runs_then_closes_it(
 @pytest.mark.anyio
 async def test_a_model_entered_by_the_user_stays_open_until_the_user_leaves() -> None:
     """Entries nest: the agent's exit does not close a model its user still holds."""
-    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+    with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
         model = http_model(server)
         async with model:
             async with Agent(model) as agent:
@@ -73,7 +73,7 @@ async def test_a_model_entered_by_the_user_stays_open_until_the_user_leaves() ->
 
 def test_run_sync_closes_what_it_opened_in_its_event_loop() -> None:
     """Each run_sync leaves nothing open behind its event loop."""
-    with LocalModelServer([srv.text("one"), srv.text("two")]) as server:
+    with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
         agent = Agent(http_model(server))
         assert agent.run_sync("1").output == "one"
         assert agent.run_sync("2").output == "two"
@@ -84,7 +84,7 @@ def test_run_sync_closes_what_it_opened_in_its_event_loop() -> None:
 @pytest.mark.anyio
 async def test_a_passed_in_http_client_is_never_closed() -> None:
     """agentkit sends on a user's httpx2 client but leaves closing it to the user."""
-    with LocalModelServer([srv.text("one")]) as server:
+    with LocalModelServer([srv.reply_text("one")]) as server:
         async with httpx2.AsyncClient() as http:
             agent = Agent(http_model(server, http_client=http))
             assert (await agent.run("1")).output == "one"
@@ -97,7 +97,7 @@ async def test_a_passed_in_http_client_is_never_closed() -> None:
 @pytest.mark.anyio
 async def test_a_passed_in_openai_client_is_never_closed() -> None:
     """A user's AsyncOpenAI gives its URL and key; agentkit never closes it."""
-    with LocalModelServer([srv.text("one")]) as server:
+    with LocalModelServer([srv.reply_text("one")]) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="user-key")
         try:
             agent = Agent(OpenAIChatModel("mistral-small-2506", client=client))

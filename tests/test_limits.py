@@ -28,8 +28,8 @@ from agentkit.testing.server import (
     LocalModelServer,
     RecordedRequest,
     Reply,
-    text,
-    tool_calls,
+    reply_text,
+    reply_tool_calls,
     usage,
 )
 from agentkit.tools import ToolDefinition
@@ -72,7 +72,7 @@ def _billing_server(request: RecordedRequest) -> Reply:
     ``max_tokens`` of output (the worst a model can do)."""
     body = request.body
     billed = usage(_tekken_tokens(body), body["max_tokens"])
-    return tool_calls(("lookup", {"query": f"turn {len(body['messages'])}"}), usage=billed)
+    return reply_tool_calls(("lookup", {"query": f"turn {len(body['messages'])}"}), usage=billed)
 
 
 @pytest.mark.anyio
@@ -137,7 +137,10 @@ async def test_cost_budget_is_never_overshot_and_the_conversation_can_be_sent_ag
 async def test_output_budget_refuses_before_sending_and_names_the_worst_case() -> None:
     """output_tokens: after 500 of 1000 are used, a request with max_tokens=600 is not
     sent; the error names the limit, the usage so far and the refused worst case."""
-    replies = [tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)), text("never")]
+    replies = [
+        reply_tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)),
+        reply_text("never"),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         with pytest.raises(UsageLimitExceeded) as caught:
@@ -155,7 +158,7 @@ async def test_output_budget_refuses_before_sending_and_names_the_worst_case() -
 @pytest.mark.anyio
 async def test_requests_limit_and_run_override() -> None:
     """requests=1 on the run replaces the agent's looser limit: one request, then refusal."""
-    replies = [tool_calls(("lookup", {"query": "a"})), text("never")]
+    replies = [reply_tool_calls(("lookup", {"query": "a"})), reply_text("never")]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(requests=10))
         with pytest.raises(UsageLimitExceeded) as caught:
@@ -169,10 +172,10 @@ async def test_tool_calls_limit_is_checked_before_any_tool_runs() -> None:
     """Three calls in a turn with tool_calls=2 left: none of them runs, nothing more is sent."""
     calls_run.clear()
     replies = [
-        tool_calls(
+        reply_tool_calls(
             ("lookup", {"query": "a"}), ("lookup", {"query": "b"}), ("lookup", {"query": "c"})
         ),
-        text("never"),
+        reply_text("never"),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
@@ -188,7 +191,10 @@ async def test_tool_calls_limit_is_checked_before_any_tool_runs() -> None:
 @pytest.mark.anyio
 async def test_tool_calls_are_counted_in_usage() -> None:
     """Usage counts the tool calls that ran; a budget that fits them lets the run finish."""
-    replies = [tool_calls(("lookup", {"query": "a"}), ("lookup", {"query": "b"})), text("done")]
+    replies = [
+        reply_tool_calls(("lookup", {"query": "a"}), ("lookup", {"query": "b"})),
+        reply_text("done"),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
         result = await agent.run("Q")
@@ -200,7 +206,10 @@ async def test_tool_calls_are_counted_in_usage() -> None:
 async def test_on_limit_answer_sends_one_last_request_without_tools_within_what_is_left() -> None:
     """on_limit="answer": the request that could overshoot becomes a last one without
     tools, max_tokens lowered to what is left, asking for the final answer."""
-    replies = [tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)), text("Short answer.")]
+    replies = [
+        reply_tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)),
+        reply_text("Short answer."),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         limits = UsageLimits(output_tokens=1000, on_limit="answer")
@@ -217,7 +226,7 @@ async def test_on_limit_answer_sends_one_last_request_without_tools_within_what_
 @pytest.mark.anyio
 async def test_on_limit_answer_raises_when_even_a_last_answer_cannot_fit() -> None:
     """With no room for a last answer (the requests budget is spent) the run raises."""
-    replies = [tool_calls(("lookup", {"query": "a"})), text("never")]
+    replies = [reply_tool_calls(("lookup", {"query": "a"})), reply_text("never")]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup])
         with pytest.raises(UsageLimitExceeded):
@@ -229,7 +238,7 @@ async def test_on_limit_answer_raises_when_even_a_last_answer_cannot_fit() -> No
 async def test_cost_limit_with_an_unpriced_model_is_a_configuration_error() -> None:
     """cost_usd on a model without a price (also any model of a FallbackModel) fails at
     run start: nothing is sent."""
-    with LocalModelServer([text("never")]) as server:
+    with LocalModelServer([reply_text("never")]) as server:
         unpriced = _model(server, "some-local-model")
         for model in (unpriced, FallbackModel(_model(server), unpriced)):
             agent = Agent(model, usage_limits=UsageLimits(cost_usd=1.0))
@@ -291,7 +300,10 @@ def test_worst_case_input_is_an_upper_bound_on_tekken_tokens(sample: str) -> Non
 @pytest.mark.anyio
 async def test_a_streamed_run_is_refused_the_same_way() -> None:
     """Streamed, the limit hook refuses the overshooting request just the same."""
-    replies = [tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)), text("never")]
+    replies = [
+        reply_tool_calls(("lookup", {"query": "a"}), usage=usage(40, 500)),
+        reply_text("never"),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         with pytest.raises(UsageLimitExceeded):

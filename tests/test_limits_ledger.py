@@ -22,9 +22,7 @@ from agentkit.limits import worst_case
 from agentkit.models.base import ModelRequest
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing import ScriptedModel, text, tool_calls
-from agentkit.testing.server import LocalModelServer, Reply
-from agentkit.testing.server import text as wire_text
-from agentkit.testing.server import tool_calls as wire_tool_calls
+from agentkit.testing.server import LocalModelServer, Reply, reply_text, reply_tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -109,8 +107,8 @@ async def test_a_response_without_usage_is_charged_at_its_worst_case() -> None:
     budget, never 0: a cost budget that fits one request's worst case refuses the second
     (the unknown cost used to be read as $0 and the run overspent)."""
     silent: list[Reply] = [
-        replace(wire_tool_calls(("look_up", {"topic": "x"})), usage=None),
-        replace(wire_text("Done."), usage=None),
+        replace(reply_tool_calls(("look_up", {"topic": "x"})), usage=None),
+        replace(reply_text("Done."), usage=None),
     ]
     with LocalModelServer(silent, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t")

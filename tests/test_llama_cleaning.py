@@ -13,7 +13,7 @@ from agentkit.events import TextDeltaEvent
 from agentkit.models._clean import OutputCleaner, clean_text
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import GENERIC_PROFILE, LLAMA_CPP_PROFILE
-from agentkit.testing.server import LocalModelServer, Reply, text, tool_calls, usage
+from agentkit.testing.server import LocalModelServer, Reply, reply_text, reply_tool_calls, usage
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_keys")]
 
@@ -43,8 +43,8 @@ async def test_escaped_arguments_and_leaked_tokens_are_cleaned() -> None:
     CITIES.clear()
     with LocalModelServer(style="openai") as server:
         server.add(
-            tool_calls(("get_weather", "{&#34;city&#34;: &#34;Oslo&#34;}")),
-            text("Snow in Oslo &amp;amp; cold.<|im_end|>\n<|im_start|>user\nAnd Lyon?"),
+            reply_tool_calls(("get_weather", "{&#34;city&#34;: &#34;Oslo&#34;}")),
+            reply_text("Snow in Oslo &amp;amp; cold.<|im_end|>\n<|im_start|>user\nAnd Lyon?"),
         )
         agent = Agent(_llama(server), tools=[get_weather])
         result = await agent.run("Weather in Oslo?")
@@ -81,7 +81,7 @@ async def test_streamed_text_is_cleaned_and_unreported_usage_is_unknown() -> Non
 async def test_usage_the_server_reports_is_used() -> None:
     """When llama.cpp reports usage (unstreamed answers do), its counts are shown."""
     with LocalModelServer(style="openai") as server:
-        server.add(text("Paris.", usage=usage(prompt_tokens=40, completion_tokens=3)))
+        server.add(reply_text("Paris.", usage=usage(prompt_tokens=40, completion_tokens=3)))
         result = await Agent(_llama(server)).run("Capital of France?")
     assert (result.usage.input_tokens, result.usage.output_tokens) == (40, 3)
     assert result.usage.unreported == 0
@@ -92,7 +92,7 @@ async def test_other_profiles_keep_the_text_as_sent() -> None:
     """Without the flags (any other profile), entities and tokens pass through untouched."""
     raw = "a &#34;b&#34; <|im_end|> c"
     with LocalModelServer(style="openai") as server:
-        server.add(text(raw))
+        server.add(reply_text(raw))
         model = OpenAIChatModel("x", base_url=server.base_url, api_key="k", profile=GENERIC_PROFILE)
         result = await Agent(model).run("hi")
     assert result.output == raw

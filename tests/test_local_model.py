@@ -39,7 +39,7 @@ from agentkit.models.base import (
 )
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import LLAMA_CPP_PROFILE
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ def test_the_embedded_model_is_a_plain_client_with_the_llama_cpp_profile() -> No
 async def test_tool_results_reach_the_model_as_user_messages() -> None:
     """The server's template drops tool messages, so they go as user messages naming the tool."""
     error = ToolMessage(tool_call_id="c2", name="get_weather", content="no city", is_error=True)
-    with LocalModelServer([text("ok")]) as srv:
+    with LocalModelServer([reply_text("ok")]) as srv:
         await complete(_model(srv), ModelRequest(messages=(*HISTORY, error)))
         sent = srv.requests[0].body
     extra = {"role": "user", "content": "Error from get_weather: no city"}
@@ -140,7 +140,7 @@ async def test_tool_results_reach_the_model_as_user_messages() -> None:
 async def test_tools_go_with_auto_and_a_text_choice_follows_up_without_tools() -> None:
     """Tools always go with tool_choice auto; if the model picks text, the empty answer
     carries the follow-up without tools, and the loop sends it as a second request."""
-    with LocalModelServer([text(""), text("It rains.")]) as srv:
+    with LocalModelServer([reply_text(""), reply_text("It rains.")]) as srv:
         agent = Agent(_model(srv), tools=[get_weather])
         result = await agent.run("Weather in Lyon?")
         first, second = (r.body for r in srv.requests)
@@ -153,7 +153,7 @@ async def test_tools_go_with_auto_and_a_text_choice_follows_up_without_tools() -
 @pytest.mark.anyio
 async def test_a_declined_required_call_follows_up_naming_the_final_result_tool() -> None:
     """With "required" and no tool call back, the follow-up names final_result."""
-    with LocalModelServer([text("")]) as srv:
+    with LocalModelServer([reply_text("")]) as srv:
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
@@ -167,7 +167,7 @@ async def test_a_declined_required_call_follows_up_naming_the_final_result_tool(
 @pytest.mark.anyio
 async def test_a_tool_call_comes_back_after_one_request() -> None:
     """When the model calls a tool, there is no follow-up."""
-    with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
+    with LocalModelServer([reply_tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
         request = ModelRequest(
             messages=HISTORY, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
         )
@@ -181,7 +181,7 @@ async def test_a_tool_call_comes_back_after_one_request() -> None:
 async def test_streaming_with_tools_is_sent_whole_and_replayed_as_deltas() -> None:
     """The server cannot stream tool calls: the request goes unstreamed, the deltas are
     made from the whole answer."""
-    with LocalModelServer([tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
+    with LocalModelServer([reply_tool_calls(("get_weather", {"city": "Lyon"}))]) as srv:
         request = ModelRequest(messages=HISTORY, tools=(WEATHER,), tool_choice="auto", stream=True)
         events = [e async for e in stream_events(_model(srv), request)]
         sent = srv.requests[0].body
@@ -196,7 +196,7 @@ async def test_streaming_with_tools_is_sent_whole_and_replayed_as_deltas() -> No
 async def test_a_streamed_text_choice_follows_up_without_tools_and_replays_it() -> None:
     """Streamed with tools, a text choice is followed up (unstreamed: no tools left, so it
     streams) and its text reaches the run's stream."""
-    with LocalModelServer([text(""), text("It rains.")]) as srv:
+    with LocalModelServer([reply_text(""), reply_text("It rains.")]) as srv:
         agent = Agent(_model(srv), tools=[get_weather])
         async with agent.run_stream("Weather in Lyon?") as stream:
             events = [e async for e in stream]
@@ -212,7 +212,7 @@ async def test_a_streamed_text_choice_follows_up_without_tools_and_replays_it() 
 @pytest.mark.anyio
 async def test_streaming_text_without_tools_streams() -> None:
     """A request without tools is streamed as usual (tool results still as user text)."""
-    with LocalModelServer([text("Rain in Lyon tomorrow.")]) as srv:
+    with LocalModelServer([reply_text("Rain in Lyon tomorrow.")]) as srv:
         request = ModelRequest(messages=HISTORY, stream=True)
         events = [e async for e in _model(srv).stream(request)]
         sent = srv.requests[0].body

@@ -18,7 +18,7 @@ from agentkit.mcp import MCPServer
 from agentkit.messages import SystemMessage, ToolMessage, UserMessage
 from agentkit.models import OpenAIChatModel
 from agentkit.testing import ScriptedModel, tool_calls
-from agentkit.testing.server import LocalModelServer, error, text
+from agentkit.testing.server import LocalModelServer, reply_error, reply_text
 
 pytestmark = pytest.mark.anyio
 
@@ -189,7 +189,7 @@ async def test_sampling_requests_are_answered_by_the_named_model() -> None:
 async def test_sampling_over_http_with_openai_chat_model() -> None:
     """With an OpenAIChatModel on a local server as sampling_model, the sampling request is
     a real chat-completions request and the model's text comes back to the MCP server."""
-    with LocalModelServer([text("A gull, a wave.")], style="mistral") as local:
+    with LocalModelServer([reply_text("A gull, a wave.")], style="mistral") as local:
         sampler = OpenAIChatModel("mistral-small-2506", base_url=local.base_url, api_key="t")
         writer = MCPServer.in_process(_writer(), sampling_model=sampler)
         model = ScriptedModel([tool_calls(("poem", {"topic": "gulls"})), "ok"])
@@ -218,7 +218,7 @@ async def test_sampling_is_refused_without_a_sampling_model() -> None:
 async def test_a_failing_sampling_model_is_an_error_for_the_server() -> None:
     """A sampling model that fails answers the server with an error naming the model; the
     run goes on with the tool call answered as an error."""
-    with LocalModelServer([error(400, "bad request")], style="mistral") as local:
+    with LocalModelServer([reply_error(400, "bad request")], style="mistral") as local:
         sampler = OpenAIChatModel("mistral-small-2506", base_url=local.base_url, api_key="t")
         model = ScriptedModel([tool_calls(("poem", {"topic": "x"})), "ok"])
         writer = MCPServer.in_process(_writer(), sampling_model=sampler)

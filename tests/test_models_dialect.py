@@ -36,7 +36,7 @@ from agentkit.models.profiles import (
     OPENAI_PROFILE,
 )
 from agentkit.schema import to_strict
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 MISTRAL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -60,7 +60,7 @@ TIME = ToolDefinition(
 @pytest.fixture
 def server() -> Iterator[LocalModelServer]:
     """A local server answering every request with the same short text."""
-    with LocalModelServer(lambda request: text("ok")) as srv:
+    with LocalModelServer(lambda request: reply_text("ok")) as srv:
         yield srv
 
 

@@ -21,7 +21,7 @@ from agentkit.models.profiles import (
     profile_for,
     register_profile,
 )
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 from agentkit.usage import ModelPrice
 
 # Start every test with no provider key or base URL in the environment.
@@ -68,7 +68,7 @@ def test_mistral_string() -> None:
 @pytest.mark.anyio
 async def test_openai_string_honours_openai_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """'openai:' reads OPENAI_API_KEY and OPENAI_BASE_URL (a real request to a local server)."""
-    with LocalModelServer([text("hello")]) as server:
+    with LocalModelServer([reply_text("hello")]) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
         model = chat_model(infer_model("openai:gpt-4o-mini"))

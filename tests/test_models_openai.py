@@ -44,10 +44,10 @@ from agentkit.testing.server import (
     LocalModelServer,
     Reply,
     drop_connection,
-    error,
     malformed,
-    text,
-    tool_calls,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
     usage,
 )
 from agentkit.usage import Usage
@@ -96,7 +96,7 @@ async def collect(model: OpenAIChatModel, request: ModelRequest) -> list[ModelSt
 @pytest.mark.anyio
 async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
     """A text answer is parsed with its usage, cached tokens and the profile's cost."""
-    reply = text("Bonjour.", usage=usage(1000, 500, cached_tokens=200))
+    reply = reply_text("Bonjour.", usage=usage(1000, 500, cached_tokens=200))
     with LocalModelServer([reply], style="mistral") as server:
         response = await complete(model_for(server), HI)
     assert response.message.content == "Bonjour."
@@ -116,7 +116,7 @@ async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
 @pytest.mark.anyio
 async def test_unknown_price_gives_no_cost() -> None:
     """A model without a price reports cost None, never a made-up zero."""
-    with LocalModelServer([text("x", usage=usage(10, 2))]) as server:
+    with LocalModelServer([reply_text("x", usage=usage(10, 2))]) as server:
         response = await complete(model_for(server, "some-local-model"), HI)
     assert response.usage.input_tokens == 10
     assert response.usage.cost_usd is None
@@ -134,7 +134,7 @@ async def test_missing_usage_counts_the_request_with_unknown_cost() -> None:
 @pytest.mark.anyio
 async def test_mistral_tool_calls_are_parsed_with_their_ids() -> None:
     """Mistral's tool-call shape (no type, content "") becomes ToolCalls with the server's ids."""
-    reply = tool_calls(
+    reply = reply_tool_calls(
         ("get_weather", {"city": "Paris"}, "abcDEF123"), ("get_weather", {"city": "Rome"})
     )
     with LocalModelServer([reply], style="mistral") as server:
@@ -151,7 +151,7 @@ async def test_mistral_tool_calls_are_parsed_with_their_ids() -> None:
 @pytest.mark.anyio
 async def test_finish_reason_length_is_reported() -> None:
     """finish_reason 'length' reaches the caller (the loop treats it as a failure)."""
-    with LocalModelServer([text("cut", finish_reason="length")]) as server:
+    with LocalModelServer([reply_text("cut", finish_reason="length")]) as server:
         response = await complete(model_for(server), HI)
     assert response.finish_reason == "length"
     assert response.message.finish_reason == "length"
@@ -160,7 +160,7 @@ async def test_finish_reason_length_is_reported() -> None:
 @pytest.mark.anyio
 async def test_key_is_sent_as_bearer_token() -> None:
     """The API key goes out as a Bearer token."""
-    with LocalModelServer([text("x")]) as server:
+    with LocalModelServer([reply_text("x")]) as server:
         await complete(model_for(server, api_key="sk-123"), HI)
     assert server.requests[0].headers["authorization"] == "Bearer sk-123"
 
@@ -169,7 +169,7 @@ async def test_key_is_sent_as_bearer_token() -> None:
 async def test_key_read_from_api_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without api_key, the key is read from the variable named by api_key_env."""
     monkeypatch.setenv("MY_GATEWAY_KEY", "sk-env")
-    with LocalModelServer([text("x")]) as server:
+    with LocalModelServer([reply_text("x")]) as server:
         await complete(model_for(server, api_key=None, api_key_env="MY_GATEWAY_KEY"), HI)
     assert server.requests[0].headers["authorization"] == "Bearer sk-env"
 
@@ -189,7 +189,7 @@ async def test_missing_key_is_a_configuration_error_at_first_use(
 async def test_local_base_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """A custom base_url with no key configured is called without one (local servers)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with LocalModelServer([text("x")]) as server:
+    with LocalModelServer([reply_text("x")]) as server:
         response = await complete(model_for(server, api_key=None), HI)
     assert response.message.content == "x"
 
@@ -197,7 +197,7 @@ async def test_local_base_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.anyio
 async def test_user_client_is_used_and_sdk_retries_stay_off() -> None:
     """A passed-in AsyncOpenAI is used; its own retries are off, agentkit's policy counts."""
-    with LocalModelServer([error(500, "boom")] * 5) as server:
+    with LocalModelServer([reply_error(500, "boom")] * 5) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="mine", max_retries=5)
         model = OpenAIChatModel(
             "gpt-4o", client=client, retry=RetryPolicy(max_retries=1, initial_delay=0.0)
@@ -213,7 +213,7 @@ async def test_user_client_is_used_and_sdk_retries_stay_off() -> None:
 async def test_own_client_and_user_client_put_the_same_request_on_the_wire() -> None:
     """The fast path (straight to the pool of the client agentkit made) sends exactly what
     the SDK's post sends for a passed-in client: same body, auth, content type, user agent."""
-    with LocalModelServer([text("a"), text("b")]) as server:
+    with LocalModelServer([reply_text("a"), reply_text("b")]) as server:
         await complete(model_for(server, "gpt-4o", api_key="same-key"), HI)
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="same-key")
         await complete(OpenAIChatModel("gpt-4o", client=client), HI)
@@ -229,7 +229,7 @@ async def test_own_client_and_user_client_put_the_same_request_on_the_wire() -> 
 def test_model_reopens_in_each_event_loop() -> None:
     """A model closed at the end of one event loop (as every run does) opens a new pool in
     the next one."""
-    with LocalModelServer([text("one"), text("two")]) as server:
+    with LocalModelServer([reply_text("one"), reply_text("two")]) as server:
         model = model_for(server)
 
         async def ask() -> str | None:
@@ -258,7 +258,7 @@ def test_model_open_in_another_event_loop_is_refused() -> None:
             await anyio.to_thread.run_sync(thread.join)
         return first.message.content
 
-    with LocalModelServer([text("one")]) as server:
+    with LocalModelServer([reply_text("one")]) as server:
         assert anyio.run(main, server) == "one"
         assert len(server.requests) == 1
     assert len(refusals) == 1
@@ -274,7 +274,7 @@ def test_model_open_in_another_event_loop_is_refused() -> None:
 async def test_400_is_bad_request_with_the_server_reason() -> None:
     """400: BadRequestError with the status, the body and Mistral's own message; not retried."""
     reason = "Tool call id was call_abc but must be a-z, A-Z, 0-9, with a length of 9."
-    exc, count = await failure([error(400, reason, style="mistral")])
+    exc, count = await failure([reply_error(400, reason, style="mistral")])
     assert isinstance(exc, BadRequestError)
     assert exc.status_code == 400
     assert reason in str(exc)
@@ -298,7 +298,7 @@ async def test_422_lists_the_rejected_fields() -> None:
         },
         "type": "invalid_request_error",
     }
-    exc, count = await failure([error(422, body=body)])
+    exc, count = await failure([reply_error(422, body=body)])
     assert isinstance(exc, BadRequestError)
     assert exc.status_code == 422
     assert "rejected the request (422): body.store: Extra inputs are not permitted" in str(exc)
@@ -309,7 +309,7 @@ async def test_422_lists_the_rejected_fields() -> None:
 @pytest.mark.parametrize("status", [401, 403])
 async def test_auth_errors_name_the_key_variable(status: int) -> None:
     """401/403: AuthenticationError naming the variable the key comes from; not retried."""
-    exc, count = await failure([error(status, "Unauthorized")], api_key_env="MISTRAL_API_KEY")
+    exc, count = await failure([reply_error(status, "Unauthorized")], api_key_env="MISTRAL_API_KEY")
     assert isinstance(exc, AuthenticationError)
     assert exc.status_code == status
     assert "Unauthorized" in str(exc)
@@ -320,7 +320,7 @@ async def test_auth_errors_name_the_key_variable(status: int) -> None:
 @pytest.mark.anyio
 async def test_404_names_the_model_and_base_url() -> None:
     """404: ModelNotFoundError naming the model and the base URL; not retried."""
-    with LocalModelServer([error(404, "Invalid model: mistral-smol")]) as server:
+    with LocalModelServer([reply_error(404, "Invalid model: mistral-smol")]) as server:
         model = model_for(server, "mistral-smol")
         with pytest.raises(ModelNotFoundError) as info:
             await complete(model, HI)
@@ -336,7 +336,9 @@ async def test_404_names_the_model_and_base_url() -> None:
 @pytest.mark.anyio
 async def test_429_is_retried_then_succeeds() -> None:
     """429 with Retry-After is retried and the request succeeds."""
-    with LocalModelServer([error(429, "slow down", retry_after=0), text("ok")]) as server:
+    with LocalModelServer(
+        [reply_error(429, "slow down", retry_after=0), reply_text("ok")]
+    ) as server:
         response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
@@ -345,7 +347,9 @@ async def test_429_is_retried_then_succeeds() -> None:
 @pytest.mark.anyio
 async def test_429_after_the_retries_is_rate_limit_error() -> None:
     """429 every time: RateLimitError after max_retries + 1 requests, with the server's message."""
-    exc, count = await failure([error(429, "Requests rate limit exceeded", retry_after=0)] * 5)
+    exc, count = await failure(
+        [reply_error(429, "Requests rate limit exceeded", retry_after=0)] * 5
+    )
     assert isinstance(exc, RateLimitError)
     assert exc.status_code == 429
     assert "Requests rate limit exceeded" in str(exc)
@@ -360,9 +364,9 @@ async def test_retry_after_is_honoured_over_backoff() -> None:
         max_retries=3, initial_delay=1000.0, max_delay=1000.0, max_total_wait=1000.0
     )
     script = [
-        error(429, "wait", retry_after=0),
-        error(503, "wait", headers={"retry-after-ms": "10"}),
-        text("ok"),
+        reply_error(429, "wait", retry_after=0),
+        reply_error(503, "wait", headers={"retry-after-ms": "10"}),
+        reply_text("ok"),
     ]
     with LocalModelServer(script) as server:
         response = await complete(model_for(server, retry=patient), HI)
@@ -374,7 +378,7 @@ async def test_retry_after_is_honoured_over_backoff() -> None:
 async def test_retry_after_longer_than_max_delay_is_not_waited() -> None:
     """A Retry-After beyond RetryPolicy.max_delay ends the retries at once, saying why."""
     exc, count = await failure(
-        [error(429, "quota", retry_after=3600), text("never")],
+        [reply_error(429, "quota", retry_after=3600), reply_text("never")],
         retry=RetryPolicy(max_retries=3, max_delay=5.0),
     )
     assert isinstance(exc, RateLimitError)
@@ -386,7 +390,7 @@ async def test_retry_after_longer_than_max_delay_is_not_waited() -> None:
 async def test_total_wait_is_bounded() -> None:
     """Retries stop when the next wait would pass max_total_wait (0.04 + 0.04 > 0.05)."""
     exc, count = await failure(
-        [error(503, "busy", retry_after=0.04)] * 5,
+        [reply_error(503, "busy", retry_after=0.04)] * 5,
         retry=RetryPolicy(max_retries=10, max_total_wait=0.05),
     )
     assert isinstance(exc, ServerError)
@@ -397,7 +401,7 @@ async def test_total_wait_is_bounded() -> None:
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_5xx_after_the_retries_is_server_error(status: int) -> None:
     """5xx every time: ServerError with the status after max_retries + 1 requests."""
-    exc, count = await failure([error(status, "upstream failed")] * 5)
+    exc, count = await failure([reply_error(status, "upstream failed")] * 5)
     assert isinstance(exc, ServerError)
     assert exc.status_code == status
     assert "upstream failed" in str(exc)
@@ -407,7 +411,7 @@ async def test_5xx_after_the_retries_is_server_error(status: int) -> None:
 @pytest.mark.anyio
 async def test_5xx_then_success() -> None:
     """A passing 5xx is retried and the answer returned."""
-    with LocalModelServer([error(502, "bad gateway"), text("ok")]) as server:
+    with LocalModelServer([reply_error(502, "bad gateway"), reply_text("ok")]) as server:
         response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
@@ -416,7 +420,7 @@ async def test_5xx_then_success() -> None:
 @pytest.mark.anyio
 async def test_other_status_is_model_http_error() -> None:
     """Another 4xx (here 418) is a ModelHTTPError with the status and message, not retried."""
-    exc, count = await failure([error(418, "I am a teapot")])
+    exc, count = await failure([reply_error(418, "I am a teapot")])
     assert type(exc) is ModelHTTPError
     assert exc.status_code == 418
     assert "I am a teapot" in str(exc)
@@ -426,7 +430,7 @@ async def test_other_status_is_model_http_error() -> None:
 @pytest.mark.anyio
 async def test_non_json_error_body_is_quoted() -> None:
     """An HTML error page from a proxy is quoted in the message."""
-    exc, _ = await failure([error(400, body="<html>Bad gateway config</html>")])
+    exc, _ = await failure([reply_error(400, body="<html>Bad gateway config</html>")])
     assert isinstance(exc, BadRequestError)
     assert "<html>Bad gateway config</html>" in str(exc)
 
@@ -437,7 +441,7 @@ async def test_non_json_error_body_is_quoted() -> None:
 @pytest.mark.anyio
 async def test_dropped_connection_is_retried_then_succeeds() -> None:
     """A connection closed without an answer is retried."""
-    with LocalModelServer([drop_connection(), text("ok")]) as server:
+    with LocalModelServer([drop_connection(), reply_text("ok")]) as server:
         response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
@@ -456,7 +460,9 @@ async def test_dropped_connections_end_in_connection_error() -> None:
 @pytest.mark.anyio
 async def test_truncated_body_is_retried_as_a_connection_failure() -> None:
     """A body cut short (Content-Length not reached) is retried like a dropped connection."""
-    with LocalModelServer([Reply(content="long answer", truncate_after=20), text("ok")]) as server:
+    with LocalModelServer(
+        [Reply(content="long answer", truncate_after=20), reply_text("ok")]
+    ) as server:
         response = await complete(model_for(server), HI)
     assert response.message.content == "ok"
     assert len(server.requests) == 2
@@ -481,7 +487,7 @@ async def test_nothing_listening_is_connection_error() -> None:
 @pytest.mark.anyio
 async def test_slow_server_is_timeout_error() -> None:
     """An answer slower than ModelSettings.timeout: ModelTimeoutError naming the timeout."""
-    with LocalModelServer([text("late", delay=1.0)]) as server:
+    with LocalModelServer([reply_text("late", delay=1.0)]) as server:
         model = model_for(server, settings=ModelSettings(timeout=0.2))
         with pytest.raises(ModelTimeoutError, match=r"timeout of 0\.2 s"):
             await complete(model, HI)
@@ -491,7 +497,7 @@ async def test_slow_server_is_timeout_error() -> None:
 @pytest.mark.anyio
 async def test_malformed_json_is_model_api_error() -> None:
     """A 200 whose body is not JSON: ModelAPIError with the status and the body; not retried."""
-    exc, count = await failure([malformed(), text("never")])
+    exc, count = await failure([malformed(), reply_text("never")])
     assert type(exc) is ModelAPIError
     assert exc.status_code == 200
     assert "not valid JSON" in str(exc)
@@ -512,7 +518,7 @@ async def test_json_without_choices_is_model_api_error() -> None:
 @pytest.mark.anyio
 async def test_stream_text_deltas_and_final_response() -> None:
     """A streamed text answer yields TextDeltas that add up to the final response's text."""
-    reply = text("The weather in Paris is sunny.", usage=usage(30, 8, cached_tokens=10))
+    reply = reply_text("The weather in Paris is sunny.", usage=usage(30, 8, cached_tokens=10))
     with LocalModelServer([reply], style="mistral") as server:
         events = await collect(model_for(server), HI)
     deltas = [e for e in events if isinstance(e, TextDelta)]
@@ -533,7 +539,7 @@ async def test_stream_text_deltas_and_final_response() -> None:
 @pytest.mark.anyio
 async def test_stream_openai_tool_call_fragments() -> None:
     """OpenAI-style fragments (id and name first, then argument pieces) make whole calls."""
-    reply = tool_calls(
+    reply = reply_tool_calls(
         ("get_weather", {"city": "Paris, France"}, "call_1"),
         ("get_time", {"tz": "Europe/Rome"}, "call_2"),
     )
@@ -556,7 +562,7 @@ async def test_stream_openai_tool_call_fragments() -> None:
 @pytest.mark.anyio
 async def test_stream_mistral_whole_tool_calls() -> None:
     """Mistral sends each call whole in one chunk: one delta per call, usage on the last chunk."""
-    reply = tool_calls(("get_weather", {"city": "Paris"}), usage=usage(50, 20))
+    reply = reply_tool_calls(("get_weather", {"city": "Paris"}), usage=usage(50, 20))
     with LocalModelServer([reply], style="mistral") as server:
         events = await collect(model_for(server), HI)
     deltas = [e for e in events if isinstance(e, ToolCallDelta)]
@@ -594,7 +600,7 @@ async def test_stream_malformed_event_is_model_api_error() -> None:
 @pytest.mark.anyio
 async def test_stream_http_error_is_retried_before_the_first_event() -> None:
     """Errors before the stream starts are retried like plain requests."""
-    with LocalModelServer([error(503, "busy", retry_after=0), text("ok")]) as server:
+    with LocalModelServer([reply_error(503, "busy", retry_after=0), reply_text("ok")]) as server:
         events = await collect(model_for(server), HI)
     final = events[-1]
     assert isinstance(final, ModelResponse) and final.message.content == "ok"
@@ -604,7 +610,7 @@ async def test_stream_http_error_is_retried_before_the_first_event() -> None:
 @pytest.mark.anyio
 async def test_stream_error_status_is_mapped() -> None:
     """A 400 on a stream request is a BadRequestError like any other."""
-    with LocalModelServer([error(400, "bad tool schema")]) as server:
+    with LocalModelServer([reply_error(400, "bad tool schema")]) as server:
         with pytest.raises(BadRequestError, match="bad tool schema"):
             await collect(model_for(server), HI)
 
@@ -623,7 +629,7 @@ def test_unwrapped_transport_errors_are_connection_errors() -> None:
 def test_a_cookie_the_server_set_is_sent_back() -> None:
     """A cookie the server sets (a load balancer's, say) goes back on the next request,
     as the SDK's client would send it: the once-merged request headers do not drop it."""
-    replies = [text("one", headers={"Set-Cookie": "lb=node7; Path=/"}), text("two")]
+    replies = [reply_text("one", headers={"Set-Cookie": "lb=node7; Path=/"}), reply_text("two")]
 
     async def main() -> None:
         with LocalModelServer(replies, style="mistral") as server:

@@ -37,7 +37,7 @@ from agentkit.models.base import (
 from agentkit.models.dialect import convert_messages, tool_choice_value
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import GENERIC_PROFILE, MISTRAL_SMALL_PROFILE, OPENAI_PROFILE
-from agentkit.testing.server import LocalModelServer, Reply, text, tool_calls
+from agentkit.testing.server import LocalModelServer, Reply, reply_text, reply_tool_calls
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
 WEATHER = ToolDefinition("get_weather", "Weather.", {"type": "object", "properties": {}})
@@ -103,7 +103,7 @@ def test_the_new_flags_are_off_for_other_profiles(profile: ModelProfile) -> None
 @pytest.mark.anyio
 async def test_without_the_flags_an_empty_answer_is_returned_as_is() -> None:
     """A generic server's empty answer under tools is one request, returned unchanged."""
-    with LocalModelServer([text("")]) as srv:
+    with LocalModelServer([reply_text("")]) as srv:
         response = await complete(
             _model(srv, GENERIC_PROFILE), ModelRequest(messages=HI, tools=(WEATHER,))
         )
@@ -192,7 +192,7 @@ def test_default_tool_choice_fills_in_only_a_missing_choice(
 async def test_default_tool_choice_is_on_the_wire() -> None:
     """A request with tools and no choice is sent with the profile's default tool_choice."""
     profile = GENERIC_PROFILE.with_changes(default_tool_choice="auto")
-    with LocalModelServer([text("ok")]) as srv:
+    with LocalModelServer([reply_text("ok")]) as srv:
         await complete(_model(srv, profile), ModelRequest(messages=HI, tools=(WEATHER,)))
         assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
 
@@ -205,7 +205,7 @@ async def test_unstreamed_tool_requests_are_replayed_as_deltas() -> None:
     """With stream_tool_requests off, a request with tools goes unstreamed; the model gives
     the whole answer and stream_events makes the deltas a stream would have given."""
     profile = GENERIC_PROFILE.with_changes(stream_tool_requests=False)
-    reply = tool_calls(("get_weather", {"city": "Lyon"}), content="Looking.")
+    reply = reply_tool_calls(("get_weather", {"city": "Lyon"}), content="Looking.")
     with LocalModelServer([reply, reply]) as srv:
         model = _model(srv, profile)
         request = ModelRequest(messages=HI, tools=(WEATHER,), stream=True)
@@ -230,7 +230,7 @@ async def test_unstreamed_tool_requests_are_replayed_as_deltas() -> None:
 async def test_unstreamed_tool_requests_still_stream_without_tools() -> None:
     """With stream_tool_requests off, a request without tools streams as usual."""
     profile = GENERIC_PROFILE.with_changes(stream_tool_requests=False)
-    with LocalModelServer([text("Hello there, friend.")]) as srv:
+    with LocalModelServer([reply_text("Hello there, friend.")]) as srv:
         events = await _stream(_model(srv, profile), ModelRequest(messages=HI))
         assert _bodies(srv) == [_body(WIRE_HI, stream=True, stream_options={"include_usage": True})]
     assert len([e for e in events if isinstance(e, TextDelta)]) > 1
@@ -244,7 +244,7 @@ async def test_an_empty_answer_under_auto_asks_for_a_follow_up_without_tools() -
     """retry_text_without_tools: the model sends nothing more itself; the empty answer
     carries the follow-up request, the same one without tools."""
     request = ModelRequest(messages=HI, tools=(WEATHER,))
-    with LocalModelServer([text("")]) as srv:
+    with LocalModelServer([reply_text("")]) as srv:
         response = await complete(_model(srv, RETRYING), request)
         assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
     assert response.follow_up == replace(request, tools=(), tool_choice=None)
@@ -253,7 +253,7 @@ async def test_an_empty_answer_under_auto_asks_for_a_follow_up_without_tools() -
 
 @pytest.mark.parametrize(
     "reply",
-    [text("Hello."), tool_calls(("get_weather", {}))],
+    [reply_text("Hello."), reply_tool_calls(("get_weather", {}))],
     ids=["text", "tool-call"],
 )
 @pytest.mark.anyio
@@ -274,7 +274,7 @@ async def test_a_declined_required_call_follows_up_naming_the_output_tool() -> N
     request = ModelRequest(
         messages=HI, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
     )
-    with LocalModelServer([text("")]) as srv:
+    with LocalModelServer([reply_text("")]) as srv:
         response = await complete(_model(srv, RETRYING), request)
         assert _bodies(srv) == [
             _body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER, WIRE_FINAL]),
@@ -298,7 +298,7 @@ async def test_an_empty_answer_has_no_follow_up_unless_auto_went_on_the_wire(
 ) -> None:
     """A follow-up is only for "auto" on the wire (and, for a required call, an output tool)."""
     request = ModelRequest(messages=HI, tools=tools, output=output, tool_choice=choice)
-    with LocalModelServer([text("")]) as srv:
+    with LocalModelServer([reply_text("")]) as srv:
         response = await complete(_model(srv, RETRYING), request)
         assert len(srv.requests) == 1
     assert response.message.content == ""
@@ -316,7 +316,7 @@ async def test_the_loop_sends_the_follow_up_as_a_request_of_its_own() -> None:
     """The loop sends the follow-up through its one request point: it is in the run's
     events, in usage, and each request is one the server saw."""
     agent = Agent(_model_named(RETRYING), tools=[get_weather])
-    with LocalModelServer([text(""), text("Hello there, friend.")]) as srv:
+    with LocalModelServer([reply_text(""), reply_text("Hello there, friend.")]) as srv:
         with agent.override(model=_model(srv, RETRYING)):
             async with agent.run_stream("hi") as stream:
                 events = [event async for event in stream]
@@ -338,7 +338,7 @@ async def test_the_loop_sends_the_follow_up_as_a_request_of_its_own() -> None:
 @pytest.mark.anyio
 async def test_a_follow_up_counts_toward_max_turns() -> None:
     """With max_turns=1 the follow-up is a second request the run may not send."""
-    with LocalModelServer([text(""), text("Hello.")]) as srv:
+    with LocalModelServer([reply_text(""), reply_text("Hello.")]) as srv:
         agent = Agent(_model(srv, RETRYING), tools=[get_weather], max_turns=1)
         with pytest.raises(MaxTurnsExceededError) as caught:
             await agent.run("hi")
@@ -351,8 +351,8 @@ async def test_a_follow_up_counts_toward_max_turns() -> None:
 async def test_a_declined_output_call_is_followed_up_by_the_loop() -> None:
     """Tool-mode output on a server that cannot force a call: the empty answer's follow-up
     names final_result, and the run ends with the validated output after two requests."""
-    reply = tool_calls(("final_result", {"city": "Lyon"}))
-    with LocalModelServer([text(""), reply]) as srv:
+    reply = reply_tool_calls(("final_result", {"city": "Lyon"}))
+    with LocalModelServer([reply_text(""), reply]) as srv:
         agent = Agent(
             _model(srv, RETRYING),
             tools=[get_weather],

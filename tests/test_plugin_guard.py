@@ -16,7 +16,7 @@ import pytest
 
 from agentkit import _guard
 from agentkit._errors import UserError
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 pytest_plugins = ("pytester",)
 
@@ -329,7 +329,7 @@ def test_real_model_request_replays_in_a_vcr_test(
     pytester.makepyfile(test_model=MODEL_TESTS)
     # Record against a local server, then move the cassette's exchange to api.mistral.ai.
     with LocalModelServer(style="mistral", model="mistral-small-2506") as server:
-        server.add(text("Hello."))
+        server.add(reply_text("Hello."))
         monkeypatch.setenv("AK_BASE_URL", server.base_url)
         recorded = pytester.runpytest("--record-mode=once", "-k", "test_model_recorded")
         recorded.assert_outcomes(passed=1)

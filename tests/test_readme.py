@@ -11,7 +11,7 @@ import pytest
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,8 +24,8 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
     """The quickstart block, executed verbatim, calls the tool and prints a validated Report."""
     quickstart = next(b for b in _python_blocks() if "run_sync" in b)
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         seen: list[str | None] = []
@@ -59,8 +59,8 @@ def _namespace_after_quickstart(monkeypatch: pytest.MonkeyPatch) -> dict[str, An
     quickstart = next(b for b in blocks if "run_sync" in b)
     namespace: dict[str, Any] = {"__name__": "readme"}
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setattr(
@@ -82,7 +82,7 @@ def test_hooks_example_prints_each_requests_usage(
     hooks_block = next(b for b in _python_blocks() if "class PrintUsage(Hooks)" in b)
     exec(compile(hooks_block, str(README), "exec"), namespace)
     capsys.readouterr()
-    replies = [tool_calls(("get_weather", {"city": "Paris"})), text("Sunny in Paris.")]
+    replies = [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny in Paris.")]
     with LocalModelServer(replies, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t")
         with namespace["desk"].override(model=model):
@@ -110,7 +110,7 @@ def test_connections_and_override_examples_run_as_written(
         for question in ("Paris?", "Rome?"):
             yield question
 
-    with LocalModelServer([text("Sunny."), text("Rainy.")], style="mistral") as server:
+    with LocalModelServer([reply_text("Sunny."), reply_text("Rainy.")], style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="t")
         capsys.readouterr()
         with namespace["desk"].override(model=model):

@@ -12,7 +12,13 @@ import pytest
 import agentkit._run.start
 import agentkit.models.openai
 from agentkit.models import OpenAIChatModel, RetryPolicy
-from agentkit.testing.server import LocalModelServer, error, text, tool_calls, usage
+from agentkit.testing.server import (
+    LocalModelServer,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
+    usage,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,8 +41,8 @@ def _quickstart(monkeypatch: pytest.MonkeyPatch, server: LocalModelServer) -> di
     )
     namespace: dict[str, Any] = {"__name__": "readme"}
     server.add(
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
     )
     _run("run_sync", namespace)
     return namespace
@@ -51,7 +57,9 @@ def test_usage_limits_example_stops_before_the_budget(
         namespace = _quickstart(monkeypatch, server)
         capsys.readouterr()
         before = len(server.requests)
-        server.add(*[tool_calls(("get_weather", {"city": "Oslo"}), usage=usage(6000, 400))] * 5)
+        server.add(
+            *[reply_tool_calls(("get_weather", {"city": "Oslo"}), usage=usage(6000, 400))] * 5
+        )
         _run("UsageLimitExceeded", namespace)
         sent = len(server.requests) - before
     out = capsys.readouterr().out
@@ -70,8 +78,8 @@ def test_approvals_example_pauses_saves_and_resumes(
         namespace = _quickstart(monkeypatch, server)
         capsys.readouterr()
         server.add(
-            tool_calls(("refund", {"order_id": "A1", "amount_eur": 250})),
-            text("Refunded 250 EUR on A1."),
+            reply_tool_calls(("refund", {"order_id": "A1", "amount_eur": 250})),
+            reply_text("Refunded 250 EUR on A1."),
         )
         _run("needs_approval=lambda", namespace)
         last = server.bodies[-1]["messages"][-1]
@@ -93,8 +101,8 @@ def test_fallback_example_moves_on_when_the_first_provider_is_down(
     503, Opper answers, and the answer names the Opper model."""
     with (
         LocalModelServer(style="mistral") as quick,
-        LocalModelServer([error(503, "down")] * 2, style="mistral") as down,
-        LocalModelServer([text("Sunny.")], style="mistral") as up,
+        LocalModelServer([reply_error(503, "down")] * 2, style="mistral") as down,
+        LocalModelServer([reply_text("Sunny.")], style="mistral") as up,
     ):
         namespace = _quickstart(monkeypatch, quick)
         local = {"https://api.mistral.ai/v1": down, "https://api.opper.ai/v3/compat": up}

@@ -14,7 +14,7 @@ import pytest
 
 import agentkit.local
 from agentkit.models import LLAMA_CPP_PROFILE, OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -39,7 +39,8 @@ class _StandIn:
 
     def __init__(self) -> None:
         self._server = LocalModelServer(
-            [text("The capital of France is Paris.<|im_end|>\n<|im_start|>user")], style="openai"
+            [reply_text("The capital of France is Paris.<|im_end|>\n<|im_start|>user")],
+            style="openai",
         )
 
     def __enter__(self) -> _StandIn:
@@ -78,7 +79,7 @@ def test_own_server_example_speaks_the_llama_cpp_dialect() -> None:
     llama.cpp profile (its template's leaked token cut off)."""
     code = _block("python", "profile=LLAMA_CPP_PROFILE")
     assert "http://127.0.0.1:8080/v1" in code
-    with LocalModelServer([text("Hello.<|im_end|>")], style="openai") as server:
+    with LocalModelServer([reply_text("Hello.<|im_end|>")], style="openai") as server:
         namespace: dict[str, Any] = {"__name__": "r"}
         code = code.replace("http://127.0.0.1:8080/v1", server.base_url)
         exec(compile(code, str(README), "exec"), namespace)
@@ -96,7 +97,7 @@ def test_own_server_command_runs_as_written() -> None:
     argv = [w for w in words if w not in env_words]
     assert argv[:2] == ["agentkit", "chat"]
     with LocalModelServer(style="openai") as server:
-        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        server.add(reply_text("Hello &amp; welcome.<|im_end|>"))
         env = {**os.environ, **dict(w.split("=", 1) for w in env_words)}
         env["OPENAI_BASE_URL"] = server.base_url
         proc = subprocess.run(
@@ -120,7 +121,7 @@ def test_base_url_command_runs_as_written() -> None:
     command = _block("bash", "--base-url")
     assert "http://127.0.0.1:8080/v1" in command
     with LocalModelServer(style="openai") as server:
-        server.add(text("Hello &amp; welcome.<|im_end|>"))
+        server.add(reply_text("Hello &amp; welcome.<|im_end|>"))
         argv = command.replace("http://127.0.0.1:8080/v1", server.base_url).split()
         assert argv[:2] == ["agentkit", "chat"]
         proc = subprocess.run(

@@ -13,7 +13,7 @@ import pytest
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -39,8 +39,8 @@ def _namespace(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The quickstart's definitions (get_weather, Agent...), its run played locally."""
     namespace: dict[str, Any] = {"__name__": "readme"}
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         _point_models_at(monkeypatch, server)
@@ -59,8 +59,8 @@ def test_mcp_stdio_example_calls_the_time_server(
     server's real answer for Tokyo reaches the model."""
     namespace = _namespace(monkeypatch)
     replies = [
-        tool_calls(("time_get_current_time", {"timezone": "Asia/Tokyo"})),
-        text("It is evening in Tokyo."),
+        reply_tool_calls(("time_get_current_time", {"timezone": "Asia/Tokyo"})),
+        reply_text("It is evening in Tokyo."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         _point_models_at(monkeypatch, server)
@@ -84,10 +84,10 @@ def test_mcp_approvals_example_pauses_then_runs_the_approved_call(
     stdio = _block("MCPServer.stdio(")
     _run(stdio.split("assistant = ")[0], namespace)
     replies = [
-        tool_calls(("delete_note", {"title": "groceries"})),
-        text("Deleted."),
-        tool_calls(("get_current_time", {"timezone": "UTC"})),
-        text("It is noon UTC."),
+        reply_tool_calls(("delete_note", {"title": "groceries"})),
+        reply_text("Deleted."),
+        reply_tool_calls(("get_current_time", {"timezone": "UTC"})),
+        reply_text("It is noon UTC."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         _point_models_at(monkeypatch, server)
@@ -108,10 +108,10 @@ def test_agents_as_tools_example_nests_the_researcher(
     researcher's answer is the lead's tool result and usage counts all four requests."""
     namespace = _namespace(monkeypatch)
     replies = [
-        tool_calls(("researcher", {"prompt": "Will it rain in Paris?"})),
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("Sunny, 21 degrees."),
-        text("No umbrella needed."),
+        reply_tool_calls(("researcher", {"prompt": "Will it rain in Paris?"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("Sunny, 21 degrees."),
+        reply_text("No umbrella needed."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         _point_models_at(monkeypatch, server)
@@ -131,10 +131,10 @@ def test_child_approval_example_pauses_the_desk_and_resumes_billing(
     namespace = _namespace(monkeypatch)
     _run(_block("needs_approval=lambda").split("support = ")[0], namespace)  # defines refund
     replies = [
-        tool_calls(("billing", {"prompt": "Refund 250 EUR on A1"})),
-        tool_calls(("refund", {"order_id": "A1", "amount_eur": 250})),
-        text("Refunded 250 EUR on A1."),
-        text("Done: 250 EUR refunded."),
+        reply_tool_calls(("billing", {"prompt": "Refund 250 EUR on A1"})),
+        reply_tool_calls(("refund", {"order_id": "A1", "amount_eur": 250})),
+        reply_text("Refunded 250 EUR on A1."),
+        reply_text("Done: 250 EUR refunded."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         _point_models_at(monkeypatch, server)

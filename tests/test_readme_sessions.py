@@ -10,7 +10,7 @@ import pytest
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, text
+from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply, reply_text
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -23,7 +23,7 @@ def _block(marker: str) -> str:
 def _remembers(request: RecordedRequest) -> Reply:
     """Answers with the name from the first user message, once there are two."""
     users = [m["content"] for m in request.body["messages"] if m["role"] == "user"]
-    return text("Ada." if len(users) > 1 and "Ada" in users[0] else "Nice to meet you.")
+    return reply_text("Ada." if len(users) > 1 and "Ada" in users[0] else "Nice to meet you.")
 
 
 def test_sessions_examples_run_as_written(

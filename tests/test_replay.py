@@ -25,7 +25,7 @@ from agentkit.testing.replay import (
     check_mistral_cassette,
     check_mistral_conversation,
 )
-from agentkit.testing.server import LocalModelServer, Style, text, tool_calls
+from agentkit.testing.server import LocalModelServer, Style, reply_text, reply_tool_calls
 from agentkit.tools import tool
 
 CALLS: list[str] = []
@@ -51,8 +51,8 @@ def _agent(model: Model) -> Agent[None, str]:
 async def _record(style: Style = "mistral", model_name: str = "mistral-small-2506") -> bytes:
     """Run the agent for real against a local server; return the saved conversation."""
     script = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("It is sunny in Paris, 24 C."),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("It is sunny in Paris, 24 C."),
     ]
     with LocalModelServer(script, style=style) as server:
         model = OpenAIChatModel(model_name, base_url=server.base_url)
@@ -198,7 +198,7 @@ async def test_a_conversation_sent_raw_breaks_mistral_rules() -> None:
 async def test_a_recorded_cassette_passes_mistral_rules(tmp_path: Path) -> None:
     """Every chat request in a cassette recorded from a real run is checked (tools included)."""
     path = tmp_path / "run.yaml"
-    script = [tool_calls(("get_weather", {"city": "Paris"})), text("Sunny.")]
+    script = [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny.")]
     with LocalModelServer(script, style="openai") as server:
         model = OpenAIChatModel("local-model", base_url=server.base_url)
         with use_cassette(path, record_mode="once"):

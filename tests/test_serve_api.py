@@ -30,7 +30,13 @@ from agentkit.models.base import (
     TextDelta,
 )
 from agentkit.serve import BackgroundServer, check_bind
-from agentkit.testing.server import LocalModelServer, json_output, text, tool_calls, usage
+from agentkit.testing.server import (
+    LocalModelServer,
+    reply_json,
+    reply_text,
+    reply_tool_calls,
+    usage,
+)
 from agentkit.usage import Usage
 
 INSTRUCTIONS = "You are the weather desk."
@@ -65,8 +71,8 @@ def test_plain_completion_runs_the_agent_with_its_tool(model_server: LocalModelS
     """A plain completion runs the whole agent (tool call included) and answers its output
     with the run's total usage; the client's system message adds to the instructions."""
     model_server.add(
-        tool_calls(("get_weather", {"city": "Paris"}), usage=usage(30, 7)),
-        text("Sunny in Paris, 21 C.", usage=usage(50, 9)),
+        reply_tool_calls(("get_weather", {"city": "Paris"}), usage=usage(30, 7)),
+        reply_text("Sunny in Paris, 21 C.", usage=usage(50, 9)),
     )
     with BackgroundServer(weather_agent(model_server)) as served, client(served.url) as api:
         answer = api.chat.completions.create(
@@ -98,8 +104,8 @@ def test_streamed_completion_sends_text_deltas_and_usage(model_server: LocalMode
     """A streamed completion runs the tool inside, sends the answer as several content
     chunks, the run's total usage, and ends (the SDK sees ``[DONE]``)."""
     model_server.add(
-        tool_calls(("get_weather", {"city": "Oslo"}), usage=usage(20, 4)),
-        text("Oslo is sunny today, 21 degrees, enjoy it.", usage=usage(40, 12)),
+        reply_tool_calls(("get_weather", {"city": "Oslo"}), usage=usage(20, 4)),
+        reply_text("Oslo is sunny today, 21 degrees, enjoy it.", usage=usage(40, 12)),
     )
     with BackgroundServer(weather_agent(model_server)) as served, client(served.url) as api:
         stream = api.chat.completions.create(
@@ -165,8 +171,8 @@ class Trip(BaseModel):
 
 def test_structured_output_is_answered_as_json(model_server: LocalModelServer) -> None:
     """An agent with a structured output answers with its output as JSON, plain and streamed."""
-    model_server.add(json_output({"city": "Lyon", "umbrella": True}))
-    model_server.add(json_output({"city": "Lyon", "umbrella": True}))
+    model_server.add(reply_json({"city": "Lyon", "umbrella": True}))
+    model_server.add(reply_json({"city": "Lyon", "umbrella": True}))
     agent = weather_agent(model_server, output_type=Trip)
     with BackgroundServer(agent) as served, client(served.url) as api:
         messages: Any = [{"role": "user", "content": "Lyon?"}]
@@ -223,9 +229,9 @@ def test_malformed_and_oversized_bodies_are_refused(model_server: LocalModelServ
 
 def test_a_failed_run_is_a_server_error_saying_why(model_server: LocalModelServer) -> None:
     """When the agent's model keeps failing, the client gets a 500 naming the run's error."""
-    from agentkit.testing.server import error
+    from agentkit.testing.server import reply_error
 
-    model_server.add(*[error(400, "bad things") for _ in range(3)])
+    model_server.add(*[reply_error(400, "bad things") for _ in range(3)])
     with BackgroundServer(weather_agent(model_server)) as served, client(served.url) as api:
         with pytest.raises(openai.InternalServerError) as caught:
             api.chat.completions.create(
@@ -253,7 +259,7 @@ def test_a_client_that_leaves_mid_stream_cancels_the_run(model_server: LocalMode
             cancelled.set()
         return "never"
 
-    model_server.add(tool_calls(("slow_lookup", {"city": "Rome"})))
+    model_server.add(reply_tool_calls(("slow_lookup", {"city": "Rome"})))
     model = OpenAIChatModel("mistral-small-2506", base_url=model_server.base_url, api_key="k")
     agent: Agent[Any, str] = Agent(model, tools=[slow_lookup], name="slow")
     with BackgroundServer(agent) as served, client(served.url) as api:
@@ -294,7 +300,7 @@ def test_a_non_loopback_bind_without_a_token_is_refused(monkeypatch: pytest.Monk
 
 def test_the_model_key_never_reaches_the_browser(model_server: LocalModelServer) -> None:
     """The page and its event stream carry nothing of the model's API key."""
-    model_server.add(text("Hello."))
+    model_server.add(reply_text("Hello."))
     key = "sk-very-secret-key-123"
     model = OpenAIChatModel("mistral-small-2506", base_url=model_server.base_url, api_key=key)
     agent: Agent[Any, str] = Agent(model, name="keyed")
@@ -329,10 +335,10 @@ def test_the_page_approves_a_child_agents_call_by_its_key() -> None:
         return f"refunded {order_id}"
 
     replies = [
-        tool_calls(("billing", {"prompt": "Refund A1"})),
-        tool_calls(("refund", {"order_id": "A1"})),
-        text("Refunded A1."),
-        text("Done."),
+        reply_tool_calls(("billing", {"prompt": "Refund A1"})),
+        reply_tool_calls(("refund", {"order_id": "A1"})),
+        reply_text("Refunded A1."),
+        reply_text("Done."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")

@@ -10,7 +10,7 @@ import pytest
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -28,12 +28,12 @@ def test_the_serve_example_answers_through_the_openai_sdk(
     namespace: dict[str, Any] = {"__name__": "readme"}
     report = '{"city": "Paris", "temperature_c": 21, "summary": "Sunny"}'
     replies = [  # the quickstart's run, then the example's two requests
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(report),
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("Sunny in Paris."),
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text("Still sunny in Paris."),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(report),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("Sunny in Paris."),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text("Still sunny in Paris."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         monkeypatch.setattr(

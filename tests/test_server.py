@@ -14,10 +14,10 @@ from agentkit.testing.server import (
     LocalModelServer,
     RecordedRequest,
     Reply,
-    error,
-    json_output,
-    text,
-    tool_calls,
+    reply_error,
+    reply_json,
+    reply_text,
+    reply_tool_calls,
     usage,
 )
 
@@ -43,7 +43,9 @@ def sse_events(response: httpx2.Response) -> list[str]:
 
 def test_mistral_style_tool_call_shape() -> None:
     """Mistral style: 32-hex id, content "", 9-char ids with an index and no type."""
-    with LocalModelServer([tool_calls(("get_weather", {"city": "Paris"}))], style="mistral") as srv:
+    with LocalModelServer(
+        [reply_tool_calls(("get_weather", {"city": "Paris"}))], style="mistral"
+    ) as srv:
         data = post(srv).json()
     assert re.fullmatch(r"[0-9a-f]{32}", data["id"])
     message = data["choices"][0]["message"]
@@ -59,7 +61,7 @@ def test_mistral_style_tool_call_shape() -> None:
 
 def test_openai_style_tool_call_shape() -> None:
     """OpenAI style: chatcmpl id, null content, call_ ids with type function."""
-    with LocalModelServer([tool_calls(("f", {}))], style="openai") as srv:
+    with LocalModelServer([reply_tool_calls(("f", {}))], style="openai") as srv:
         data = post(srv).json()
     assert data["id"].startswith("chatcmpl-")
     message = data["choices"][0]["message"]
@@ -69,10 +71,10 @@ def test_openai_style_tool_call_shape() -> None:
 
 
 def test_text_json_output_and_usage_control() -> None:
-    """text(), json_output(), finish_reason and usage numbers are answered as given."""
+    """reply_text(), reply_json(), finish_reason and usage numbers are answered as given."""
     script = [
-        text("hello", finish_reason="length", usage=usage(7, 3, cached_tokens=2)),
-        json_output({"city": "Paris"}),
+        reply_text("hello", finish_reason="length", usage=usage(7, 3, cached_tokens=2)),
+        reply_json({"city": "Paris"}),
     ]
     with LocalModelServer(script) as srv:
         first = post(srv).json()
@@ -90,7 +92,7 @@ def test_text_json_output_and_usage_control() -> None:
 
 def test_requests_are_recorded_with_body_and_headers() -> None:
     """Every request is recorded: path, lower-cased headers, parsed JSON body."""
-    with LocalModelServer([text("a"), text("b")]) as srv:
+    with LocalModelServer([reply_text("a"), reply_text("b")]) as srv:
         post(srv, headers={"Authorization": "Bearer k"})
         post(srv, {**CHAT, "temperature": 0.1})
     assert [r.path for r in srv.requests] == ["/v1/chat/completions"] * 2
@@ -103,7 +105,7 @@ def test_script_as_function_of_the_request() -> None:
     """A function script answers from the request it gets."""
 
     def respond(request: RecordedRequest) -> Reply:
-        return text(f"you said {request.body['messages'][-1]['content']}")
+        return reply_text(f"you said {request.body['messages'][-1]['content']}")
 
     with LocalModelServer(respond) as srv:
         data = post(srv).json()
@@ -112,10 +114,10 @@ def test_script_as_function_of_the_request() -> None:
 
 def test_exhausted_script_answers_500_saying_so() -> None:
     """A request past the end of the script gets a 500 explaining the script ran out."""
-    with LocalModelServer([text("only")]) as srv:
+    with LocalModelServer([reply_text("only")]) as srv:
         post(srv)
         response = post(srv)
-        srv.add(text("more"))
+        srv.add(reply_text("more"))
         again = post(srv)
     assert response.status_code == 500
     assert "no reply left" in response.json()["error"]["message"]
@@ -124,8 +126,8 @@ def test_exhausted_script_answers_500_saying_so() -> None:
 
 
 def test_error_reply_status_body_and_retry_after() -> None:
-    """error() answers its status with the style's error object and Retry-After."""
-    with LocalModelServer([error(429, "slow down", retry_after=2, style="mistral")]) as srv:
+    """reply_error() answers its status with the style's error object and Retry-After."""
+    with LocalModelServer([reply_error(429, "slow down", retry_after=2, style="mistral")]) as srv:
         response = post(srv)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "2"
@@ -135,7 +137,7 @@ def test_error_reply_status_body_and_retry_after() -> None:
 
 def test_stream_openai_style_framing_and_usage() -> None:
     """An OpenAI-style stream: role chunk, text pieces, finish chunk, usage chunk, [DONE]."""
-    reply = text("Hello there, world!", usage=usage(5, 4))
+    reply = reply_text("Hello there, world!", usage=usage(5, 4))
     body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
     with LocalModelServer([reply]) as srv:
         events = sse_events(post(srv, body))
@@ -150,14 +152,14 @@ def test_stream_openai_style_framing_and_usage() -> None:
 
 def test_stream_openai_without_include_usage_sends_no_usage() -> None:
     """Like OpenAI, usage is streamed only when stream_options.include_usage asks for it."""
-    with LocalModelServer([text("hi")]) as srv:
+    with LocalModelServer([reply_text("hi")]) as srv:
         events = sse_events(post(srv, {**CHAT, "stream": True}))
     assert all("usage" not in json.loads(e) for e in events[:-1])
 
 
 def test_stream_mistral_style_usage_on_the_final_chunk() -> None:
     """A Mistral-style stream sends each tool call whole and usage with the finish chunk."""
-    reply = tool_calls(("get_weather", {"city": "Paris"}), usage=usage(9, 2))
+    reply = reply_tool_calls(("get_weather", {"city": "Paris"}), usage=usage(9, 2))
     with LocalModelServer([reply], style="mistral") as srv:
         events = sse_events(post(srv, {**CHAT, "stream": True}))
     chunks = [json.loads(e) for e in events[:-1]]
@@ -186,7 +188,7 @@ def test_dropped_connection_sends_nothing() -> None:
 
 def test_unknown_path_is_404() -> None:
     """Anything but /v1/chat/completions is a 404 (and still recorded)."""
-    with LocalModelServer([text("x")]) as srv:
+    with LocalModelServer([reply_text("x")]) as srv:
         response = httpx2.post(f"{srv.base_url}/embeddings", json={}, timeout=5)
     assert response.status_code == 404
     assert srv.requests[0].path == "/v1/embeddings"
@@ -202,7 +204,7 @@ def test_base_url_needs_a_running_server() -> None:
 @pytest.mark.anyio
 async def test_two_hundred_concurrent_requests() -> None:
     """200 requests in flight at once are all answered (one thread per connection)."""
-    with LocalModelServer(lambda request: text("ok")) as srv:
+    with LocalModelServer(lambda request: reply_text("ok")) as srv:
         results: list[int] = []
         limits = httpx2.Limits(max_connections=300)
         async with httpx2.AsyncClient(limits=limits, timeout=30) as client:
@@ -216,3 +218,28 @@ async def test_two_hundred_concurrent_requests() -> None:
                     tg.start_soon(one)
     assert results == [200] * 200
     assert len(srv.requests) == 200
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("text", reply_text),
+        ("tool_calls", reply_tool_calls),
+        ("json_output", reply_json),
+        ("error", reply_error),
+    ],
+)
+def test_the_old_reply_names_still_work_with_a_deprecation_warning(old: str, new: Any) -> None:
+    """The reply builders' names before the rename import as the new ones, with a warning."""
+    namespace: dict[str, Any] = {}
+    with pytest.warns(DeprecationWarning, match=f"server.{old} is deprecated.*{new.__name__}"):
+        exec(f"from agentkit.testing.server import {old}", namespace)
+    assert namespace[old] is new
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    """A name the server module never had raises AttributeError, without a warning."""
+    import agentkit.testing.server as server
+
+    with pytest.raises(AttributeError, match="has no attribute 'reply_nothing'"):
+        _ = server.reply_nothing

@@ -40,9 +40,9 @@ from agentkit.testing.server import (
     LocalModelServer,
     RecordedRequest,
     Reply,
-    error,
-    text,
-    tool_calls,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +72,8 @@ def _echo_with_a_tool(request: RecordedRequest) -> Reply:
     last = request.body["messages"][-1]
     prompt = _last_user(request)
     if last["role"] == "user":
-        return tool_calls(("lookup", {"query": prompt}))
-    return text(f"answer to {prompt}")
+        return reply_tool_calls(("lookup", {"query": prompt}))
+    return reply_text(f"answer to {prompt}")
 
 
 def _turns(messages: list[Message]) -> list[list[Message]]:
@@ -177,11 +177,11 @@ async def test_a_failed_run_stores_nothing(tmp_path: Path) -> None:
     """A run whose model fails after a tool call leaves the session as it was."""
     session = SQLiteSession(tmp_path / "chats.db", "s")
     replies = [
-        tool_calls(("lookup", {"query": "x"})),
-        text("ok"),
-        tool_calls(("lookup", {"query": "y"})),
+        reply_tool_calls(("lookup", {"query": "x"})),
+        reply_text("ok"),
+        reply_tool_calls(("lookup", {"query": "y"})),
     ]
-    with LocalModelServer([*replies, error(400, "bad request")], style="mistral") as server:
+    with LocalModelServer([*replies, reply_error(400, "bad request")], style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup])
         await agent.run("x", session=session)
         before = await session.messages()
@@ -313,7 +313,7 @@ async def test_a_paused_run_resumes_from_its_session(tmp_path: Path) -> None:
     """A run paused for approval stores its pending turn; a fresh agent resumes it from the
     session alone; the session then holds the whole turn once, valid for Mistral."""
     path = tmp_path / "chats.db"
-    replies = [tool_calls(("refund", {"order_id": "A1"})), text("Refunded A1.")]
+    replies = [reply_tool_calls(("refund", {"order_id": "A1"})), reply_text("Refunded A1.")]
     with LocalModelServer(replies, style="mistral") as server:
         paused = await Agent(_model(server), tools=[refund]).run(
             "Refund A1", session=SQLiteSession(path, "s")
@@ -348,7 +348,7 @@ async def test_an_interrupted_history_is_repaired_with_a_note(tmp_path: Path) ->
         ),
         ToolMessage(tool_call_id="a1", name="lookup", content="found x"),
     ]
-    with LocalModelServer([text("Sorry, y was interrupted.")], style="mistral") as server:
+    with LocalModelServer([reply_text("Sorry, y was interrupted.")], style="mistral") as server:
         agent = Agent(_model(server), tools=[lookup])
         events = []
         async with agent.run_stream("and now?", message_history=broken) as stream:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from agentkit import Agent, PartialOutputEvent
 from agentkit.models import OpenAIChatModel
 from agentkit.output import OutputMode, OutputSchema
-from agentkit.testing.server import LocalModelServer, json_output, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_json, reply_tool_calls
 
 pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
@@ -45,9 +45,9 @@ async def test_partial_validation_work_is_linear_in_the_output(
     value = {"title": "t", "body": "x" * 32_000}
     output_mode: OutputMode = "native" if mode == "native" else "tool"
     reply = (
-        json_output(value)
+        reply_json(value)
         if mode == "native"
-        else tool_calls(("final_result", value), finish_reason="stop")
+        else reply_tool_calls(("final_result", value), finish_reason="stop")
     )
     sizes = _count_validated(monkeypatch)
     with LocalModelServer([reply]) as server:
@@ -70,7 +70,7 @@ async def test_small_outputs_still_stream_partials_often(
     """A short output is validated on nearly every delta, so partials still grow smoothly."""
     value = {"title": "Paris", "body": "Sunny and warm all day, with a light breeze."}
     sizes = _count_validated(monkeypatch)
-    with LocalModelServer([json_output(value)]) as server:
+    with LocalModelServer([reply_json(value)]) as server:
         model = OpenAIChatModel("m", base_url=server.base_url, api_key="k")
         agent = Agent(model, output_type=Notes, output_mode="native")
         async with agent, agent.run_stream("go") as stream:

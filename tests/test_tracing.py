@@ -29,7 +29,7 @@ from agentkit.models import OpenAIChatModel
 from agentkit.models.base import ModelSettings
 from agentkit.testing.scripted import ScriptedModel
 from agentkit.testing.scripted import text as scripted_text
-from agentkit.testing.server import LocalModelServer, error, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_error, reply_text, reply_tool_calls
 from agentkit.tracing import CAPTURE_CONTENT_ENV, Tracing
 
 SECRET = "sk-agentkit-TRACE-SECRET-7f3a9c"
@@ -113,7 +113,7 @@ def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
 
 
 def _weather_replies() -> list[Any]:
-    return [tool_calls(("get_weather", {"city": "Paris"})), text("Sunny in Paris.")]
+    return [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny in Paris.")]
 
 
 def _attrs(span: ReadableSpan) -> dict[str, Any]:
@@ -279,7 +279,7 @@ async def test_streamed_run_is_traced_the_same_with_time_to_first_chunk(
 @pytest.mark.anyio
 async def test_a_stream_left_early_still_ends_every_span(telemetry: Telemetry) -> None:
     """Leaving a streamed run after its first delta ends the open chat span and the run's."""
-    with LocalModelServer([text("one two three four")], style="mistral") as server:
+    with LocalModelServer([reply_text("one two three four")], style="mistral") as server:
         agent = Agent(_model(server), hooks=[telemetry.tracing()])
         async with agent.run_stream("Count.") as stream:
             async for event in stream:
@@ -296,7 +296,9 @@ async def test_a_stream_left_early_still_ends_every_span(telemetry: Telemetry) -
 async def test_a_400_marks_the_request_and_the_run_as_errors(telemetry: Telemetry) -> None:
     """A 400 sets error.type and status ERROR on the chat span and the run's span, with
     the status code, and no message text (it may quote content) by default."""
-    reply = error(400, "Invalid message order: the prompt 'Weather in Paris?'", style="mistral")
+    reply = reply_error(
+        400, "Invalid message order: the prompt 'Weather in Paris?'", style="mistral"
+    )
     with LocalModelServer([reply], style="mistral") as server:
         agent = Agent(_model(server), name="weather", hooks=[telemetry.tracing()])
         with pytest.raises(BadRequestError):
@@ -329,9 +331,9 @@ async def test_a_failing_tool_marks_its_span_and_a_retry_is_a_span_event(
         raise ValueError(f"no data for {city}")
 
     replies = [
-        tool_calls(("lookup", {"city": "Paris"})),
-        text("not json at all"),
-        text(json.dumps({"city": "Paris", "temperature_c": 21})),
+        reply_tool_calls(("lookup", {"city": "Paris"})),
+        reply_text("not json at all"),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(
@@ -361,9 +363,9 @@ async def test_a_child_agent_run_nests_under_the_parent_tool_span(telemetry: Tel
     parent's execute_tool span, and the child's chat span is inside the child's run."""
     tracing = telemetry.tracing()
     replies = [
-        tool_calls(("ask_expert", {"question": "Paris?"})),
-        text("Expert says sunny."),
-        text("Sunny, says the expert."),
+        reply_tool_calls(("ask_expert", {"question": "Paris?"})),
+        reply_text("Expert says sunny."),
+        reply_text("Sunny, says the expert."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         model = _model(server)
@@ -400,9 +402,9 @@ async def test_agent_as_tool_nests_the_child_run_under_the_parent_tool_span(
     execute_tool span, in a streamed parent run too."""
     tracing = telemetry.tracing()
     replies = [
-        tool_calls(("expert", {"prompt": "Paris?"})),
-        text("Expert says sunny."),
-        text("Sunny, says the expert."),
+        reply_tool_calls(("expert", {"prompt": "Paris?"})),
+        reply_text("Expert says sunny."),
+        reply_text("Sunny, says the expert."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
         model = _model(server)
@@ -436,8 +438,8 @@ async def test_a_fallback_is_an_event_of_the_chat_span(telemetry: Telemetry) -> 
     from agentkit.models import FallbackModel, RetryPolicy
 
     with (
-        LocalModelServer([error(500, "down")], style="mistral") as down,
-        LocalModelServer([text("Sunny.")], style="mistral") as up,
+        LocalModelServer([reply_error(500, "down")], style="mistral") as down,
+        LocalModelServer([reply_text("Sunny.")], style="mistral") as up,
     ):
         first = OpenAIChatModel(
             "mistral-small-2506",
@@ -605,7 +607,11 @@ async def test_content_on_by_environment_read_when_built(
 async def test_the_api_key_is_in_no_span_event_or_metric(telemetry: Telemetry) -> None:
     """With content captured, across a run with a tool call, a streamed run and a 401,
     the API key (sent to the server as a Bearer token) is in nothing recorded."""
-    replies = [*_weather_replies(), *_weather_replies(), error(401, "bad key", style="mistral")]
+    replies = [
+        *_weather_replies(),
+        *_weather_replies(),
+        reply_error(401, "bad key", style="mistral"),
+    ]
     with LocalModelServer(replies, style="mistral") as server:
         tracing = telemetry.tracing(capture_content=True)
         agent = Agent(_model(server), tools=[get_weather], hooks=[tracing])
@@ -827,7 +833,7 @@ def test_agentkit_run_exports_traces_when_the_otlp_endpoint_is_set(tmp_path: Pat
     path.write_text(textwrap.dedent(AGENT_FILE))
     with (
         OTLPReceiver() as receiver,
-        LocalModelServer([text("hello"), text("hello")], style="mistral") as server,
+        LocalModelServer([reply_text("hello"), reply_text("hello")], style="mistral") as server,
     ):
         env = {"TEST_BASE_URL": server.base_url, "TEST_KEY": SECRET}
         quiet = _run_cli(["run", f"{path}:agent", "hi", "--json"], env)
@@ -865,8 +871,8 @@ def test_readme_tracing_setup_runs_as_written(monkeypatch: pytest.MonkeyPatch) -
     quickstart = next(b for b in blocks if "run_sync" in b)
     setup = next(b for b in blocks if "Tracing(provider)" in b)
     replies = [
-        tool_calls(("get_weather", {"city": "Paris"})),
-        text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
+        reply_tool_calls(("get_weather", {"city": "Paris"})),
+        reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
         *_weather_replies(),
     ]
     namespace: dict[str, Any] = {"__name__": "readme"}

@@ -18,7 +18,7 @@ from agentkit import Agent, tool
 from agentkit.hooks import Hooks, RequestHandler, RunInfo
 from agentkit.models import OpenAIChatModel
 from agentkit.models.base import ModelRequest, ModelResponse, ModelSettings
-from agentkit.testing.server import LocalModelServer, text, tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 from agentkit.tracing import CAPTURE_CONTENT_ENV, Tracing
 
 
@@ -69,8 +69,8 @@ async def test_one_tracing_on_two_agents_gives_each_its_own_names_and_server(
     """Two agents (other names, models and servers) sharing one Tracing, run in turn:
     each run's spans carry its own agent name, model and server port."""
     with (
-        LocalModelServer([text("a"), text("a again")]) as one,
-        LocalModelServer([text("b")]) as two,
+        LocalModelServer([reply_text("a"), reply_text("a again")]) as one,
+        LocalModelServer([reply_text("b")]) as two,
     ):
         first = Agent(
             OpenAIChatModel("mistral-small-2506", base_url=one.base_url, api_key="k"),
@@ -108,7 +108,7 @@ async def test_a_run_with_other_settings_gets_chat_attributes_of_its_own(
 ) -> None:
     """The same agent run with its own settings, then with per-run settings, then
     streamed: each chat span records the settings and stream flag that request had."""
-    with LocalModelServer([text("one"), text("two"), text("three")]) as server:
+    with LocalModelServer([reply_text("one"), reply_text("two"), reply_text("three")]) as server:
         agent = Agent(
             OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k"),
             settings=ModelSettings(temperature=0.15),
@@ -141,9 +141,9 @@ async def test_metric_points_are_labelled_by_the_model_that_answered(
     """Answers from two model versions to the same requested model: the token and
     duration points are split by gen_ai.response.model, and each span has its own."""
     replies = [
-        text("one"),
-        dataclasses.replace(text("two"), model="mistral-small-2507"),
-        text("three"),
+        reply_text("one"),
+        dataclasses.replace(reply_text("two"), model="mistral-small-2507"),
+        reply_text("three"),
     ]
     with LocalModelServer(replies) as server:
         agent = Agent(
@@ -213,7 +213,7 @@ async def test_requests_of_one_run_with_other_settings_each_record_their_own(
 ) -> None:
     """Within one run, a hook outside Tracing changes each request's settings: each chat
     span records the max_tokens its own request was sent with."""
-    replies = [tool_calls(("lookup", {"key": "a"})), text("done")]
+    replies = [reply_tool_calls(("lookup", {"key": "a"})), reply_text("done")]
     with LocalModelServer(replies) as server:
         agent = Agent(
             OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k"),

@@ -5,17 +5,17 @@ text and tool-call deltas, usage on the last chunk, ``data: [DONE]``), answering
 from a script of replies or from a function of the request, and records every
 request it receives::
 
-    from agentkit.testing.server import LocalModelServer, text, tool_calls
+    from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
-    with LocalModelServer([tool_calls(("get_weather", {"city": "Paris"})), text("Sunny.")],
-                          style="mistral") as server:
+    script = [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny.")]
+    with LocalModelServer(script, style="mistral") as server:
         model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="test")
         ...
         assert server.requests[1].body["messages"][-1]["role"] == "tool"
 
 Replies answer in Mistral's shapes (``style="mistral"``: 9-character tool-call ids,
 no ``type`` on tool calls, ``content: ""`` with tool calls, 32-hex response ids) or
-OpenAI's (``call_...`` ids). Faults: any status and body (``error()``),
+OpenAI's (``call_...`` ids). Faults: any status and body (``reply_error()``),
 ``Retry-After``, delays, dropped connections (``drop_connection()``), truncated
 bodies and streams (``truncate_after``), malformed JSON (``malformed()``).
 
@@ -32,6 +32,7 @@ import socket
 import string
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,11 +44,11 @@ __all__ = [
     "Reply",
     "Style",
     "drop_connection",
-    "error",
-    "json_output",
     "malformed",
-    "text",
-    "tool_calls",
+    "reply_error",
+    "reply_json",
+    "reply_text",
+    "reply_tool_calls",
     "usage",
 ]
 
@@ -75,7 +76,7 @@ def usage(
 class Reply:
     """One scripted answer: a completion (text and/or tool calls) or a fault.
 
-    Build it with ``text()``, ``tool_calls()``, ``json_output()``, ``error()``,
+    Build it with ``reply_text()``, ``reply_tool_calls()``, ``reply_json()``, ``reply_error()``,
     ``malformed()`` or ``drop_connection()``; tweak it with ``dataclasses.replace``
     or the keyword arguments those helpers take.
     """
@@ -109,7 +110,7 @@ def _replyargs(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def text(
+def reply_text(
     content: str,
     *,
     finish_reason: str | None = None,
@@ -133,12 +134,12 @@ def text(
     )
 
 
-def json_output(value: Any, **kwargs: Any) -> Reply:
+def reply_json(value: Any, **kwargs: Any) -> Reply:
     """A text answer that is ``value`` as JSON (structured output in native/prompted mode)."""
-    return text(json.dumps(value), **kwargs)
+    return reply_text(json.dumps(value), **kwargs)
 
 
-def tool_calls(
+def reply_tool_calls(
     *calls: tuple[str, Mapping[str, Any] | str] | tuple[str, Mapping[str, Any] | str, str],
     content: str | None = None,
     finish_reason: str | None = None,
@@ -169,7 +170,7 @@ def tool_calls(
     )
 
 
-def error(
+def reply_error(
     status: int,
     message: str = "error",
     *,
@@ -616,7 +617,7 @@ class LocalModelServer:
             return self._function(request)
         with self._lock:
             if self._position >= len(self._replies):
-                return error(
+                return reply_error(
                     500,
                     f"LocalModelServer: the script has no reply left for request "
                     f"#{len(self.requests)} (it had {len(self._replies)}).",
@@ -624,3 +625,26 @@ class LocalModelServer:
             reply = self._replies[self._position]
             self._position += 1
             return reply
+
+
+_RENAMED = {
+    "text": "reply_text",
+    "tool_calls": "reply_tool_calls",
+    "json_output": "reply_json",
+    "error": "reply_error",
+}
+"""Old names of the reply builders, kept for one release: ``text`` and ``tool_calls``
+clashed with ``agentkit.testing.text``/``tool_calls``, the scripted model's answers."""
+
+
+def __getattr__(name: str) -> Any:
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"agentkit.testing.server.{name} is deprecated and will be removed in the next "
+        f"release: use {new} (same arguments)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

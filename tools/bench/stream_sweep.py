@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from agentkit import Agent
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, Reply, json_output
+from agentkit.testing.server import LocalModelServer, Reply, reply_json
 
 
 class Notes(BaseModel):
@@ -42,7 +42,7 @@ class Notes(BaseModel):
 
 
 def _reply(size: int) -> Reply:
-    return json_output({"title": "notes", "body": "x" * (size - 30)})
+    return reply_json({"title": "notes", "body": "x" * (size - 30)})
 
 
 async def _measure(base_url: str, structured: bool, runs: int) -> float:
