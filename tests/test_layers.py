@@ -56,7 +56,7 @@ LAZY_ENTRY_POINTS = {("agent", "serve")}
 """Upward imports allowed inside a function body only: ``Agent.to_asgi()`` hands the agent
 to the optional ``serve`` package, imported when called (checked lazy below)."""
 
-GROUPED = ("testing", "serve", "cli")
+GROUPED = ("testing", "serve", "cli", "mcp")
 """Packages whose submodules share their package's layer."""
 
 

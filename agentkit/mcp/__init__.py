@@ -14,6 +14,29 @@ object owns, enters the SDK client and waits for the close signal; tool calls fr
 tasks go through its session. So a run cancelled anywhere closes the connection in the task
 that opened it (no cancel-scope error, no orphan process).
 
+Sampling (``sampling_model=``, opt-in): a server's sampling request (the server asks the client
+to run a model) is part of the run whose tool call is in flight on that connection. It goes
+through the run's request hooks (so ``Tracing`` records it as a ``chat`` span of the run),
+is checked against the run's budget before it is sent (and every budget above it, for an
+agent used as a tool), and its usage is added to the run's (``RunResult.usage``). A request
+that could pass a limit is not sent: the server gets an error answer and the run ends with
+``UsageLimitExceeded`` when the tool call returns, whatever ``on_limit`` says (as for an agent
+used as a tool). A sampling model that fails answers the server with an error; the run goes
+on. The run's budget and context-window hooks are not applied to it as hooks: the budget is
+checked here, against the sampling model's profile and prices, and the server sets the
+request's ``max_tokens``; the hooks see the run's ``RunInfo``, whose ``model`` is the agent's
+(``Tracing``'s ``gen_ai.request.model`` names it; the response model is the sampling model's).
+
+Which run: a 2026-era server asks inside its tool's result (``InputRequiredResult``), in the
+tool call's own task, so the run is known exactly. A 2025-era server sends
+``sampling/createMessage`` on the connection, answered in the connection's task: it is
+credited to the oldest tool call in flight on that connection (exact with one run per
+connection; with several runs calling tools of one connection at once, it may be credited
+to another of them). **Outside any run** (no tool call in flight, a tool called by hand with
+``ctx=None``, a server that samples while listing tools): the request goes straight to
+``sampling_model``: no hooks, no budget, counted nowhere. A tool call that ends (timeout,
+cancellation) cancels the sampling requests made for it.
+
 A server that dies during a call answers that call as a tool error naming the server, and
 the next use connects again. Each call has a timeout (60 s by default). The tool list is
 fetched once per connection and again after ``notifications/tools/list_changed``.
@@ -24,6 +47,7 @@ import this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -37,17 +61,10 @@ import anyio
 import anyio.abc
 
 from agentkit._errors import MCPConnectionError, MCPToolError, ToolDefinitionError
+from agentkit._run.state import Run
 from agentkit.hooks import ToolResult
-from agentkit.messages import (
-    AssistantMessage,
-    ContentPart,
-    ImagePart,
-    Message,
-    SystemMessage,
-    TextPart,
-    UserMessage,
-)
-from agentkit.models.base import Model, ModelRequest, ModelSettings, complete
+from agentkit.messages import ImagePart
+from agentkit.models.base import Model
 from agentkit.tools import (
     TOOL_NAME_PATTERN,
     RunContext,
@@ -66,6 +83,8 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
         "agentkit.mcp needs the MCP SDK: pip install -e '.[mcp]' in the agentkit clone "
         "(or pip install mcp)"
     ) from exc
+
+from agentkit.mcp._sampling import CURRENT_CALL, Call, sampler  # after the SDK check
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator  # type: ignore[import-untyped]
@@ -121,6 +140,8 @@ class _Link:
         self.task_group: anyio.abc.TaskGroup | None = None
         self.connection: _Connection | None = None
         self.lock: anyio.Lock | None = None
+        self.calls: list[Call] = []
+        """The tool calls in flight (kept only with a ``sampling_model``), oldest first."""
 
     async def enter(self) -> None:
         if self.depth == 0:
@@ -186,6 +207,7 @@ class _Link:
             if isinstance(message, mcp_types.ToolListChangedNotification):
                 connection.tools = None
 
+        CURRENT_CALL.set(None)  # this task may have been started inside a call: it is no call's
         try:
             async with AsyncExitStack() as stack:
                 sampling = None
@@ -196,7 +218,7 @@ class _Link:
 
                         model = self.sampling_model = infer_model(model)
                     await stack.enter_async_context(model)
-                    sampling = _sampler(self.label, model)
+                    sampling = sampler(self.label, model, self.calls)
                 client = await stack.enter_async_context(self.make_client(on_message, sampling))
                 async with anyio.create_task_group() as tg:
                     # Listen first, then list: a change made at once is never missed.
@@ -386,7 +408,14 @@ def _quick_valid(plan: _QuickPlan, value: dict[str, Any]) -> bool:
 
 
 class MCPTool(Tool[Callable[..., Any]]):
-    """One tool of an MCP server, as the model sees it (maybe prefixed) and as it is called."""
+    """One tool of an MCP server, as the model sees it (maybe prefixed) and as it is called.
+
+    A ``Tool`` like any other, with every attribute a ``@tool`` has, set the same way:
+    ``function`` (what calling the tool calls: ``await mcp_tool(**args)`` calls the server,
+    outside any run, and gives the ``ToolResult``) is a function named after the tool whose
+    docstring is its description. Only the schema differs: it is the server's input schema,
+    checked with jsonschema (a fast path for the common shape), not built from a signature.
+    """
 
     def __init__(
         self, link: _Link, spec: mcp_types.Tool, name: str, needs_approval: ApprovalRule = False
@@ -397,29 +426,35 @@ class MCPTool(Tool[Callable[..., Any]]):
                 "which models do not accept (1 to 64 letters, digits, '_' or '-'). Filter it "
                 "out with .filtered(...) or choose a shorter prefix."
             )
+        remote_name = spec.name
+        description = spec.description or spec.title or spec.name
+
+        async def function(**arguments: Any) -> ToolResult:
+            return await link.call(remote_name, arguments)
+
+        function.__name__ = function.__qualname__ = name
+        function.__doc__ = description
         self._link = link
-        self.remote_name = spec.name
+        self.remote_name = remote_name
         """The tool's name on the server."""
-        self.function = self._call
+        # What Tool.__init__ sets, in its order, from the server's spec instead of a signature.
+        self.function = function
         self.name = name
-        self.__name__ = name
-        self.description = spec.description or spec.title or spec.name
+        self.description = description
         self.parameters = dict(spec.input_schema or {"type": "object", "properties": {}})
         self.strict = None
+        self.needs_approval = needs_approval
         self.takes_ctx = False
         self.is_async = True
-        self.needs_approval = needs_approval
         self._validator: Validator | None = None
         self._quick = _quick_plan(self.parameters)
         self._definition = ToolDefinition(
-            name=name, description=self.description, parameters=self.parameters
+            name=name, description=description, parameters=self.parameters
         )
+        functools.update_wrapper(self, function)
 
     def __repr__(self) -> str:
         return f"MCPTool(name={self.name!r}, server={self._link.label})"
-
-    async def _call(self, **arguments: Any) -> ToolResult:
-        return await self._link.call(self.remote_name, arguments)
 
     def validate_args(self, arguments: str | bytes) -> dict[str, Any]:
         """The model's JSON arguments, checked against the server's input schema."""
@@ -458,8 +493,28 @@ class MCPTool(Tool[Callable[..., Any]]):
         return value
 
     async def run(self, ctx: RunContext[Any] | None, args: dict[str, Any]) -> ToolResult:
-        """Call the tool on the server; the result (or failure) as a ``ToolResult``."""
-        return await self._link.call(self.remote_name, args)
+        """Call the tool on the server; the result (or failure) as a ``ToolResult``.
+
+        With a ``sampling_model``, the server's sampling requests during the call are part
+        of ``ctx``'s run (see the module docs); one that could pass the run's budget ends
+        the run with ``UsageLimitExceeded`` here, once the call returned."""
+        link = self._link
+        if link.sampling_model is None:
+            return await link.call(self.remote_name, args)
+        run = ctx._run if ctx is not None else None
+        call = Call(run if isinstance(run, Run) else None)
+        link.calls.append(call)
+        token = CURRENT_CALL.set(call)
+        try:
+            result = await link.call(self.remote_name, args)
+        finally:
+            CURRENT_CALL.reset(token)
+            link.calls.remove(call)
+            for scope in call.scopes:  # samplings the server did not wait for
+                scope.cancel()
+        if call.refused is not None:
+            raise call.refused
+        return result
 
 
 class MCPServer:
@@ -668,66 +723,6 @@ def _approval_for(rule: NeedsApproval, name: str) -> ApprovalRule:
     if isinstance(rule, Mapping):
         return rule.get(name, False)
     return name in rule
-
-
-def _sampler(label: str, model: Model) -> Any:
-    """The SDK's sampling callback: each request the server makes goes to ``model``."""
-
-    async def sample(
-        context: Any, params: mcp_types.CreateMessageRequestParams
-    ) -> mcp_types.CreateMessageResult | mcp_types.ErrorData:
-        try:
-            response = await complete(model, _sampling_request(params))
-        except Exception as exc:  # the server gets an error answer; cancellation propagates
-            return mcp_types.ErrorData(
-                code=mcp_types.INTERNAL_ERROR,
-                message=f"The client's model {model.name!r} could not answer the sampling "
-                f"request of MCP server {label}: {type(exc).__name__}: {exc}",
-            )
-        stop = {"stop": "endTurn", "length": "maxTokens", "tool_calls": "toolUse"}
-        finish = response.finish_reason
-        return mcp_types.CreateMessageResult(
-            role="assistant",
-            content=mcp_types.TextContent(type="text", text=response.message.content or ""),
-            model=response.model_name or model.name,
-            stop_reason=stop.get(finish, finish) if finish is not None else "endTurn",
-        )
-
-    return sample
-
-
-def _sampling_request(params: mcp_types.CreateMessageRequestParams) -> ModelRequest:
-    """A server's sampling request as a model request (text and images; no tools)."""
-    messages: list[Message] = []
-    if params.system_prompt:
-        messages.append(SystemMessage(content=params.system_prompt))
-    for message in params.messages:
-        blocks = message.content if isinstance(message.content, list) else [message.content]
-        parts: list[ContentPart] = []
-        for block in blocks:
-            if isinstance(block, mcp_types.TextContent):
-                parts.append(TextPart(text=block.text))
-            elif isinstance(block, mcp_types.ImageContent) and message.role == "user":
-                parts.append(ImagePart(url=f"data:{block.mime_type};base64,{block.data}"))
-            else:
-                parts.append(TextPart(text=f"[{block.type} content omitted]"))
-        if message.role == "user":
-            only_text = all(isinstance(p, TextPart) for p in parts)
-            messages.append(
-                UserMessage(
-                    content="\n".join(p.text for p in parts if isinstance(p, TextPart))
-                    if only_text
-                    else tuple(parts)
-                )
-            )
-        else:
-            text = "\n".join(p.text for p in parts if isinstance(p, TextPart))
-            messages.append(AssistantMessage(content=text))
-    stop = tuple(params.stop_sequences) if params.stop_sequences else None
-    settings = ModelSettings(
-        max_tokens=params.max_tokens, temperature=params.temperature, stop=stop
-    )
-    return ModelRequest(messages=messages, settings=settings)
 
 
 def _client_factory(
