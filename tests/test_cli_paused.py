@@ -4,6 +4,7 @@ stored session (or a cancelled approved call) left waiting and resumes the run, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -25,6 +27,7 @@ from agentkit.sessions import SQLiteSession
 from agentkit.testing.scripted import ScriptedModel, text, tool_calls
 from agentkit.testing.server import LocalModelServer
 from agentkit.testing.server import text as wire_text
+from agentkit.testing.server import tool_calls as wire_tool_calls
 
 pytestmark = pytest.mark.usefixtures("no_keys")
 
@@ -263,3 +266,66 @@ def test_a_cancelled_approved_call_is_asked_again_without_a_session() -> None:
     assert answers == ["Denied: The user said no."]
     assert "Not deployed." in out.text
     assert len(model.requests) == 2
+
+
+def _run(
+    tmp_path: Path, server: LocalModelServer, mail_tools: Path, *more: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_agentkit(), "--plain", "run", f"{mail_tools}:mailer", "Mail Ann.", *more],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, server),
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_json_prints_a_paused_run_as_json(tmp_path: Path, mail_tools: Path) -> None:
+    """``run --json`` on a run that pauses prints the waiting calls (id, tool, arguments)
+    and the paused messages as JSON, and exits with the paused status (3)."""
+    from agentkit import load_messages
+
+    with LocalModelServer([wire_tool_calls(("send_email", ANN))], style="openai") as server:
+        proc = _run(tmp_path, server, mail_tools, "--json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    data: dict[str, Any] = json.loads(proc.stdout)
+    assert data["paused"] is True
+    [request] = data["approvals_needed"]
+    assert request["tool_name"] == "send_email"
+    assert request["arguments"] == ANN
+    messages = load_messages(json.dumps(data["messages"]))
+    call = messages[-1].tool_calls[0]  # type: ignore[union-attr]
+    assert request["id"] == call.id
+    assert data["usage"]["requests"] == 1
+    assert not (tmp_path / "mail.log").exists()
+
+
+def test_run_says_how_to_approve_a_paused_run(tmp_path: Path, mail_tools: Path) -> None:
+    """Without ``--json``, a paused run names the waiting call and what to run to approve
+    it, and exits with the paused status (3), which ``run --help`` documents."""
+    with LocalModelServer([wire_tool_calls(("send_email", ANN))], style="openai") as server:
+        proc = _run(tmp_path, server, mail_tools)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert '  send_email({"subject":"Hi","to":"ann@example.com"})' in proc.stdout
+    assert "--approve send_email" in proc.stdout
+    assert "[error]" not in proc.stdout
+    assert not (tmp_path / "mail.log").exists()
+    helped = subprocess.run(
+        [*_agentkit(), "run", "--help"], capture_output=True, text=True, check=False
+    )
+    assert "3 the run paused for approval" in " ".join(helped.stdout.split())
+
+
+def test_run_approve_runs_the_named_tool(tmp_path: Path, mail_tools: Path) -> None:
+    """``run --approve send_email`` allows the calls to that tool when the run pauses for
+    them, and the run goes on to its answer (exit 0)."""
+    replies = [wire_tool_calls(("send_email", ANN)), wire_text("Sent.")]
+    with LocalModelServer(replies, style="openai") as server:
+        proc = _run(tmp_path, server, mail_tools, "--approve", "send_email")
+        last = server.requests[-1].body["messages"][-1]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "mail.log").read_text() == "start ann@example.com\nsent ann@example.com\n"
+    assert last["content"] == "sent to ann@example.com"
+    assert "Sent." in proc.stdout

@@ -40,7 +40,7 @@ from agentkit.cli._load import (
     resolve_model,
 )
 from agentkit.cli._render import Renderer, explain, make_renderer
-from agentkit.cli._run import cmd_run, result_json
+from agentkit.cli._run import EXIT_STATUS_HELP, cmd_run, result_json
 from agentkit.cli._turns import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ChatSession
 
 __all__ = [
@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the conversation under NAME and resume it next time (/history, /clear)",
     )
 
-    run = commands.add_parser("run", help="run an agent once, streamed")
+    run = commands.add_parser("run", help="run an agent once, streamed", epilog=EXIT_STATUS_HELP)
     run.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
     run.add_argument("prompt", help="the user prompt")
     run.add_argument("--model", help=f"override the agent's model: {model_help}")
@@ -104,7 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json",
         action="store_true",
-        help="print only the result as JSON (output, usage, messages)",
+        help="print only the result as JSON (output, usage, messages); a run paused for "
+        "approval prints paused, approvals_needed (id, tool_name, arguments), usage, messages",
+    )
+    run.add_argument(
+        "--approve",
+        action="append",
+        default=[],
+        metavar="TOOL",
+        help="allow the calls to TOOL when the run pauses for their approval (repeatable)",
     )
 
     demo = commands.add_parser("demo", help="the travel-desk example assistant")

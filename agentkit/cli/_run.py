@@ -10,11 +10,28 @@ from agentkit._errors import AgentkitError
 from agentkit.cli import _otlp
 from agentkit.cli._load import ModelChoice, load_agent, model_scope, resolve_model
 from agentkit.cli._render import Renderer, explain, to_jsonable
-from agentkit.cli._turns import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ChatSession, portal
+from agentkit.cli._turns import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PAUSED,
+    EXIT_USAGE,
+    ChatSession,
+    portal,
+)
 from agentkit.events import RunResult
 from agentkit.messages import dump_messages
+from agentkit.usage import Usage
 
-__all__ = ["cmd_run", "result_json"]
+__all__ = ["EXIT_STATUS_HELP", "cmd_run", "paused_json", "result_json"]
+
+EXIT_STATUS_HELP = (
+    f"exit status: {EXIT_OK} the run ended with its output; {EXIT_ERROR} the run failed; "
+    f"{EXIT_USAGE} a usage or configuration error; {EXIT_PAUSED} the run paused for approval "
+    "(the calls that wait did not run: allow them with --approve TOOL, or take the paused "
+    f"run with --json); {EXIT_INTERRUPTED} interrupted (Ctrl-C)."
+)
+"""What ``agentkit run --help`` says about the exit status."""
 
 
 def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
@@ -37,6 +54,11 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
         session = ChatSession(agent, loop, shown, model=model, local=choice.local, hooks=hooks)
         try:
             result = session.turn(args.prompt)
+            while result is not None and result.is_paused:
+                allowed = {r: True for r in result.approvals_needed if r.tool_name in args.approve}
+                if not allowed:
+                    break
+                result = session.turn(None, approvals=allowed)
         except AgentkitError as exc:
             if quiet:
                 print(json.dumps(_error_json(exc), ensure_ascii=False))
@@ -45,9 +67,33 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
             return EXIT_ERROR
     if result is None:
         return EXIT_INTERRUPTED
+    if result.is_paused:
+        if quiet:
+            print(json.dumps(paused_json(result), ensure_ascii=False))
+        else:
+            _explain_pause(result, renderer)
+        return EXIT_PAUSED
     if quiet:
         print(json.dumps(result_json(result), ensure_ascii=False))
     return EXIT_OK
+
+
+def _explain_pause(result: RunResult[Any], renderer: Renderer) -> None:
+    """Name the calls a paused run waits on, and what to run to allow them."""
+    requests = result.approvals_needed
+    one = len(requests) == 1
+    lines = [f"The run paused for approval; {'this call' if one else 'these calls'} did not run:"]
+    for request in requests:
+        by = f" (in agent {request.agent})" if request.agent else ""
+        lines.append(f"  {request.tool_name}({request.arguments}){by}")
+    names = " ".join(f"--approve {n}" for n in dict.fromkeys(r.tool_name for r in requests))
+    lines.append(
+        f"To allow {'it' if one else 'them'}, run the command again with {names} (the run "
+        "starts over), or add --json to get the paused run (the waiting calls and the "
+        "messages) and resume it from Python: "
+        "agent.run(message_history=messages, approvals={id: True})."
+    )
+    renderer.info("\n".join(lines))
 
 
 class _QuietRenderer(Renderer):
@@ -59,18 +105,42 @@ class _QuietRenderer(Renderer):
 
 def result_json(result: RunResult[Any]) -> dict[str, Any]:
     """A run result as JSON data: ``output``, ``usage``, ``messages``."""
-    usage = result.usage
     return {
         "output": to_jsonable(result.output),
-        "usage": {
-            "requests": usage.requests,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "total_tokens": usage.total_tokens,
-            "cost_usd": usage.cost_usd,
-        },
+        "usage": _usage_json(result.usage),
         "messages": json.loads(dump_messages(result.messages)),
+    }
+
+
+def paused_json(result: RunResult[Any]) -> dict[str, Any]:
+    """A run paused for approval as JSON data: ``paused`` (true), ``approvals_needed`` (per
+    waiting call: ``id``, the key a decision takes; ``tool_name``; ``arguments``; ``agent``,
+    the agent used as a tool it waits in, or null), ``usage``, and ``messages``, the paused
+    conversation as ``dump_messages`` writes it (resume with ``message_history=``)."""
+    return {
+        "paused": True,
+        "approvals_needed": [
+            {
+                "id": request.key,
+                "tool_name": request.tool_name,
+                "arguments": request.args,
+                "agent": request.agent,
+            }
+            for request in result.approvals_needed
+        ],
+        "usage": _usage_json(result.usage),
+        "messages": json.loads(dump_messages(result.messages)),
+    }
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "requests": usage.requests,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": usage.cost_usd,
     }
 
 
