@@ -25,9 +25,7 @@ from agentkit.cli._render import PlainRenderer
 from agentkit.messages import ToolMessage
 from agentkit.sessions import SQLiteSession
 from agentkit.testing.scripted import ScriptedModel, text, tool_calls
-from agentkit.testing.server import LocalModelServer
-from agentkit.testing.server import text as wire_text
-from agentkit.testing.server import tool_calls as wire_tool_calls
+from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 pytestmark = pytest.mark.usefixtures("no_keys")
 
@@ -128,7 +126,7 @@ def test_chat_on_a_paused_session_asks_and_resumes(tmp_path: Path, mail_tools: P
     """``chat --session`` on a session paused for approval shows the waiting call, asks y/n,
     and a "y" runs it and resumes the run (it used to refuse every prompt)."""
     store = _pause_session(tmp_path, mail_tools)
-    with LocalModelServer([wire_text("Sent to Ann.")], style="openai") as server:
+    with LocalModelServer([reply_text("Sent to Ann.")], style="openai") as server:
         proc = subprocess.run(
             _chat_command(mail_tools),
             input="y\n",
@@ -167,7 +165,7 @@ def test_ctrl_c_in_an_approved_call_asks_again(tmp_path: Path, mail_tools: Path)
     call again (the session still waits on it), and "n" resumes the run with a denial."""
     store = _pause_session(tmp_path, mail_tools)
     log = tmp_path / "mail.log"
-    with LocalModelServer([wire_text("Not sent.")], style="openai") as server:
+    with LocalModelServer([reply_text("Not sent.")], style="openai") as server:
         proc = subprocess.Popen(
             _chat_command(mail_tools),
             stdin=subprocess.PIPE,
@@ -287,7 +285,7 @@ def test_run_json_prints_a_paused_run_as_json(tmp_path: Path, mail_tools: Path) 
     and the paused messages as JSON, and exits with the paused status (3)."""
     from agentkit import load_messages
 
-    with LocalModelServer([wire_tool_calls(("send_email", ANN))], style="openai") as server:
+    with LocalModelServer([reply_tool_calls(("send_email", ANN))], style="openai") as server:
         proc = _run(tmp_path, server, mail_tools, "--json")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(proc.stdout)
@@ -305,7 +303,7 @@ def test_run_json_prints_a_paused_run_as_json(tmp_path: Path, mail_tools: Path) 
 def test_run_says_how_to_approve_a_paused_run(tmp_path: Path, mail_tools: Path) -> None:
     """Without ``--json``, a paused run names the waiting call and what to run to approve
     it, and exits with the paused status (3), which ``run --help`` documents."""
-    with LocalModelServer([wire_tool_calls(("send_email", ANN))], style="openai") as server:
+    with LocalModelServer([reply_tool_calls(("send_email", ANN))], style="openai") as server:
         proc = _run(tmp_path, server, mail_tools)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert '  send_email({"subject":"Hi","to":"ann@example.com"})' in proc.stdout
@@ -321,7 +319,7 @@ def test_run_says_how_to_approve_a_paused_run(tmp_path: Path, mail_tools: Path) 
 def test_run_approve_runs_the_named_tool(tmp_path: Path, mail_tools: Path) -> None:
     """``run --approve send_email`` allows the calls to that tool when the run pauses for
     them, and the run goes on to its answer (exit 0)."""
-    replies = [wire_tool_calls(("send_email", ANN)), wire_text("Sent.")]
+    replies = [reply_tool_calls(("send_email", ANN)), reply_text("Sent.")]
     with LocalModelServer(replies, style="openai") as server:
         proc = _run(tmp_path, server, mail_tools, "--approve", "send_email")
         last = server.requests[-1].body["messages"][-1]
