@@ -8,6 +8,7 @@ sampling model.
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import mcp_types
 from agentkit._errors import UsageLimitExceeded
 from agentkit._run.state import Run
 from agentkit.context import ContextWindow
-from agentkit.hooks import HookSet
+from agentkit.hooks import RequestHandler
 from agentkit.limits import Ledger, UsageLimitsHook
 from agentkit.messages import (
     AssistantMessage,
@@ -126,10 +127,11 @@ async def _sample_in_run(
         ledger.record(response.usage)
         return response
 
-    hooks = [h for h in run.hooks.requests if not isinstance(h, UsageLimitsHook | ContextWindow)]
-    if not hooks:
-        return await send(request)
-    return await HookSet(hooks).request_chain(run, send)(request)
+    handler: RequestHandler = send
+    for hook in reversed(run.hooks.requests):  # as the run's request chain, the first outermost
+        if not isinstance(hook, UsageLimitsHook | ContextWindow):
+            handler = functools.partial(hook.wrap_model_request, run, handler=handler)
+    return await handler(request)
 
 
 def _refusal(exc: UsageLimitExceeded, label: str, model: Model) -> UsageLimitExceeded:
