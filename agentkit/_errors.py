@@ -61,6 +61,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ContentFilteredError",
     "ContextWindowExceededError",
     "HistoryError",
     "MCPConnectionError",

@@ -51,7 +51,17 @@ from agentkit.tools import ToolDefinition
 if TYPE_CHECKING:
     from agentkit.models.fallback import FallbackModel
 
-__all__ = ["ContextPolicy", "ContextWindow", "count_tokens"]
+__all__ = [
+    "CALL_MARGIN",
+    "DEFAULT_WINDOW",
+    "IMAGE_TOKENS",
+    "MESSAGE_MARGIN",
+    "REQUEST_MARGIN",
+    "ContextPolicy",
+    "ContextWindow",
+    "count_tokens",
+    "window_hooks",
+]
 
 ContextPolicy = Literal["trim", "error"]
 """What ``ContextWindow`` does with a request that does not fit: leave out the oldest

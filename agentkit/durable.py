@@ -62,7 +62,13 @@ from agentkit.usage import Usage, UsageLimits
 if TYPE_CHECKING:
     from dbos._dbos import StepReservation
 
-__all__ = ["DurableAgent", "DurableHooks"]
+__all__ = [
+    "APPROVAL_TOPIC",
+    "DEFAULT_APPROVAL_TIMEOUT",
+    "PENDING_EVENT",
+    "DurableAgent",
+    "DurableHooks",
+]
 
 DepsT = TypeVar("DepsT", default=Any)
 OutputT = TypeVar("OutputT", default=str)

@@ -29,8 +29,7 @@ Only the methods a hook overrides are called; a run with no hooks pays nothing.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,39 +135,3 @@ class Hooks:
 
     async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
         """Observe one run event: by default, nothing."""
-
-
-def _overrides(hook: Hooks, method: str) -> bool:
-    return getattr(type(hook), method) is not getattr(Hooks, method)
-
-
-class HookSet:
-    """The hooks of one run, sorted by what they override (internal to the loop)."""
-
-    __slots__ = ("events", "requests", "runs", "tools")
-
-    def __init__(self, hooks: Sequence[Hooks]) -> None:
-        for hook in hooks:
-            if not isinstance(hook, Hooks):
-                raise TypeError(
-                    f"hooks=[...] takes agentkit.Hooks instances, got {hook!r}; subclass "
-                    "agentkit.Hooks and override the methods you need."
-                )
-        self.runs = [h for h in hooks if _overrides(h, "wrap_run")]
-        self.requests = [h for h in hooks if _overrides(h, "wrap_model_request")]
-        self.tools = [h for h in hooks if _overrides(h, "wrap_tool_call")]
-        self.events = [h for h in hooks if _overrides(h, "on_event")]
-
-    def request_chain(self, run: RunInfo, send: RequestHandler) -> RequestHandler:
-        """``send`` wrapped by every request hook, the first outermost."""
-        handler = send
-        for hook in reversed(self.requests):
-            handler = functools.partial(hook.wrap_model_request, run, handler=handler)
-        return handler
-
-    def tool_chain(self, run: RunInfo, call: ToolHandler) -> ToolHandler:
-        """``call`` wrapped by every tool hook, the first outermost."""
-        handler = call
-        for hook in reversed(self.tools):
-            handler = functools.partial(hook.wrap_tool_call, run, handler=handler)
-        return handler

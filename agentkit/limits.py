@@ -67,10 +67,10 @@ REQUEST_OVERHEAD = 32
 IMAGE_TOKENS = 4_160
 """Tokens one image may take: Pixtral's ceiling (1024 x 1024 px in 16 px patches, with
 row breaks); OpenAI's high-detail images stay below it."""
-MIN_ANSWER_TOKENS = 16
+_MIN_ANSWER_TOKENS = 16
 """The least ``max_tokens`` worth a last ``on_limit="answer"`` request."""
 
-FINAL_ANSWER_PROMPT = (
+_FINAL_ANSWER_PROMPT = (
     "The usage budget of this run is nearly spent: no more tool calls. Give your final "
     "answer now, briefly, with what you already know."
 )
@@ -201,7 +201,7 @@ def _final_request(request: ModelRequest, max_tokens: int) -> ModelRequest:
     tools = tuple(t for t in request.tools if t.name == OUTPUT_TOOL_NAME)
     return replace(
         request,
-        messages=[*request.messages, UserMessage(content=FINAL_ANSWER_PROMPT)],
+        messages=[*request.messages, UserMessage(content=_FINAL_ANSWER_PROMPT)],
         tools=tools,
         tool_choice=OUTPUT_TOOL_NAME if tools else None,
         settings=replace(request.settings, max_tokens=max_tokens),
@@ -215,8 +215,8 @@ class Ledger:
     before it is sent, and counted in all of them.
 
     ``usage`` is what servers reported (the run's ``RunResult.usage``). ``charged`` is
-    what the limits count: the same, except that a request whose server reported no
-    usage is charged at its worst case, never as 0.
+    what the limits count (kept only by a ledger with limits): the same, except that a
+    request whose server reported no usage is charged at its worst case, never as 0.
     """
 
     __slots__ = ("_answered", "charged", "limits", "parent", "sent", "usage")
@@ -231,7 +231,9 @@ class Ledger:
         self.limits = limits
         self.parent = parent
         self.usage = usage if usage is not None else Usage()
-        self.charged = replace(self.usage)
+        self.charged = Usage()
+        if usage is not None:
+            self.charged.add(usage)
         if self.charged.cost_usd is None:  # unknown cost carried in: nothing to charge it by
             self.charged.cost_usd = 0.0
         self._answered = False
@@ -250,6 +252,8 @@ class Ledger:
     @property
     def limited(self) -> bool:
         """Whether any budget applies (this run's or one above it)."""
+        if self.parent is None:
+            return self.limits is not None
         return any(ledger.limits is not None for ledger in self.chain())
 
     def check_prices(self, model: Model) -> None:
@@ -292,7 +296,7 @@ class Ledger:
         limits = self.limits
         assert limits is not None
         budget = _answer_budget(limits, self.charged, case, model)
-        if budget < MIN_ANSWER_TOKENS:
+        if budget < _MIN_ANSWER_TOKENS:
             return None
         final = _final_request(request, budget)
         final_case = worst_case(model, final)
@@ -308,6 +312,9 @@ class Ledger:
         """Add one response's usage to this run and every run above it; charge the
         limits its request's worst case when its server reported none."""
         case, self.sent = self.sent, None
+        if self.parent is None and self.limits is None:  # no budget: only the report
+            self.usage.add(usage)
+            return
         charge = usage
         if case is not None and usage.unreported:
             charge = Usage(
@@ -318,6 +325,8 @@ class Ledger:
             )
         for ledger in self.chain():
             ledger.usage.add(usage)
+            if ledger.limits is None:
+                continue
             ledger.charged.add(charge)
             if ledger.charged.cost_usd is None:
                 ledger.charged.cost_usd = 0.0  # unpriced: no cost limit can apply here
@@ -326,6 +335,9 @@ class Ledger:
         """Count ``count`` tool calls about to run in every run above this one; refuse
         them all (none runs) past any ``tool_calls`` budget."""
         if count == 0:
+            return
+        if self.parent is None and self.limits is None:
+            self.usage.tool_calls += count
             return
         chain = self.chain()
         for ledger in chain:

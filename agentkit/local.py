@@ -50,6 +50,8 @@ from agentkit.models.openai import OpenAIChatModel
 from agentkit.models.profiles import LLAMA_CPP_PROFILE
 
 __all__ = [
+    "DEFAULT_LOCAL_SETTINGS",
+    "LOCAL_MODEL_DESCRIPTION",
     "LOCAL_MODEL_NAME",
     "LocalLlamaServer",
     "local_model_available",

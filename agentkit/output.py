@@ -25,7 +25,7 @@ from agentkit._errors import ConfigurationError
 from agentkit.schema import format_validation_errors, type_schema
 from agentkit.tools import ToolDefinition
 
-__all__ = ["OutputMode", "OutputSchema", "OutputSpec", "OutputValidationError"]
+__all__ = ["OUTPUT_TOOL_NAME", "OutputMode", "OutputSchema", "OutputSpec", "OutputValidationError"]
 
 OutputT = TypeVar("OutputT")
 

@@ -61,7 +61,7 @@ from agentkit._errors import SessionConflictError, UserError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
 
-__all__ = ["SQLiteSession", "Session", "SessionHistory"]
+__all__ = ["BUSY_TIMEOUT", "SQLiteSession", "Session", "SessionHistory"]
 
 T = TypeVar("T")
 

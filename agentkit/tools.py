@@ -51,6 +51,7 @@ from agentkit.schema import format_validation_errors, function_schema
 from agentkit.usage import Usage
 
 __all__ = [
+    "TOOL_NAME_PATTERN",
     "ResumedRun",
     "RunContext",
     "Tool",

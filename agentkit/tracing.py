@@ -90,56 +90,56 @@ _VERSION = "0.1.0"
 
 # -- attribute names (GenAI semantic conventions, plus agentkit's own) ------------------------
 
-OPERATION = "gen_ai.operation.name"
-PROVIDER = "gen_ai.provider.name"
-AGENT_NAME = "gen_ai.agent.name"
-REQUEST_MODEL = "gen_ai.request.model"
-REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
-REQUEST_TEMPERATURE = "gen_ai.request.temperature"
-REQUEST_TOP_P = "gen_ai.request.top_p"
-REQUEST_SEED = "gen_ai.request.seed"
-REQUEST_STOP = "gen_ai.request.stop_sequences"
-REQUEST_STREAM = "gen_ai.request.stream"
-OUTPUT_TYPE = "gen_ai.output.type"
-RESPONSE_MODEL = "gen_ai.response.model"
-RESPONSE_ID = "gen_ai.response.id"
-RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
-RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
-USAGE_INPUT = "gen_ai.usage.input_tokens"
-USAGE_OUTPUT = "gen_ai.usage.output_tokens"
-USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
-TOKEN_TYPE = "gen_ai.token.type"
-TOOL_NAME = "gen_ai.tool.name"
-TOOL_CALL_ID = "gen_ai.tool.call.id"
-TOOL_TYPE = "gen_ai.tool.type"
-TOOL_DESCRIPTION = "gen_ai.tool.description"
-TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
-TOOL_CALL_RESULT = "gen_ai.tool.call.result"
-TOOL_DEFINITIONS = "gen_ai.tool.definitions"
-INPUT_MESSAGES = "gen_ai.input.messages"
-OUTPUT_MESSAGES = "gen_ai.output.messages"
-SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
-SERVER_ADDRESS = "server.address"
-SERVER_PORT = "server.port"
-ERROR_TYPE = "error.type"
-HTTP_STATUS = "http.response.status_code"
-COST_USD = "agentkit.usage.cost_usd"
+_OPERATION = "gen_ai.operation.name"
+_PROVIDER = "gen_ai.provider.name"
+_AGENT_NAME = "gen_ai.agent.name"
+_REQUEST_MODEL = "gen_ai.request.model"
+_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+_REQUEST_TOP_P = "gen_ai.request.top_p"
+_REQUEST_SEED = "gen_ai.request.seed"
+_REQUEST_STOP = "gen_ai.request.stop_sequences"
+_REQUEST_STREAM = "gen_ai.request.stream"
+_OUTPUT_TYPE = "gen_ai.output.type"
+_RESPONSE_MODEL = "gen_ai.response.model"
+_RESPONSE_ID = "gen_ai.response.id"
+_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+_USAGE_INPUT = "gen_ai.usage.input_tokens"
+_USAGE_OUTPUT = "gen_ai.usage.output_tokens"
+_USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+_TOKEN_TYPE = "gen_ai.token.type"
+_TOOL_NAME = "gen_ai.tool.name"
+_TOOL_CALL_ID = "gen_ai.tool.call.id"
+_TOOL_TYPE = "gen_ai.tool.type"
+_TOOL_DESCRIPTION = "gen_ai.tool.description"
+_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+_INPUT_MESSAGES = "gen_ai.input.messages"
+_OUTPUT_MESSAGES = "gen_ai.output.messages"
+_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+_SERVER_ADDRESS = "server.address"
+_SERVER_PORT = "server.port"
+_ERROR_TYPE = "error.type"
+_HTTP_STATUS = "http.response.status_code"
+_COST_USD = "agentkit.usage.cost_usd"
 """The cost in US dollars (of the run on ``invoke_agent``, of the request on ``chat``);
 absent when the model's price is unknown."""
-REQUESTS = "agentkit.usage.requests"
-RETRIES_LEFT = "agentkit.retry.retries_left"
-RETRY_REASON = "agentkit.retry.reason"
-FALLBACK_FROM = "agentkit.fallback.from_model"
-FALLBACK_TO = "agentkit.fallback.to_model"
-APPROVAL_TOOLS = "agentkit.approval.tool_names"
-APPROVAL_CALL_IDS = "agentkit.approval.tool_call_ids"
-APPROVAL_ARGUMENTS = "agentkit.approval.arguments"
-PAUSED = "agentkit.run.paused"
+_REQUESTS = "agentkit.usage.requests"
+_RETRIES_LEFT = "agentkit.retry.retries_left"
+_RETRY_REASON = "agentkit.retry.reason"
+_FALLBACK_FROM = "agentkit.fallback.from_model"
+_FALLBACK_TO = "agentkit.fallback.to_model"
+_APPROVAL_TOOLS = "agentkit.approval.tool_names"
+_APPROVAL_CALL_IDS = "agentkit.approval.tool_call_ids"
+_APPROVAL_ARGUMENTS = "agentkit.approval.arguments"
+_PAUSED = "agentkit.run.paused"
 """``True`` on a run that ended paused, waiting for approvals."""
 
-TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
-DURATION_METRIC = "gen_ai.client.operation.duration"
-TIME_TO_FIRST_CHUNK_METRIC = "gen_ai.client.operation.time_to_first_chunk"
+_TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
+_DURATION_METRIC = "gen_ai.client.operation.duration"
+_TIME_TO_FIRST_CHUNK_METRIC = "gen_ai.client.operation.time_to_first_chunk"
 
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 _SECONDS_BUCKETS = (
@@ -164,17 +164,17 @@ class _Model:
         provider, name = model.profile.provider, model.name
         self.run_name = f"invoke_agent {agent_name}"
         self.run: dict[str, Any] = {
-            OPERATION: "invoke_agent",
-            PROVIDER: provider,
-            AGENT_NAME: agent_name,
-            REQUEST_MODEL: name,
+            _OPERATION: "invoke_agent",
+            _PROVIDER: provider,
+            _AGENT_NAME: agent_name,
+            _REQUEST_MODEL: name,
             **server,
         }
         self.chat_name = f"chat {name}"
         self.chat: dict[str, Any] = {
-            OPERATION: "chat",
-            PROVIDER: provider,
-            REQUEST_MODEL: name,
+            _OPERATION: "chat",
+            _PROVIDER: provider,
+            _REQUEST_MODEL: name,
             **server,
         }
         """A chat span's constant attributes, and the metrics' labels before the answer."""
@@ -196,9 +196,9 @@ class _Labels:
     __slots__ = ("duration", "input", "output")
 
     def __init__(self, chat: dict[str, Any], response_model: str | None) -> None:
-        self.duration = {**chat, RESPONSE_MODEL: response_model} if response_model else chat
-        self.input = {**self.duration, TOKEN_TYPE: "input"}
-        self.output = {**self.duration, TOKEN_TYPE: "output"}
+        self.duration = {**chat, _RESPONSE_MODEL: response_model} if response_model else chat
+        self.input = {**self.duration, _TOKEN_TYPE: "input"}
+        self.output = {**self.duration, _TOKEN_TYPE: "output"}
 
 
 _MAX_CACHED = 64
@@ -250,8 +250,8 @@ class _Run:
             attributes = dict(attributes)
             system, messages = _split_system(run.messages)
             if system:
-                attributes[SYSTEM_INSTRUCTIONS] = system
-            attributes[INPUT_MESSAGES] = messages
+                attributes[_SYSTEM_INSTRUCTIONS] = system
+            attributes[_INPUT_MESSAGES] = messages
         span = self.span = tracing._tracer.start_span(
             info.run_name, kind=SpanKind.INTERNAL, attributes=attributes
         )
@@ -271,12 +271,12 @@ class _Run:
             self.chat.end()
         usage = run.usage
         attributes = _usage_attributes(usage)
-        attributes[REQUESTS] = usage.requests
+        attributes[_REQUESTS] = usage.requests
         result = run.result
         if result is not None and result.approvals_needed:
-            attributes[PAUSED] = True
+            attributes[_PAUSED] = True
         elif tracing.capture_content and result is not None:
-            attributes[OUTPUT_MESSAGES] = _output_json(result.output)
+            attributes[_OUTPUT_MESSAGES] = _output_json(result.output)
         span.set_attributes(attributes)
         span.end()
 
@@ -327,19 +327,19 @@ class Tracing(Hooks):
         meter = meters.get_meter(_SCOPE, _VERSION)
         self._metrics = _Instruments(
             tokens=meter.create_histogram(
-                TOKEN_USAGE_METRIC,
+                _TOKEN_USAGE_METRIC,
                 unit="{token}",
                 description="Number of input and output tokens used.",
                 explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
             ),
             duration=meter.create_histogram(
-                DURATION_METRIC,
+                _DURATION_METRIC,
                 unit="s",
                 description="GenAI operation duration.",
                 explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
             ),
             first_chunk=meter.create_histogram(
-                TIME_TO_FIRST_CHUNK_METRIC,
+                _TIME_TO_FIRST_CHUNK_METRIC,
                 unit="s",
                 description="Time to receive the first chunk of a streamed response.",
                 explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
@@ -390,10 +390,10 @@ class Tracing(Hooks):
             attributes = dict(attributes)
             system, messages = _split_system(request.messages)
             if system:
-                attributes[SYSTEM_INSTRUCTIONS] = system
-            attributes[INPUT_MESSAGES] = messages
+                attributes[_SYSTEM_INSTRUCTIONS] = system
+            attributes[_INPUT_MESSAGES] = messages
             if request.tools:
-                attributes[TOOL_DEFINITIONS] = _tool_definitions_json(request)
+                attributes[_TOOL_DEFINITIONS] = _tool_definitions_json(request)
         span = self._tracer.start_span(
             info.chat_name, context=parent, kind=SpanKind.CLIENT, attributes=attributes
         )
@@ -416,7 +416,7 @@ class Tracing(Hooks):
         except Exception as exc:
             error = _record_error(span, exc, self.capture_content)
             self._metrics.duration.record(
-                time.perf_counter() - started, {**info.chat, ERROR_TYPE: error}
+                time.perf_counter() - started, {**info.chat, _ERROR_TYPE: error}
             )
             raise
         finally:
@@ -432,20 +432,23 @@ class Tracing(Hooks):
         usage = response.usage
         attributes = _usage_attributes(usage)
         if response.model_name:
-            attributes[RESPONSE_MODEL] = response.model_name
+            attributes[_RESPONSE_MODEL] = response.model_name
         if response.response_id:
-            attributes[RESPONSE_ID] = response.response_id
+            attributes[_RESPONSE_ID] = response.response_id
         if response.finish_reason:
-            attributes[RESPONSE_FINISH_REASONS] = (response.finish_reason,)
+            attributes[_RESPONSE_FINISH_REASONS] = (response.finish_reason,)
         if self.capture_content:
-            attributes[OUTPUT_MESSAGES] = _output_messages_json(response)
+            attributes[_OUTPUT_MESSAGES] = _output_messages_json(response)
         span.set_attributes(attributes)
         for switch in response.fallbacks:  # a FallbackModel's switches
-            event: dict[str, Any] = {FALLBACK_FROM: switch.from_model, FALLBACK_TO: switch.to_model}
-            event[ERROR_TYPE] = type(switch.error).__name__
+            event: dict[str, Any] = {
+                _FALLBACK_FROM: switch.from_model,
+                _FALLBACK_TO: switch.to_model,
+            }
+            event[_ERROR_TYPE] = type(switch.error).__name__
             status = getattr(switch.error, "status_code", None)
             if isinstance(status, int):
-                event[HTTP_STATUS] = status
+                event[_HTTP_STATUS] = status
             span.add_event("agentkit.model_fallback", event)
         labels = info.labels_for(response.model_name or None)
         metrics = self._metrics
@@ -462,17 +465,17 @@ class Tracing(Hooks):
         record = self._runs.get(id(run))
         call = invocation.call
         attributes: dict[str, Any] = {
-            OPERATION: "execute_tool",
-            TOOL_NAME: call.name,
-            TOOL_CALL_ID: call.id,
-            TOOL_TYPE: "function",
+            _OPERATION: "execute_tool",
+            _TOOL_NAME: call.name,
+            _TOOL_CALL_ID: call.id,
+            _TOOL_TYPE: "function",
         }
         description = invocation.tool.definition.description
         if description:
-            attributes[TOOL_DESCRIPTION] = description
+            attributes[_TOOL_DESCRIPTION] = description
         capture = self.capture_content
         if capture:
-            attributes[TOOL_CALL_ARGUMENTS] = call.arguments
+            attributes[_TOOL_CALL_ARGUMENTS] = call.arguments
         parent = record.context if record is not None else None
         span = self._tracer.start_span(
             f"execute_tool {call.name}",
@@ -485,10 +488,10 @@ class Tracing(Hooks):
             result = await handler(invocation)
             if result.is_error:
                 error_type = type(result.error).__name__ if result.error else "ToolError"
-                span.set_attribute(ERROR_TYPE, error_type)
+                span.set_attribute(_ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, result.content if capture else error_type))
             if capture:
-                span.set_attribute(TOOL_CALL_RESULT, result.content)
+                span.set_attribute(_TOOL_CALL_RESULT, result.content)
         except Exception as exc:
             _record_error(span, exc, capture)
             raise
@@ -514,22 +517,22 @@ class Tracing(Hooks):
                 if not record.first_chunk:
                     record.first_chunk = True
                     seconds = time.perf_counter() - record.chat_started
-                    chat.set_attribute(RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
+                    chat.set_attribute(_RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
                     self._metrics.first_chunk.record(seconds, record.chat_labels)
                 return
         if isinstance(event, RetryEvent):
-            attributes: dict[str, Any] = {RETRIES_LEFT: event.retries_left}
+            attributes: dict[str, Any] = {_RETRIES_LEFT: event.retries_left}
             if self.capture_content:
-                attributes[RETRY_REASON] = event.reason
+                attributes[_RETRY_REASON] = event.reason
             record.span.add_event("agentkit.retry", attributes)
         elif isinstance(event, ApprovalRequiredEvent):
             requests = event.requests
             attributes = {
-                APPROVAL_TOOLS: tuple(r.tool_name for r in requests),
-                APPROVAL_CALL_IDS: tuple(r.key for r in requests),  # 'p1/c1' in a child
+                _APPROVAL_TOOLS: tuple(r.tool_name for r in requests),
+                _APPROVAL_CALL_IDS: tuple(r.key for r in requests),  # 'p1/c1' in a child
             }
             if self.capture_content:
-                attributes[APPROVAL_ARGUMENTS] = tuple(r.arguments for r in requests)
+                attributes[_APPROVAL_ARGUMENTS] = tuple(r.arguments for r in requests)
             record.span.add_event("agentkit.approval_required", attributes)
 
 
@@ -551,7 +554,7 @@ def _server_attributes(model: Model) -> dict[str, Any]:
         return {}
     if port is None:
         port = {"https": 443, "http": 80}.get(parts.scheme)
-    return {SERVER_ADDRESS: host, SERVER_PORT: port} if port else {SERVER_ADDRESS: host}
+    return {_SERVER_ADDRESS: host, _SERVER_PORT: port} if port else {_SERVER_ADDRESS: host}
 
 
 def _request_attributes(model: Model, request: ModelRequest) -> dict[str, Any]:
@@ -567,35 +570,35 @@ def _request_attributes(model: Model, request: ModelRequest) -> dict[str, Any]:
         return value
 
     attributes: dict[str, Any] = {
-        REQUEST_MAX_TOKENS: pick("max_tokens") or profile.max_output_tokens,
-        OUTPUT_TYPE: "text" if request.output is None else "json",
+        _REQUEST_MAX_TOKENS: pick("max_tokens") or profile.max_output_tokens,
+        _OUTPUT_TYPE: "text" if request.output is None else "json",
     }
     temperature = pick("temperature")
     if temperature is None:
         temperature = profile.default_temperature
     if temperature is not None:
-        attributes[REQUEST_TEMPERATURE] = temperature
-    for key, name in ((REQUEST_TOP_P, "top_p"), (REQUEST_SEED, "seed")):
+        attributes[_REQUEST_TEMPERATURE] = temperature
+    for key, name in ((_REQUEST_TOP_P, "top_p"), (_REQUEST_SEED, "seed")):
         value = pick(name)
         if value is not None:
             attributes[key] = value
     stop = pick("stop")
     if stop:
-        attributes[REQUEST_STOP] = tuple(stop)
+        attributes[_REQUEST_STOP] = tuple(stop)
     if request.stream:
-        attributes[REQUEST_STREAM] = True
+        attributes[_REQUEST_STREAM] = True
     return attributes
 
 
 def _usage_attributes(usage: Usage) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        USAGE_INPUT: usage.input_tokens,
-        USAGE_OUTPUT: usage.output_tokens,
+        _USAGE_INPUT: usage.input_tokens,
+        _USAGE_OUTPUT: usage.output_tokens,
     }
     if usage.cached_tokens:
-        attributes[USAGE_CACHE_READ] = usage.cached_tokens
+        attributes[_USAGE_CACHE_READ] = usage.cached_tokens
     if usage.cost_usd is not None:
-        attributes[COST_USD] = usage.cost_usd
+        attributes[_COST_USD] = usage.cost_usd
     return attributes
 
 
@@ -603,10 +606,10 @@ def _record_error(span: Span, exc: Exception, capture_content: bool) -> str:
     """``error.type`` and status ERROR; the message (which may quote content) only when
     content is captured. Returns the error type."""
     error_type = type(exc).__name__
-    span.set_attribute(ERROR_TYPE, error_type)
+    span.set_attribute(_ERROR_TYPE, error_type)
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
-        span.set_attribute(HTTP_STATUS, status)
+        span.set_attribute(_HTTP_STATUS, status)
     span.set_status(Status(StatusCode.ERROR, str(exc) if capture_content else error_type))
     return error_type
 

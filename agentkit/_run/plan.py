@@ -19,7 +19,7 @@ from agentkit.usage import UsageLimits
 
 __all__ = ["AgentConfig", "RunPlan", "build_plan"]
 
-Validator = tuple[Callable[..., Any], bool]
+_Validator = tuple[Callable[..., Any], bool]
 """An output validator and whether it takes the ``RunContext``."""
 
 
@@ -31,7 +31,7 @@ class AgentConfig:
     instructions: str | None
     tools: Mapping[str, Tool[Any]]
     output: OutputSchema[Any]
-    validators: list[Validator]
+    validators: list[_Validator]
     """Shared with the agent: validators registered later apply to later runs."""
     retries: int
     max_turns: int

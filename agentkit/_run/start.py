@@ -33,12 +33,12 @@ from agentkit._errors import UserError
 from agentkit._run.history import Session, SessionTurn, check_history, open_session
 from agentkit._run.loop import run_events
 from agentkit._run.plan import AgentConfig, RunPlan, build_plan
-from agentkit._run.state import Run, load_tools
+from agentkit._run.state import HookSet, Run, load_tools
 from agentkit.approval._resume import prepare_resume
 from agentkit.approval._types import Approvals
 from agentkit.context import window_hooks
 from agentkit.events import AgentEvent, FinalResultEvent
-from agentkit.hooks import Hooks, HookSet
+from agentkit.hooks import Hooks
 from agentkit.limits import Ledger, UsageLimitsHook
 from agentkit.messages import ContentPart, Message, SystemMessage, UserMessage
 from agentkit.models.base import Model, ModelSettings

@@ -2,13 +2,13 @@
 
 A turn's tool calls go through three steps, each a function here:
 
-1. ``classify``: each call is answered at once (unknown tool, bad arguments, a stopped
-   loop), is the final result, waits for approval (``gate``: the approvals of a resumed
+1. ``_classify``: each call is answered at once (unknown tool, bad arguments, a stopped
+   loop), is the final result, waits for approval (``_gate``: the approvals of a resumed
    turn are applied here, bound to the call's tool and arguments), or is to run (with
    validated arguments).
-2. ``execute``: the calls to run go through the tool hooks, concurrently in a task group
+2. ``_execute``: the calls to run go through the tool hooks, concurrently in a task group
    (sync tools in worker threads).
-3. ``answer``: one tool message per call, in call order, with the failures the model
+3. ``_answer``: one tool message per call, in call order, with the failures the model
    must fix and the final output, if any.
 """
 
@@ -112,14 +112,14 @@ async def call_tools(
     Tools that send events run in a child task; their events reach the loop through a
     memory channel. A turn without such tools runs directly.
     """
-    steps = classify(run, message.tool_calls)
-    after = end_resume(run)
+    steps = _classify(run, message.tool_calls)
+    after = _end_resume(run)
     invocations = [(i, s) for i, s in enumerate(steps) if isinstance(s, ToolInvocation)]
     run.ledger.admit_tool_calls(len(invocations), run.messages)
     conversation = [*run.messages, message]
     if not any(inv.tool.emits_events for _, inv in invocations):
-        results = await execute(run, invocations, conversation) if invocations else {}
-        outcome = await answer(run, steps, results, conversation)
+        results = await _execute(run, invocations, conversation) if invocations else {}
+        outcome = await _answer(run, steps, results, conversation)
         outcome.after = after
         yield outcome
         return
@@ -130,7 +130,7 @@ async def call_tools(
     async def execute_all() -> None:
         async with send_events:
             try:
-                box.append(await execute(run, invocations, conversation, send_events.send))
+                box.append(await _execute(run, invocations, conversation, send_events.send))
             except Exception as exc:  # re-raised below, not as an exception group
                 failed.append(exc)
 
@@ -140,18 +140,18 @@ async def call_tools(
             yield event
     if failed:
         raise failed[0]
-    outcome = await answer(run, steps, box[0], conversation)
+    outcome = await _answer(run, steps, box[0], conversation)
     outcome.after = after
     yield outcome
 
 
-def classify(run: Run, calls: Sequence[ToolCall]) -> list[_Step]:
+def _classify(run: Run, calls: Sequence[ToolCall]) -> list[_Step]:
     """What to do with each call: answer it at once, take it as the output, or run it."""
     tools, plan = run.tools, run.plan
     repeated = _check_repeats(run, calls)
     steps: list[_Step] = []
     for index, call in enumerate(calls):
-        before = reused(run, calls, index)
+        before = _reused(run, calls, index)
         if before is not None:
             steps.append(_Answered(before, None, reused=True))
             continue
@@ -180,12 +180,12 @@ def classify(run: Run, calls: Sequence[ToolCall]) -> list[_Step]:
                 steps.append(_Answered(_error_answer(call, text), text))
                 _bump_retry(run, call.name)
                 continue
-            gated = gate(run, index, invocation)
+            gated = _gate(run, index, invocation)
             steps.append(_Answered(gated, None) if isinstance(gated, ToolMessage) else gated)
     return steps
 
 
-def gate(
+def _gate(
     run: Run, index: int, invocation: ToolInvocation
 ) -> ToolInvocation | Waiting | ToolMessage:
     """A call with valid arguments: run it, keep it waiting, or answer it (denied)."""
@@ -227,7 +227,7 @@ def gate(
     return Waiting((ApprovalRequest(call.id, call.name, canonical_arguments(invocation.args)),))
 
 
-def reused(run: Run, calls: Sequence[ToolCall], index: int) -> ToolMessage | None:
+def _reused(run: Run, calls: Sequence[ToolCall], index: int) -> ToolMessage | None:
     """The answer a resumed turn already had for call ``index`` of ``calls``, if any."""
     resume = run.resume
     if resume is None or resume.message.tool_calls is not calls:
@@ -235,14 +235,14 @@ def reused(run: Run, calls: Sequence[ToolCall], index: int) -> ToolMessage | Non
     return resume.answered.get(index)
 
 
-def end_resume(run: Run) -> list[Message]:
+def _end_resume(run: Run) -> list[Message]:
     """After the resumed turn's calls are classified: stop resuming; the prompt to add
     after its answers, if any."""
     resume, run.resume = run.resume, None
     return [] if resume is None or resume.prompt is None else [resume.prompt]
 
 
-async def execute(
+async def _execute(
     run: Run,
     invocations: Sequence[tuple[int, ToolInvocation]],
     conversation: list[Message],
@@ -314,7 +314,7 @@ async def execute(
     return results
 
 
-async def answer(
+async def _answer(
     run: Run,
     steps: Sequence[_Step],
     results: dict[int, ToolResult],

@@ -36,6 +36,8 @@ from agentkit.output import OUTPUT_TOOL_NAME
 from agentkit.usage import Usage
 
 __all__ = [
+    "PROGRESS_AFTER",
+    "WAITING_FOR_MODEL",
     "PlainRenderer",
     "Renderer",
     "RichRenderer",

@@ -89,7 +89,16 @@ from agentkit.mcp._sampling import CURRENT_CALL, Call, sampler  # after the SDK 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator  # type: ignore[import-untyped]
 
-__all__ = ["MCPConnectionError", "MCPServer", "MCPToolError"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ApprovalRule",
+    "MCPConnectionError",
+    "MCPServer",
+    "MCPTool",
+    "MCPToolError",
+    "NeedsApproval",
+    "ToolFilter",
+]
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds a tool call may take before it is answered as an error."""

@@ -22,6 +22,7 @@ __all__ = [
     "MISTRAL_PROFILE",
     "MISTRAL_SMALL_PROFILE",
     "OPENAI_PROFILE",
+    "Matcher",
     "profile_for",
     "register_profile",
 ]

@@ -64,7 +64,7 @@ def create_app(
     return make(agent, model=model, token=token, max_body_bytes=limit)
 
 
-def is_loopback(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (or ``localhost``)."""
     if host.strip().lower() == "localhost":
         return True
@@ -78,7 +78,7 @@ def check_bind(host: str, token: str | None) -> str | None:
     """The token to use for binding ``host`` (``token``, else ``AGENTKIT_SERVE_TOKEN``);
     raises ``ConfigurationError`` for a non-loopback host without one."""
     token = token or os.environ.get(TOKEN_VARIABLE) or None
-    if token is None and not is_loopback(host):
+    if token is None and not _is_loopback(host):
         raise ConfigurationError(
             f"Refusing to serve on {host}: that address is reachable from other machines, and "
             "no token is set, so anyone there could use the agent (and its model key). Set a "

@@ -153,7 +153,7 @@ class _Served:
 
     async def conversation(self, request: Request) -> Response:
         messages = self.conversations.get(request.path_params["cid"], [])
-        return JSONResponse({"items": transcript(messages), "pending": _pending(messages)})
+        return JSONResponse({"items": _transcript(messages), "pending": _pending(messages)})
 
     async def chat(self, request: Request) -> Response:
         try:
@@ -195,7 +195,7 @@ class _Served:
                 prompt, message_history=history, model=self.model, approvals=approvals
             ) as stream:
                 async for event in stream:
-                    for data in page_events(event, self.agent.output_type is str):
+                    for data in _page_events(event, self.agent.output_type is str):
                         yield data
                 result = stream.result
         except AgentkitError as exc:
@@ -292,7 +292,7 @@ class _Served:
 # -- the page's event stream ----------------------------------------------------------------
 
 
-def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
+def _page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
     """The page's events for one run event (most run events show nothing)."""
     if isinstance(event, TextDeltaEvent) and text_output and event.text:
         return [{"type": "text", "delta": event.text}]
@@ -326,7 +326,7 @@ def _request(r: Any) -> dict[str, Any]:
     return {"id": r.key, "name": r.tool_name, "arguments": r.arguments, "agent": r.agent}
 
 
-def transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def _transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """A conversation as the page draws it: user and assistant text, tool calls and results."""
     items: list[dict[str, Any]] = []
     calls: dict[str, tuple[str, str]] = {}

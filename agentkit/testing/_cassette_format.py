@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+__all__ = ["ReadableSerializer"]
+
 
 def _yaml() -> Any:
     return importlib.import_module("yaml")

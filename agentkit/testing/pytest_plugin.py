@@ -48,6 +48,16 @@ from agentkit import _guard
 if TYPE_CHECKING:
     from agentkit.testing.cassettes import CassetteOptions
 
+__all__ = [
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_recording_configure",
+    "pytest_runtest_call",
+    "pytest_runtest_protocol",
+    "pytest_runtest_setup",
+]
+"""The hooks pytest finds by name; nothing here is meant to be imported."""
+
 _CURRENT_ITEM = pytest.StashKey["pytest.Item | None"]()
 _CASSETTE = pytest.StashKey["tuple[Any, int]"]()
 

@@ -33,7 +33,9 @@ from agentkit.models.base import (
 from agentkit.usage import Usage
 
 __all__ = [
+    "SCRIPTED_PROFILE",
     "ScriptExhaustedError",
+    "ScriptItem",
     "ScriptedModel",
     "ScriptedResponse",
     "output_call",

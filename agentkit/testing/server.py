@@ -42,6 +42,7 @@ __all__ = [
     "LocalModelServer",
     "RecordedRequest",
     "Reply",
+    "Script",
     "Style",
     "drop_connection",
     "malformed",
