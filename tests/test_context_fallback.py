@@ -29,7 +29,7 @@ from agentkit import (
 from agentkit.models import FallbackModel, ModelProfile, OpenAIChatModel, RetryPolicy
 from agentkit.models.dialect import convert_messages
 from agentkit.models.profiles import GENERIC_PROFILE, MISTRAL_SMALL_PROFILE
-from agentkit.testing.server import LocalModelServer, error, text
+from agentkit.testing.server import LocalModelServer, reply_error, reply_text
 
 SMALL_WINDOW = 3_000
 MAX_TOKENS = 500
@@ -91,8 +91,8 @@ async def test_the_fallback_receives_the_request_fitted_to_its_own_window() -> N
     window by count_tokens, and one ContextTrimmedEvent reports that trim."""
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([error(500, "down")], style="mistral") as primary,
-        LocalModelServer([text("Here is what I found.")], style="mistral") as backup,
+        LocalModelServer([reply_error(500, "down")], style="mistral") as primary,
+        LocalModelServer([reply_text("Here is what I found.")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", MISTRAL_SMALL_PROFILE),
@@ -129,8 +129,8 @@ async def test_each_model_of_a_chain_is_fitted_to_its_own_window() -> None:
     medium = MISTRAL_SMALL_PROFILE.with_changes(context_window=2 * SMALL_WINDOW)
     generic = GENERIC_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([error(429, "slow down")], style="mistral") as primary,
-        LocalModelServer([text("Found it.")]) as backup,
+        LocalModelServer([reply_error(429, "slow down")], style="mistral") as primary,
+        LocalModelServer([reply_text("Found it.")]) as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", medium), _model(backup, "local", generic)
@@ -154,8 +154,8 @@ async def test_a_fallback_too_small_under_the_error_policy_raises() -> None:
     the primary's failure, and nothing reaches the backup."""
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([error(500, "down")], style="mistral") as primary,
-        LocalModelServer([text("never")], style="mistral") as backup,
+        LocalModelServer([reply_error(500, "down")], style="mistral") as primary,
+        LocalModelServer([reply_text("never")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", MISTRAL_SMALL_PROFILE),
@@ -177,8 +177,8 @@ async def test_a_primary_that_answers_gets_the_whole_request() -> None:
     is reported, though the backup's window is small."""
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([text("From the primary.")], style="mistral") as primary,
-        LocalModelServer([text("never")], style="mistral") as backup,
+        LocalModelServer([reply_text("From the primary.")], style="mistral") as primary,
+        LocalModelServer([reply_text("never")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", MISTRAL_SMALL_PROFILE),
@@ -199,8 +199,8 @@ async def test_a_backup_with_a_window_is_fitted_behind_a_primary_without_one() -
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     unknown = MISTRAL_SMALL_PROFILE.with_changes(context_window=None)
     with (
-        LocalModelServer([error(503, "overloaded")], style="mistral") as primary,
-        LocalModelServer([text("Found it.")], style="mistral") as backup,
+        LocalModelServer([reply_error(503, "overloaded")], style="mistral") as primary,
+        LocalModelServer([reply_text("Found it.")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", unknown),
@@ -220,9 +220,9 @@ async def test_a_nested_chain_fits_each_of_its_models() -> None:
     still gets a request that fits its own window."""
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([error(500, "down")], style="mistral") as primary,
-        LocalModelServer([error(500, "down")], style="mistral") as middle,
-        LocalModelServer([text("Found it.")], style="mistral") as backup,
+        LocalModelServer([reply_error(500, "down")], style="mistral") as primary,
+        LocalModelServer([reply_error(500, "down")], style="mistral") as middle,
+        LocalModelServer([reply_text("Found it.")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", MISTRAL_SMALL_PROFILE),
@@ -246,8 +246,8 @@ async def test_usage_limits_still_bound_the_whole_chain() -> None:
     before anything is sent."""
     small = MISTRAL_SMALL_PROFILE.with_changes(context_window=SMALL_WINDOW)
     with (
-        LocalModelServer([text("never")], style="mistral") as primary,
-        LocalModelServer([text("never")], style="mistral") as backup,
+        LocalModelServer([reply_text("never")], style="mistral") as primary,
+        LocalModelServer([reply_text("never")], style="mistral") as backup,
     ):
         model = FallbackModel(
             _model(primary, "mistral-small-2506", MISTRAL_SMALL_PROFILE),

@@ -103,9 +103,9 @@ def test_run_sync_outside_a_loop_still_runs() -> None:
 RUN_SYNC_SCRIPT = """
 from agentkit import Agent
 from agentkit.models import OpenAIChatModel
-from agentkit.testing.server import LocalModelServer, text
+from agentkit.testing.server import LocalModelServer, reply_text
 
-with LocalModelServer([text(f"answer {i}") for i in range(5)]) as server:
+with LocalModelServer([reply_text(f"answer {i}") for i in range(5)]) as server:
     agent = Agent(OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="k"))
     for i in range(5):
         assert agent.run_sync("hi").output == f"answer {i}"
