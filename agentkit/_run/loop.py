@@ -88,11 +88,13 @@ _Step = _Ask | _CallTools | _Retry | _Finish
 async def run_events(run: Run) -> AsyncGenerator[AgentEvent, None]:
     """Run until an output is validated, yielding every event; the last one carries the result."""
     step: _Step = _CallTools(run.resume.message) if run.resume else _Ask()
+    fresh = run.resume is None  # the run's setup has just listed the tools
     try:
         while True:
             if isinstance(step, _Ask):
-                if step.request is None:
+                if step.request is None and not fresh:
                     await load_tools(run)
+                fresh = False
                 request = step.request or _next_request(run)
                 _count_turn(run)
                 response: ModelResponse | None = None

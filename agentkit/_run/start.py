@@ -186,7 +186,11 @@ class Runner:
             message_history, turn = await open_session(session, message_history)
         history = list(message_history or ())
         limits = usage_limits if usage_limits is not None else self.config.usage_limits
-        ledger = Ledger(limits, parent=_parent_ledger(parent), usage=_start(usage))
+        ledger = Ledger(
+            limits,
+            parent=None if parent is None else _parent_ledger(parent),
+            usage=None if usage is None else replace(usage),  # the caller's is not changed
+        )
         hook_set = self._hook_set(plan.model, hooks, ledger)
         final: FinalResultEvent | None = None
         try:
@@ -196,7 +200,7 @@ class Runner:
                     await self._hold(stack, toolset)
                 run = Run(
                     plan,
-                    agent_name=self.name,
+                    agent_name=self.config.name,
                     deps=deps,
                     messages=[],
                     new_message_index=0,
@@ -291,16 +295,9 @@ def _infer(spec: str | None) -> Model:
     return infer_model(spec)
 
 
-def _start(usage: Usage | None) -> Usage | None:
-    """A copy of the usage a resumed logical run carries in (the caller's is not changed)."""
-    return None if usage is None else replace(usage)
-
-
-def _parent_ledger(parent: RunContext[Any] | None) -> Ledger | None:
+def _parent_ledger(parent: RunContext[Any]) -> Ledger:
     """The ledger of the run a nested run is part of (a context built outside a run
     still adds the nested run's usage to its ``usage``)."""
-    if parent is None:
-        return None
     run = parent._run
     if isinstance(run, Run):
         return run.ledger

@@ -67,6 +67,7 @@ class Run(RunInfo):
 
     __slots__ = (
         "attempts",
+        "config",
         "failures_in_a_row",
         "hooks",
         "key_base",
@@ -107,6 +108,8 @@ class Run(RunInfo):
             usage=ledger.usage,
         )
         self.plan = plan
+        self.config: AgentConfig = plan.config
+        """What the agent was built with."""
         self.hooks = hooks
         self.settings = settings
         self.stream = stream
@@ -131,11 +134,6 @@ class Run(RunInfo):
         """What the model is told about them (the final-result tool included)."""
         self.toolset_lists: tuple[Sequence[Tool[Any]], ...] | None = None
         """The toolsets' lists ``tools`` was built from (rebuilt when one changes)."""
-
-    @property
-    def config(self) -> AgentConfig:
-        """What the agent was built with."""
-        return self.plan.config
 
     def context(
         self,
