@@ -184,6 +184,7 @@ def test_local_chat_gets_instructions_and_an_example_that_stop_the_echo() -> Non
     assert chat_agent([], None, local=False)[1] == ()
 
 
+@pytest.mark.slow  # > 3 s
 def test_progress_says_what_it_waits_for_when_nothing_streams(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
