@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -240,12 +241,19 @@ def _max_tokens(model: Model, request: ModelRequest) -> int:
     return settings.max_tokens or model.profile.max_output_tokens
 
 
-def _is_chain(model: Model) -> TypeGuard[FallbackModel]:
-    """Whether ``model`` is a ``FallbackModel`` (imported here, on first use: ``import
-    agentkit`` does not load it)."""
-    from agentkit.models.fallback import FallbackModel
+_CHAIN_CLASS: list[type[FallbackModel]] = []
+"""``FallbackModel``, once its module is loaded (``import agentkit`` does not load it)."""
 
-    return isinstance(model, FallbackModel)
+
+def _is_chain(model: Model) -> TypeGuard[FallbackModel]:
+    """Whether ``model`` is a ``FallbackModel``: none exists before its module is loaded,
+    so the module is looked up, never imported, and the class is kept once found."""
+    if not _CHAIN_CLASS:
+        module = sys.modules.get("agentkit.models.fallback")
+        if module is None:
+            return False
+        _CHAIN_CLASS.append(module.FallbackModel)
+    return isinstance(model, _CHAIN_CLASS[0])
 
 
 def _has_window(model: Model) -> bool:

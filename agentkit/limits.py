@@ -231,11 +231,12 @@ class Ledger:
         self.limits = limits
         self.parent = parent
         self.usage = usage if usage is not None else Usage()
-        self.charged = Usage()
-        if usage is not None:
-            self.charged.add(usage)
-        if self.charged.cost_usd is None:  # unknown cost carried in: nothing to charge it by
-            self.charged.cost_usd = 0.0
+        self.charged = self.usage  # read only where there are limits: then an account of its own
+        if limits is not None:
+            self.charged = Usage()
+            self.charged.add(self.usage)
+            if self.charged.cost_usd is None:  # unknown cost carried in: no charge to add
+                self.charged.cost_usd = 0.0
         self._answered = False
         self.sent: WorstCase | None = None
         """The worst case of the request in flight (set when a budget applies)."""
@@ -357,7 +358,8 @@ class Ledger:
                 )
         for ledger in chain:
             ledger.usage.tool_calls += count
-            ledger.charged.tool_calls += count
+            if ledger.limits is not None:
+                ledger.charged.tool_calls += count
 
 
 class UsageLimitsHook(Hooks):

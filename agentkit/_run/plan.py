@@ -60,6 +60,9 @@ class RunPlan:
     output_spec: OutputSpec | None
     tool_choice: str | None
     system: SystemMessage | None
+    plain_hooks: list[Any] = field(default_factory=list)
+    """The hook set of a run that adds no hooks and has no budget (one entry, built by the
+    first such run): the agent's hooks and the default context window."""
     toolset_tools: list[_ToolsetTools] = field(default_factory=list)
     """The tools last built from the toolsets' lists (one entry), shared by the runs that
     see the same lists: the same objects each time, so what is cached by identity

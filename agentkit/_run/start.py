@@ -60,9 +60,7 @@ class Runner:
     def __init__(self, config: AgentConfig, hooks: Sequence[Hooks], model: Model | str | None):
         self.config = config
         self.hooks = tuple(hooks)
-        self._hook_sets: dict[bool, HookSet] = {False: HookSet(self.hooks)}  # checks them
-        """The run's hook set when a run adds no hooks or limits, by whether the default
-        context window applies."""
+        HookSet(self.hooks)  # checks them: a TypeError names what is not a Hooks
         self.model_spec = model
         self._model: Model | None = None
         self._override: Model | None = None
@@ -191,7 +189,7 @@ class Runner:
             parent=None if parent is None else _parent_ledger(parent),
             usage=None if usage is None else replace(usage),  # the caller's is not changed
         )
-        hook_set = self._hook_set(plan.model, hooks, ledger)
+        hook_set = self._hook_set(plan, hooks, ledger)
         final: FinalResultEvent | None = None
         try:
             async with AsyncExitStack() as stack:
@@ -200,15 +198,12 @@ class Runner:
                     await self._hold(stack, toolset)
                 run = Run(
                     plan,
-                    agent_name=self.config.name,
-                    deps=deps,
-                    messages=[],
-                    new_message_index=0,
-                    hooks=hook_set,
-                    settings=self.config.settings.merged(settings),
-                    stream=stream,
-                    ledger=ledger,
-                    key_base=None if parent is None else parent.idempotency_key,
+                    deps,
+                    hook_set,
+                    self.config.settings.merged(settings),
+                    stream,
+                    ledger,
+                    None if parent is None else parent.idempotency_key,
                 )
                 await load_tools(run)
                 history, repaired = check_history(
@@ -256,19 +251,20 @@ class Runner:
             if turn is not None:
                 await turn.release()  # the claim of a run that stored nothing
 
-    def _hook_set(self, model: Model, hooks: Sequence[Hooks], ledger: Ledger) -> HookSet:
+    def _hook_set(self, plan: RunPlan, hooks: Sequence[Hooks], ledger: Ledger) -> HookSet:
         """The run's hooks: the agent's, the run's, the default context window, and the
         limits hook innermost (it checks exactly what is sent) when a budget applies."""
-        inner = window_hooks(model, [*self.hooks, *hooks])
-        if ledger.limited:
+        limited = ledger.limited
+        if not hooks and not limited:  # the agent's own hooks: built once per plan
+            if not plan.plain_hooks:
+                inner = window_hooks(plan.model, self.hooks)
+                plan.plain_hooks.append(HookSet([*self.hooks, *inner]))
+            built: HookSet = plan.plain_hooks[0]
+            return built
+        inner = window_hooks(plan.model, [*self.hooks, *hooks])
+        if limited:
             inner.append(UsageLimitsHook(ledger))
-            return HookSet([*self.hooks, *hooks, *inner])
-        if hooks:
-            return HookSet([*self.hooks, *hooks, *inner])
-        # The agent's own hooks (and the default window): built once, not per run.
-        return self._hook_sets.get(bool(inner)) or self._hook_sets.setdefault(
-            bool(inner), HookSet([*self.hooks, *inner])
-        )
+        return HookSet([*self.hooks, *hooks, *inner])
 
     async def _hold(self, run_stack: AsyncExitStack, resource: Model | Toolset) -> None:
         """Keep a model or toolset open for the run, or for the agent's ``async with`` block."""

@@ -87,26 +87,23 @@ class Run(RunInfo):
     def __init__(
         self,
         plan: RunPlan,
-        *,
-        agent_name: str,
         deps: Any,
-        messages: list[Message],
-        new_message_index: int,
         hooks: HookSet,
         settings: ModelSettings,
         stream: bool,
         ledger: Ledger,
-        resume: Resume | None = None,
         key_base: str | None = None,
     ) -> None:
-        super().__init__(
-            agent_name=agent_name,
-            model=plan.model,
-            deps=deps,
-            messages=messages,
-            new_message_index=new_message_index,
-            usage=ledger.usage,
-        )
+        # RunInfo's fields, set here (its generated __init__ takes keywords: slower)
+        self.agent_name = plan.config.name
+        self.model = plan.model
+        self.deps = deps
+        self.messages: list[Message] = []
+        self.new_message_index = 0
+        self.usage = ledger.usage
+        self.turn = 0
+        self.result = None
+        self.reported = []
         self.plan = plan
         self.config: AgentConfig = plan.config
         """What the agent was built with."""
@@ -115,7 +112,7 @@ class Run(RunInfo):
         self.stream = stream
         self.ledger = ledger
         """The run's budget; ``usage`` is its reported usage."""
-        self.resume = resume
+        self.resume: Resume | None = None
         """The paused turn this run resumes with, until its calls are classified."""
         self.key_base = key_base
         """The idempotency key of the call this run runs under (an agent used as a tool
