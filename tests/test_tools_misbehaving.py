@@ -1,4 +1,5 @@
-"""Hostile tools (issue 15, bugs 4 and 10): results that cannot be sent, tools that never return."""
+"""Tools that misbehave: results or exceptions that cannot be sent or printed as they are,
+and sync tools that never return."""
 
 from __future__ import annotations
 

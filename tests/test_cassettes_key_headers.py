@@ -1,4 +1,5 @@
-"""Key-named headers in cassettes (issue 15, bug 8): scrubbed on record, refused on load."""
+"""Cassette headers named for a key, token or secret: scrubbed on record, refused on load;
+headers that only mention tokens in passing stay in clear."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of model behaviour through LocalModelServer (issue 15).
+"""Runs against fuzzed model behaviour: property-based, through LocalModelServer.
 
 Random mixes of valid and invalid tool calls (bad JSON, unknown and invalid names,
 duplicate ids, bad arguments), text, structured output, cut-offs and every fault kind,

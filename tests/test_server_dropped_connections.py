@@ -1,4 +1,4 @@
-"""LocalModelServer under dropped connections (issue 15, "also worth deciding"): no tracebacks."""
+"""LocalModelServer under dropped connections: a client's reset prints no traceback."""
 
 from __future__ import annotations
 

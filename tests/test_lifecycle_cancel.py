@@ -1,5 +1,5 @@
-"""Cancellation at every await point (issue 15): a run with tools is cancelled at its
-first, second, ... n-th suspension, streamed and not, under asyncio and trio.
+"""Cancellation at every await point: a run with tools is cancelled at its first,
+second, ... n-th suspension, streamed and not, under asyncio and trio.
 
 The run's coroutine is driven through ``_Suspensions``, which passes each suspension
 (whatever the coroutine waits on) up to the event loop unchanged and counts it; at the

@@ -1,4 +1,4 @@
-"""Load (issue 15): 1,000 concurrent runs with 5% faults in one process, under asyncio
+"""Runs under load: 1,000 concurrent runs with 5% faults in one process, under asyncio
 and trio. Every run ends (in a result or an AgentkitError), and memory is flat over
 three batches (live objects after the third batch within a small margin of the first)."""
 

@@ -1,4 +1,5 @@
-"""Hostile histories on the wire (issue 15, bugs 6, 7 and 15): what each dialect sends."""
+"""Histories a provider would refuse, as each dialect sends them: invalid tool names, a
+history trimmed to start with a call, unanswered calls, duplicate call ids, orphan results."""
 
 from __future__ import annotations
 

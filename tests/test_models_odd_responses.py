@@ -1,26 +1,23 @@
-"""Hostile servers (issue 15, bugs 5, 9, 12, 13, 17, 18): odd 200s, echoed keys, odd framing."""
+"""Answers a chat server should not give: a 200 or a streamed chunk whose fields have the
+wrong types is a ``ModelAPIError``; odd usage numbers are clamped with a warning or refused;
+a null, empty or content-filtered answer is asked again or raised as a typed error."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
 import pytest
 
 from agentkit import Agent
-from agentkit._errors import AuthenticationError, ModelAPIError, ServerError
-from agentkit.models import OpenAIChatModel, RetryPolicy
-from agentkit.models._transport import sse_data
+from agentkit._errors import ModelAPIError
+from agentkit.models import OpenAIChatModel
 from agentkit.models.parse import ResponseShapeError, parse_usage
-from agentkit.testing.server import LocalModelServer, Reply, reply_error, reply_text
-
-KEY = "sk-test-0123456789abcdefSECRET"
+from agentkit.testing.server import LocalModelServer, Reply, reply_text
 
 
 def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
-    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key=KEY, **kwargs)
+    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="test-key", **kwargs)
 
 
 def _completion(message: dict[str, Any], **top: Any) -> bytes:
@@ -144,99 +141,6 @@ async def test_odd_usage_reaches_the_run_as_a_warning_event() -> None:
     assert result.usage.input_tokens == 0 and result.usage.output_tokens == 1
     warned = [e for e in events if isinstance(e, ModelWarningEvent)]
     assert len(warned) == 2 and "prompt_tokens" in warned[0].message
-
-
-# --------------------------------------------------------------------------- echoed keys
-
-
-@pytest.mark.parametrize("status", [401, 400, 500])
-@pytest.mark.anyio
-async def test_a_key_the_server_echoes_is_redacted_from_errors(status: int) -> None:
-    """The server's text repeating the key never puts the key in the error agentkit raises."""
-    message = f"Incorrect API key provided: {KEY}. You can find your key at ..."
-    retry = RetryPolicy(max_retries=0)
-    with LocalModelServer([reply_error(status, message)]) as server:
-        with pytest.raises(ModelAPIError) as info:
-            await Agent(_model(server, retry=retry)).run("hi")
-    exc = info.value
-    assert isinstance(exc, AuthenticationError | ServerError | ModelAPIError)
-    for shown in (str(exc), repr(exc), str(exc.args), json.dumps(exc.body, default=str)):
-        assert KEY not in shown
-    assert "Incorrect API key provided" in str(exc)
-
-
-@pytest.mark.anyio
-async def test_a_key_echoed_in_a_200_shape_error_is_redacted() -> None:
-    """A malformed 200 that repeats the key keeps it out of the message and the body."""
-    body = json.dumps({"error": {"message": f"bad key {KEY}"}}).encode()
-    with LocalModelServer([Reply(body=body)]) as server:
-        with pytest.raises(ModelAPIError) as info:
-            await Agent(_model(server)).run("hi")
-    assert KEY not in str(info.value) and KEY not in str(info.value.body)
-
-
-# --------------------------------------------------------------------------- Retry-After
-
-
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
-@pytest.mark.anyio
-async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: str) -> None:
-    """``Retry-After: nan`` (or inf) is ignored: the request is retried with the backoff."""
-    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-    replies = [reply_error(503, "busy", headers={"Retry-After": value}), reply_text("ok")]
-    with LocalModelServer(replies) as server:
-        result = await Agent(_model(server, retry=retry)).run("hi")
-    assert result.output == "ok"
-    assert len(server.requests) == 2
-
-
-@pytest.mark.anyio
-async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
-    """``retry-after-ms: nan`` is ignored as well."""
-    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
-    replies = [reply_error(429, "slow", headers={"retry-after-ms": "nan"}), reply_text("ok")]
-    with LocalModelServer(replies) as server:
-        assert (await Agent(_model(server, retry=retry)).run("hi")).output == "ok"
-
-
-# --------------------------------------------------------------------------- SSE framing
-
-
-async def _payloads(*pieces: bytes) -> list[bytes]:
-    async def body() -> AsyncIterator[bytes]:
-        for piece in pieces:
-            yield piece
-
-    response = httpx2.Response(200, content=body())
-    out = []
-    async for data in sse_data(response):
-        out.append(data)
-    await response.aclose()
-    return out
-
-
-@pytest.mark.parametrize(
-    "pieces",
-    [
-        (b"data: a\r\rdata: b\r\r",),
-        (b"data: a\r", b"\rdata: b\r\r"),
-        (b"data: a\r\n\r\ndata: b\r\n\r\n",),
-        (b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"),
-        (b"data: a\n\ndata: b\n\n",),
-        (b"data: a\r\rdata: b",),
-        (b": comment\rdata: a\r\r", b"event: x\rdata: b\r\r"),
-    ],
-)
-@pytest.mark.anyio
-async def test_sse_accepts_every_line_end_the_spec_allows(pieces: tuple[bytes, ...]) -> None:
-    """CR, LF and CRLF all end lines (also split across chunks); each event's data comes out."""
-    assert await _payloads(*pieces) == [b"a", b"b"]
-
-
-@pytest.mark.anyio
-async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
-    """Two ``data:`` lines of one event, CR-separated, are one payload joined by LF."""
-    assert await _payloads(b"data: a\rdata: b\r\r") == [b"a\nb"]
 
 
 # --------------------------------------------------------------------------- odd final answers

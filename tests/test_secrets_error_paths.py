@@ -1,5 +1,5 @@
-"""Secret scan (issue 15): a recognisable API key, every error path, DEBUG logging on
-every logger; the key appears in no exception text, repr, log record, cassette or span."""
+"""The API key on every error path: with a recognisable key and DEBUG logging on every
+logger, the key appears in no exception text, repr, log record, cassette or span."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile tool signatures (issue 15, bugs 2 and 3): ``Field`` defaults and strict-mode nulls."""
+"""Tool signatures with pydantic ``Field`` defaults, and strict-mode nulls meaning the default."""
 
 from __future__ import annotations
 

@@ -1,0 +1,80 @@
+"""The HTTP transport at its edges: a ``Retry-After`` that is not a finite number falls back
+to the backoff, and SSE accepts every line end the spec allows, also split across chunks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from agentkit import Agent
+from agentkit.models import OpenAIChatModel, RetryPolicy
+from agentkit.models._transport import sse_data
+from agentkit.testing.server import LocalModelServer, reply_error, reply_text
+
+
+def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
+    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="test-key", **kwargs)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
+@pytest.mark.anyio
+async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: str) -> None:
+    """``Retry-After: nan`` (or inf) is ignored: the request is retried with the backoff."""
+    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
+    replies = [reply_error(503, "busy", headers={"Retry-After": value}), reply_text("ok")]
+    with LocalModelServer(replies) as server:
+        result = await Agent(_model(server, retry=retry)).run("hi")
+    assert result.output == "ok"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.anyio
+async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
+    """``retry-after-ms: nan`` is ignored as well."""
+    retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
+    replies = [reply_error(429, "slow", headers={"retry-after-ms": "nan"}), reply_text("ok")]
+    with LocalModelServer(replies) as server:
+        assert (await Agent(_model(server, retry=retry)).run("hi")).output == "ok"
+
+
+# --------------------------------------------------------------------------- SSE framing
+
+
+async def _payloads(*pieces: bytes) -> list[bytes]:
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    response = httpx2.Response(200, content=body())
+    out = []
+    async for data in sse_data(response):
+        out.append(data)
+    await response.aclose()
+    return out
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        (b"data: a\r\rdata: b\r\r",),
+        (b"data: a\r", b"\rdata: b\r\r"),
+        (b"data: a\r\n\r\ndata: b\r\n\r\n",),
+        (b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"),
+        (b"data: a\n\ndata: b\n\n",),
+        (b"data: a\r\rdata: b",),
+        (b": comment\rdata: a\r\r", b"event: x\rdata: b\r\r"),
+    ],
+)
+@pytest.mark.anyio
+async def test_sse_accepts_every_line_end_the_spec_allows(pieces: tuple[bytes, ...]) -> None:
+    """CR, LF and CRLF all end lines (also split across chunks); each event's data comes out."""
+    assert await _payloads(*pieces) == [b"a", b"b"]
+
+
+@pytest.mark.anyio
+async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
+    """Two ``data:`` lines of one event, CR-separated, are one payload joined by LF."""
+    assert await _payloads(b"data: a\rdata: b\r\r") == [b"a\nb"]
