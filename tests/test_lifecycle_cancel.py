@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 import sniffio
-from _campaign import make_agent, wait_closed
+from support import MODEL, tool_agent, wait_closed
 
 from agentkit.testing.server import (
     LocalModelServer,
@@ -78,8 +78,8 @@ def test_cancelling_at_every_suspension_leaves_nothing_behind(backend: str, stre
     """Cancelled at any one of its suspensions, a run stops there (only its shielded
     cleanup at the very end may finish first), leaves no task or connection behind,
     and the same agent then runs to the end normally."""
-    with LocalModelServer(_answer, style="mistral", model="mistral-small-2506") as server:
-        agent = make_agent(server.base_url, structured=False)
+    with LocalModelServer(_answer, style="mistral", model=MODEL) as server:
+        agent = tool_agent(server)
 
         async def main() -> None:
             async with agent:

@@ -15,15 +15,26 @@ a CI run is reproducible.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import pytest
-from _campaign import check_outcome, non_daemon_threads, run_once
+import sniffio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
+from support import MODEL, tool_agent, wait_closed
 
+from agentkit import Agent, AgentkitError, UserMessage
+from agentkit.messages import Message
+from agentkit.testing import check_mistral_conversation
 from agentkit.testing.server import (
+    LocalModelServer,
     Reply,
     drop_connection,
     malformed,
@@ -33,9 +44,87 @@ from agentkit.testing.server import (
     reply_tool_calls,
 )
 
-pytestmark = pytest.mark.slow  # a fuzz campaign: hundreds of hostile runs
+pytestmark = pytest.mark.slow  # hundreds of runs against a fuzzed model
 
 EXAMPLES = int(os.environ.get("AGENTKIT_FUZZ_EXAMPLES", "150"))
+
+
+class Report(BaseModel):
+    """The structured output a structured run asks for."""
+
+    city: str
+    temperature_c: int
+
+
+@dataclass
+class Outcome:
+    """How one run ended: its messages, and the result or the error."""
+
+    messages: Sequence[Message] | None
+    output: Any = None
+    error: AgentkitError | None = None
+
+
+async def run_agent(agent: Agent[None, Any], *, stream: bool, prompt: str = "go") -> Outcome:
+    """Run ``agent`` once (held open by ``async with``); a result or an AgentkitError."""
+    async with agent:
+        try:
+            if stream:
+                async with agent.run_stream(prompt) as events:
+                    async for _ in events:
+                        pass
+                result = events.result
+            else:
+                result = await agent.run(prompt)
+        except AgentkitError as exc:
+            return Outcome(messages=exc.messages, error=exc)
+    return Outcome(messages=result.messages, output=result.output)
+
+
+def run_once(
+    script: Sequence[Reply], *, stream: bool, structured: bool, backend: str
+) -> tuple[Outcome, LocalModelServer]:
+    """One run over a fresh local server with ``script``; the server is stopped after."""
+    with LocalModelServer(list(script), style="mistral", model=MODEL) as server:
+        agent = tool_agent(server, Report if structured else str)
+
+        async def main() -> Outcome:
+            outcome = await run_agent(agent, stream=stream)
+            if sniffio.current_async_library() == "asyncio":
+                left = asyncio.all_tasks() - {asyncio.current_task()}
+                assert not left, f"tasks left running after the run: {left}"
+            return outcome
+
+        outcome = anyio.run(main, backend=backend)
+        wait_closed(server)
+    return outcome, server
+
+
+def non_daemon_threads() -> set[threading.Thread]:
+    """Threads that would keep the process alive."""
+    return {t for t in threading.enumerate() if not t.daemon and t.is_alive()}
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    """Assert that one chat request passes mistral-common's validator (serving mode)."""
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
+    from mistral_common.tokens.tokenizers.base import TokenizerVersion
+
+    validator = get_validator(TokenizerVersion.v11, ValidationMode.serving)
+    request = ChatCompletionRequest.from_openai(body["messages"], body.get("tools"), model=MODEL)
+    validator.validate_request(request)
+
+
+def check_outcome(outcome: Outcome, server: LocalModelServer) -> None:
+    """The invariants every finished run must meet."""
+    for body in server.bodies:
+        validate_request(body)
+    if outcome.error is not None:
+        assert outcome.messages is not None, f"no conversation on {outcome.error!r}"
+    assert outcome.messages is not None
+    check_mistral_conversation([*outcome.messages, UserMessage(content="again")], model=MODEL)
+
 
 CALLS: list[tuple[str, Any]] = [
     ("get_weather", {"city": "Paris"}),

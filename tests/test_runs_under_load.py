@@ -11,10 +11,9 @@ import threading
 import anyio
 import httpx2
 import pytest
-from _campaign import FAST_RETRY, MODEL, get_weather, wait_closed
+from support import FAST_RETRY, MODEL, get_weather_async, model_on, wait_closed
 
 from agentkit import Agent, AgentkitError, context
-from agentkit.models import OpenAIChatModel
 from agentkit.testing.server import (
     LocalModelServer,
     RecordedRequest,
@@ -63,16 +62,14 @@ def test_a_thousand_concurrent_runs_with_faults_all_end_and_memory_stays_flat(
     """Three batches of 1,000 concurrent runs (5% faults): every run ends in a result or
     an AgentkitError with its conversation, and live objects do not grow batch to batch."""
     script = _Faulty()
-    with LocalModelServer(script, style="mistral", model="mistral-small-2506") as server:
+    with LocalModelServer(script, style="mistral", model=MODEL) as server:
         # The runs are all in flight at once; the pool lets 64 connections at a time reach
         # the test server (one thread per connection), the rest queue in the pool.
         http = httpx2.AsyncClient(
             timeout=httpx2.Timeout(120.0), limits=httpx2.Limits(max_connections=64)
         )
-        model = OpenAIChatModel(
-            MODEL, base_url=server.base_url, api_key="test", http_client=http, retry=FAST_RETRY
-        )
-        agent = Agent(model, tools=[get_weather], retries=2, max_turns=4)
+        model = model_on(server, http_client=http, retry=FAST_RETRY)
+        agent = Agent(model, tools=[get_weather_async], retries=2, max_turns=4)
         live: list[int] = []
         outcomes: list[dict[str, int]] = []
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import anyio
 import pytest
-from _campaign import FAST_RETRY, MODEL, add, get_weather
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support import FAST_RETRY, MODEL, add, get_weather_async, model_on
 
 from agentkit import Agent, AgentkitError
-from agentkit.models import OpenAIChatModel
 from agentkit.testing import use_cassette
 from agentkit.testing.server import (
     LocalModelServer,
@@ -107,9 +106,9 @@ def test_no_error_path_shows_the_key(
     cassette = tmp_path / "scan.yaml"
     seen: list[str] = []
     with LocalModelServer(PATHS[path], style="mistral", model=MODEL) as server:
-        model = OpenAIChatModel(MODEL, base_url=server.base_url, api_key=SECRET, retry=FAST_RETRY)
+        model = model_on(server, api_key=SECRET, retry=FAST_RETRY)
         agent: Agent[None, Any] = Agent(
-            model, tools=[get_weather, add], retries=2, hooks=[Tracing(provider)]
+            model, tools=[get_weather_async, add], retries=2, hooks=[Tracing(provider)]
         )
         seen += [repr(model), repr(agent)]
 

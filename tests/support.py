@@ -1,0 +1,127 @@
+"""What many test modules share: the tools their agents call, and a model on a local server.
+
+tests/ is not a package: pytest puts this directory on ``sys.path`` for the test modules
+(its default "prepend" import mode) and mypy, given tests/, sees this file as the module
+``support``; so a test module imports it as ``from support import get_weather, model_on``.
+
+* ``get_weather``: the usual weather tool, ``get_weather("Paris") == "Paris: 21 C, sunny"``;
+  ``weather_tool`` makes one that answers other text or notes the cities it is asked about.
+* ``get_weather_async`` (a coroutine tool, called ``get_weather`` on the wire) and ``add``
+  (a sync tool: it runs in a worker thread), for runs that must go through both kinds.
+* ``model_on``: an ``OpenAIChatModel`` sending to a ``LocalModelServer``.
+* ``tool_agent``: an agent with both kinds of tool, small budgets and fast retries.
+* ``wait_closed``: wait until a server has seen every client connection close.
+
+A test that needs a tool of its own (another signature, a side effect this module does not
+offer) keeps it next to the test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio.lowlevel
+
+from agentkit import Agent, Tool, tool
+from agentkit.models import OpenAIChatModel, RetryPolicy
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from agentkit.models import ModelProfile
+    from agentkit.testing.server import LocalModelServer
+
+MODEL = "mistral-small-2506"
+"""The model name ``model_on`` uses unless told otherwise (its profile has the strictest
+dialect: Mistral's)."""
+
+FAST_RETRY = RetryPolicy(max_retries=1, initial_delay=0.0, max_delay=0.0, max_total_wait=1.0)
+"""One retry, at once: a fault is retried without slowing the test down."""
+
+
+def weather_tool(
+    report: str | Mapping[str, str] = "{city}: 21 C, sunny", *, calls: list[str] | None = None
+) -> Tool[Callable[[str], str]]:
+    """A sync ``get_weather(city)`` tool answering ``report``: a format string over ``city``,
+    or a mapping from city to answer (``"Unknown"`` for any other city). Each city it is
+    asked about is appended to ``calls``, when given."""
+
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city.
+
+        Args:
+            city: City name.
+        """
+        if calls is not None:
+            calls.append(city)
+        if isinstance(report, str):
+            return report.format(city=city)
+        return report.get(city, "Unknown")
+
+    return tool(get_weather)
+
+
+get_weather = weather_tool()
+"""The usual weather tool: ``get_weather("Paris")`` answers ``"Paris: 21 C, sunny"``."""
+
+
+@tool(name="get_weather")
+async def get_weather_async(city: str) -> str:
+    """Get the current weather for a city.
+
+    Args:
+        city: City name.
+    """
+    await anyio.lowlevel.checkpoint()
+    return f"{city}: 21 C, sunny"
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers (a sync tool: it runs in a worker thread)."""
+    return a + b
+
+
+def model_on(
+    server: LocalModelServer,
+    name: str = MODEL,
+    *,
+    profile: ModelProfile | None = None,
+    api_key: str = "test-key",
+    retry: RetryPolicy | None = None,
+    http_client: httpx2.AsyncClient | None = None,
+) -> OpenAIChatModel:
+    """An ``OpenAIChatModel`` named ``name`` sending to ``server``; its profile is the one
+    its name implies unless ``profile`` is given, and its retries the default unless
+    ``retry`` is."""
+    return OpenAIChatModel(
+        name,
+        base_url=server.base_url,
+        api_key=api_key,
+        profile=profile,
+        retry=retry,
+        http_client=http_client,
+    )
+
+
+def tool_agent(server: LocalModelServer, output_type: Any = str) -> Agent[None, Any]:
+    """An agent on ``server`` with a tool of each kind (``get_weather_async`` on the event
+    loop, ``add`` in a worker thread), two retries, six turns and ``FAST_RETRY``."""
+    return Agent(
+        model_on(server, retry=FAST_RETRY),
+        instructions="You are a weather assistant.",
+        tools=[get_weather_async, add],
+        output_type=output_type,
+        retries=2,
+        max_turns=6,
+    )
+
+
+def wait_closed(server: LocalModelServer, within: float = 10.0) -> None:
+    """Wait until the server has seen every client connection close (the pool closed)."""
+    deadline = time.monotonic() + within
+    while server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert server.open_connections == 0, f"{server.open_connections} connection(s) left open"
