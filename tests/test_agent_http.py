@@ -7,9 +7,9 @@ import re
 
 import pytest
 from pydantic import BaseModel
+from support import model_on, weather_tool
 
-from agentkit import Agent, TextDeltaEvent, ToolCallFinishedEvent, tool
-from agentkit.models import OpenAIChatModel
+from agentkit import Agent, TextDeltaEvent, ToolCallFinishedEvent
 from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 
@@ -18,18 +18,7 @@ class Report(BaseModel):
     temperature_c: float
 
 
-@tool
-def get_weather(city: str) -> str:
-    """Get the current weather for a city.
-
-    Args:
-        city: City name.
-    """
-    return f"{city}: 21 C"
-
-
-def _model(server: LocalModelServer) -> OpenAIChatModel:
-    return OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="test-key")
+get_weather = weather_tool("{city}: 21 C")
 
 
 @pytest.mark.anyio
@@ -41,7 +30,7 @@ async def test_structured_run_over_http_speaks_mistral() -> None:
     ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(
-            _model(server), instructions="Weather desk.", tools=[get_weather], output_type=Report
+            model_on(server), instructions="Weather desk.", tools=[get_weather], output_type=Report
         )
         result = await agent.run("Paris?")
     assert result.output == Report(city="Paris", temperature_c=21)
@@ -69,7 +58,7 @@ async def test_streamed_run_over_http() -> None:
         reply_text("Oslo is at 21 C today."),
     ]
     with LocalModelServer(replies, style="openai") as server:
-        agent = Agent(_model(server), tools=[get_weather])
+        agent = Agent(model_on(server), tools=[get_weather])
         async with agent.run_stream("Oslo?") as stream:
             events = [e async for e in stream]
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 from pydantic import BaseModel
+from support import weather_tool
 
 from agentkit import (
     Agent,
@@ -31,10 +32,7 @@ class Report(BaseModel):
     summary: str
 
 
-@tool
-def get_weather(city: str) -> str:
-    """Get the weather."""
-    return f"{city}: sunny"
+get_weather = weather_tool("{city}: sunny")
 
 
 @pytest.mark.anyio

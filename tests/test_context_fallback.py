@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import (
     Agent,
@@ -39,9 +40,7 @@ NO_RETRY = RetryPolicy(max_retries=0)
 
 
 def _model(server: LocalModelServer, name: str, profile: ModelProfile) -> OpenAIChatModel:
-    return OpenAIChatModel(
-        name, base_url=server.base_url, api_key="test-key", profile=profile, retry=NO_RETRY
-    )
+    return model_on(server, name, profile=profile, retry=NO_RETRY)
 
 
 def _history(turns: int) -> list[Message]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import (
     Agent,
@@ -72,10 +73,7 @@ def _mistral_count(body: dict[str, Any]) -> int:
 
 
 def _model(server: LocalModelServer, window: int = WINDOW) -> OpenAIChatModel:
-    profile = MISTRAL_SMALL_PROFILE.with_changes(context_window=window)
-    return OpenAIChatModel(
-        "mistral-small-2506", base_url=server.base_url, api_key="test-key", profile=profile
-    )
+    return model_on(server, profile=MISTRAL_SMALL_PROFILE.with_changes(context_window=window))
 
 
 def _history(turns: int) -> list[Message]:

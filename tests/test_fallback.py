@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import (
     Agent,
@@ -48,13 +49,8 @@ def get_time(city: str) -> str:
 
 
 def _model(server: LocalModelServer, name: str, price: ModelPrice) -> OpenAIChatModel:
-    return OpenAIChatModel(
-        name,
-        base_url=server.base_url,
-        api_key="test-key",
-        profile=MISTRAL_SMALL_PROFILE.with_changes(price=price),
-        retry=FAST_RETRY,
-    )
+    profile = MISTRAL_SMALL_PROFILE.with_changes(price=price)
+    return model_on(server, name, profile=profile, retry=FAST_RETRY)
 
 
 class _Events(Hooks):

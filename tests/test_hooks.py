@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from support import model_on, weather_tool
 
 from agentkit import (
     Agent,
@@ -27,7 +28,7 @@ from agentkit import (
     tool,
 )
 from agentkit.messages import AssistantMessage, ToolMessage
-from agentkit.models import ModelRequest, ModelResponse, ModelSettings, OpenAIChatModel
+from agentkit.models import ModelRequest, ModelResponse, ModelSettings
 from agentkit.models.base import complete
 from agentkit.testing import LocalModelServer, ScriptedModel, text, tool_calls
 from agentkit.testing import server as srv
@@ -36,17 +37,7 @@ from agentkit.usage import Usage
 pytestmark = pytest.mark.anyio_backends("asyncio", "trio")
 
 CALLS: list[str] = []
-
-
-@tool
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    CALLS.append(city)
-    return f"Sunny in {city}"
-
-
-def http_model(server: LocalModelServer) -> OpenAIChatModel:
-    return OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="x")
+get_weather = weather_tool("Sunny in {city}", calls=CALLS)
 
 
 class Recorder(Hooks):
@@ -122,7 +113,7 @@ class CapTokens(Hooks):
 async def test_a_request_hook_changes_what_goes_on_the_wire() -> None:
     """A changed request is the one the server receives."""
     with LocalModelServer([srv.reply_text("Hi.")]) as server:
-        agent = Agent(http_model(server), hooks=[CapTokens()])
+        agent = Agent(model_on(server), hooks=[CapTokens()])
         assert (await agent.run("Hello")).output == "Hi."
         assert server.requests[0].body["max_tokens"] == 64
 
@@ -138,7 +129,7 @@ class Refuse(Hooks):
 async def test_a_refused_request_is_never_sent_and_the_error_carries_the_conversation() -> None:
     """A hook that raises ends the run before the request reaches the server."""
     with LocalModelServer([srv.reply_text("Hi.")]) as server:
-        agent = Agent(http_model(server), instructions="Be brief.")
+        agent = Agent(model_on(server), instructions="Be brief.")
         with pytest.raises(AgentkitError, match="refused by policy") as caught:
             await agent.run("Hello", hooks=[Refuse()])
         assert server.requests == []
@@ -158,7 +149,7 @@ class AnswerItself(Hooks):
 async def test_a_hook_can_answer_a_request_itself_streamed_or_not() -> None:
     """A hook's own answer is the model's answer; streamed, its text arrives as deltas."""
     with LocalModelServer([]) as server:
-        agent = Agent(http_model(server), hooks=[AnswerItself()])
+        agent = Agent(model_on(server), hooks=[AnswerItself()])
         assert (await agent.run("Hello")).output == "From the hook, not the model."
         async with agent.run_stream("Hello") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
@@ -172,7 +163,7 @@ async def test_a_streamed_run_through_a_request_hook_still_streams() -> None:
     """With a request hook, the model's deltas still reach the stream as they come."""
     log: list[str] = []
     with LocalModelServer([srv.reply_text("Paris is the sunny capital of France.")]) as server:
-        agent = Agent(http_model(server), hooks=[Recorder("h", log)])
+        agent = Agent(model_on(server), hooks=[Recorder("h", log)])
         async with agent.run_stream("Paris?") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
         assert server.requests[0].body["stream"] is True
@@ -338,7 +329,7 @@ def test_hooks_must_be_hooks_instances() -> None:
 async def test_a_run_without_hooks_and_complete_give_the_same_answer() -> None:
     """complete() is the model's stream consumed: the same response the loop gets."""
     with LocalModelServer([srv.reply_text("Hi."), srv.reply_text("Hi.")]) as server:
-        model = http_model(server)
+        model = model_on(server)
         response = await complete(model, ModelRequest(messages=[]))
         result = await Agent(model).run("Hello")
     assert response.message.content == result.output == "Hi."
@@ -377,7 +368,7 @@ async def test_a_hook_that_awaits_around_a_streamed_request_sees_it_through() ->
     """Locks, sleeps and cancel scopes in a hook work around a streamed request."""
     log: list[str] = []
     with LocalModelServer([srv.reply_text("Paris is the sunny capital of France.")]) as server:
-        agent = Agent(http_model(server), hooks=[Awaits(log)])
+        agent = Agent(model_on(server), hooks=[Awaits(log)])
         async with agent.run_stream("Paris?") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
     assert "".join(deltas) == "Paris is the sunny capital of France." and len(deltas) > 1
@@ -391,7 +382,7 @@ async def test_cancelling_a_streamed_request_reaches_the_hook_and_propagates() -
     log: list[str] = []
     slow = replace(srv.reply_text("one two three four five six seven"), delay=30)
     with LocalModelServer([slow]) as server:
-        agent = Agent(http_model(server), hooks=[Awaits(log)])
+        agent = Agent(model_on(server), hooks=[Awaits(log)])
         with anyio.move_on_after(0.5) as scope:
             async with agent.run_stream("Paris?") as stream:
                 async for _ in stream:
@@ -436,7 +427,7 @@ async def test_a_hook_catches_a_streamed_models_error_and_sends_again() -> None:
     hook = SecondOpinion()
     replies = [srv.reply_error(400, "bad request"), srv.reply_text("Second try works.")]
     with LocalModelServer(replies) as server:
-        agent = Agent(http_model(server), hooks=[hook])
+        agent = Agent(model_on(server), hooks=[hook])
         async with agent.run_stream("Hi") as stream:
             deltas = [e.text async for e in stream if isinstance(e, TextDeltaEvent)]
         assert len(server.requests) == 2

@@ -7,6 +7,7 @@ import anyio
 import httpx2
 import openai
 import pytest
+from support import model_on
 
 from agentkit import Agent, ConfigurationError
 from agentkit.models import OpenAIChatModel
@@ -14,14 +15,6 @@ from agentkit.testing import LocalModelServer, ScriptedModel
 from agentkit.testing import server as srv
 
 pytestmark = pytest.mark.usefixtures("no_keys")
-
-
-def http_model(
-    server: LocalModelServer, *, http_client: httpx2.AsyncClient | None = None
-) -> OpenAIChatModel:
-    return OpenAIChatModel(
-        "mistral-small-2506", base_url=server.base_url, api_key="x", http_client=http_client
-    )
 
 
 async def all_closed(server: LocalModelServer) -> None:
@@ -35,7 +28,7 @@ async def all_closed(server: LocalModelServer) -> None:
 async def test_a_run_closes_the_connection_it_opened() -> None:
     """After a run (not inside ``async with agent``) nothing it opened stays open."""
     with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
-        agent = Agent(http_model(server))
+        agent = Agent(model_on(server))
         assert (await agent.run("1")).output == "one"
         await all_closed(server)
         assert (await agent.run("2")).output == "two"
@@ -47,7 +40,7 @@ async def test_a_run_closes_the_connection_it_opened() -> None:
 async def test_async_with_agent_keeps_one_connection_across_runs_then_closes_it() -> None:
     """Inside ``async with agent`` runs share the model's pool; leaving the block closes it."""
     with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
-        agent = Agent(http_model(server))
+        agent = Agent(model_on(server))
         async with agent:
             await agent.run("1")
             await agent.run("2")
@@ -61,7 +54,7 @@ async def test_async_with_agent_keeps_one_connection_across_runs_then_closes_it(
 async def test_a_model_entered_by_the_user_stays_open_until_the_user_leaves() -> None:
     """Entries nest: the agent's exit does not close a model its user still holds."""
     with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
-        model = http_model(server)
+        model = model_on(server)
         async with model:
             async with Agent(model) as agent:
                 await agent.run("1")
@@ -74,7 +67,7 @@ async def test_a_model_entered_by_the_user_stays_open_until_the_user_leaves() ->
 def test_run_sync_closes_what_it_opened_in_its_event_loop() -> None:
     """Each run_sync leaves nothing open behind its event loop."""
     with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
-        agent = Agent(http_model(server))
+        agent = Agent(model_on(server))
         assert agent.run_sync("1").output == "one"
         assert agent.run_sync("2").output == "two"
         anyio.run(all_closed, server)
@@ -86,7 +79,7 @@ async def test_a_passed_in_http_client_is_never_closed() -> None:
     """agentkit sends on a user's httpx2 client but leaves closing it to the user."""
     with LocalModelServer([srv.reply_text("one")]) as server:
         async with httpx2.AsyncClient() as http:
-            agent = Agent(http_model(server, http_client=http))
+            agent = Agent(model_on(server, http_client=http))
             assert (await agent.run("1")).output == "one"
             assert not http.is_closed
             response = await http.get(f"{server.base_url}/models")

@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import (
     Agent,
@@ -48,10 +49,6 @@ def lookup(query: str) -> str:
     return f"Results for {query}: " + "lorem ipsum dolor sit amet, " * 8
 
 
-def _model(server: LocalModelServer, name: str = "mistral-small-2506") -> OpenAIChatModel:
-    return OpenAIChatModel(name, base_url=server.base_url, api_key="test-key")
-
-
 @functools.cache
 def _tekken() -> Any:
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
@@ -82,7 +79,7 @@ async def test_token_budget_is_never_overshot_by_what_the_server_bills() -> None
     limit = 9_000
     with LocalModelServer(_billing_server, style="mistral") as server:
         agent = Agent(
-            _model(server),
+            model_on(server),
             tools=[lookup],
             settings=ModelSettings(max_tokens=300),
             usage_limits=UsageLimits(total_tokens=limit),
@@ -107,7 +104,7 @@ async def test_cost_budget_is_never_overshot_and_the_conversation_can_be_sent_ag
     limit = 0.0005
     with LocalModelServer(_billing_server, style="mistral") as server:
         agent = Agent(
-            _model(server),
+            model_on(server),
             tools=[lookup],
             settings=ModelSettings(max_tokens=400),
             max_turns=100,
@@ -125,7 +122,7 @@ async def test_cost_budget_is_never_overshot_and_the_conversation_can_be_sent_ag
         assert messages is not None
         check_mistral_conversation(messages)
         assert isinstance(messages[-1], ToolMessage)
-        again = Agent(_model(server), tools=[lookup], max_turns=1)
+        again = Agent(model_on(server), tools=[lookup], max_turns=1)
         with pytest.raises(MaxTurnsExceededError):  # one turn is all this test needs
             await again.run("Go on.", message_history=messages)
     assert len(server.requests) == sent + 1
@@ -142,7 +139,7 @@ async def test_output_budget_refuses_before_sending_and_names_the_worst_case() -
         reply_text("never"),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
+        agent = Agent(model_on(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         with pytest.raises(UsageLimitExceeded) as caught:
             await agent.run("Q", usage_limits=UsageLimits(output_tokens=1000))
     assert len(server.requests) == 1
@@ -160,7 +157,7 @@ async def test_requests_limit_and_run_override() -> None:
     """requests=1 on the run replaces the agent's looser limit: one request, then refusal."""
     replies = [reply_tool_calls(("lookup", {"query": "a"})), reply_text("never")]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(requests=10))
+        agent = Agent(model_on(server), tools=[lookup], usage_limits=UsageLimits(requests=10))
         with pytest.raises(UsageLimitExceeded) as caught:
             await agent.run("Q", usage_limits=UsageLimits(requests=1))
     assert len(server.requests) == 1
@@ -178,7 +175,7 @@ async def test_tool_calls_limit_is_checked_before_any_tool_runs() -> None:
         reply_text("never"),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
+        agent = Agent(model_on(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
         with pytest.raises(UsageLimitExceeded) as caught:
             await agent.run("Q")
     assert calls_run == []
@@ -196,7 +193,7 @@ async def test_tool_calls_are_counted_in_usage() -> None:
         reply_text("done"),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
+        agent = Agent(model_on(server), tools=[lookup], usage_limits=UsageLimits(tool_calls=2))
         result = await agent.run("Q")
     assert result.output == "done"
     assert result.usage.tool_calls == 2
@@ -211,7 +208,7 @@ async def test_on_limit_answer_sends_one_last_request_without_tools_within_what_
         reply_text("Short answer."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
+        agent = Agent(model_on(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         limits = UsageLimits(output_tokens=1000, on_limit="answer")
         result = await agent.run("Q", usage_limits=limits)
     assert result.output == "Short answer."
@@ -228,7 +225,7 @@ async def test_on_limit_answer_raises_when_even_a_last_answer_cannot_fit() -> No
     """With no room for a last answer (the requests budget is spent) the run raises."""
     replies = [reply_tool_calls(("lookup", {"query": "a"})), reply_text("never")]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup])
+        agent = Agent(model_on(server), tools=[lookup])
         with pytest.raises(UsageLimitExceeded):
             await agent.run("Q", usage_limits=UsageLimits(requests=1, on_limit="answer"))
     assert len(server.requests) == 1
@@ -239,8 +236,8 @@ async def test_cost_limit_with_an_unpriced_model_is_a_configuration_error() -> N
     """cost_usd on a model without a price (also any model of a FallbackModel) fails at
     run start: nothing is sent."""
     with LocalModelServer([reply_text("never")]) as server:
-        unpriced = _model(server, "some-local-model")
-        for model in (unpriced, FallbackModel(_model(server), unpriced)):
+        unpriced = model_on(server, "some-local-model")
+        for model in (unpriced, FallbackModel(model_on(server), unpriced)):
             agent = Agent(model, usage_limits=UsageLimits(cost_usd=1.0))
             with pytest.raises(ConfigurationError, match="needs the model's price"):
                 await agent.run("Q")
@@ -305,7 +302,7 @@ async def test_a_streamed_run_is_refused_the_same_way() -> None:
         reply_text("never"),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
+        agent = Agent(model_on(server), tools=[lookup], settings=ModelSettings(max_tokens=600))
         with pytest.raises(UsageLimitExceeded):
             async with agent.run_stream("Q", usage_limits=UsageLimits(output_tokens=1000)) as s:
                 async for _ in s:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from support import model_on, weather_tool
 
-from agentkit import Agent, tool
+from agentkit import Agent
 from agentkit.cli._render import format_usage
 from agentkit.events import TextDeltaEvent
 from agentkit.models._clean import OutputCleaner, clean_text
@@ -18,23 +19,12 @@ from agentkit.testing.server import LocalModelServer, Reply, reply_text, reply_t
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_keys")]
 
 CITIES: list[str] = []
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Tomorrow's weather for a city.
-
-    Args:
-        city: The city name.
-    """
-    CITIES.append(city)
-    return f"{city}: snow, high -2 C."
+get_weather = weather_tool("{city}: snow, high -2 C.", calls=CITIES)
 
 
 def _llama(server: LocalModelServer) -> OpenAIChatModel:
-    return OpenAIChatModel(
-        "gemma-3-270m", base_url=server.base_url, api_key="local", profile=LLAMA_CPP_PROFILE
-    )
+    """Gemma behind llama.cpp's server, as a user points agentkit at it."""
+    return model_on(server, "gemma-3-270m", profile=LLAMA_CPP_PROFILE)
 
 
 async def test_escaped_arguments_and_leaked_tokens_are_cleaned() -> None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+from support import model_on
 
 from agentkit import Agent, ModelConnectionError, TextDeltaEvent, ToolMessage, tool
 from agentkit.events import FinalResultEvent, ToolCallFinishedEvent, ToolCallStartedEvent
@@ -104,9 +105,7 @@ WIRE_FINAL = {
 
 def _model(srv: LocalModelServer) -> OpenAIChatModel:
     """What a user pointing agentkit at their own llama.cpp server writes."""
-    return OpenAIChatModel(
-        "gemma-3-270m", base_url=srv.base_url, api_key="local", profile=LLAMA_CPP_PROFILE
-    )
+    return model_on(srv, "gemma-3-270m", profile=LLAMA_CPP_PROFILE)
 
 
 def _body(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -7,26 +7,17 @@ import re
 from typing import Any
 
 import pytest
+from support import get_weather, model_on
 
-from agentkit import Agent, tool
+from agentkit import Agent
 from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from agentkit.models import OpenAIChatModel, dialect
+from agentkit.models import dialect
 from agentkit.models.dialect import MISSING_RESULT_TEXT, convert_messages
 from agentkit.models.profiles import GENERIC_PROFILE, MISTRAL_SMALL_PROFILE, OPENAI_PROFILE
 from agentkit.testing import check_mistral_conversation
 from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
 
 MISTRAL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Get the weather.
-
-    Args:
-        city: City name.
-    """
-    return f"{city}: 21 C"
 
 
 def _call(id_: str, name: str = "get_weather") -> ToolCall:
@@ -41,8 +32,7 @@ async def test_invalid_tool_names_are_sanitized_on_the_wire(bad_name: str) -> No
     """A tool name Mistral would refuse is told "unknown tool" and resent in a valid form."""
     replies = [reply_tool_calls((bad_name, {"city": "Paris"})), reply_text("Sorry.")]
     with LocalModelServer(replies, style="mistral") as server:
-        model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="k")
-        result = await Agent(model, tools=[get_weather]).run("Weather?")
+        result = await Agent(model_on(server), tools=[get_weather]).run("Weather?")
     sent = server.bodies[1]["messages"]
     name = sent[1]["tool_calls"][0]["function"]["name"]
     assert MISTRAL_NAME.fullmatch(name)

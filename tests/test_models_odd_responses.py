@@ -8,16 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import Agent
 from agentkit._errors import ModelAPIError
-from agentkit.models import OpenAIChatModel
 from agentkit.models.parse import ResponseShapeError, parse_usage
 from agentkit.testing.server import LocalModelServer, Reply, reply_text
-
-
-def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
-    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="test-key", **kwargs)
 
 
 def _completion(message: dict[str, Any], **top: Any) -> bytes:
@@ -69,7 +65,7 @@ async def test_odd_field_types_in_a_200_are_model_api_errors(what: str) -> None:
     """A 200 whose fields have the wrong types is a ``ModelAPIError`` saying what was wrong."""
     with LocalModelServer([Reply(body=ODD_BODIES[what])]) as server:
         with pytest.raises(ModelAPIError, match="not with a chat completion") as info:
-            await Agent(_model(server)).run("hi")
+            await Agent(model_on(server, "gpt-4o-mini")).run("hi")
     assert type(info.value) is ModelAPIError
     assert info.value.messages  # the conversation so far comes with it
 
@@ -92,7 +88,7 @@ async def test_odd_field_types_in_a_stream_are_model_api_errors(what: str) -> No
     """A streamed chunk with wrong field types is a ``ModelAPIError`` saying what was wrong."""
     with LocalModelServer([Reply(body=STREAMED_ODD[what])]) as server:
         with pytest.raises(ModelAPIError, match="not with a chat completion"):
-            async with Agent(_model(server)).run_stream("hi") as run:
+            async with Agent(model_on(server, "gpt-4o-mini")).run_stream("hi") as run:
                 async for _ in run:
                     pass
 
@@ -134,7 +130,7 @@ async def test_odd_usage_reaches_the_run_as_a_warning_event() -> None:
     reply = reply_text("hi", usage={"prompt_tokens": -4, "completion_tokens": 1.5})
     with LocalModelServer([reply]) as server:
         events = []
-        async with Agent(_model(server)).run_stream("hi") as run:
+        async with Agent(model_on(server, "gpt-4o-mini")).run_stream("hi") as run:
             async for event in run:
                 events.append(event)
         result = run.result
@@ -151,7 +147,7 @@ async def test_a_null_answer_without_tool_calls_is_sent_back_to_fix() -> None:
     """``content: null`` and no tool calls is not the answer ``""``: the model is asked again."""
     empty = _completion({"role": "assistant", "content": None})
     with LocalModelServer([Reply(body=empty), reply_text("Here it is.")]) as server:
-        result = await Agent(_model(server)).run("hi")
+        result = await Agent(model_on(server, "gpt-4o-mini")).run("hi")
     assert result.output == "Here it is."
     assert "Your answer was empty" in server.bodies[1]["messages"][-1]["content"]
 
@@ -163,7 +159,7 @@ async def test_empty_answers_spend_the_retries() -> None:
 
     with LocalModelServer([reply_text("") for _ in range(3)]) as server:
         with pytest.raises(RetriesExhaustedError, match="empty") as info:
-            await Agent(_model(server), retries=2).run("hi")
+            await Agent(model_on(server, "gpt-4o-mini"), retries=2).run("hi")
     assert info.value.messages
 
 
@@ -174,6 +170,6 @@ async def test_a_content_filtered_answer_is_a_typed_error() -> None:
 
     with LocalModelServer([reply_text("I can't hel", finish_reason="content_filter")]) as server:
         with pytest.raises(ContentFilteredError, match="content filter") as info:
-            await Agent(_model(server)).run("hi")
+            await Agent(model_on(server, "gpt-4o-mini")).run("hi")
     assert info.value.messages is not None
     assert info.value.messages[-1].content == "I can't hel"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from support import model_on
 
 from agentkit import Agent, MaxTurnsExceededError, ModelResponseEvent, TextDeltaEvent, tool
 from agentkit.messages import (
@@ -71,10 +72,6 @@ RETRYING = GENERIC_PROFILE.with_changes(
 """A server that cannot force "some tool" and answers empty text under "auto"."""
 
 
-def _model(server: LocalModelServer, profile: ModelProfile) -> OpenAIChatModel:
-    return OpenAIChatModel("m", base_url=server.base_url, api_key="k", profile=profile)
-
-
 def _body(messages: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"model": "m", "messages": list(messages), "max_tokens": 4096, **extra}
 
@@ -104,9 +101,8 @@ def test_the_new_flags_are_off_for_other_profiles(profile: ModelProfile) -> None
 async def test_without_the_flags_an_empty_answer_is_returned_as_is() -> None:
     """A generic server's empty answer under tools is one request, returned unchanged."""
     with LocalModelServer([reply_text("")]) as srv:
-        response = await complete(
-            _model(srv, GENERIC_PROFILE), ModelRequest(messages=HI, tools=(WEATHER,))
-        )
+        model = model_on(srv, "m", profile=GENERIC_PROFILE)
+        response = await complete(model, ModelRequest(messages=HI, tools=(WEATHER,)))
         assert _bodies(srv) == [_body(WIRE_HI, tools=[WIRE_WEATHER])]
     assert response.message.content == "" and response.usage.requests == 1
 
@@ -193,7 +189,9 @@ async def test_default_tool_choice_is_on_the_wire() -> None:
     """A request with tools and no choice is sent with the profile's default tool_choice."""
     profile = GENERIC_PROFILE.with_changes(default_tool_choice="auto")
     with LocalModelServer([reply_text("ok")]) as srv:
-        await complete(_model(srv, profile), ModelRequest(messages=HI, tools=(WEATHER,)))
+        await complete(
+            model_on(srv, "m", profile=profile), ModelRequest(messages=HI, tools=(WEATHER,))
+        )
         assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
 
 
@@ -207,7 +205,7 @@ async def test_unstreamed_tool_requests_are_replayed_as_deltas() -> None:
     profile = GENERIC_PROFILE.with_changes(stream_tool_requests=False)
     reply = reply_tool_calls(("get_weather", {"city": "Lyon"}), content="Looking.")
     with LocalModelServer([reply, reply]) as srv:
-        model = _model(srv, profile)
+        model = model_on(srv, "m", profile=profile)
         request = ModelRequest(messages=HI, tools=(WEATHER,), stream=True)
         async with model:
             raw = [event async for event in model.stream(request)]
@@ -231,7 +229,7 @@ async def test_unstreamed_tool_requests_still_stream_without_tools() -> None:
     """With stream_tool_requests off, a request without tools streams as usual."""
     profile = GENERIC_PROFILE.with_changes(stream_tool_requests=False)
     with LocalModelServer([reply_text("Hello there, friend.")]) as srv:
-        events = await _stream(_model(srv, profile), ModelRequest(messages=HI))
+        events = await _stream(model_on(srv, "m", profile=profile), ModelRequest(messages=HI))
         assert _bodies(srv) == [_body(WIRE_HI, stream=True, stream_options={"include_usage": True})]
     assert len([e for e in events if isinstance(e, TextDelta)]) > 1
 
@@ -245,7 +243,7 @@ async def test_an_empty_answer_under_auto_asks_for_a_follow_up_without_tools() -
     carries the follow-up request, the same one without tools."""
     request = ModelRequest(messages=HI, tools=(WEATHER,))
     with LocalModelServer([reply_text("")]) as srv:
-        response = await complete(_model(srv, RETRYING), request)
+        response = await complete(model_on(srv, "m", profile=RETRYING), request)
         assert _bodies(srv) == [_body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER])]
     assert response.follow_up == replace(request, tools=(), tool_choice=None)
     assert response.usage.requests == 1
@@ -261,7 +259,7 @@ async def test_an_answer_with_text_or_a_call_has_no_follow_up(reply: Reply) -> N
     """Only an empty answer asks for a follow-up: text or a tool call is the answer."""
     with LocalModelServer([reply]) as srv:
         response = await complete(
-            _model(srv, RETRYING), ModelRequest(messages=HI, tools=(WEATHER,))
+            model_on(srv, "m", profile=RETRYING), ModelRequest(messages=HI, tools=(WEATHER,))
         )
         assert len(srv.requests) == 1
     assert response.follow_up is None
@@ -275,7 +273,7 @@ async def test_a_declined_required_call_follows_up_naming_the_output_tool() -> N
         messages=HI, tools=(WEATHER, FINAL), output=OUTPUT, tool_choice="required"
     )
     with LocalModelServer([reply_text("")]) as srv:
-        response = await complete(_model(srv, RETRYING), request)
+        response = await complete(model_on(srv, "m", profile=RETRYING), request)
         assert _bodies(srv) == [
             _body(WIRE_HI, tool_choice="auto", tools=[WIRE_WEATHER, WIRE_FINAL]),
         ]
@@ -299,7 +297,7 @@ async def test_an_empty_answer_has_no_follow_up_unless_auto_went_on_the_wire(
     """A follow-up is only for "auto" on the wire (and, for a required call, an output tool)."""
     request = ModelRequest(messages=HI, tools=tools, output=output, tool_choice=choice)
     with LocalModelServer([reply_text("")]) as srv:
-        response = await complete(_model(srv, RETRYING), request)
+        response = await complete(model_on(srv, "m", profile=RETRYING), request)
         assert len(srv.requests) == 1
     assert response.message.content == ""
     assert response.follow_up is None
@@ -317,7 +315,7 @@ async def test_the_loop_sends_the_follow_up_as_a_request_of_its_own() -> None:
     events, in usage, and each request is one the server saw."""
     agent = Agent(_model_named(RETRYING), tools=[get_weather])
     with LocalModelServer([reply_text(""), reply_text("Hello there, friend.")]) as srv:
-        with agent.override(model=_model(srv, RETRYING)):
+        with agent.override(model=model_on(srv, "m", profile=RETRYING)):
             async with agent.run_stream("hi") as stream:
                 events = [event async for event in stream]
         streamed = {"stream": True, "stream_options": {"include_usage": True}}
@@ -339,7 +337,7 @@ async def test_the_loop_sends_the_follow_up_as_a_request_of_its_own() -> None:
 async def test_a_follow_up_counts_toward_max_turns() -> None:
     """With max_turns=1 the follow-up is a second request the run may not send."""
     with LocalModelServer([reply_text(""), reply_text("Hello.")]) as srv:
-        agent = Agent(_model(srv, RETRYING), tools=[get_weather], max_turns=1)
+        agent = Agent(model_on(srv, "m", profile=RETRYING), tools=[get_weather], max_turns=1)
         with pytest.raises(MaxTurnsExceededError) as caught:
             await agent.run("hi")
         assert len(srv.requests) == 1
@@ -354,7 +352,7 @@ async def test_a_declined_output_call_is_followed_up_by_the_loop() -> None:
     reply = reply_tool_calls(("final_result", {"city": "Lyon"}))
     with LocalModelServer([reply_text(""), reply]) as srv:
         agent = Agent(
-            _model(srv, RETRYING),
+            model_on(srv, "m", profile=RETRYING),
             tools=[get_weather],
             output_type=City,
             output_mode="tool",

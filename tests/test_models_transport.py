@@ -4,19 +4,15 @@ to the backoff, and SSE accepts every line end the spec allows, also split acros
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
 import pytest
+from support import model_on
 
 from agentkit import Agent
-from agentkit.models import OpenAIChatModel, RetryPolicy
+from agentkit.models import RetryPolicy
 from agentkit.models._transport import sse_data
 from agentkit.testing.server import LocalModelServer, reply_error, reply_text
-
-
-def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
-    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key="test-key", **kwargs)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
@@ -26,7 +22,7 @@ async def test_retry_after_that_is_not_a_finite_number_uses_the_backoff(value: s
     retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
     replies = [reply_error(503, "busy", headers={"Retry-After": value}), reply_text("ok")]
     with LocalModelServer(replies) as server:
-        result = await Agent(_model(server, retry=retry)).run("hi")
+        result = await Agent(model_on(server, "gpt-4o-mini", retry=retry)).run("hi")
     assert result.output == "ok"
     assert len(server.requests) == 2
 
@@ -37,7 +33,7 @@ async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
     retry = RetryPolicy(max_retries=1, initial_delay=0.001, max_delay=0.01)
     replies = [reply_error(429, "slow", headers={"retry-after-ms": "nan"}), reply_text("ok")]
     with LocalModelServer(replies) as server:
-        assert (await Agent(_model(server, retry=retry)).run("hi")).output == "ok"
+        assert (await Agent(model_on(server, "gpt-4o-mini", retry=retry)).run("hi")).output == "ok"
 
 
 # --------------------------------------------------------------------------- SSE framing

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import weather_tool
 
 from agentkit._errors import ConfigurationError
 from agentkit.agent import Agent
@@ -26,17 +27,12 @@ from agentkit.testing.replay import (
     check_mistral_conversation,
 )
 from agentkit.testing.server import LocalModelServer, Style, reply_text, reply_tool_calls
-from agentkit.tools import tool
 
 CALLS: list[str] = []
 WEATHER = {"Paris": "Sunny, 24 C", "Lyon": "Rain, 12 C"}
 
 
-@tool
-def get_weather(city: str) -> str:
-    """The weather in a city."""
-    CALLS.append(city)
-    return WEATHER.get(city, "Unknown")
+get_weather = weather_tool(WEATHER, calls=CALLS)
 
 
 @pytest.fixture(autouse=True)

@@ -4,20 +4,16 @@ error agentkit raises: not its message, repr, args or body."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
+from support import model_on
 
 from agentkit import Agent
 from agentkit._errors import AuthenticationError, ModelAPIError, ServerError
-from agentkit.models import OpenAIChatModel, RetryPolicy
+from agentkit.models import RetryPolicy
 from agentkit.testing.server import LocalModelServer, Reply, reply_error
 
 KEY = "sk-test-0123456789abcdefSECRET"
-
-
-def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
-    return OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, api_key=KEY, **kwargs)
 
 
 @pytest.mark.parametrize("status", [401, 400, 500])
@@ -28,7 +24,7 @@ async def test_a_key_the_server_echoes_is_redacted_from_errors(status: int) -> N
     retry = RetryPolicy(max_retries=0)
     with LocalModelServer([reply_error(status, message)]) as server:
         with pytest.raises(ModelAPIError) as info:
-            await Agent(_model(server, retry=retry)).run("hi")
+            await Agent(model_on(server, "gpt-4o-mini", api_key=KEY, retry=retry)).run("hi")
     exc = info.value
     assert isinstance(exc, AuthenticationError | ServerError | ModelAPIError)
     for shown in (str(exc), repr(exc), str(exc.args), json.dumps(exc.body, default=str)):
@@ -42,5 +38,5 @@ async def test_a_key_echoed_in_a_200_shape_error_is_redacted() -> None:
     body = json.dumps({"error": {"message": f"bad key {KEY}"}}).encode()
     with LocalModelServer([Reply(body=body)]) as server:
         with pytest.raises(ModelAPIError) as info:
-            await Agent(_model(server)).run("hi")
+            await Agent(model_on(server, "gpt-4o-mini", api_key=KEY)).run("hi")
     assert KEY not in str(info.value) and KEY not in str(info.value.body)

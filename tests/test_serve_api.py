@@ -16,6 +16,7 @@ import httpx2
 import openai
 import pytest
 from pydantic import BaseModel
+from support import get_weather, model_on
 
 from agentkit import Agent, tool
 from agentkit._errors import ConfigurationError
@@ -42,18 +43,8 @@ from agentkit.usage import Usage
 INSTRUCTIONS = "You are the weather desk."
 
 
-@tool
-def get_weather(city: str) -> str:
-    """The weather in a city.
-
-    Args:
-        city: The city.
-    """
-    return f"{city}: 21 C, sunny"
-
-
 def weather_agent(server: LocalModelServer, **kwargs: Any) -> Agent[Any, Any]:
-    model = OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="sk-test")
+    model = model_on(server, api_key="sk-test")
     return Agent(model, instructions=INSTRUCTIONS, tools=[get_weather], name="weather", **kwargs)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import weather_tool
 
 from agentkit import Agent, tool
 from agentkit.serve import BackgroundServer
@@ -87,14 +88,7 @@ def _idle(driver: Any) -> bool:
     return bool(driver.execute_script("return document.body.dataset.state === 'idle'"))
 
 
-@tool
-def get_weather(city: str) -> str:
-    """Tomorrow's weather in a city.
-
-    Args:
-        city: The city.
-    """
-    return f"{city} tomorrow: rain, high 12 C."
+get_weather = weather_tool("{city} tomorrow: rain, high 12 C.")
 
 
 @tool(needs_approval=True)

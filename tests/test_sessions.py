@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import model_on
 
 from agentkit import (
     Agent,
@@ -31,7 +32,6 @@ from agentkit import (
     UserMessage,
     tool,
 )
-from agentkit.models import OpenAIChatModel
 from agentkit.sessions import SQLiteSession
 from agentkit.testing import ScriptedModel
 from agentkit.testing.replay import check_mistral_conversation
@@ -56,10 +56,6 @@ def lookup(query: str) -> str:
         query: What to look up.
     """
     return f"found {query}"
-
-
-def _model(server: LocalModelServer) -> OpenAIChatModel:
-    return OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key="test-key")
 
 
 def _last_user(request: RecordedRequest) -> str:
@@ -109,7 +105,7 @@ async def test_a_session_carries_the_conversation_across_runs(tmp_path: Path) ->
     agent's system message."""
     session = SQLiteSession(tmp_path / "deep" / "chats.db", "ada")
     with LocalModelServer(_echo_with_a_tool, style="mistral") as server:
-        agent = Agent(_model(server), instructions="Be brief.", tools=[lookup])
+        agent = Agent(model_on(server), instructions="Be brief.", tools=[lookup])
         await agent.run("first", session=session)
         result = await agent.run("second", session=session)
     second = server.requests[2].body["messages"]
@@ -182,7 +178,7 @@ async def test_a_failed_run_stores_nothing(tmp_path: Path) -> None:
         reply_tool_calls(("lookup", {"query": "y"})),
     ]
     with LocalModelServer([*replies, reply_error(400, "bad request")], style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup])
+        agent = Agent(model_on(server), tools=[lookup])
         await agent.run("x", session=session)
         before = await session.messages()
         with pytest.raises(ModelAPIError) as caught:
@@ -228,7 +224,7 @@ async def test_ten_concurrent_runs_store_every_turn_whole(tmp_path: Path) -> Non
     interleaved, stored in commit order."""
     session = SQLiteSession(tmp_path / "chats.db", "busy")
     with LocalModelServer(_echo_with_a_tool, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup])
+        agent = Agent(model_on(server), tools=[lookup])
         async with agent, anyio.create_task_group() as tg:
             for i in range(10):
                 tg.start_soon(partial(agent.run, f"prompt {i}", session=session))
@@ -289,7 +285,7 @@ def test_a_second_process_continues_the_session(tmp_path: Path) -> None:
     """A session written here is read and continued by another process, and read back."""
     path = tmp_path / "chats.db"
     with LocalModelServer(_echo_with_a_tool, style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup])
+        agent = Agent(model_on(server), tools=[lookup])
         anyio.run(lambda: agent.run("here", session=SQLiteSession(path, "shared")))
         assert _writer(path, server.base_url, "there", 1).wait(timeout=60) == 0
         sent = server.requests[-2].body["messages"]
@@ -315,13 +311,13 @@ async def test_a_paused_run_resumes_from_its_session(tmp_path: Path) -> None:
     path = tmp_path / "chats.db"
     replies = [reply_tool_calls(("refund", {"order_id": "A1"})), reply_text("Refunded A1.")]
     with LocalModelServer(replies, style="mistral") as server:
-        paused = await Agent(_model(server), tools=[refund]).run(
+        paused = await Agent(model_on(server), tools=[refund]).run(
             "Refund A1", session=SQLiteSession(path, "s")
         )
         assert paused.is_paused
         history = await SQLiteSession(path, "s").load()
         assert history.messages == [] and len(history.paused) == 2
-        fresh = Agent(_model(server), tools=[refund])
+        fresh = Agent(model_on(server), tools=[refund])
         decisions = {paused.approvals_needed[0]: True}
         done = await fresh.run(approvals=decisions, session=SQLiteSession(path, "s"))
     assert done.output == "Refunded A1."
@@ -349,7 +345,7 @@ async def test_an_interrupted_history_is_repaired_with_a_note(tmp_path: Path) ->
         ToolMessage(tool_call_id="a1", name="lookup", content="found x"),
     ]
     with LocalModelServer([reply_text("Sorry, y was interrupted.")], style="mistral") as server:
-        agent = Agent(_model(server), tools=[lookup])
+        agent = Agent(model_on(server), tools=[lookup])
         events = []
         async with agent.run_stream("and now?", message_history=broken) as stream:
             events = [e async for e in stream]

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
+from support import get_weather, model_on
 
 from agentkit import Agent, BadRequestError, TextDeltaEvent, tool
 from agentkit.models import OpenAIChatModel
@@ -44,16 +45,6 @@ CONTENT_KEYS = (
     "gen_ai.tool.definitions",
     "agentkit.retry.reason",
 )
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Get the current weather for a city.
-
-    Args:
-        city: City name.
-    """
-    return f"{city}: 21 C, sunny"
 
 
 class Report(BaseModel):
@@ -108,10 +99,6 @@ def telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Telemetry]:
     meter_provider.shutdown()
 
 
-def _model(server: LocalModelServer, **kwargs: Any) -> OpenAIChatModel:
-    return OpenAIChatModel("mistral-small-2506", base_url=server.base_url, api_key=SECRET, **kwargs)
-
-
 def _weather_replies() -> list[Any]:
     return [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny in Paris.")]
 
@@ -146,7 +133,7 @@ async def test_tool_run_has_genai_spans_nested_with_their_attributes(telemetry: 
     execute_tool span, each with the GenAI attributes and the run's cost."""
     with LocalModelServer(_weather_replies(), style="mistral") as server:
         agent = Agent(
-            _model(server),
+            model_on(server, api_key=SECRET),
             instructions="Weather desk.",
             tools=[get_weather],
             name="weather",
@@ -217,7 +204,9 @@ async def test_metrics_count_tokens_by_type_and_time_each_request(telemetry: Tel
     """gen_ai.client.token.usage has one input and one output point set per request, and
     gen_ai.client.operation.duration one measurement per request, with the GenAI labels."""
     with LocalModelServer(_weather_replies(), style="mistral") as server:
-        agent = Agent(_model(server), tools=[get_weather], hooks=[telemetry.tracing()])
+        agent = Agent(
+            model_on(server, api_key=SECRET), tools=[get_weather], hooks=[telemetry.tracing()]
+        )
         await agent.run("Weather in Paris?")
     tokens = {
         str(dict(p.attributes or {})["gen_ai.token.type"]): p
@@ -248,7 +237,10 @@ async def test_streamed_run_is_traced_the_same_with_time_to_first_chunk(
     time_to_first_chunk metric) records when its first chunk reached the run."""
     with LocalModelServer(_weather_replies(), style="mistral") as server:
         agent = Agent(
-            _model(server), tools=[get_weather], name="weather", hooks=[telemetry.tracing()]
+            model_on(server, api_key=SECRET),
+            tools=[get_weather],
+            name="weather",
+            hooks=[telemetry.tracing()],
         )
         deltas: list[str] = []
         async with agent.run_stream("Weather in Paris?") as stream:
@@ -280,7 +272,7 @@ async def test_streamed_run_is_traced_the_same_with_time_to_first_chunk(
 async def test_a_stream_left_early_still_ends_every_span(telemetry: Telemetry) -> None:
     """Leaving a streamed run after its first delta ends the open chat span and the run's."""
     with LocalModelServer([reply_text("one two three four")], style="mistral") as server:
-        agent = Agent(_model(server), hooks=[telemetry.tracing()])
+        agent = Agent(model_on(server, api_key=SECRET), hooks=[telemetry.tracing()])
         async with agent.run_stream("Count.") as stream:
             async for event in stream:
                 if isinstance(event, TextDeltaEvent):
@@ -300,7 +292,7 @@ async def test_a_400_marks_the_request_and_the_run_as_errors(telemetry: Telemetr
         400, "Invalid message order: the prompt 'Weather in Paris?'", style="mistral"
     )
     with LocalModelServer([reply], style="mistral") as server:
-        agent = Agent(_model(server), name="weather", hooks=[telemetry.tracing()])
+        agent = Agent(model_on(server, api_key=SECRET), name="weather", hooks=[telemetry.tracing()])
         with pytest.raises(BadRequestError):
             await agent.run("Weather in Paris?")
     spans = telemetry.by_name()
@@ -337,7 +329,10 @@ async def test_a_failing_tool_marks_its_span_and_a_retry_is_a_span_event(
     ]
     with LocalModelServer(replies, style="mistral") as server:
         agent = Agent(
-            _model(server), tools=[lookup], output_type=Report, hooks=[telemetry.tracing()]
+            model_on(server, api_key=SECRET),
+            tools=[lookup],
+            output_type=Report,
+            hooks=[telemetry.tracing()],
         )
         result = await agent.run("Paris?")
     assert result.output == Report(city="Paris", temperature_c=21)
@@ -368,7 +363,7 @@ async def test_a_child_agent_run_nests_under_the_parent_tool_span(telemetry: Tel
         reply_text("Sunny, says the expert."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        model = _model(server)
+        model = model_on(server, api_key=SECRET)
         expert = Agent(model, name="expert", hooks=[tracing])
 
         @tool
@@ -407,7 +402,7 @@ async def test_agent_as_tool_nests_the_child_run_under_the_parent_tool_span(
         reply_text("Sunny, says the expert."),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        model = _model(server)
+        model = model_on(server, api_key=SECRET)
         expert = Agent(model, name="expert", hooks=[tracing])
         agent = Agent(model, tools=[expert.as_tool()], name="desk", hooks=[tracing])
         async with agent.run_stream("Weather in Paris?") as stream:
@@ -522,7 +517,10 @@ async def test_a_child_agents_approval_is_named_by_its_key(telemetry: Telemetry)
 async def _content_run(tracing: Tracing) -> None:
     with LocalModelServer(_weather_replies(), style="mistral") as server:
         agent = Agent(
-            _model(server), instructions="Weather desk.", tools=[get_weather], hooks=[tracing]
+            model_on(server, api_key=SECRET),
+            instructions="Weather desk.",
+            tools=[get_weather],
+            hooks=[tracing],
         )
         await agent.run("Weather in Paris?")
 
@@ -614,7 +612,7 @@ async def test_the_api_key_is_in_no_span_event_or_metric(telemetry: Telemetry) -
     ]
     with LocalModelServer(replies, style="mistral") as server:
         tracing = telemetry.tracing(capture_content=True)
-        agent = Agent(_model(server), tools=[get_weather], hooks=[tracing])
+        agent = Agent(model_on(server, api_key=SECRET), tools=[get_weather], hooks=[tracing])
         await agent.run("Weather in Paris?")
         async with agent.run_stream("Weather in Paris?") as stream:
             async for _ in stream:
@@ -774,7 +772,10 @@ async def test_spans_reach_an_otlp_http_receiver(monkeypatch: pytest.MonkeyPatch
         try:
             with LocalModelServer(_weather_replies(), style="mistral") as server:
                 agent = Agent(
-                    _model(server), tools=[get_weather], name="weather", hooks=[Tracing(provider)]
+                    model_on(server, api_key=SECRET),
+                    tools=[get_weather],
+                    name="weather",
+                    hooks=[Tracing(provider)],
                 )
                 await agent.run("Weather in Paris?")
         finally:
