@@ -1,5 +1,5 @@
-"""Streamed structured output stays linear: partial outputs are validated a bounded
-number of times, and the last one is never dropped (issue 15, bug 16)."""
+"""Partial outputs of a streamed structured run: validating them stays linear in the
+output's length (a bounded number of times), and the last one is never dropped."""
 
 from __future__ import annotations
 
