@@ -10,7 +10,9 @@ import pytest
 from pydantic import BaseModel
 
 from agentkit import Agent, PartialOutputEvent
+from agentkit.hooks import Hooks, RequestHandler, RunInfo
 from agentkit.models import OpenAIChatModel
+from agentkit.models.base import ModelRequest, ModelResponse
 from agentkit.output import OutputMode, OutputSchema
 from agentkit.testing.server import LocalModelServer, reply_json, reply_tool_calls
 
@@ -77,3 +79,35 @@ async def test_small_outputs_still_stream_partials_often(
             partials = [e.output async for e in stream if isinstance(e, PartialOutputEvent)]
     assert len(sizes) >= len(json.dumps(value)) // 8 - 2
     assert partials[-1].model_dump() == value
+
+
+class _PassThrough(Hooks):
+    """A request hook that only forwards: the request is streamed through the hook chain."""
+
+    async def wrap_model_request(
+        self, run: RunInfo, request: ModelRequest, handler: RequestHandler
+    ) -> ModelResponse:
+        return await handler(request)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "hooked"])
+@pytest.mark.parametrize("mode", ["native", "tool"])
+async def test_last_partial_is_the_output_for_a_128_kb_stream(mode: str, hooked: bool) -> None:
+    """Streaming a 128 KB structured output (with or without a request hook), the last
+    partial output equals the run's output."""
+    value = {"title": "t", "body": "x" * (128_000 - 26)}
+    output_mode: OutputMode = "native" if mode == "native" else "tool"
+    reply = (
+        reply_json(value)
+        if mode == "native"
+        else reply_tool_calls(("final_result", value), finish_reason="stop")
+    )
+    hooks = [_PassThrough()] if hooked else []
+    with LocalModelServer([reply]) as server:
+        model = OpenAIChatModel("m", base_url=server.base_url, api_key="k")
+        agent = Agent(model, output_type=Notes, output_mode=output_mode, hooks=hooks)
+        async with agent.run_stream("go") as stream:
+            partials = [e.output async for e in stream if isinstance(e, PartialOutputEvent)]
+    assert len(json.dumps(value)) == 128_000
+    assert partials[-1].model_dump() == stream.result.output.model_dump() == value

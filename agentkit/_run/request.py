@@ -123,6 +123,8 @@ async def _through_hooks(
                         async for event in events:
                             if isinstance(event, ModelResponse):
                                 step.value = event
+                                for out in translate.flush():  # the last partial output
+                                    yield out
                             else:
                                 seen_delta = True
                                 for out in translate(event):
@@ -141,6 +143,8 @@ async def _through_hooks(
         for delta in _response_deltas(response):
             for out in translate(delta):
                 yield out
+        for out in translate.flush():
+            yield out
     yield response
 
 
@@ -274,9 +278,17 @@ class _Translator:
                     self.args.append(event.arguments)
                     self._grew(len(event.arguments), self.args, out)
         else:
-            if self.pending:  # the last partial output, before the response
-                self._validate(self.args if self.output_index is not None else self.text, out)
+            out.extend(self.flush())  # the last partial output, before the response
             out.append(event)
+        return out
+
+    def flush(self) -> list[AgentEvent | ModelResponse]:
+        """The last partial output, if deltas came after the last validation; called when
+        the response arrives (here, or by ``_through_hooks``, whose responses go to the
+        hook chain rather than through ``__call__``)."""
+        out: list[AgentEvent | ModelResponse] = []
+        if self.pending:
+            self._validate(self.args if self.output_index is not None else self.text, out)
         return out
 
     def _grew(self, size: int, parts: list[str], out: list[AgentEvent | ModelResponse]) -> None:
