@@ -204,3 +204,38 @@ def test_set_arguments_are_canonical_under_any_hash_seed() -> None:
     )
     assert seen == {here + "\n"}
     assert '"nested":[["a","b","c"]]' in here
+
+
+async def test_pending_approvals_with_the_agents_tools_bind_what_will_run() -> None:
+    """Given the agent's tools, ``pending_approvals`` validates a waiting call's arguments
+    (``2`` for a float becomes ``2.0``) so a decision keyed by it resumes the run; the
+    model's bare arguments fail closed, since the run validates them before deciding."""
+    from agentkit.approval import pending_approvals
+
+    ran: list[str] = []
+
+    @tool(needs_approval=True)
+    def ship(order: str, kilos: float) -> str:
+        """Ship an order.
+
+        Args:
+            order: The order.
+            kilos: Its weight.
+        """
+        ran.append(f"{order} {kilos}")
+        return "shipped"
+
+    model = ScriptedModel([tool_calls(("ship", {"order": "A", "kilos": 2}, "s1")), "Shipped."])
+    agent = Agent(model, tools=[ship])
+    paused = await agent.run("Ship A.")
+    (bare,) = pending_approvals(paused.messages)
+    (validated,) = pending_approvals(paused.messages, agent.tools)
+    assert validated == paused.approvals_needed[0]
+    assert (bare.arguments, validated.arguments) == (
+        '{"kilos":2,"order":"A"}',
+        '{"kilos":2.0,"order":"A"}',
+    )
+    with pytest.raises(ApprovalError, match="not the ones approved"):
+        await agent.run(message_history=paused.messages, approvals={bare: True})
+    result = await agent.run(message_history=paused.messages, approvals={validated: True})
+    assert result.output == "Shipped." and ran == ["A 2.0"]

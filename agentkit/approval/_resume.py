@@ -18,20 +18,23 @@ and handed to it when the call runs again (``ResumedRun``); with none, it keeps 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentkit._errors import ApprovalError
-from agentkit.approval._types import ApprovalRequest, Decision, Denied
+from agentkit.approval._types import ApprovalRequest, Decision, Denied, canonical_arguments
 from agentkit.messages import (
     AssistantMessage,
     Message,
     PausedCall,
     PausedRun,
+    ToolCall,
     ToolMessage,
     UserMessage,
 )
+from agentkit.tools import Tool, ToolArgumentsError
 
 __all__ = [
     "Resume",
@@ -247,13 +250,18 @@ def _key_id(key: Any) -> str:
     )
 
 
-def pending_approvals(messages: Sequence[Message]) -> tuple[ApprovalRequest, ...]:
+def pending_approvals(
+    messages: Sequence[Message], tools: Mapping[str, Tool[Any]] | None = None
+) -> tuple[ApprovalRequest, ...]:
     """The calls a paused conversation waits on (``result.approvals_needed`` of the run
     that paused), read back from its messages: for a conversation stored or sent
-    elsewhere. Empty when nothing waits. A waiting call's arguments are as the model
-    sent them, in canonical JSON (a run validates them again before deciding)."""
-    import json
+    elsewhere. Empty when nothing waits.
 
+    With ``tools`` (the agent's, ``agent.tools``), a call's arguments are validated as
+    the run validates them, so a decision keyed by the request binds exactly what will
+    run. Without them (or for a tool not among them) they are the model's arguments in
+    canonical JSON, which a run's validation may still change (defaults filled in):
+    then the decision fails closed with ``ApprovalError``."""
     tail = pending_tail(list(messages))
     if tail is None:
         return ()
@@ -268,14 +276,23 @@ def pending_approvals(messages: Sequence[Message]) -> tuple[ApprovalRequest, ...
         if run is not None:
             requests.extend(waiting_on(run).requests)
             continue
-        try:
-            arguments = json.dumps(
-                json.loads(call.arguments or "{}"), sort_keys=True, separators=(",", ":")
-            )
-        except ValueError:
-            arguments = call.arguments
-        requests.append(ApprovalRequest(call.id, call.name, arguments))
+        requests.append(ApprovalRequest(call.id, call.name, _arguments(call, tools)))
     return tuple(requests)
+
+
+def _arguments(call: ToolCall, tools: Mapping[str, Tool[Any]] | None) -> str:
+    """A waiting call's arguments as canonical JSON: validated by its tool when known."""
+    tool = None if tools is None else tools.get(call.name)
+    if tool is not None:
+        try:
+            return canonical_arguments(tool.validate_args(call.arguments))
+        except ToolArgumentsError:
+            pass
+    try:
+        data = json.loads(call.arguments or "{}")
+    except ValueError:
+        return call.arguments
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def check_approvals(messages: Sequence[Message], approvals: Mapping[Any, Any]) -> None:

@@ -153,7 +153,8 @@ class _Served:
 
     async def conversation(self, request: Request) -> Response:
         messages = self.conversations.get(request.path_params["cid"], [])
-        return JSONResponse({"items": _transcript(messages), "pending": _pending(messages)})
+        pending = _pending(messages, self.agent)
+        return JSONResponse({"items": _transcript(messages), "pending": pending})
 
     async def chat(self, request: Request) -> Response:
         try:
@@ -167,7 +168,7 @@ class _Served:
                 status_code=409,
             )
         history = list(self.conversations.get(cid, []))
-        if prompt is None and not _pending(history):
+        if prompt is None and not _pending(history, self.agent):
             message = "Send a 'prompt' (nothing in this conversation waits for approval)."
             return JSONResponse(oai.error_body(message), status_code=400)
 
@@ -358,9 +359,9 @@ def _transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return items
 
 
-def _pending(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def _pending(messages: Sequence[Message], agent: Agent[Any, Any]) -> list[dict[str, Any]]:
     """The tool calls of a paused conversation that still wait for a decision."""
-    return [_request(r) for r in pending_approvals(messages)]
+    return [_request(r) for r in pending_approvals(messages, agent.tools)]
 
 
 def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | None]:
