@@ -131,8 +131,10 @@ class RunContext(Generic[DepsT]):
         """A key naming this tool call in a durable run (``"<workflow id>:<step id>"``), the
         same on every attempt of the call: pass it to the systems the tool changes. A call
         of an agent used as a tool extends the key of the call it runs under with its own
-        turn and place (``"<workflow id>:<step id>/<turn>.<index>"``), at every depth.
-        ``None`` outside a durable run (see ``agentkit.durable``)."""
+        turn and place (``"<workflow id>:<step id>/<turn>.<index>"``), at every depth; it
+        is the same on a retry of the outer call when the nested model answers the same
+        way (a nested run's requests are not durable steps of their own). ``None`` outside
+        a durable run (see ``agentkit.durable``)."""
         return self._key if self._key is not None else _IDEMPOTENCY_KEY.get()
 
 
