@@ -4,9 +4,10 @@
 consumes the same events and returns the result; ``run_sync()`` runs ``run()`` in a
 fresh event loop. There is one loop; each run is set up by the agent's ``Runner``.
 
-Lifecycle: a run holds its model's connections open while it runs and closes them at
-its end. ``async with agent:`` holds them across runs instead, and closes everything
-the agent used when the block ends.
+Lifecycle: runs on one event loop share the model's connections, which are closed when
+the loop ends (``asyncio.run``, ``anyio.run``, each ``run_sync``). ``async with agent:``
+is an explicit scope: it holds the model and toolsets across its runs and closes
+everything the agent used when the block ends.
 """
 
 from __future__ import annotations

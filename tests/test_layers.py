@@ -21,6 +21,7 @@ LAYERS: list[list[str]] = [
     ["models.parse"],
     ["models.dialect"],
     ["models._transport"],
+    ["models._loops"],
     ["models.openai"],
     ["models.fallback"],
     ["models.infer"],

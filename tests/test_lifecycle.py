@@ -3,6 +3,11 @@ and ``agent.override`` for tests."""
 
 from __future__ import annotations
 
+import gc
+import os
+import subprocess
+import sys
+
 import anyio
 import httpx2
 import openai
@@ -25,15 +30,100 @@ async def all_closed(server: LocalModelServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_run_closes_the_connection_it_opened() -> None:
-    """After a run (not inside ``async with agent``) nothing it opened stays open."""
-    with LocalModelServer([srv.reply_text("one"), srv.reply_text("two")]) as server:
+@pytest.mark.anyio_backends("asyncio", "trio")
+async def test_runs_on_one_event_loop_share_one_connection() -> None:
+    """Fifty ``await agent.run()`` on one event loop, with no ``async with``, send on one
+    connection, on asyncio and on trio."""
+    with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
         agent = Agent(model_on(server))
-        assert (await agent.run("1")).output == "one"
+        for _ in range(50):
+            assert (await agent.run("hi")).output == "ok"
+        assert server.connections == 1
+        assert len(server.requests) == 50
+
+
+@pytest.mark.anyio
+@pytest.mark.anyio_backends("asyncio", "trio")
+async def test_a_model_dropped_while_its_loop_runs_closes_its_connection() -> None:
+    """An agent and model built per request and then dropped leave no connection open
+    on a long-running event loop (pools do not pile up until the loop ends)."""
+    with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
+        for _ in range(5):
+            assert (await Agent(model_on(server)).run("hi")).output == "ok"
+            gc.collect()
         await all_closed(server)
-        assert (await agent.run("2")).output == "two"
-        await all_closed(server)
-        assert server.connections == 2
+        assert server.connections == 5
+
+
+DEV_PYTHON = (sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c")
+"""Python in development mode, an unclosed resource an error."""
+
+_LOOP_END = """
+import asyncio, sys, anyio
+from agentkit import Agent
+from agentkit.models import OpenAIChatModel
+
+agent = Agent(OpenAIChatModel("mistral-small-2506", base_url=sys.argv[1], api_key="k"))
+
+async def three_runs():
+    for _ in range(3):
+        await agent.run("hi")
+
+if sys.argv[2] == "asyncio":
+    asyncio.run(three_runs())
+elif sys.argv[2] == "trio":
+    anyio.run(three_runs, backend="trio")
+else:
+    for _ in range(3):
+        agent.run_sync("hi")
+print("done")
+"""
+
+
+@pytest.mark.parametrize("how", ["asyncio", "trio", "run_sync"])
+def test_the_end_of_the_event_loop_closes_the_pool_without_a_warning(how: str) -> None:
+    """Under ``python -X dev`` with ResourceWarning an error, runs on ``asyncio.run``,
+    ``anyio.run(backend="trio")`` and ``run_sync`` leave no unclosed socket or transport
+    behind, and runs on one loop share one connection."""
+    with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
+        done = subprocess.run(
+            [*DEV_PYTHON, _LOOP_END, server.base_url, how],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "done"
+        assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
+        assert "Exception ignored" not in done.stderr, done.stderr
+        assert len(server.requests) == 3
+        assert server.connections == (3 if how == "run_sync" else 1)
+
+
+def _open_sockets() -> int:
+    """Sockets this process has open (from /proc/self/fd)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # the directory's own descriptor, closed by now
+            pass
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
+def test_run_sync_twenty_times_leaves_no_socket_open() -> None:
+    """Each ``run_sync`` has its own event loop, and its end closes the connection the run
+    opened: twenty calls leave no socket behind, in this process or at the server."""
+    with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
+        agent = Agent(model_on(server))
+        before = _open_sockets()
+        for _ in range(20):
+            assert agent.run_sync("hi").output == "ok"
+        anyio.run(all_closed, server)  # the server's side of each connection closed too
+        assert server.connections == 20
+        assert _open_sockets() == before
 
 
 @pytest.mark.anyio

@@ -5,8 +5,8 @@ the run plan per model, the models built from model strings, and what ``async wi
 agent:`` holds open. ``Runner.events`` sets one run up and runs the loop:
 
 1. the plan for the model; the prompt checked against it (vision);
-2. the session's history loaded (if any); the model and toolsets held open; the tools
-   listed;
+2. the session's history loaded (if any); the model (unless it is ``loop_scoped``) and
+   toolsets held open; the tools listed;
 3. the history checked (``check_history``, for fresh and resumed runs alike), the
    agent's system message put first, the paused turn taken off with its decisions
    (``prepare_resume``);
@@ -41,7 +41,7 @@ from agentkit.events import AgentEvent, FinalResultEvent
 from agentkit.hooks import Hooks
 from agentkit.limits import Ledger, UsageLimitsHook
 from agentkit.messages import ContentPart, Message, SystemMessage, UserMessage
-from agentkit.models.base import Model, ModelSettings
+from agentkit.models.base import Model, ModelSettings, loop_scoped
 from agentkit.tools import RunContext, Toolset
 from agentkit.usage import Usage, UsageLimits
 
@@ -267,10 +267,14 @@ class Runner:
         return HookSet([*self.hooks, *hooks, *inner])
 
     async def _hold(self, run_stack: AsyncExitStack, resource: Model | Toolset) -> None:
-        """Keep a model or toolset open for the run, or for the agent's ``async with`` block."""
+        """Keep a model or toolset open for the run, or for the agent's ``async with`` block.
+
+        A ``loop_scoped`` model is not held per run: runs on one event loop share its
+        connections, closed when the loop ends."""
         agent_stack = self._stack
         if agent_stack is None:
-            await run_stack.enter_async_context(resource)
+            if not loop_scoped(resource):
+                await run_stack.enter_async_context(resource)
         elif not any(held is resource for held in self._held):
             self._held.append(resource)
             await agent_stack.enter_async_context(resource)

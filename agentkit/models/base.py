@@ -44,6 +44,7 @@ __all__ = [
     "ToolChoice",
     "ToolDefinition",
     "complete",
+    "loop_scoped",
     "stream_events",
 ]
 
@@ -229,7 +230,9 @@ class Model(Protocol):
     ``async with model:`` keeps the model's connections open until the block ends
     (entries nest; the last exit closes them); ``aclose()`` closes them at once. A
     closed model opens new connections on its next use. The agent enters its model for
-    each run (or once, under ``async with agent:``).
+    each run (or once, under ``async with agent:``), unless the model is ``loop_scoped``
+    (``loop_scoped()`` below): then runs share what it opens on their event loop, and it
+    closes that when the loop ends.
     """
 
     @property
@@ -257,6 +260,14 @@ class Model(Protocol):
     async def __aexit__(self, *exc_info: object) -> None:
         """Release this entry; the last one closes the connections."""
         ...
+
+
+def loop_scoped(resource: object) -> bool:
+    """Whether ``resource`` (a model) keeps what it opens for as long as the event loop
+    runs, shared by every run on the loop (its ``loop_scoped`` attribute, default false).
+    A run holds a model that is not open while it runs (``async with model:``) instead.
+    """
+    return getattr(resource, "loop_scoped", False) is True
 
 
 class ModelLifecycle:

@@ -51,6 +51,7 @@ from agentkit.models.base import (
     ModelResponse,
     ModelSettings,
     ModelStreamEvent,
+    loop_scoped,
 )
 from agentkit.usage import ModelPrice
 
@@ -193,6 +194,12 @@ class FallbackModel:
                 model_name=model.name,
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def loop_scoped(self) -> bool:
+        """Whether every model of the chain shares its connections per event loop: runs
+        then do not hold the chain open (each model closes its own when the loop ends)."""
+        return all(loop_scoped(model) for model in self.models)
 
     async def aclose(self) -> None:
         """Close every model of the chain."""

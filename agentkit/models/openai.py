@@ -6,20 +6,26 @@ table) and reads the raw response bytes once (``agentkit.models.parse``), so no 
 model objects are built either way. The ``openai`` SDK supplies the defaults: the
 pool's limits and timeouts, the headers, the auth.
 
-The model owns what it opens: ``async with model:`` holds its pool open (entries nest;
-a run holds its model the same way), ``aclose()`` closes it, and a request made outside
-any of these opens a pool for itself and closes it when done. A pool belongs to the
-event loop that opened it. An ``AsyncOpenAI`` or ``httpx2.AsyncClient`` you pass
-in is never closed by agentkit.
+The model owns what it opens, one pool per event loop: the first request on a loop
+opens a pool, every later request and run on that loop shares it (one connection for
+sequential runs, keep-alive permitting), and it is closed when the loop ends
+(``asyncio.run``, ``anyio.run``, ``trio.run``, each ``run_sync``; see
+``agentkit.models._loops``). ``async with model:`` (or ``async with agent:``) is an
+explicit scope: its last exit closes the pool of the loop it runs on, as ``aclose()``
+does (entries are counted across loops). Another
+event loop (another thread) gets its own pool. An ``AsyncOpenAI`` or
+``httpx2.AsyncClient`` you pass in is never closed by agentkit.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import anyio.lowlevel
@@ -32,6 +38,7 @@ from agentkit._errors import (
     ModelTimeoutError,
 )
 from agentkit.models._clean import OutputCleaner, clean_response
+from agentkit.models._loops import LoopBound, until_loop_ends
 from agentkit.models._transport import Endpoint, RetryPolicy, send, sse_data, transport_error
 from agentkit.models.base import (
     ModelLifecycle,
@@ -62,6 +69,9 @@ leaves an inner iterator of a body abandoned mid-way to the garbage collector)."
 
 class OpenAIChatModel(ModelLifecycle):
     """A chat model on any OpenAI-compatible endpoint, spoken to in its profile's dialect.
+
+    Its connections are shared by every run on an event loop and closed when the loop
+    ends (or when ``async with model:`` ends, or by ``aclose()``); see the module docs.
 
     ``model`` is the name sent to the server. The profile comes from the model's family
     (``profile_for(model)``) unless given. The key is ``api_key``, else the environment
@@ -97,8 +107,12 @@ class OpenAIChatModel(ModelLifecycle):
         self._user_http = http_client
         self._retry = retry if retry is not None else RetryPolicy()
         self._encoder = RequestEncoder(model, self._profile, self._settings)
-        self._pool: _Pool | None = None
+        self._pools: dict[object, _Pool] = {}
+        """The open pool of each event loop (by ``anyio.lowlevel.current_token()``)."""
         self._wire_cache: tuple[str | None, str, dict[str, str]] | None = None
+
+    loop_scoped: ClassVar[bool] = True
+    """Runs share this model's pool per event loop: a run does not hold it open."""
 
     # -- the Model protocol -------------------------------------------------------------
 
@@ -146,16 +160,15 @@ class OpenAIChatModel(ModelLifecycle):
         off in the profile, a request that offers tools is sent unstreamed. Where the
         profile asks for it, an empty answer carries a ``follow_up`` for the loop.
 
-        The request holds the model open while it runs: outside ``async with model:`` (or
-        a run) it opens a pool and closes it when done, so nothing is left open.
+        The request goes out on this event loop's pool (opened by the first request on
+        the loop, closed when the loop ends).
         """
-        async with self:
-            if request.stream and (not request.tools or self._profile.stream_tool_requests):
-                async with aclosing(self._stream_sse(request)) as events:
-                    async for event in events:
-                        yield event
-            else:
-                yield await self._request_whole(request)
+        if request.stream and (not request.tools or self._profile.stream_tool_requests):
+            async with aclosing(self._stream_sse(request)) as events:
+                async for event in events:
+                    yield event
+        else:
+            yield await self._request_whole(request)
 
     async def _request_whole(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
@@ -167,11 +180,11 @@ class OpenAIChatModel(ModelLifecycle):
         return self._with_follow_up(request, clean_response(answer, self._profile))
 
     async def aclose(self) -> None:
-        """Close the HTTP pool this model opened (not a client you passed in)."""
-        pool, self._pool = self._pool, None
-        if pool is not None and pool.owned:
-            with anyio.CancelScope(shield=True):
-                await pool.http.aclose()
+        """Close the HTTP pool this model opened on the current event loop (never a client
+        you passed in). Pools of other event loops close when those loops end."""
+        pool = self._pools.get(anyio.lowlevel.current_token())
+        if pool is not None:
+            await pool.bound.close()
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -263,19 +276,13 @@ class OpenAIChatModel(ModelLifecycle):
     def _where(self) -> str:
         return f"model {self._name!r} at {self.base_url}"
 
-    def _open(self) -> _Pool:
-        """This event loop's pool: the one already open, or a new one."""
+    async def _open(self) -> _Pool:
+        """This event loop's pool: the one already open, or a new one, closed when the
+        loop ends (or sooner, by ``aclose()``)."""
         token = anyio.lowlevel.current_token()
-        pool = self._pool
+        pool = self._pools.get(token)
         if pool is not None:
-            if pool.token == token:
-                return pool
-            raise ConfigurationError(
-                f"OpenAIChatModel {self._name!r} has connections open in another event loop "
-                "(a pool belongs to the loop that opened it). Close the model there "
-                "(await model.aclose(), or use it inside `async with model:` / "
-                "`async with agent:`), or use one model per event loop."
-            )
+            return pool
         from openai import DefaultAsyncHttpxClient
 
         http = self._user_http
@@ -284,8 +291,11 @@ class OpenAIChatModel(ModelLifecycle):
             # The SDK's defaults (limits, timeouts); the TLS context is shared.
             http = DefaultAsyncHttpxClient(verify=_ssl_context(self.base_url))
         url, headers = self._wire(http)
-        pool = _Pool(http, url, headers, owned, token)
-        self._pool = pool
+        pool = _Pool(http, url, headers, owned)
+        # What closes the pool holds no reference to the model or the pool (see _loops).
+        close = partial(_close_pool, weakref.ref(self), token, pool.marker, http if owned else None)
+        pool.bound = await until_loop_ends(close)  # never suspends: no other task sees a gap
+        self._pools[token] = pool
         return pool
 
     def _wire(self, http: httpx2.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -335,7 +345,7 @@ class OpenAIChatModel(ModelLifecycle):
             if self._user_client is None
             else "Check the API key of the client you passed in"
         )
-        pool = self._pool
+        pool = self._pools.get(anyio.lowlevel.current_token())
         if pool is not None and pool.endpoint is not None:
             return pool.endpoint
         secrets = _secrets(pool.headers) if pool is not None else ()
@@ -343,7 +353,7 @@ class OpenAIChatModel(ModelLifecycle):
 
     async def _send(self, body: bytes, stream: bool, limit: float | None) -> httpx2.Response:
         """POST the body (retrying what is worth retrying); the raw HTTP response."""
-        pool = self._open()
+        pool = await self._open()
         guard = _guard.GUARD
         if guard is not None:
             guard(pool.url)
@@ -409,9 +419,12 @@ def _secrets(headers: dict[str, str]) -> tuple[str, ...]:
 
 
 class _Pool:
-    """An open HTTP pool, the request URL and headers, and the event loop it belongs to."""
+    """An open HTTP pool of one event loop, the request URL and headers, and what closes
+    it when the loop ends."""
 
-    __slots__ = ("endpoint", "headers", "http", "owned", "prepared", "token", "url")
+    __slots__ = ("bound", "endpoint", "headers", "http", "marker", "owned", "prepared", "url")
+
+    bound: LoopBound
 
     def __init__(
         self,
@@ -419,13 +432,13 @@ class _Pool:
         url: str,
         headers: dict[str, str],
         owned: bool,
-        token: object,
     ) -> None:
         self.http = http
         self.url = url
         self.headers = headers
         self.owned = owned
-        self.token = token
+        self.marker = object()
+        """Tells this pool from a later one of the same loop."""
         self.endpoint: Endpoint | None = None
         self.prepared: (
             tuple[type[httpx2.Request], httpx2.URL, httpx2.Headers, dict[str, Any]] | None
@@ -440,6 +453,23 @@ class _Pool:
             merged = httpx2.Headers(http.headers)
             merged.update(headers)
             self.prepared = (httpx2.Request, httpx2.URL(url), merged, http.timeout.as_dict())
+
+
+async def _close_pool(
+    model: weakref.ref[OpenAIChatModel],
+    token: object,
+    marker: object,
+    http: httpx2.AsyncClient | None,
+) -> None:
+    """Forget the pool of ``token``'s event loop (if the model still has it) and close
+    ``http`` (agentkit's own client; never a user's)."""
+    owner = model()
+    if owner is not None:
+        pool = owner._pools.get(token)
+        if pool is not None and pool.marker is marker:
+            del owner._pools[token]
+    if http is not None:
+        await http.aclose()
 
 
 def _timeout_dict(timeout: float) -> dict[str, Any]:
