@@ -12,8 +12,13 @@
     agent = Agent("mistral:mistral-small-2506", tools=[get_weather])
     print(agent.run_sync("Weather in Paris?").output)
 
-The ``openai`` SDK and every optional dependency are imported on first use.
+The ``openai`` SDK and every optional dependency are imported on first use, and so is
+the run core (sessions, hooks, approvals, context windows, the model layer): the first
+``Agent(...)`` loads it, and so does the first access to one of its names here.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from agentkit._errors import (
     AgentkitError,
@@ -48,29 +53,7 @@ from agentkit._errors import (
     UserError,
 )
 from agentkit._guard import RealRequestBlockedError
-from agentkit._run.history import Session, SessionHistory
 from agentkit.agent import Agent, RunStream
-from agentkit.approval import ApprovalRequest, Denied
-from agentkit.context import ContextPolicy, ContextWindow, count_tokens
-from agentkit.events import (
-    AgentEvent,
-    AgentToolEvent,
-    ApprovalRequiredEvent,
-    ContextTrimmedEvent,
-    FinalResultEvent,
-    HistoryRepairedEvent,
-    ModelFallbackEvent,
-    ModelResponseEvent,
-    ModelWarningEvent,
-    PartialOutputEvent,
-    RetryEvent,
-    RunResult,
-    TextDeltaEvent,
-    ToolCallArgsDeltaEvent,
-    ToolCallFinishedEvent,
-    ToolCallStartedEvent,
-)
-from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
 from agentkit.messages import (
     AssistantMessage,
     ImagePart,
@@ -83,9 +66,33 @@ from agentkit.messages import (
     dump_messages,
     load_messages,
 )
-from agentkit.models.base import ModelSettings
 from agentkit.tools import RunContext, Tool, Toolset, tool
-from agentkit.usage import ModelPrice, Usage, UsageLimits
+
+if TYPE_CHECKING:
+    from agentkit._run.history import Session, SessionHistory
+    from agentkit.approval import ApprovalRequest, Denied
+    from agentkit.context import ContextPolicy, ContextWindow, count_tokens
+    from agentkit.events import (
+        AgentEvent,
+        AgentToolEvent,
+        ApprovalRequiredEvent,
+        ContextTrimmedEvent,
+        FinalResultEvent,
+        HistoryRepairedEvent,
+        ModelFallbackEvent,
+        ModelResponseEvent,
+        ModelWarningEvent,
+        PartialOutputEvent,
+        RetryEvent,
+        RunResult,
+        TextDeltaEvent,
+        ToolCallArgsDeltaEvent,
+        ToolCallFinishedEvent,
+        ToolCallStartedEvent,
+    )
+    from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
+    from agentkit.models.base import ModelSettings
+    from agentkit.usage import ModelPrice, Usage, UsageLimits
 
 __version__ = "0.1.0"
 
@@ -169,3 +176,51 @@ __all__ = [
     "load_messages",
     "tool",
 ]
+
+
+_LAZY_MODULES = {
+    "agentkit._run.history": ("Session", "SessionHistory"),
+    "agentkit.approval": ("ApprovalRequest", "Denied"),
+    "agentkit.context": ("ContextPolicy", "ContextWindow", "count_tokens"),
+    "agentkit.events": (
+        "AgentEvent",
+        "AgentToolEvent",
+        "ApprovalRequiredEvent",
+        "ContextTrimmedEvent",
+        "FinalResultEvent",
+        "HistoryRepairedEvent",
+        "ModelFallbackEvent",
+        "ModelResponseEvent",
+        "ModelWarningEvent",
+        "PartialOutputEvent",
+        "RetryEvent",
+        "RunResult",
+        "TextDeltaEvent",
+        "ToolCallArgsDeltaEvent",
+        "ToolCallFinishedEvent",
+        "ToolCallStartedEvent",
+    ),
+    "agentkit.hooks": ("Hooks", "RunInfo", "ToolInvocation", "ToolResult"),
+    "agentkit.models.base": ("ModelSettings",),
+    "agentkit.usage": ("ModelPrice", "Usage", "UsageLimits"),
+}
+"""Names served on first access, by the module that defines them. They belong to the run
+core (events, usage, hooks, sessions...), which ``import agentkit`` leaves to the first
+``Agent(...)``: see ``python -X importtime -c "import agentkit"`` and test_public_api.py."""
+
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """A lazy name: imported from its module on first access, then kept here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # served once; later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, lazy ones included (not yet loaded or not)."""
+    return sorted(set(globals()) | set(__all__))

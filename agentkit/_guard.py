@@ -18,7 +18,6 @@ the pytest plugin can both use it cheaply.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -83,6 +82,8 @@ def is_loopback(url: str) -> bool:
     host = host_of(url)
     if host == "localhost":
         return True
+    import ipaddress  # here, not at `import agentkit`
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -16,22 +16,23 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from functools import partial
-from typing import Any, Generic, Self, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, overload
 
-import anyio
 from typing_extensions import TypeVar
 
 from agentkit._errors import AgentRunError, ConfigurationError, UserError
-from agentkit._run import AgentConfig, Prompt, Run, Runner, agent_tool
-from agentkit._run.history import Session
-from agentkit.approval import Approvals
-from agentkit.events import AgentEvent, FinalResultEvent, RunResult
-from agentkit.hooks import Hooks
-from agentkit.messages import Message, SystemMessage
-from agentkit.models.base import Model, ModelSettings
-from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema
 from agentkit.tools import Tool, Toolset, _split_tools
-from agentkit.usage import Usage, UsageLimits
+
+if TYPE_CHECKING:  # the run core and the model layer load at the first Agent(...)
+    from agentkit._run import Prompt, Run
+    from agentkit._run.history import Session
+    from agentkit.approval import Approvals
+    from agentkit.events import AgentEvent, RunResult
+    from agentkit.hooks import Hooks
+    from agentkit.messages import Message, SystemMessage
+    from agentkit.models.base import Model, ModelSettings
+    from agentkit.output import OutputMode
+    from agentkit.usage import Usage, UsageLimits
 
 __all__ = ["Agent", "Prompt", "RunStream"]
 
@@ -105,6 +106,10 @@ class Agent(Generic[DepsT, OutputT]):
             raise ConfigurationError(f"retries must be 0 or more, got {retries}")
         if max_turns < 1:
             raise ConfigurationError(f"max_turns must be 1 or more, got {max_turns}")
+        from agentkit._run import AgentConfig, Runner  # the run core: on first use
+        from agentkit.models.base import ModelSettings
+        from agentkit.output import OUTPUT_TOOL_NAME, OutputSchema
+
         tool_map, toolsets = _split_tools(tools)
         output: OutputSchema[OutputT] = OutputSchema(output_type, mode=output_mode)
         if not output.is_text and OUTPUT_TOOL_NAME in tool_map:
@@ -179,6 +184,8 @@ class Agent(Generic[DepsT, OutputT]):
         parent: its ``approvals_needed`` lists the child's requests (with ``agent`` and
         ``via`` set); resuming the parent with decisions for them resumes the child.
         """
+        from agentkit._run import agent_tool
+
         return agent_tool(self._runner, name, description)
 
     @property
@@ -250,6 +257,8 @@ class Agent(Generic[DepsT, OutputT]):
         ``usage`` is what the logical run this call continues has used so far (a paused
         run's ``result.usage``): the run counts on from it, its limits apply to the total,
         and its result's usage is the total."""
+        from agentkit.events import FinalResultEvent  # loaded with the run core
+
         events = self._runner.events(
             prompt,
             message_history=message_history,
@@ -299,6 +308,8 @@ class Agent(Generic[DepsT, OutputT]):
             session=session,
             usage=usage,
         )
+        import anyio
+
         return anyio.run(call)
 
     @asynccontextmanager
@@ -340,6 +351,9 @@ class RunStream(Generic[OutputT]):
     """A streamed run: iterate it for events; ``result`` is set when the run is done."""
 
     def __init__(self, events: AsyncGenerator[AgentEvent, None], holder: list[Run]) -> None:
+        from agentkit.events import FinalResultEvent
+
+        self._final = FinalResultEvent
         self._events = events
         self._holder = holder
         self._result: RunResult[OutputT] | None = None
@@ -351,7 +365,7 @@ class RunStream(Generic[OutputT]):
         """The next event (the stream is its own iterator: nothing is left to the GC when
         a loop over it stops early; leaving ``run_stream``'s block closes the run)."""
         event = await self._events.__anext__()
-        if isinstance(event, FinalResultEvent):
+        if isinstance(event, self._final):
             self._result = event.result
         return event
 
@@ -368,6 +382,15 @@ class RunStream(Generic[OutputT]):
     def messages(self) -> list[Message]:
         """The conversation so far; always valid to send again, also after a cancel."""
         return list(self._holder[0].messages) if self._holder else []
+
+
+def __getattr__(name: str) -> Any:
+    """``Prompt``, served from the run core (loaded on first use)."""
+    if name == "Prompt":
+        from agentkit._run import Prompt
+
+        return Prompt
+    raise AttributeError(f"module 'agentkit.agent' has no attribute {name!r}")
 
 
 def _refuse_inside_a_loop() -> None:

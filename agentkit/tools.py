@@ -41,14 +41,15 @@ from typing import (
     runtime_checkable,
 )
 
-import anyio.to_thread
 import pydantic_core
 from pydantic import ValidationError
 
 from agentkit._errors import ToolDefinitionError, UserError
 from agentkit.messages import ImagePart, Message, PausedRun
 from agentkit.schema import format_validation_errors, function_schema
-from agentkit.usage import Usage
+
+if TYPE_CHECKING:
+    from agentkit.usage import Usage
 
 __all__ = [
     "TOOL_NAME_PATTERN",
@@ -277,11 +278,15 @@ class Tool(Generic[FuncT]):
                 )
             if self.is_async:
                 return await fn(ctx, **args)
+            import anyio.to_thread  # a sync tool's first call loads it (import agentkit does not)
+
             return await anyio.to_thread.run_sync(
                 functools.partial(fn, ctx, **args), abandon_on_cancel=True
             )
         if self.is_async:
             return await fn(**args)
+        import anyio.to_thread
+
         return await anyio.to_thread.run_sync(functools.partial(fn, **args), abandon_on_cancel=True)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import agentkit
 
 
@@ -25,3 +27,51 @@ def test_import_does_not_load_heavy_optional_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+LOADED_ON_FIRST_USE = (
+    "agentkit._run",
+    "agentkit.approval",
+    "agentkit.context",
+    "agentkit.events",
+    "agentkit.hooks",
+    "agentkit.limits",
+    "agentkit.models",
+    "agentkit.output",
+    "agentkit.sessions",
+    "agentkit.usage",
+    "anyio",
+    "json",
+    "sqlite3",
+)
+"""What `import agentkit` leaves to the first `Agent(...)`, run or lazy name (the run core,
+the model layer, events and usage, anyio), so that importing stays cheap (-X importtime)."""
+
+
+def test_import_leaves_the_run_core_to_first_use() -> None:
+    """`import agentkit` loads none of the run core; the first `Agent(...)` loads it."""
+    code = (
+        "import sys, agentkit; "
+        f"print(sorted(m for m in {LOADED_ON_FIRST_USE!r} if m in sys.modules)); "
+        "agentkit.Agent(None); "
+        "print('agentkit._run' in sys.modules and 'agentkit.events' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"]
+
+
+def test_lazy_names_are_served_from_their_modules() -> None:
+    """A name `import agentkit` serves lazily is the object its module defines, cached."""
+    from agentkit import RunResult, Session, count_tokens
+    from agentkit._run.history import Session as DefinedSession
+    from agentkit.context import count_tokens as defined_count_tokens
+    from agentkit.events import RunResult as DefinedRunResult
+
+    assert (RunResult, Session, count_tokens) == (
+        DefinedRunResult,
+        DefinedSession,
+        defined_count_tokens,
+    )
+    assert "RunResult" in vars(agentkit) and "RunResult" in dir(agentkit)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        agentkit.Nope  # noqa: B018
