@@ -335,8 +335,10 @@ def make_raw_httpx(base_url: str) -> Contender:
 # --------------------------------------------------------------------------------------
 
 
-def make_agentkit(base_url: str, hooks: tuple[Any, ...] = ()) -> Contender:
-    """agentkit as its README shows it: an Agent over an OpenAIChatModel."""
+def make_agentkit(base_url: str, hooks: tuple[Any, ...] = (), held: bool = False) -> Contender:
+    """agentkit as its README shows it: an Agent over an OpenAIChatModel, each run a plain
+    ``await agent.run(...)`` (what most programs write: no ``async with``). ``held``: the
+    agents are held open with ``async with agent:`` around all the runs instead."""
     from agentkit import Agent  # type: ignore[attr-defined,unused-ignore]
     from agentkit.events import TextDeltaEvent
     from agentkit.models import OpenAIChatModel
@@ -351,9 +353,8 @@ def make_agentkit(base_url: str, hooks: tuple[Any, ...] = ()) -> Contender:
     async def text() -> str:
         return str((await text_agent.run(PROMPT)).output)
 
-    # A long-lived program holds its agents open (README, "Connections"): one pool for
-    # every run, as the hand-written loops keep one client.
-    text.hold = (text_agent, report_agent)  # type: ignore[attr-defined]
+    if held:  # README, "Connections": an explicit scope around every run
+        text.hold = (text_agent, report_agent)  # type: ignore[attr-defined]
 
     async def structured() -> Any:
         return (await report_agent.run(PROMPT)).output
@@ -367,6 +368,11 @@ def make_agentkit(base_url: str, hooks: tuple[Any, ...] = ()) -> Contender:
         return first
 
     return text, structured, stream
+
+
+def make_agentkit_held(base_url: str) -> Contender:
+    """agentkit with its agents held open by ``async with agent:`` around every run."""
+    return make_agentkit(base_url, held=True)
 
 
 def make_agentkit_traced(base_url: str) -> Contender:
@@ -632,6 +638,7 @@ FACTORIES: dict[str, Callable[[str], Contender]] = {
     "raw_openai": make_raw_openai,
     "raw_httpx": make_raw_httpx,
     "agentkit": make_agentkit,
+    "agentkit_held": make_agentkit_held,
     "agentkit_traced": make_agentkit_traced,
     "pydantic_ai": make_pydantic_ai,
     "openai_agents": make_openai_agents,
@@ -706,6 +713,14 @@ async def _concurrent(fn: TextFn, inflight: int, total: int) -> float:
     return total / (time.perf_counter() - t0)
 
 
+def _connections(base_url: str) -> int:
+    """Connections the bench server has accepted so far (this query's own included)."""
+    import urllib.request
+
+    with urllib.request.urlopen(base_url.rstrip("/") + "/connections") as response:
+        return int(response.read())
+
+
 async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, Any]) -> None:
     text, structured, stream = c
     first = await text()
@@ -718,7 +733,9 @@ async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, 
         await text()
         await structured()
         await stream(time.perf_counter())
+    opened = _connections(a.base_url)
     out["text_cpu_us"], out["text_wall_us"] = await _sequential(text, a.runs)
+    out["text_connections_per_run"] = (_connections(a.base_url) - opened - 1) / a.runs
     out["structured_cpu_us"], out["structured_wall_us"] = await _sequential(structured, a.runs)
     out["stream_cpu_us"], out["stream_wall_us"], out["stream_ttft_us"] = await _stream_seq(
         stream, a.runs
@@ -726,8 +743,10 @@ async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, 
     gc.collect()
     rss_before = _rss_kb()
     # one warm wave opens the connections, then the measured runs
+    opened = _connections(a.base_url)
     await _concurrent(text, a.inflight, a.inflight)
     out["conc_runs_per_s"] = await _concurrent(text, a.inflight, a.conc_runs)
+    out["conc_connections"] = _connections(a.base_url) - opened - 1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["rss_before_conc_mb"] = rss_before / 1024
     out["peak_rss_mb"] = peak / 1024

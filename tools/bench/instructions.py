@@ -2,7 +2,8 @@
 
 ::
 
-    .venv/bin/python tools/bench/instructions.py --contenders agentkit,agentkit_traced
+    .venv/bin/python tools/bench/instructions.py \
+        --contenders agentkit,agentkit_held,raw_openai,raw_httpx
 
 The bench server runs in its own process (not counted). Each contender runs in a fresh
 process under ``valgrind --tool=callgrind``, is warmed up (20 runs of the variant), then
@@ -65,6 +66,7 @@ def _child(name: str, base_url: str, variant: str, runs: int) -> None:
 
     functools.reduce(measured, [0, 1])
     loop.run_until_complete(task)
+    loop.run_until_complete(loop.shutdown_asyncgens())  # as asyncio.run: closes agentkit's pool
     loop.close()
 
 
@@ -102,7 +104,7 @@ def main() -> None:
         _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--contenders", default="agentkit,agentkit_traced")
+    p.add_argument("--contenders", default="agentkit,agentkit_held,raw_openai,raw_httpx")
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--jobs", type=int, default=3, help="valgrind processes at once")
     a = p.parse_args()

@@ -43,7 +43,17 @@ ROOT = HERE.parent.parent
 CONTENDER = HERE / "contender.py"
 SERVER = HERE / "server.py"
 BASELINE = "raw_openai"
-ALL = ["raw_openai", "raw_httpx", "agentkit", "agentkit_traced", "pydantic_ai", "openai_agents"]
+ALL = [
+    "raw_openai",
+    "raw_httpx",
+    "agentkit",
+    "agentkit_held",
+    "agentkit_traced",
+    "pydantic_ai",
+    "openai_agents",
+]
+"""``agentkit`` runs as most programs write it (``await agent.run(...)``, no ``async
+with``); ``agentkit_held`` holds its agents open with ``async with agent:`` around the runs."""
 MCP = ["mcp_raw", "mcp_agentkit"]
 """The MCP pair (``--mcp``): get_current_time on mcp-server-time over stdio, text runs only,
 ratios against ``mcp_raw``."""
@@ -53,6 +63,7 @@ IMPORTS: dict[str, str] = {
     "raw_openai": "from openai import AsyncOpenAI",
     "raw_httpx": "import httpx2",
     "agentkit": "from agentkit import Agent; from agentkit.models import OpenAIChatModel",
+    "agentkit_held": "from agentkit import Agent; from agentkit.models import OpenAIChatModel",
     "agentkit_traced": "from agentkit import Agent; from agentkit.models import OpenAIChatModel; "
     "from agentkit.tracing import Tracing; from opentelemetry.sdk.trace import TracerProvider",
     "pydantic_ai": "from pydantic_ai import Agent",
@@ -74,6 +85,8 @@ FIGURES: list[tuple[str, str, bool, str]] = [
     ("stream_wall_us", "us", True, "wall per run, streamed"),
     ("stream_ttft_us", "us", True, "time to first text delta"),
     ("conc_runs_per_s", "runs/s", False, "runs/s, N in flight"),
+    ("text_connections_per_run", "conns", True, "connections per run, sequential text"),
+    ("conc_connections", "conns", True, "connections opened, N in flight"),
     ("peak_rss_mb", "MB", True, "peak RSS, N in flight"),
     ("rss_per_inflight_kb", "KB", True, "RSS per in-flight run"),
     ("import_ms", "ms", True, "import wall, net of interpreter"),

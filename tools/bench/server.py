@@ -19,6 +19,9 @@ deltas, usage on the final chunk, then ``data: [DONE]``. The shapes follow a rea
 Mistral response (32-hex response id, 9-character tool-call ids, ``content: ""`` next to tool
 calls).
 
+``GET .../connections`` answers how many connections the server has accepted so far (that
+query's own included), so a contender can count the connections its runs open.
+
 Run: ``python tools/bench/server.py [--host 127.0.0.1] [--port 0]``; it prints
 ``PORT <n>`` on its first line of stdout once it listens, and stops on SIGTERM/SIGINT.
 """
@@ -161,6 +164,9 @@ class _Conn(asyncio.Protocol):
 
     __slots__ = ("buf", "transport")
 
+    accepted = 0
+    """Connections accepted so far (``GET /connections`` answers it)."""
+
     def __init__(self) -> None:
         self.buf = b""
         self.transport: asyncio.Transport | None = None
@@ -168,6 +174,7 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        _Conn.accepted += 1
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
@@ -200,6 +207,9 @@ class _Conn(asyncio.Protocol):
                     _STREAM.search(body) is not None,
                 )
                 transport.write(RESPONSES[key])
+            elif line.startswith(b"GET ") and b"/connections" in line:
+                count = str(_Conn.accepted).encode()
+                transport.write(_http(count, b"text/plain"))
             else:
                 transport.write(NOT_FOUND)
         self.buf = buf
