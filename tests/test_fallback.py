@@ -183,6 +183,24 @@ async def test_the_chain_is_entered_and_closed_as_one_model() -> None:
 
 
 @pytest.mark.anyio
+async def test_runs_through_the_chain_share_each_models_connection() -> None:
+    """A chain of OpenAI-compatible models is not held per run: three runs that fall back
+    each time open one connection to each server."""
+    with (
+        LocalModelServer(lambda request: reply_error(503, "down")) as primary,
+        LocalModelServer(lambda request: reply_text("ok")) as backup,
+    ):
+        model = FallbackModel(
+            _model(primary, "mistral-small-2506", PRIMARY_PRICE),
+            _model(backup, "mistral-small-backup", BACKUP_PRICE),
+        )
+        agent = Agent(model)
+        for _ in range(3):
+            assert (await agent.run("Hi")).output == "ok"
+        assert (primary.connections, backup.connections) == (1, 1)
+
+
+@pytest.mark.anyio
 async def test_a_streamed_run_reports_the_switch_with_the_answer() -> None:
     """Streamed: the backup's deltas arrive, then the ModelFallbackEvent, then its response."""
     with (

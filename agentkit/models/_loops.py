@@ -18,6 +18,10 @@ forgotten) has its pool closed on the loop soon after, so a long-running loop do
 collect pools: asyncio's finalizer hook for async generators closes the generator on
 the loop; on trio a ``weakref.finalize`` wakes the system task.
 
+A loop run by hand must do what ``asyncio.run`` does before ``loop.close()``:
+``loop.run_until_complete(loop.shutdown_asyncgens())``; otherwise its pools are left to
+the garbage collector (and warn).
+
 Nothing here is imported with ``agentkit``: the model loads it with its first request.
 """
 
