@@ -40,6 +40,7 @@ approval waits.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -94,10 +95,16 @@ def _dbos() -> Any:
 
 def _in_workflow() -> bool:
     """Inside a DBOS workflow, outside any step (where a new step may start)."""
+    ctx = _local_context()()
+    return ctx is not None and bool(ctx.is_workflow())
+
+
+@functools.cache
+def _local_context() -> Callable[[], Any]:
+    """DBOS's context getter, imported once (it is asked for on every request and call)."""
     from dbos._context import get_local_dbos_context
 
-    ctx = get_local_dbos_context()
-    return ctx is not None and ctx.is_workflow()
+    return get_local_dbos_context
 
 
 class DurableHooks(Hooks):
@@ -167,11 +174,15 @@ class DurableHooks(Hooks):
         return None
 
 
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
+"""Types that always pickle: a result holding one is recorded without trying."""
+
+
 def _recordable(result: ToolResult) -> ToolResult:
     """The result as a step records it: the tool's return value only if it pickles."""
     import pickle
 
-    if result.value is None and result.error is None:
+    if result.error is None and type(result.value) in _PLAIN:
         return result
     try:
         pickle.dumps((result.value, result.error))

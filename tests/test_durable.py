@@ -234,8 +234,9 @@ def test_two_workers_share_a_queue_of_200_runs(postgres_url: str, tmp_path: Path
 
 
 def test_durable_bench_smoke() -> None:
-    """``tools/bench/durable.py`` runs and prints a row for DBOS's floor, the durable run
-    and the plain run on SQLite (no timing assertion)."""
+    """``tools/bench/durable.py`` runs and prints a row for DBOS's floor, the durable run,
+    the plain run, DBOS's floor with the same I/O and that I/O alone on SQLite (no timing
+    assertion)."""
     env = {k: v for k, v in os.environ.items() if k != "AGENTKIT_TEST_POSTGRES_URL"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools/bench/durable.py"), "--runs", "2", "--rounds", "1"],
@@ -251,4 +252,6 @@ def test_durable_bench_smoke() -> None:
         "dbos_floor",
         "agentkit_durable",
         "agentkit_plain",
+        "dbos_io_floor",
+        "raw_io",
     ]

@@ -11,7 +11,15 @@ own process, so its CPU is not counted). Rows, per backend:
 
 - ``dbos_floor``: a DBOS workflow of three empty steps (what DBOS itself costs);
 - ``agentkit_durable``: ``DurableAgent.run`` with a fresh workflow id;
-- ``agentkit_plain``: the same ``Agent.run``, not durable (what the run costs without DBOS).
+- ``agentkit_plain``: the same ``Agent.run``, not durable (what the run costs without DBOS);
+- ``dbos_io_floor``: a DBOS workflow of three steps doing the run's I/O by hand (two
+  ``POST /chat/completions`` on a shared ``httpx2.AsyncClient``, one plain function): what
+  DBOS costs when its steps wait on a socket, as an agent's do;
+- ``raw_io``: that I/O without DBOS (the hand-written agent ``dbos_io_floor`` makes durable).
+
+``agentkit_durable - dbos_floor - agentkit_plain`` is what durability adds beyond the
+floor; ``dbos_io_floor - dbos_floor - raw_io`` is the part of that DBOS adds for any
+caller whose steps do I/O (thread hand-offs while the loop waits), agentkit or not.
 
 CPU (user + system of this process, DBOS's threads included) and wall microseconds per
 run, sequential, after a warm-up; the median of ``--rounds`` rounds. Postgres comes from
@@ -78,6 +86,34 @@ async def _bench_backend(db_url: str, base_url: str, runs: int, rounds: int) -> 
         """
         return f"{city}: sunny, 21 C"
 
+    import httpx2
+
+    http = httpx2.AsyncClient()
+    url = f"{base_url}/chat/completions"
+    first = {"model": "mistral-small-2506", "messages": [{"role": "user", "content": "Hi"}]}
+    second = {
+        **first,
+        "messages": [*first["messages"], {"role": "tool", "tool_call_id": "c", "content": "x"}],
+    }
+
+    async def post(body: dict[str, Any]) -> Any:
+        response = await http.post(url, json=body, headers={"Authorization": "Bearer bench"})
+        return response.json()
+
+    def raw_tool(city: str) -> str:
+        return f"{city}: sunny, 21 C"
+
+    async def raw_turns() -> None:
+        await post(first)
+        raw_tool("Paris")
+        await post(second)
+
+    @DBOS.workflow(name="bench.io_floor")
+    async def io_floor() -> None:
+        await DBOS.run_step_async({"name": "request"}, post, first)
+        await DBOS.run_step_async({"name": "tool"}, raw_tool, "Paris")
+        await DBOS.run_step_async({"name": "request"}, post, second)
+
     model = OpenAIChatModel("mistral-small-2506", base_url=base_url, api_key="bench")
     agent = Agent(model, tools=[get_weather])
     durable = DurableAgent(agent, name="bench")
@@ -88,6 +124,8 @@ async def _bench_backend(db_url: str, base_url: str, runs: int, rounds: int) -> 
         "dbos_floor": [],
         "agentkit_durable": [],
         "agentkit_plain": [],
+        "dbos_io_floor": [],
+        "raw_io": [],
     }
     try:
         async with agent:  # one connection pool for every run, as a long-lived program
@@ -105,15 +143,26 @@ async def _bench_backend(db_url: str, base_url: str, runs: int, rounds: int) -> 
                         handle = await DBOS.start_workflow_async(floor)
                     await handle.get_result()
 
+                async def io_floor_round(i: int, tag: str = tag) -> None:
+                    with SetWorkflowID(f"io-{tag}-{i}"):
+                        handle = await DBOS.start_workflow_async(io_floor)
+                    await handle.get_result()
+
+                async def raw_round(i: int) -> None:
+                    await raw_turns()
+
                 measured = {
                     "dbos_floor": await _measure(floor_round, runs),
                     "agentkit_durable": await _measure(durable_run, runs),
                     "agentkit_plain": await _measure(plain_run, runs),
+                    "dbos_io_floor": await _measure(io_floor_round, runs),
+                    "raw_io": await _measure(raw_round, runs),
                 }
                 if r > 0:
                     for name, value in measured.items():
                         rows[name].append(value)
     finally:
+        await http.aclose()
         DBOS.destroy(destroy_registry=True)
     return {
         name: {
