@@ -67,6 +67,7 @@ from agentkit.messages import (
     load_messages,
 )
 from agentkit.tools import RunContext, Tool, Toolset, tool
+from agentkit.usage import ModelPrice, Usage, UsageLimits
 
 if TYPE_CHECKING:
     from agentkit._run.history import Session, SessionHistory
@@ -92,7 +93,6 @@ if TYPE_CHECKING:
     )
     from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
     from agentkit.models.base import ModelSettings
-    from agentkit.usage import ModelPrice, Usage, UsageLimits
 
 __version__ = "0.1.0"
 
@@ -202,10 +202,9 @@ _LAZY_MODULES = {
     ),
     "agentkit.hooks": ("Hooks", "RunInfo", "ToolInvocation", "ToolResult"),
     "agentkit.models.base": ("ModelSettings",),
-    "agentkit.usage": ("ModelPrice", "Usage", "UsageLimits"),
 }
 """Names served on first access, by the module that defines them. They belong to the run
-core (events, usage, hooks, sessions...), which ``import agentkit`` leaves to the first
+core (events, hooks, sessions...), which ``import agentkit`` leaves to the first
 ``Agent(...)``: see ``python -X importtime -c "import agentkit"`` and test_public_api.py."""
 
 _LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}

@@ -7,15 +7,13 @@ events and returns the ``RunResult`` carried by the last one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from agentkit._errors import ModelAPIError, RunPausedError
+from agentkit.approval import ApprovalRequest
+from agentkit.messages import Message
+from agentkit.models.base import ModelResponse
 from agentkit.usage import Usage
-
-if TYPE_CHECKING:  # annotations only: `import agentkit` loads neither (see test_public_api)
-    from agentkit.approval import ApprovalRequest
-    from agentkit.messages import Message
-    from agentkit.models.base import ModelResponse
 
 __all__ = [
     "AgentEvent",

@@ -47,9 +47,7 @@ from pydantic import ValidationError
 from agentkit._errors import ToolDefinitionError, UserError
 from agentkit.messages import ImagePart, Message, PausedRun
 from agentkit.schema import format_validation_errors, function_schema
-
-if TYPE_CHECKING:
-    from agentkit.usage import Usage
+from agentkit.usage import Usage
 
 __all__ = [
     "TOOL_NAME_PATTERN",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -39,13 +41,12 @@ LOADED_ON_FIRST_USE = (
     "agentkit.models",
     "agentkit.output",
     "agentkit.sessions",
-    "agentkit.usage",
     "anyio",
     "json",
     "sqlite3",
 )
 """What `import agentkit` leaves to the first `Agent(...)`, run or lazy name (the run core,
-the model layer, events and usage, anyio), so that importing stays cheap (-X importtime)."""
+the model layer, events, anyio), so that importing stays cheap (-X importtime)."""
 
 
 def test_import_leaves_the_run_core_to_first_use() -> None:
@@ -75,3 +76,12 @@ def test_lazy_names_are_served_from_their_modules() -> None:
     assert "RunResult" in vars(agentkit) and "RunResult" in dir(agentkit)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         agentkit.Nope  # noqa: B018
+
+
+def test_public_dataclass_annotations_resolve() -> None:
+    """`typing.get_type_hints` resolves every public dataclass agentkit exports (no name
+    is left to an import under TYPE_CHECKING where a dataclass's annotations need it)."""
+    for name in agentkit.__all__:
+        obj = getattr(agentkit, name)
+        if dataclasses.is_dataclass(obj) and isinstance(obj, type):
+            typing.get_type_hints(obj)
