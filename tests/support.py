@@ -11,6 +11,8 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``model_on``: an ``OpenAIChatModel`` sending to a ``LocalModelServer``.
 * ``tool_agent``: an agent with both kinds of tool, small budgets and fast retries.
 * ``wait_closed``: wait until a server has seen every client connection close.
+* ``tool_history``: a long past conversation of tool-using turns (for context windows).
+* ``TextSink``: a file-like object that keeps what is written (a CLI's stdout in-process).
 
 A test that needs a tool of its own (another signature, a side effect this module does not
 offer) keeps it next to the test.
@@ -18,13 +20,23 @@ offer) keeps it next to the test.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 
-from agentkit import Agent, Tool, tool
+from agentkit import (
+    Agent,
+    AssistantMessage,
+    Message,
+    Tool,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    tool,
+)
 from agentkit.models import OpenAIChatModel, RetryPolicy
 
 if TYPE_CHECKING:
@@ -125,3 +137,41 @@ def wait_closed(server: LocalModelServer, within: float = 10.0) -> None:
     while server.open_connections and time.monotonic() < deadline:
         time.sleep(0.005)
     assert server.open_connections == 0, f"{server.open_connections} connection(s) left open"
+
+
+def tool_history(turns: int) -> list[Message]:
+    """``turns`` past turns, each: a question, a tool call, its result, an answer."""
+    messages: list[Message] = []
+    for i in range(turns):
+        call = ToolCall(id=f"c{i:08d}", name="lookup", arguments=json.dumps({"query": f"q{i}"}))
+        messages += [
+            UserMessage(content=f"Question {i}: what do you know about topic {i}?"),
+            AssistantMessage(content="", tool_calls=(call,)),
+            ToolMessage(
+                tool_call_id=call.id,
+                name="lookup",
+                content=f"Results for q{i}: " + "lorem ipsum dolor sit amet, " * 6,
+            ),
+            AssistantMessage(content=f"Topic {i} is about lorem ipsum, mostly."),
+        ]
+    return messages
+
+
+class TextSink:
+    """A file-like object that keeps what is written to it (``text``)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, s: str) -> int:
+        """Keep ``s``."""
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+    @property
+    def text(self) -> str:
+        """Everything written so far."""
+        return "".join(self.parts)

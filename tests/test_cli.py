@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import TextSink
 
 from agentkit import Agent, ConfigurationError, tool
 from agentkit.cli import ChatSession, ModelChoice, load_object, main, resolve_model
@@ -238,24 +239,8 @@ def test_format_usage_says_when_the_cost_is_unknown() -> None:
 # -- chat sessions: turns, Ctrl-C, Ctrl-D --------------------------------------------------
 
 
-class _Out:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, s: str) -> int:
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
-def _session(agent: Agent[Any, Any], portal: Any) -> tuple[ChatSession, _Out]:
-    out = _Out()
+def _session(agent: Agent[Any, Any], portal: Any) -> tuple[ChatSession, TextSink]:
+    out = TextSink()
     return ChatSession(agent, portal, PlainRenderer(out)), out  # type: ignore[arg-type]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support import TextSink
 
 from agentkit import Agent, tool
 from agentkit.cli import ChatSession
@@ -29,22 +30,6 @@ def send_email(to: str, subject: str) -> str:
     """
     sent.append(to)
     return f"sent to {to}"
-
-
-class _Out:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, s: str) -> int:
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def _reader(lines: list[str], asked: list[str]) -> Any:
@@ -75,7 +60,7 @@ def test_chat_asks_for_each_approval_and_resumes_with_the_answers() -> None:
         ]
     )
     asked: list[str] = []
-    out = _Out()
+    out = TextSink()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
         code = chat_loop(session, _reader(["mail them", "y", "n"], asked))
@@ -101,7 +86,7 @@ def test_ctrl_d_at_an_approval_prompt_denies() -> None:
     model = ScriptedModel(
         [tool_calls(("send_email", {"to": "cy@example.com", "subject": "S"})), text("Not sent.")]
     )
-    out = _Out()
+    out = TextSink()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
         assert chat_loop(session, _reader(["mail cy"], [])) == 0

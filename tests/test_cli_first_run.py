@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import TextSink
 
 from agentkit.cli import load_object, main
 from agentkit.testing.server import LocalModelServer, reply_text
@@ -206,7 +207,7 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
         _time.sleep(1.0)
         return f"{city}: sunny"
 
-    out = _Out()
+    out = TextSink()
     renderer = PlainRenderer(out)  # type: ignore[arg-type]
     with LocalModelServer(style="openai") as srv:
         srv.add(
@@ -234,22 +235,6 @@ def test_progress_says_what_it_waits_for_when_nothing_streams(
     assert "Sunny in Rome." in out.text
 
 
-class _Out:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, s: str) -> int:
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
 def test_a_failed_turn_leaves_no_progress_line_waiting() -> None:
     """A turn that ends in an error (here a tool loop) waits for nothing more: no spinner
     keeps running under the next prompt (seen in a fresh-clone trial)."""
@@ -269,7 +254,7 @@ def test_a_failed_turn_leaves_no_progress_line_waiting() -> None:
         return "nothing"
 
     model = ScriptedModel([tool_calls(("look", {"city": "X"})) for _ in range(6)])
-    renderer = PlainRenderer(_Out())  # type: ignore[arg-type]
+    renderer = PlainRenderer(TextSink())  # type: ignore[arg-type]
     with _portal() as portal:
         session = ChatSession(Agent(model, tools=[look]), portal, renderer)
         with pytest.raises(AgentkitError):

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import TextSink
 
 from agentkit import Agent
 from agentkit.cli import ChatSession, load_object
@@ -198,22 +199,6 @@ def test_ctrl_c_in_an_approved_call_asks_again(tmp_path: Path, mail_tools: Path)
     assert anyio.run(store.load).paused == []
 
 
-class _Out:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, s: str) -> int:
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
 def test_a_cancelled_approved_call_is_asked_again_without_a_session() -> None:
     """Without a session too, a turn cancelled while its approved call ran leaves the run
     paused: the chat asks y/n again before the next prompt instead of failing it."""
@@ -245,7 +230,7 @@ def test_a_cancelled_approved_call_is_asked_again_without_a_session() -> None:
         except StopIteration:
             raise EOFError from None
 
-    out = _Out()
+    out = TextSink()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[deploy]), portal, PlainRenderer(out))  # type: ignore[arg-type]
 

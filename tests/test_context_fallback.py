@@ -4,24 +4,20 @@ model, while usage limits keep bounding every model of the chain."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from support import model_on
+from support import model_on, tool_history
 
 from agentkit import (
     Agent,
     AgentEvent,
-    AssistantMessage,
     ContextTrimmedEvent,
     ContextWindow,
     ContextWindowExceededError,
     Message,
     ModelSettings,
     SystemMessage,
-    ToolCall,
-    ToolMessage,
     UsageLimitExceeded,
     UsageLimits,
     UserMessage,
@@ -43,25 +39,7 @@ def _model(server: LocalModelServer, name: str, profile: ModelProfile) -> OpenAI
     return model_on(server, name, profile=profile, retry=NO_RETRY)
 
 
-def _history(turns: int) -> list[Message]:
-    """``turns`` past turns, each: a question, a tool call, its result, an answer."""
-    messages: list[Message] = []
-    for i in range(turns):
-        call = ToolCall(id=f"c{i:08d}", name="lookup", arguments=json.dumps({"query": f"q{i}"}))
-        messages += [
-            UserMessage(content=f"Question {i}: what do you know about topic {i}?"),
-            AssistantMessage(content="", tool_calls=(call,)),
-            ToolMessage(
-                tool_call_id=call.id,
-                name="lookup",
-                content=f"Results for q{i}: " + "lorem ipsum dolor sit amet, " * 6,
-            ),
-            AssistantMessage(content=f"Topic {i} is about lorem ipsum, mostly."),
-        ]
-    return messages
-
-
-HISTORY = _history(60)  # about 20 KB: far more than SMALL_WINDOW, far less than 128k
+HISTORY = tool_history(60)  # about 20 KB: far more than SMALL_WINDOW, far less than 128k
 
 
 def _sent(body: dict[str, Any], profile: ModelProfile) -> list[Message]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import model_on
+from support import model_on, tool_history
 
 from agentkit import (
     Agent,
@@ -76,24 +76,6 @@ def _model(server: LocalModelServer, window: int = WINDOW) -> OpenAIChatModel:
     return model_on(server, profile=MISTRAL_SMALL_PROFILE.with_changes(context_window=window))
 
 
-def _history(turns: int) -> list[Message]:
-    """``turns`` past turns, each: a question, a tool call, its result, an answer."""
-    messages: list[Message] = []
-    for i in range(turns):
-        call = ToolCall(id=f"c{i:08d}", name="lookup", arguments=json.dumps({"query": f"q{i}"}))
-        messages += [
-            UserMessage(content=f"Question {i}: what do you know about topic {i}?"),
-            AssistantMessage(content="", tool_calls=(call,)),
-            ToolMessage(
-                tool_call_id=call.id,
-                name="lookup",
-                content=f"Results for q{i}: " + "lorem ipsum dolor sit amet, " * 6,
-            ),
-            AssistantMessage(content=f"Topic {i} is about lorem ipsum, mostly."),
-        ]
-    return messages
-
-
 def test_count_tokens_is_never_below_mistral_commons_count() -> None:
     """For histories of every size up to 60 turns with tool calls, with tools,
     count_tokens counts at least as many tokens as mistral-common encodes."""
@@ -103,7 +85,7 @@ def test_count_tokens_is_never_below_mistral_commons_count() -> None:
     for turns in (0, 1, 5, 20, 60):
         messages = [
             SystemMessage(content="Be brief."),
-            *_history(turns),
+            *tool_history(turns),
             UserMessage(content="Now?"),
         ]
         body = {
@@ -119,7 +101,7 @@ def test_the_estimate_for_other_models_errs_high() -> None:
     """Without a tokenizer (an OpenAI profile), the count is at least the Tekken count."""
     from agentkit.models.dialect import convert_messages
 
-    messages = [*_history(10), UserMessage(content="Now?")]
+    messages = [*tool_history(10), UserMessage(content="Now?")]
     body = {"messages": convert_messages(messages, MISTRAL_SMALL_PROFILE)}
     assert count_tokens(messages, model="gpt-4o") >= _mistral_count(body)
 
@@ -131,7 +113,7 @@ async def test_a_sixty_turn_session_is_trimmed_to_fit_every_request(tmp_path: Pa
     current turn, drops whole old turns (reported as events), while the result and the
     session keep everything."""
     session = SQLiteSession(tmp_path / "chats.db", "long")
-    await session.save_turn(_history(60), paused=False, resumed=False)
+    await session.save_turn(tool_history(60), paused=False, resumed=False)
     counted: list[int] = []
 
     def server_side(request: RecordedRequest) -> Reply:
@@ -167,7 +149,7 @@ async def test_a_sixty_turn_session_is_trimmed_to_fit_every_request(tmp_path: Pa
     )
     assert len(result.messages) == 1 + 240 + 4
     stored = await session.messages()
-    assert len(stored) == 240 + 4 and stored[:240] == _history(60)
+    assert len(stored) == 240 + 4 and stored[:240] == tool_history(60)
 
 
 @pytest.mark.anyio
@@ -177,7 +159,7 @@ async def test_a_current_turn_too_long_is_refused_before_sending() -> None:
     with LocalModelServer([reply_text("never")], style="mistral") as server:
         agent = Agent(_model(server, window=1_000), settings=ModelSettings(max_tokens=100))
         with pytest.raises(ContextWindowExceededError) as caught:
-            await agent.run("lorem ipsum " * 1_000, message_history=_history(3))
+            await agent.run("lorem ipsum " * 1_000, message_history=tool_history(3))
         assert server.requests == []
     error = caught.value
     assert error.limit == 900 and error.input_tokens > 900
@@ -195,7 +177,7 @@ async def test_the_error_policy_refuses_instead_of_trimming() -> None:
             settings=ModelSettings(max_tokens=MAX_TOKENS),
         )
         with pytest.raises(ContextWindowExceededError, match="policy is 'error'"):
-            await agent.run("Now?", message_history=_history(60))
+            await agent.run("Now?", message_history=tool_history(60))
         assert server.requests == []
 
 
@@ -204,7 +186,7 @@ async def test_a_request_that_fits_is_sent_unchanged() -> None:
     """A short history within the window is sent whole, with no trim event."""
     with LocalModelServer([reply_text("ok")], style="mistral") as server:
         agent = Agent(_model(server), settings=ModelSettings(max_tokens=MAX_TOKENS))
-        async with agent.run_stream("Now?", message_history=_history(2)) as stream:
+        async with agent.run_stream("Now?", message_history=tool_history(2)) as stream:
             events = [e async for e in stream]
         assert len(server.requests[0].body["messages"]) == 9
     assert not any(isinstance(e, ContextTrimmedEvent) for e in events)
