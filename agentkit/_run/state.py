@@ -47,10 +47,15 @@ class HookSet:
         self.tools = [h for h in hooks if _overrides(h, "wrap_tool_call")]
         self.events = [h for h in hooks if _overrides(h, "on_event")]
 
-    def request_chain(self, run: RunInfo, send: RequestHandler) -> RequestHandler:
-        """``send`` wrapped by every request hook, the first outermost."""
+    def request_chain(
+        self, run: RunInfo, send: RequestHandler, *, leave_out: tuple[type[Hooks], ...] = ()
+    ) -> RequestHandler:
+        """``send`` wrapped by every request hook, the first outermost (but the hooks of the
+        ``leave_out`` types)."""
         handler = send
         for hook in reversed(self.requests):
+            if leave_out and isinstance(hook, leave_out):
+                continue
             handler = functools.partial(hook.wrap_model_request, run, handler=handler)
         return handler
 

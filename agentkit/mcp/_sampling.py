@@ -8,7 +8,6 @@ sampling model.
 
 from __future__ import annotations
 
-import functools
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,6 @@ import mcp_types
 from agentkit._errors import UsageLimitExceeded
 from agentkit._run.state import Run
 from agentkit.context import ContextWindow
-from agentkit.hooks import RequestHandler
 from agentkit.limits import Ledger, UsageLimitsHook
 from agentkit.messages import (
     AssistantMessage,
@@ -127,11 +125,8 @@ async def _sample_in_run(
         ledger.record(response.usage)
         return response
 
-    handler: RequestHandler = send
-    for hook in reversed(run.hooks.requests):  # as the run's request chain, the first outermost
-        if not isinstance(hook, UsageLimitsHook | ContextWindow):
-            handler = functools.partial(hook.wrap_model_request, run, handler=handler)
-    return await handler(request)
+    chain = run.hooks.request_chain(run, send, leave_out=(UsageLimitsHook, ContextWindow))
+    return await chain(request)
 
 
 def _refusal(exc: UsageLimitExceeded, label: str, model: Model) -> UsageLimitExceeded:
