@@ -13,6 +13,9 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``wait_closed``: wait until a server has seen every client connection close.
 * ``tool_history``: a long past conversation of tool-using turns (for context windows).
 * ``TextSink``: a file-like object that keeps what is written (a CLI's stdout in-process).
+* ``node_bin``: the path of a command from ``tests/node`` (real JavaScript peers that
+  ``.ci/run`` installs with ``npm ci``); skips when they are not installed (a failure
+  under ``CI=true``).
 
 A test that needs a tool of its own (another signature, a side effect this module does not
 offer) keeps it next to the test.
@@ -21,8 +24,10 @@ offer) keeps it next to the test.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
@@ -175,3 +180,19 @@ class TextSink:
     def text(self) -> str:
         """Everything written so far."""
         return "".join(self.parts)
+
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def node_bin(name: str) -> str:
+    """The path of ``name`` in ``tests/node/node_modules/.bin``, or skip the test.
+
+    Install with ``npm ci --prefix tests/node`` (``.ci/run`` does); node must be on PATH.
+    """
+    import pytest
+
+    path = NODE_DIR / "node_modules" / ".bin" / name
+    if shutil.which("node") is None or not path.exists():
+        pytest.skip(f"{name} is not installed: run `npm ci --prefix tests/node`")
+    return str(path)
