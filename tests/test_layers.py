@@ -46,6 +46,7 @@ LAYERS: list[list[str]] = [
     ["mcp", "tracing", "sessions", "durable", "local"],
     [""],  # the package: agentkit/__init__.py
     ["testing"],
+    ["evals"],
     ["serve"],
     ["cli"],
 ]
@@ -57,7 +58,7 @@ LAZY_ENTRY_POINTS = {("agent", "serve")}
 """Upward imports allowed inside a function body only: ``Agent.to_asgi()`` hands the agent
 to the optional ``serve`` package, imported when called (checked lazy below)."""
 
-GROUPED = ("testing", "serve", "cli", "mcp")
+GROUPED = ("testing", "evals", "serve", "cli", "mcp")
 """Packages whose submodules share their package's layer."""
 
 

@@ -1,0 +1,265 @@
+"""Running a dataset: every case on the agent, at most N at once, each failure kept to its case.
+
+Tools are replayed by default (``ReplayedTools``, a hook around each tool call): a call
+is answered with the case's recorded result for the same tool and arguments, and the
+tool function is never called; a call the recording does not have is answered with a
+"not recorded" error the model sees, and counted on the case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from agentkit.evals._case import Case, RecordedTool, ToolMode
+from agentkit.evals._evaluators import (
+    EvaluationReason,
+    EvaluatorContext,
+    EvaluatorResult,
+    _Evaluator,
+    as_jsonable,
+)
+from agentkit.evals._report import CaseResult, Report, UsageSummary
+from agentkit.hooks import Hooks, RunInfo, ToolHandler, ToolInvocation, ToolResult
+from agentkit.messages import Message, dump_messages
+from agentkit.usage import Usage
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent
+    from agentkit.evals._dataset import Dataset
+    from agentkit.usage import UsageLimits
+
+__all__ = ["NOT_RECORDED", "ReplayedTools", "evaluate_dataset"]
+
+NOT_RECORDED = "not recorded"
+"""What a replayed tool call the recording does not have answers (the start of its text)."""
+
+_ERROR_CHARS = 2000
+
+
+def _args_of(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ReplayedTools(Hooks):
+    """Answers every tool call from recorded results; never calls a tool function.
+
+    ``not_recorded`` lists the calls that had no recorded answer (``name(args)``).
+    """
+
+    def __init__(self, recorded: Sequence[RecordedTool]) -> None:
+        self.recorded = list(recorded)
+        self.not_recorded: list[str] = []
+
+    async def wrap_tool_call(
+        self, run: RunInfo, invocation: ToolInvocation, handler: ToolHandler
+    ) -> ToolResult:
+        """The recorded answer for this tool and these arguments, or a "not recorded" error."""
+        name, args = invocation.call.name, _args_of(invocation.call.arguments)
+        for item in self.recorded:
+            if item.tool == name and item.args == args:
+                return ToolResult(content=item.content, is_error=item.is_error)
+        shown = f"{name}({invocation.call.arguments})"
+        self.not_recorded.append(shown)
+        known = sorted({f"{r.tool}({json.dumps(r.args)})" for r in self.recorded if r.tool == name})
+        hint = f" Recorded calls of {name}: {', '.join(known)}." if known else ""
+        return ToolResult(
+            content=f"Error: {NOT_RECORDED}: the recording has no result for {shown}.{hint}",
+            is_error=True,
+        )
+
+
+def _label_all(evaluators: Sequence[_Evaluator]) -> list[tuple[str, _Evaluator]]:
+    seen: dict[str, int] = {}
+    out = []
+    for evaluator in evaluators:
+        label = evaluator.label()
+        seen[label] = seen.get(label, 0) + 1
+        out.append((label if seen[label] == 1 else f"{label}#{seen[label]}", evaluator))
+    return out
+
+
+def _as_result(label: str, value: Any, pass_at: float | None) -> EvaluatorResult:
+    reason = value.reason if isinstance(value, EvaluationReason) else None
+    raw = value.value if isinstance(value, EvaluationReason) else value
+    if isinstance(raw, bool):
+        return EvaluatorResult(evaluator=label, passed=raw, reason=reason)
+    score = float(raw)
+    if math.isnan(score):
+        raise ValueError("the evaluator returned NaN")
+    passed = None if pass_at is None else score >= pass_at
+    return EvaluatorResult(evaluator=label, passed=passed, score=score, reason=reason)
+
+
+async def _evaluate_one(
+    label: str, evaluator: _Evaluator, ctx: EvaluatorContext
+) -> EvaluatorResult:
+    try:
+        value = await evaluator.evaluate(ctx)
+        return _as_result(label, value, evaluator.pass_at())
+    except Exception as exc:  # the evaluator's own failure fails this case only
+        return EvaluatorResult(evaluator=label, error=_error_text(exc))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
+
+
+async def _run_case(
+    case: Case,
+    agent: Agent[Any, Any],
+    dataset: Dataset,
+    options: dict[str, Any],
+) -> CaseResult:
+    hooks: list[Hooks] = []
+    replay: ReplayedTools | None = None
+    if options["tools"] == "recorded":
+        replay = ReplayedTools(case.tool_results)
+        hooks.append(replay)
+    output: Any = None
+    messages: list[Message] = list(case.history)
+    new_index = len(messages)
+    usage = Usage()
+    error: str | None = None
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(options["timeout"]):
+            result = await agent.run(
+                case.prompt,
+                message_history=case.history or None,
+                model=options["model"],
+                deps=options["deps"],
+                hooks=hooks,
+                usage_limits=options["usage_limits"],
+            )
+        output, messages, new_index, usage = (
+            result.output,
+            result.messages,
+            result.new_message_index,
+            result.usage,
+        )
+    except TimeoutError:
+        error = f"TimeoutError: the case ran over its timeout of {options['timeout']} s"
+    except Exception as exc:  # one case's failure never stops the others
+        error = _error_text(exc)
+        conversation = getattr(exc, "messages", None)
+        if isinstance(conversation, list):
+            messages = conversation
+        run_usage = getattr(exc, "usage", None)
+        if isinstance(run_usage, Usage):
+            usage = run_usage
+    latency = time.perf_counter() - started
+    ctx = EvaluatorContext(
+        case=case,
+        output=output,
+        messages=messages,
+        new_message_index=new_index,
+        usage=usage,
+        latency_s=latency,
+        error=error,
+        not_recorded=list(replay.not_recorded) if replay else [],
+        judge_model=options["judge_model"],
+    )
+    results: list[EvaluatorResult] = []
+    if error is None:
+        labelled = _label_all([*case.evaluators, *dataset.evaluators, *options["evaluators"]])
+        for label, evaluator in labelled:
+            results.append(await _evaluate_one(label, evaluator, ctx))
+    return CaseResult(
+        name=case.name,
+        passed=error is None and all(r.ok for r in results),
+        output=as_jsonable(output),
+        expected_output=case.expected_output,
+        error=error,
+        results=results,
+        usage=UsageSummary.of(usage),
+        judge_usage=UsageSummary.of(ctx.judge_usage) if ctx.judge_usage.requests else None,
+        latency_s=round(latency, 4),
+        not_recorded=ctx.not_recorded,
+        messages=json.loads(dump_messages(messages)),
+    )
+
+
+@contextmanager
+def _progress(total: int, show: bool | None, title: str) -> Iterator[Any]:
+    """A rich progress bar on a terminal (``advance()`` per case), or nothing."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if show:
+        try:
+            from rich.progress import Progress
+        except ImportError:
+            show = False
+    if not show:
+        yield lambda: None
+        return
+    with Progress(transient=True) as bar:
+        task = bar.add_task(title, total=total)
+        yield lambda: bar.advance(task)
+
+
+async def evaluate_dataset(
+    dataset: Dataset,
+    agent: Agent[Any, Any],
+    *,
+    model: Any,
+    concurrency: int,
+    tools: ToolMode,
+    usage_limits: UsageLimits | None,
+    judge_model: Any,
+    evaluators: list[_Evaluator],
+    deps: Any,
+    case_timeout: float | None,
+    progress: bool | None,
+    name: str | None,
+) -> Report:
+    """Run and evaluate every case of ``dataset`` (see ``Dataset.evaluate``)."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be 1 or more, got {concurrency}")
+    if tools not in ("recorded", "live"):
+        raise ValueError(f"tools must be 'recorded' or 'live', got {tools!r}")
+    options = {
+        "model": model,
+        "tools": tools,
+        "usage_limits": usage_limits,
+        "judge_model": judge_model,
+        "evaluators": evaluators,
+        "deps": deps,
+        "timeout": case_timeout,
+    }
+    results: list[CaseResult | None] = [None] * len(dataset.cases)
+    limiter = anyio.CapacityLimiter(concurrency)
+    started = time.time()
+    with _progress(len(dataset.cases), progress, f"evaluating {dataset.name}") as advance:
+
+        async def one(index: int, case: Case) -> None:
+            async with limiter:
+                results[index] = await _run_case(case, agent, dataset, options)
+            advance()
+
+        async with anyio.create_task_group() as group:
+            for index, case in enumerate(dataset.cases):
+                group.start_soon(one, index, case)
+    model_name = model if isinstance(model, str) else getattr(model, "name", None)
+    if model_name is None:
+        spec = agent.model_spec
+        model_name = spec if isinstance(spec, str) else getattr(spec, "name", None)
+    return Report(
+        name=name or dataset.name,
+        agent=getattr(agent, "name", None),
+        model=model_name,
+        tools=tools,
+        started_at=started,
+        cases=[r for r in results if r is not None],
+    )
