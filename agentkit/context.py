@@ -137,6 +137,8 @@ class _Counter:
                         count += measure(part.text)
         elif isinstance(message, AssistantMessage):
             count += measure(message.content or "")
+            for thought in message.thinking:  # counted even where it is not sent: from above
+                count += measure(thought.text) + CALL_MARGIN
             for call in message.tool_calls:
                 framed = json.dumps({"name": call.name, "arguments": _arguments(call.arguments)})
                 count += measure(framed) + measure(call.id) + CALL_MARGIN
@@ -222,9 +224,14 @@ def _length_bound(message: Message) -> int:
             for part in message.content
         )
     if isinstance(message, AssistantMessage):
-        return 4 * len(message.content or "") + sum(
-            12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
-            for call in message.tool_calls
+        thinking = sum(4 * len(part.text) + CALL_MARGIN for part in message.thinking)
+        return (
+            thinking
+            + 4 * len(message.content or "")
+            + sum(
+                12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
+                for call in message.tool_calls
+            )
         )
     return (
         12 * (len(message.content) + len(message.tool_call_id))

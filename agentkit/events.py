@@ -29,6 +29,7 @@ __all__ = [
     "RetryEvent",
     "RunResult",
     "TextDeltaEvent",
+    "ThinkingDeltaEvent",
     "ToolCallArgsDeltaEvent",
     "ToolCallFinishedEvent",
     "ToolCallStartedEvent",
@@ -103,6 +104,14 @@ class RunResult(Generic[OutputT]):
 @dataclass(frozen=True, slots=True)
 class TextDeltaEvent:
     """Assistant text as it streams."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDeltaEvent:
+    """A piece of the model's thinking as it streams: not part of the answer (shown
+    apart, e.g. dimmed); the whole of it ends up in the answer's ``ThinkingPart``."""
 
     text: str
 
@@ -232,6 +241,7 @@ class ModelWarningEvent:
 
 AgentEvent = (
     TextDeltaEvent
+    | ThinkingDeltaEvent
     | ToolCallStartedEvent
     | ToolCallArgsDeltaEvent
     | ModelResponseEvent

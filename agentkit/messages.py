@@ -29,6 +29,7 @@ __all__ = [
     "PausedRun",
     "SystemMessage",
     "TextPart",
+    "ThinkingPart",
     "ToolCall",
     "ToolMessage",
     "UserMessage",
@@ -96,6 +97,27 @@ def _sniff_image_type(data: bytes) -> str | None:
     return None
 
 
+class ThinkingPart(BaseModel):
+    """A reasoning model's thinking before (or between) its answer and tool calls.
+
+    Kept in ``AssistantMessage.thinking`` (and in ``AssistantMessage.parts``), in
+    dumps, sessions and durable steps. Never part of a run's output: text and structured
+    output read only the answer, and tools never see it. It is sent back to a server
+    whose profile takes thinking in history (``ModelProfile.send_thinking``) when it
+    came from that profile's provider, in that server's own format; any other server
+    gets the conversation without it (never as answer text).
+    """
+
+    model_config = _FROZEN
+    type: Literal["thinking"] = "thinking"
+    text: str
+    signature: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """An opaque token some providers attach to thinking (sent back with it as is)."""
+    provider: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The provider that made it (its profile's ``provider``, e.g. ``mistral_ai``);
+    ``None``: unknown, sent back to any server that takes thinking."""
+
+
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
@@ -158,7 +180,10 @@ class PausedRun(BaseModel):
 
 
 class AssistantMessage(BaseModel):
-    """What the model answered: text, tool calls, or both.
+    """What the model answered: text, tool calls, or both, and the thinking before them.
+
+    ``thinking`` holds a reasoning model's thinking (``ThinkingPart``), in the order it
+    came; ``parts`` gives the whole answer as one sequence (thinking, text, tool calls).
 
     ``paused_runs`` is set only on the last message of a paused conversation whose
     calls include an agent used as a tool that paused for approvals (see
@@ -172,6 +197,13 @@ class AssistantMessage(BaseModel):
     finish_reason: str | None = None
     model_name: str | None = None
     paused_runs: tuple[PausedRun, ...] = Field(default=(), exclude_if=lambda runs: not runs)
+    thinking: tuple[ThinkingPart, ...] = Field(default=(), exclude_if=lambda parts: not parts)
+
+    @property
+    def parts(self) -> tuple[ThinkingPart | TextPart | ToolCall, ...]:
+        """The answer as parts, in order: its thinking, its text (if any), its tool calls."""
+        text = (TextPart(text=self.content),) if self.content else ()
+        return (*self.thinking, *text, *self.tool_calls)
 
 
 class ToolMessage(BaseModel):

@@ -53,6 +53,9 @@ class Usage:
     """Tool calls run (counted by the loop, not by models)."""
     unreported: int = 0
     """Requests whose server reported no token counts (their tokens are unknown, not 0)."""
+    reasoning_tokens: int = 0
+    """Output tokens the model spent thinking (part of ``output_tokens``), when the server
+    reports them (``completion_tokens_details.reasoning_tokens``); else 0."""
 
     @property
     def total_tokens(self) -> int:
@@ -67,6 +70,7 @@ class Usage:
         self.cached_tokens += other.cached_tokens
         self.tool_calls += other.tool_calls
         self.unreported += other.unreported
+        self.reasoning_tokens += other.reasoning_tokens
         if self.cost_usd is None or other.cost_usd is None:
             self.cost_usd = None
         else:
@@ -81,6 +85,7 @@ class Usage:
             self.cost_usd,
             self.tool_calls,
             self.unreported,
+            self.reasoning_tokens,
         )
         total.add(other)
         return total

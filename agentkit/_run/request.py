@@ -25,6 +25,7 @@ from agentkit.events import (
     ModelWarningEvent,
     PartialOutputEvent,
     TextDeltaEvent,
+    ThinkingDeltaEvent,
     ToolCallArgsDeltaEvent,
     ToolCallStartedEvent,
 )
@@ -33,6 +34,7 @@ from agentkit.models.base import (
     ModelResponse,
     ModelStreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     _response_deltas,
     complete,
@@ -264,6 +266,9 @@ class _Translator:
                 if self.structured and plan.mode != "tool":
                     self.text.append(event.text)
                     self._grew(len(event.text), self.text, out)
+        elif isinstance(event, ThinkingDelta):
+            if event.text:
+                out.append(ThinkingDeltaEvent(event.text))
         elif isinstance(event, ToolCallDelta):
             if event.index not in self.started and event.name:
                 self.started.add(event.index)

@@ -260,9 +260,10 @@ async def _execute(
     raised: list[Exception] = []
     raise_tool_errors = run.config.raise_tool_errors
     hooks = run.hooks
+    seen = _without_thinking(conversation)
 
     async def run_one(index: int, invocation: ToolInvocation, stop: Callable[[], None]) -> None:
-        ctx = run.context(invocation.call, index=index, messages=conversation)
+        ctx = run.context(invocation.call, index=index, messages=seen)
         if invocation.tool.emits_events:
             ctx.emit, ctx.streaming = emit, run.stream
 
@@ -451,6 +452,18 @@ def _check_repeats(run: Run, calls: Sequence[ToolCall]) -> bool:
             messages=run.messages,
         )
     return run.repeats == LOOP_LIMIT
+
+
+def _without_thinking(conversation: list[Message]) -> list[Message]:
+    """The conversation as tools see it: the model's thinking is not theirs to read."""
+    if not any(isinstance(m, AssistantMessage) and m.thinking for m in conversation):
+        return conversation
+    return [
+        m.model_copy(update={"thinking": ()})
+        if isinstance(m, AssistantMessage) and m.thinking
+        else m
+        for m in conversation
+    ]
 
 
 def _bump_retry(run: Run, name: str) -> None:

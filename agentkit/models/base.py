@@ -40,6 +40,7 @@ __all__ = [
     "OutputMode",
     "OutputSpec",
     "TextDelta",
+    "ThinkingDelta",
     "ToolCallDelta",
     "ToolChoice",
     "ToolDefinition",
@@ -123,6 +124,13 @@ class ModelProfile:
     """Undo HTML escaping in the answer's text and tool-call arguments (``&#34;`` -> ``"``,
     also doubly escaped): for servers whose chat template renders with autoescape, so the
     model sees and copies entities (llama-cpp-python's ``chatml-function-calling``)."""
+    send_thinking: Literal["none", "mistral", "reasoning_content"] = "none"
+    """How thinking in the history (``ThinkingPart``) is sent back: ``mistral``, as
+    ``{"type": "thinking", "thinking": [{"type": "text", ...}]}`` chunks leading the
+    assistant's content list (Mistral's reasoning models); ``reasoning_content``, as that
+    field of the assistant message (DeepSeek-style servers that want it back); ``none``,
+    not at all (most servers refuse or ignore it). Only thinking made by this profile's
+    ``provider`` (or of unknown origin) is sent; it is never sent as answer text."""
     template_tokens: tuple[str, ...] = ()
     """Chat-template tokens that leak into answers (``<|im_start|>``, ``<end_of_turn>``...):
     a leading one (and the role after it) is dropped, and the text is cut at the next one,
@@ -211,6 +219,13 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of the model's thinking, as it streams (never part of the answer)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A piece of a tool call, as it streams; ``index`` says which call of the turn."""
 
@@ -220,7 +235,7 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-ModelStreamEvent = TextDelta | ToolCallDelta | ModelResponse
+ModelStreamEvent = TextDelta | ThinkingDelta | ToolCallDelta | ModelResponse
 
 
 @runtime_checkable
@@ -323,7 +338,8 @@ async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[Mo
     """The model's stream, with deltas made from the whole answer if it sent none.
 
     Public for code that drives a ``Model`` without an ``Agent`` and wants its deltas:
-    it yields ``TextDelta`` and ``ToolCallDelta`` events, then the ``ModelResponse``,
+    it yields ``ThinkingDelta``, ``TextDelta`` and ``ToolCallDelta`` events, then the
+    ``ModelResponse``,
     whether or not the model (or its server) streamed.
     """
     seen_delta = False
@@ -347,11 +363,13 @@ async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[Mo
     )
 
 
-def _response_deltas(response: ModelResponse) -> list[TextDelta | ToolCallDelta]:
-    """A complete answer as the deltas a stream would have sent: text word by word, each
-    tool call's name, then its arguments in up to three pieces."""
+def _response_deltas(response: ModelResponse) -> list[TextDelta | ThinkingDelta | ToolCallDelta]:
+    """A complete answer as the deltas a stream would have sent: its thinking (a delta a
+    part), text word by word, each tool call's name, then its arguments in up to three
+    pieces."""
     message = response.message
-    deltas: list[TextDelta | ToolCallDelta] = []
+    deltas: list[TextDelta | ThinkingDelta | ToolCallDelta] = []
+    deltas.extend(ThinkingDelta(part.text) for part in message.thinking if part.text)
     if message.content:
         words = message.content.split(" ")
         last = len(words) - 1

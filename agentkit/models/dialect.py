@@ -12,6 +12,10 @@ provider's name:
   deterministically (the same id maps the same every time the conversation is
   resent), distinct within the conversation; the stored messages keep the
   original ids;
+- ``send_thinking``: the thinking of an assistant message (``ThinkingPart``) made by
+  this profile's provider sent back in the server's format (Mistral's ``thinking``
+  chunks leading the content list, or a ``reasoning_content`` field); other servers get
+  the message without it;
 - ``strict_message_order``: the conversation repaired into Mistral's order
   (every call answered before the next turn, no user right after a tool result,
   no empty assistant message, last message user or tool);
@@ -43,6 +47,7 @@ from agentkit.messages import (
     Message,
     SystemMessage,
     TextPart,
+    ThinkingPart,
     ToolMessage,
     UserMessage,
 )
@@ -236,6 +241,17 @@ class _Converter:
         if content is None and self.never_null:
             content = ""
         wire: dict[str, Any] = {"role": "assistant", "content": content}
+        thinking = self.thinking_of(msg)
+        if thinking and self.profile.send_thinking == "mistral":
+            chunks: list[dict[str, Any]] = [
+                {"type": "thinking", "thinking": [{"type": "text", "text": part.text}]}
+                for part in thinking
+            ]
+            if content:
+                chunks.append({"type": "text", "text": content})
+            wire["content"] = chunks
+        elif thinking and self.profile.send_thinking == "reasoning_content":
+            wire["reasoning_content"] = "\n\n".join(part.text for part in thinking)
         if calls:
             wire_calls = []
             pending = []
@@ -255,6 +271,18 @@ class _Converter:
             wire["tool_calls"] = wire_calls
             self.pending = pending
         self.out.append(wire)
+
+    def thinking_of(self, msg: AssistantMessage) -> list[ThinkingPart]:
+        """The message's thinking this server takes back: made by its provider (or of
+        unknown origin), not empty; none when the profile sends no thinking."""
+        if self.profile.send_thinking == "none":
+            return []
+        provider = self.profile.provider
+        return [
+            part
+            for part in msg.thinking
+            if part.text and (part.provider is None or part.provider == provider)
+        ]
 
     def tool(self, msg: ToolMessage) -> None:
         if self.profile.tool_results_as_user_text:

@@ -174,7 +174,7 @@ class OpenAIChatModel(ModelLifecycle):
         body = self._encoder.encode(request)
         response = await self._send(body, False, self._timeout(request))
         try:
-            answer = parse_response(response.content, self._profile.price)
+            answer = parse_response(response.content, self._profile.price, self._profile.provider)
         except ResponseShapeError as exc:
             raise self._shape_error(exc, response.status_code, response.text) from None
         return self._with_follow_up(request, clean_response(answer, self._profile))
@@ -191,7 +191,7 @@ class OpenAIChatModel(ModelLifecycle):
     async def _stream_sse(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         body = self._encoder.encode(request, stream=True)
         response = await self._send(body, True, self._timeout(request))
-        acc = StreamAccumulator(self._profile.price)
+        acc = StreamAccumulator(self._profile.price, self._profile.provider)
         cleaner = OutputCleaner(self._profile)  # the profile's output cleaning, as text streams
         done = False
         failure: Exception | None = None

@@ -2,8 +2,14 @@
 
 No SDK model objects: the body is decoded by pydantic-core and read straight into
 ``AssistantMessage``, ``ToolCall`` and ``Usage``. ``StreamAccumulator`` does the
-same for streamed chunks, yielding ``TextDelta`` / ``ToolCallDelta`` as they come
-and the complete ``ModelResponse`` at the end.
+same for streamed chunks, yielding ``ThinkingDelta`` / ``TextDelta`` / ``ToolCallDelta``
+as they come and the complete ``ModelResponse`` at the end.
+
+Thinking is read from Mistral's content lists (``{"type": "thinking", "thinking":
+[{"type": "text", ...}]}`` chunks, whole and streamed) and from the ``reasoning_content``
+/ ``reasoning`` fields other OpenAI-compatible servers put beside the content (DeepSeek,
+vLLM, llama.cpp, OpenRouter, Ollama). Text in ``<think>`` tags is left as text: it cannot
+be told from an answer that quotes the tag.
 """
 
 from __future__ import annotations
@@ -13,8 +19,14 @@ from typing import Any
 
 import pydantic_core
 
-from agentkit.messages import AssistantMessage, ToolCall
-from agentkit.models.base import ModelResponse, ModelStreamEvent, TextDelta, ToolCallDelta
+from agentkit.messages import AssistantMessage, ThinkingPart, ToolCall
+from agentkit.models.base import (
+    ModelResponse,
+    ModelStreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+)
 from agentkit.usage import ModelPrice, Usage
 
 __all__ = [
@@ -36,18 +48,49 @@ def _new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
 
-def _text(content: Any) -> str | None:
-    """Message content as text: a string, or the text parts of a list of parts."""
+def _content(content: Any, where: str) -> tuple[str | None, list[str]]:
+    """Message content as its text and its thinking: a string is text; a list of parts
+    gives the text of its ``text`` parts and, apart, each ``thinking`` chunk's text
+    (Mistral's reasoning replies), in order."""
     if content is None or isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [
-            _string(p.get("text"), "a text part's text") or ""
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        return "".join(texts)
-    raise ResponseShapeError(f"message content is a {type(content).__name__}, not text")
+        return content, []
+    if not isinstance(content, list):
+        raise ResponseShapeError(f"{where} is a {type(content).__name__}, not text")
+    texts: list[str] = []
+    thinking: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(_string(part.get("text"), "a text part's text") or "")
+        elif kind == "thinking":
+            thinking.append(_thinking_text(part.get("thinking")))
+    return "".join(texts), thinking
+
+
+def _thinking_text(value: Any) -> str:
+    """A thinking chunk's text: a list of text parts (Mistral's API) or a string."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return "".join(
+        _string(p.get("text"), "a thinking chunk's text") or ""
+        for p in _list(value, "a thinking chunk's thinking")
+        if isinstance(p, dict) and p.get("type", "text") == "text"
+    )
+
+
+def _reasoning_field(message: dict[str, Any], where: str) -> str | None:
+    """The thinking an OpenAI-compatible server puts beside the content:
+    ``reasoning_content`` (DeepSeek, vLLM, llama.cpp) or ``reasoning`` (OpenRouter,
+    Ollama, newer vLLM); the first one set, as both may carry the same text."""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name)
+        if isinstance(value, str) and value:
+            return value
+        if value is not None and not isinstance(value, str | dict):
+            raise ResponseShapeError(f"{where}.{name} is {_shown(value)}, not a string")
+    return None
 
 
 def _shown(value: Any) -> str:
@@ -120,8 +163,18 @@ def parse_usage(
         if isinstance(details, dict)
         else 0
     )
+    completion = usage.get("completion_tokens_details")
+    reasoning = (
+        _count(
+            completion.get("reasoning_tokens"),
+            "completion_tokens_details.reasoning_tokens",
+            warn,
+        )
+        if isinstance(completion, dict)
+        else 0
+    )
     cost = price.cost(input_tokens, output_tokens, cached) if price is not None else None
-    return Usage(1, input_tokens, output_tokens, cached, cost)
+    return Usage(1, input_tokens, output_tokens, cached, cost, reasoning_tokens=reasoning)
 
 
 def _error_in_body(obj: dict[str, Any]) -> str | None:
@@ -133,8 +186,11 @@ def _error_in_body(obj: dict[str, Any]) -> str | None:
     return str(error)
 
 
-def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
-    """A complete chat-completions response body as a ``ModelResponse``."""
+def parse_response(
+    data: bytes, price: ModelPrice | None, provider: str | None = None
+) -> ModelResponse:
+    """A complete chat-completions response body as a ``ModelResponse``; its thinking is
+    marked as made by ``provider`` (the profile's)."""
     try:
         obj = pydantic_core.from_json(data)
     except ValueError as exc:
@@ -154,7 +210,10 @@ def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
         _tool_call(tc, f"choices[0].message.tool_calls[{n}]")
         for n, tc in enumerate(_list(message.get("tool_calls"), "choices[0].message.tool_calls"))
     )
-    content = _text(message.get("content"))
+    content, thinking = _content(message.get("content"), "choices[0].message.content")
+    reasoning = _reasoning_field(message, "choices[0].message")
+    if reasoning is not None:
+        thinking.insert(0, reasoning)
     if calls and content == "":
         content = None
     finish_reason = _string(choice.get("finish_reason"), "choices[0].finish_reason")
@@ -162,7 +221,11 @@ def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
     warnings: list[str] = []
     return ModelResponse(
         message=AssistantMessage(
-            content=content, tool_calls=calls, finish_reason=finish_reason, model_name=model_name
+            content=content,
+            tool_calls=calls,
+            finish_reason=finish_reason,
+            model_name=model_name,
+            thinking=_thinking_parts(thinking, provider),
         ),
         usage=parse_usage(obj.get("usage"), price, warnings.append),
         finish_reason=finish_reason,
@@ -170,6 +233,10 @@ def parse_response(data: bytes, price: ModelPrice | None) -> ModelResponse:
         response_id=_string(obj.get("id"), "id"),
         warnings=tuple(warnings),
     )
+
+
+def _thinking_parts(texts: list[str], provider: str | None) -> tuple[ThinkingPart, ...]:
+    return tuple(ThinkingPart(text=text, provider=provider) for text in texts if text)
 
 
 def _tool_call(tc: Any, where: str) -> ToolCall:
@@ -200,7 +267,10 @@ class StreamAccumulator:
     __slots__ = (
         "_calls",
         "_price",
+        "_provider",
         "_text",
+        "_thinking",
+        "_thought_last",
         "chunks",
         "finish_reason",
         "model_name",
@@ -208,9 +278,13 @@ class StreamAccumulator:
         "usage",
     )
 
-    def __init__(self, price: ModelPrice | None) -> None:
+    def __init__(self, price: ModelPrice | None, provider: str | None = None) -> None:
         self._price = price
+        self._provider = provider
         self._text: list[str] = []
+        self._thinking: list[list[str]] = []
+        """The thinking so far, a list of pieces per part (text between starts a new one)."""
+        self._thought_last = False
         self._calls: dict[int, _CallParts] = {}
         self.finish_reason: str | None = None
         self.model_name: str | None = None
@@ -241,16 +315,38 @@ class StreamAccumulator:
         for choice in _list(chunk.get("choices"), "a chunk's choices"):
             choice = _object(choice, "a chunk's choice")
             delta = _object(choice.get("delta") or {}, "a chunk's delta")
-            text = _text(delta.get("content"))
-            if text:
-                self._text.append(text)
-                events.append(TextDelta(text))
+            reasoning = _reasoning_field(delta, "a chunk's delta")
+            if reasoning is not None:
+                events.append(self._think(reasoning))
+            content = delta.get("content")
+            if isinstance(content, list):
+                for part in content:  # in order: thinking chunks and text parts
+                    text, thinking = _content([part], "a chunk's delta.content")
+                    events.extend(self._think(t) for t in thinking if t)
+                    if text:
+                        events.append(self._say(text))
+            else:
+                text, _ = _content(content, "a chunk's delta.content")
+                if text:
+                    events.append(self._say(text))
             for tc in _list(delta.get("tool_calls"), "a chunk's delta.tool_calls"):
                 events.append(self._call_delta(_object(tc, "a streamed tool call")))
             finish_reason = _string(choice.get("finish_reason"), "a chunk's finish_reason")
             if finish_reason:
                 self.finish_reason = finish_reason
         return events
+
+    def _think(self, text: str) -> ThinkingDelta:
+        if not self._thought_last:
+            self._thinking.append([])
+            self._thought_last = True
+        self._thinking[-1].append(text)
+        return ThinkingDelta(text)
+
+    def _say(self, text: str) -> TextDelta:
+        self._text.append(text)
+        self._thought_last = False
+        return TextDelta(text)
 
     def _call_delta(self, tc: dict[str, Any]) -> ToolCallDelta:
         function = _object(tc.get("function") or {}, "a streamed tool call's function")
@@ -293,6 +389,7 @@ class StreamAccumulator:
             tool_calls=calls,
             finish_reason=self.finish_reason,
             model_name=self.model_name,
+            thinking=_thinking_parts(["".join(p) for p in self._thinking], self._provider),
         )
         warnings: list[str] = []
         return ModelResponse(

@@ -72,12 +72,15 @@ MISTRAL_PROFILE = ModelProfile(
     rejected_fields=_MISTRAL_REJECTED,
     strict_message_order=True,
     renamed_fields=(("seed", "random_seed"),),
+    send_thinking="mistral",
 )
 """The Mistral dialect for any Mistral model (``mistral-*``, ``magistral``, ``ministral``...).
 
 Mistral's API answers 400 to tool-call ids that are not 9 alphanumerics and to
 messages out of its order, and 422 to fields it does not know; it wants
-``random_seed`` for ``seed`` and sends stream usage without ``stream_options``.
+``random_seed`` for ``seed`` and sends stream usage without ``stream_options``. A
+reasoning model's thinking goes back as ``thinking`` chunks leading the assistant's
+content list, as its replies carry it.
 """
 
 MISTRAL_SMALL_PROFILE = MISTRAL_PROFILE.with_changes(

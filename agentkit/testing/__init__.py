@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ReplayModel,
         check_mistral_cassette,
         check_mistral_conversation,
+        check_mistral_request,
     )
     from agentkit.testing.scripted import (
         ScriptedModel,
@@ -43,6 +44,7 @@ __all__ = [
     "ScriptedResponse",
     "check_mistral_cassette",
     "check_mistral_conversation",
+    "check_mistral_request",
     "output_call",
     "text",
     "tool_calls",
@@ -55,6 +57,7 @@ _WHERE = {
     "MistralRuleError": "replay",
     "check_mistral_cassette": "replay",
     "check_mistral_conversation": "replay",
+    "check_mistral_request": "replay",
     "LocalModelServer": "server",
     "ReplayMismatchError": "replay",
     "ReplayModel": "replay",

@@ -36,6 +36,7 @@ from agentkit.messages import (
     Message,
     SystemMessage,
     TextPart,
+    ThinkingPart,
     ToolCall,
     ToolMessage,
     UserMessage,
@@ -56,6 +57,7 @@ __all__ = [
     "ReplayModel",
     "check_mistral_cassette",
     "check_mistral_conversation",
+    "check_mistral_request",
 ]
 
 # Fields of an assistant message that record where it came from, not what was said.
@@ -275,9 +277,18 @@ def _from_wire(messages: Iterable[Mapping[str, Any]]) -> list[Message]:
                         arguments=str(function.get("arguments", "")),
                     )
                 )
+            thinking = [
+                ThinkingPart(text=_text_of(part.get("thinking")))
+                for part in (content if isinstance(content, list) else ())
+                if isinstance(part, Mapping) and part.get("type") == "thinking"
+            ]
+            if isinstance(wire.get("reasoning_content"), str):
+                thinking.insert(0, ThinkingPart(text=wire["reasoning_content"]))
             out.append(
                 AssistantMessage(
-                    content=_text_of(content) if content else None, tool_calls=tuple(calls)
+                    content=_text_of(content) if content else None,
+                    tool_calls=tuple(calls),
+                    thinking=tuple(thinking),
                 )
             )
         elif role == "tool":
@@ -293,9 +304,35 @@ def _from_wire(messages: Iterable[Mapping[str, Any]]) -> list[Message]:
 
 
 def _text_of(content: Any) -> str:
+    """The text of a message's content (of its ``text`` parts, when a list)."""
     if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, Mapping) and p.get("type", "text") == "text"
+        )
     return "" if content is None else str(content)
+
+
+def _for_mistral_common(wire_messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wire messages as mistral-common's request model reads them: it takes a
+    thinking chunk's ``thinking`` as one string, where Mistral's API (and so agentkit)
+    sends a list of text parts; the texts are joined, nothing else changes."""
+    out = []
+    for message in wire_messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, Mapping) and p.get("type") == "thinking" for p in content
+        ):
+            chunks = [
+                {**p, "thinking": _text_of(p["thinking"])}
+                if isinstance(p, Mapping) and p.get("type") == "thinking"
+                else p
+                for p in content
+            ]
+            message = {**message, "content": chunks}
+        out.append(message)
+    return out
 
 
 def _validate(
@@ -312,7 +349,9 @@ def _validate(
         tokens.TokenizerVersion(f"v{version}"), validator_mod.ValidationMode.serving
     )
     try:
-        request = request_mod.ChatCompletionRequest.from_openai(wire_messages, tools, model=model)
+        request = request_mod.ChatCompletionRequest.from_openai(
+            _for_mistral_common(wire_messages), tools, model=model
+        )
         validator.validate_request(request)
     except (exceptions.MistralCommonException, ValueError) as error:
         rule = str(error)
@@ -355,6 +394,28 @@ def check_mistral_conversation(
             where="conversation",
             model=model,
         )
+
+
+def check_mistral_request(
+    body: Mapping[str, Any],
+    *,
+    model: str = "mistral-small-2506",
+    tokenizer_version: int = 11,
+) -> None:
+    """Check one chat request body, exactly as it was sent, with mistral-common's
+    validator (serving mode): its messages and tools. Raises ``MistralRuleError``.
+
+    Thinking chunks are read as mistral-common's request model takes them (their text
+    parts joined into one string): the only change made to what was sent.
+    """
+    _validate(
+        list(body["messages"]),
+        body.get("tools"),
+        request_index=1,
+        version=tokenizer_version,
+        where="request",
+        model=model,
+    )
 
 
 def check_mistral_cassette(

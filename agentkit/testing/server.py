@@ -47,6 +47,7 @@ __all__ = [
     "drop_connection",
     "malformed",
     "reply_error",
+    "reply_events",
     "reply_json",
     "reply_text",
     "reply_tool_calls",
@@ -60,9 +61,13 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 def usage(
-    prompt_tokens: int = 10, completion_tokens: int = 5, cached_tokens: int | None = None
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    cached_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """A ``usage`` object; ``cached_tokens`` goes in ``prompt_tokens_details``."""
+    """A ``usage`` object; ``cached_tokens`` goes in ``prompt_tokens_details``,
+    ``reasoning_tokens`` in ``completion_tokens_details``."""
     data: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -70,6 +75,8 @@ def usage(
     }
     if cached_tokens is not None:
         data["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    if reasoning_tokens is not None:
+        data["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     return data
 
 
@@ -105,6 +112,13 @@ class Reply:
     """Streamed: seconds between events."""
     model: str | None = None
     """The ``model`` in the answer; defaults to the request's."""
+    events: tuple[bytes, ...] = ()
+    """Streamed: these ``data:`` payloads, sent as they are, instead of events made from
+    the reply (``reply_events()``); a plain request gets ``body``."""
+    thinking: str | None = None
+    """The model's thinking before its answer: in Mistral's style a ``thinking`` chunk
+    leading a content list (streamed as such chunks), in OpenAI's style the
+    ``reasoning_content`` field other OpenAI-compatible servers send (DeepSeek, vLLM)."""
 
 
 def _replyargs(**kwargs: Any) -> dict[str, Any]:
@@ -120,11 +134,13 @@ def reply_text(
     delay: float | None = None,
     headers: Mapping[str, str] | None = None,
     truncate_after: int | None = None,
+    thinking: str | None = None,
 ) -> Reply:
-    """A plain text answer."""
+    """A plain text answer (after ``thinking``, when given)."""
     return Reply(
         content=content,
         **_replyargs(
+            thinking=thinking,
             finish_reason=finish_reason,
             usage=usage,
             style=style,
@@ -133,6 +149,16 @@ def reply_text(
             truncate_after=truncate_after,
         ),
     )
+
+
+def reply_events(*payloads: bytes | str | Mapping[str, Any]) -> Reply:
+    """A stream of exactly these ``data:`` payloads (objects are sent as JSON; put
+    ``"[DONE]"`` last yourself): for replaying a real server's chunks as they were."""
+    events = tuple(
+        p.encode() if isinstance(p, str) else p if isinstance(p, bytes) else json.dumps(p).encode()
+        for p in payloads
+    )
+    return Reply(events=events)
 
 
 def reply_json(value: Any, **kwargs: Any) -> Reply:
@@ -149,9 +175,10 @@ def reply_tool_calls(
     delay: float | None = None,
     headers: Mapping[str, str] | None = None,
     truncate_after: int | None = None,
+    thinking: str | None = None,
 ) -> Reply:
     """An answer calling tools: ``("name", {args})``, ``("name", "raw args")`` or
-    ``("name", args, "id")`` each."""
+    ``("name", args, "id")`` each (after ``thinking``, when given)."""
     encoded = []
     for call in calls:
         name, args = call[0], call[1]
@@ -161,6 +188,7 @@ def reply_tool_calls(
         content=content,
         tool_calls=tuple(encoded),
         **_replyargs(
+            thinking=thinking,
             finish_reason=finish_reason,
             usage=usage,
             style=style,
@@ -303,6 +331,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         style = reply.style or owner.style
         stream = isinstance(body, dict) and bool(body.get("stream"))
+        if reply.events and stream and reply.status == 200:
+            self._stream(reply, reply.events, style)
+            return
         if reply.body is not None or reply.status != 200:
             if stream and reply.status == 200 and reply.body is not None:
                 self._stream(reply, [reply.body], style)
@@ -406,6 +437,11 @@ def _completion(reply: Reply, style: Style, model: str) -> dict[str, Any]:
         message["tool_calls"] = _wire_calls(reply, style)
         if reply.content is None:
             message["content"] = "" if style == "mistral" else None
+    if reply.thinking is not None and style == "mistral":
+        text = [{"type": "text", "text": reply.content}] if reply.content else []
+        message["content"] = [_thinking_chunk(reply.thinking), *text]
+    elif reply.thinking is not None:
+        message["reasoning_content"] = reply.thinking
     data: dict[str, Any] = {
         "id": _response_id(style),
         "object": "chat.completion",
@@ -416,6 +452,10 @@ def _completion(reply: Reply, style: Style, model: str) -> dict[str, Any]:
     if reply.usage is not None:
         data["usage"] = dict(reply.usage)
     return data
+
+
+def _thinking_chunk(text_: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text_}]}
 
 
 def _pieces(text_: str, size: int = 8) -> list[str]:
@@ -438,6 +478,12 @@ def _chunks(reply: Reply, style: Style, model: str, include_usage: bool) -> list
         return json.dumps(data).encode()
 
     events = [chunk({"role": "assistant", "content": ""})]
+    if reply.thinking:
+        for piece in _pieces(reply.thinking):
+            if style == "mistral":
+                events.append(chunk({"content": [_thinking_chunk(piece)]}))
+            else:
+                events.append(chunk({"reasoning_content": piece}))
     if reply.content:
         events.extend(chunk({"content": piece}) for piece in _pieces(reply.content))
     for index, call in enumerate(_wire_calls(reply, style)):
