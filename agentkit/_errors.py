@@ -291,6 +291,8 @@ class ModelAPIError(AgentkitError):
         self.status_code = status_code
         self.body = body
         self.model_name = model_name
+        self.retry_after: float | None = None
+        """Seconds the server asked to wait before retrying (``Retry-After``), if it said."""
 
 
 class ModelHTTPError(ModelAPIError):

@@ -204,7 +204,7 @@ async def send(
                 finally:
                     await response.aclose()
             error, retryable = status_error(endpoint, response, attempt + 1)
-            retry_after = _retry_after(response.headers)
+            retry_after = error.retry_after = _retry_after(response.headers)
         if not retryable or attempt >= policy.max_retries:
             raise error from None
         if retry_after is not None:
