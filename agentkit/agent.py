@@ -199,12 +199,21 @@ class Agent(Generic[DepsT, OutputT]):
         none. Put it first in a history you build yourself."""
         return self._runner.plan(model).system
 
-    def to_asgi(self, *, model: Model | str | None = None, token: str | None = None) -> Any:
+    def to_asgi(
+        self,
+        *,
+        model: Model | str | None = None,
+        token: str | None = None,
+        allow_origins: Sequence[str] = (),
+        allow_hosts: Sequence[str] = (),
+    ) -> Any:
         """This agent as an ASGI app: a web chat at ``/`` and the OpenAI chat-completions
         API under ``/v1`` (see ``agentkit.serve``; needs the ``web`` extra)."""
         from agentkit.serve import create_app  # lazy: the one upward import (serve is optional)
 
-        return create_app(self, model=model, token=token)
+        return create_app(
+            self, model=model, token=token, allow_origins=allow_origins, allow_hosts=allow_hosts
+        )
 
     # -- lifecycle and test seams -----------------------------------------------------------
 

@@ -3,6 +3,7 @@ chromedriver and selenium; nothing is downloaded). Under ``CI=true`` it never sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import weather_tool
+from support import model_on, weather_tool
 
 from agentkit import Agent, tool
 from agentkit.serve import BackgroundServer
@@ -36,6 +37,12 @@ def _have_browser() -> bool:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """A fresh headless Chromium (its own profile directory), closed after the test."""
+    with _chromium() as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def _chromium(*extra_flags: str) -> Iterator[Any]:
     if not _have_browser():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed (.ci/run installs them)")
@@ -59,6 +66,7 @@ def browser() -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--window-size=900,640",
         f"--user-data-dir={profile}",
+        *extra_flags,
     ):
         options.add_argument(flag)
     # The system chromedriver, named outright: Selenium Manager never runs (no download).
@@ -216,3 +224,108 @@ def test_model_output_and_tool_results_are_text_never_html(browser: Any) -> None
         assert hostile in browser.find_element(By.CSS_SELECTOR, ".tool .result").text
         assert browser.find_elements(By.CSS_SELECTOR, "#log img, #log script") == []
         assert browser.execute_script("return window.__pwned === undefined") is True
+
+
+# -- a browser as the attacker ---------------------------------------------------------------
+
+ATTACK_PAGE = """<!doctype html><title>cute cats</title><body><script>
+const target = "{target}";
+const ask = JSON.stringify({{conversation: "c0nversation-1", prompt: "Book 9 nights in Lyon"}});
+const api = JSON.stringify({{model: "x", messages: [{{role: "user", content: "Book it"}}]}});
+Promise.allSettled([
+  // No preflight for these two: text/plain is a "simple" content type.
+  fetch(target + "/api/chat", {{method: "POST", mode: "no-cors",
+        headers: {{"Content-Type": "text/plain"}}, body: ask}}),
+  fetch(target + "/v1/chat/completions", {{method: "POST", mode: "no-cors",
+        headers: {{"Content-Type": "text/plain"}}, body: api}}),
+  // JSON needs a preflight, which the server does not grant to this origin.
+  fetch(target + "/api/chat", {{method: "POST",
+        headers: {{"Content-Type": "application/json"}}, body: ask}}),
+]).then(results => {{
+  document.body.dataset.done = results.map(r => r.status).join(",");
+}});
+</script></body>"""
+
+
+@contextlib.contextmanager
+def _attacker_site(page: str) -> Iterator[str]:
+    """A web site on another port of 127.0.0.1 serving ``page`` at ``/``."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join()
+
+
+def test_a_page_on_another_port_cannot_make_the_agent_run(browser: Any) -> None:
+    """In Chromium: a page on another loopback port posts to the page's endpoint and the
+    OpenAI API (``text/plain`` without a preflight, and JSON with one); the agent never
+    runs, so no tool is called."""
+    from agentkit.testing.server import LocalModelServer, reply_tool_calls
+
+    with LocalModelServer(style="mistral") as upstream:
+        upstream.add(*[reply_tool_calls(("book_hotel", {"city": "Lyon", "nights": 9}))] * 3)
+        agent: Agent[Any, str] = Agent(
+            model_on(upstream), tools=[get_weather, book_hotel], name="travel-desk"
+        )
+        with (
+            BackgroundServer(agent) as served,
+            _attacker_site(ATTACK_PAGE.format(target=served.url)) as site,
+        ):
+            browser.get(site)
+            done = _wait(
+                browser,
+                lambda d: d.execute_script("return document.body.dataset.done"),
+                "the attack page's requests to settle",
+            )
+        assert done == "fulfilled,fulfilled,rejected"  # sent (opaque), sent, blocked by CORS
+        assert upstream.requests == []
+
+
+def test_a_rebound_name_cannot_reach_the_agent(model_server_for_browser: Any) -> None:
+    """In Chromium, with ``evil.example`` resolving to 127.0.0.1 (what DNS rebinding does):
+    the page the browser loads from that name gets 403, and its same-origin POST runs
+    nothing."""
+    upstream = model_server_for_browser
+    agent: Agent[Any, str] = Agent(model_on(upstream), tools=[get_weather], name="desk")
+    with BackgroundServer(agent) as served:
+        rule = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+        with _chromium(rule) as driver:
+            driver.get(f"http://evil.example:{served.port}/")
+            assert "host_not_allowed" in driver.page_source
+            status = driver.execute_script(
+                "return fetch('/api/chat', {method: 'POST', headers: {'Content-Type': "
+                "'application/json'}, body: JSON.stringify({conversation: 'c0nversation-1', "
+                "prompt: 'hi'})}).then(r => r.status)"
+            )
+    assert status == 403
+    assert upstream.requests == []
+
+
+@pytest.fixture
+def model_server_for_browser() -> Iterator[Any]:
+    """A ``LocalModelServer`` with one answer ready, which a blocked request never takes."""
+    from agentkit.testing.server import LocalModelServer, reply_text
+
+    with LocalModelServer(style="mistral") as server:
+        server.add(reply_text("You should never see this."))
+        yield server

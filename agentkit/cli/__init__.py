@@ -142,6 +142,21 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="require this token on every request (or set AGENTKIT_SERVE_TOKEN); "
         "needed for a --host other than loopback",
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages on ORIGIN (https://app.example.com) call the server (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer requests addressed to NAME too, not only to loopback names (a proxy's "
+        "or container's name; repeatable)",
+    )
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Renderer], int]] = {

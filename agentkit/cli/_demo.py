@@ -77,7 +77,15 @@ def serve_agent(
             renderer.info(f"Every request needs the token (open {url}/?token=...).")
         renderer.info("Ctrl-C stops the server.")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops
-            serve(agent, host=args.host, port=args.port, token=token, model=model)
+            serve(
+                agent,
+                host=args.host,
+                port=args.port,
+                token=token,
+                model=model,
+                allow_origins=args.allow_origin,
+                allow_hosts=args.allow_host,
+            )
         renderer.info("stopped")
     return EXIT_OK
 

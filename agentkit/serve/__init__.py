@@ -11,8 +11,12 @@ tool calls that need approval. ``POST /v1/chat/completions`` and ``GET /v1/model
 speak the OpenAI API, so any OpenAI client or chat UI can use the agent.
 
 It binds to 127.0.0.1 by default; any other host needs a token (``token=`` or
-``AGENTKIT_SERVE_TOKEN``), then checked on every request. Needs the ``web`` extra
-(Starlette and uvicorn), imported only when a server is made.
+``AGENTKIT_SERVE_TOKEN``), then checked on every request. Browsers cannot use it behind
+their user's back: ``POST`` takes only ``application/json``, pages on other origins are
+refused unless allowed (``allow_origins``, with CORS), and without a token only requests
+addressed to a loopback name are answered (``allow_hosts`` adds names), which stops DNS
+rebinding. Needs the ``web`` extra (Starlette and uvicorn), imported only when a server
+is made.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ipaddress
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from agentkit._errors import ConfigurationError
@@ -43,12 +48,16 @@ def create_app(
     model: Model | str | None = None,
     token: str | None = None,
     max_body_bytes: int | None = None,
+    allow_origins: Sequence[str] = (),
+    allow_hosts: Sequence[str] = (),
 ) -> ASGIApp:
     """The ASGI app serving ``agent``: the chat page, its event stream and the OpenAI API.
 
     ``model`` overrides the agent's model for every run; with ``token`` set, every request
     must carry it (``Authorization: Bearer <token>``); bodies over ``max_body_bytes``
-    (default 1 MB) are refused with 413.
+    (default 1 MB) are refused with 413. Pages on ``allow_origins``
+    (``"https://app.example.com"``) may call it; without a token, it answers requests
+    addressed to loopback names and ``allow_hosts`` only.
     """
     try:
         from agentkit.serve._app import DEFAULT_MAX_BODY_BYTES
@@ -61,7 +70,14 @@ def create_app(
             ) from None
         raise
     limit = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
-    return make(agent, model=model, token=token, max_body_bytes=limit)
+    return make(
+        agent,
+        model=model,
+        token=token,
+        max_body_bytes=limit,
+        allow_origins=allow_origins,
+        allow_hosts=allow_hosts,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -101,10 +117,14 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     model: Model | str | None = None,
+    allow_origins: Sequence[str] = (),
+    allow_hosts: Sequence[str] = (),
 ) -> None:
     """Serve ``agent`` with uvicorn until interrupted (what ``agentkit serve`` runs)."""
     token = check_bind(host, token)
-    app = create_app(agent, model=model, token=token)
+    app = create_app(
+        agent, model=model, token=token, allow_origins=allow_origins, allow_hosts=allow_hosts
+    )
     server = _uvicorn_server(app)
     server.config.host, server.config.port = host, port
     server.run()
@@ -128,11 +148,19 @@ class BackgroundServer:
         port: int = 0,
         token: str | None = None,
         model: Model | str | None = None,
+        allow_origins: Sequence[str] = (),
+        allow_hosts: Sequence[str] = (),
     ) -> None:
         self.token = check_bind(host, token)
         self.host = host
         self._port = port
-        self._app = create_app(agent, model=model, token=self.token)
+        self._app = create_app(
+            agent,
+            model=model,
+            token=self.token,
+            allow_origins=allow_origins,
+            allow_hosts=allow_hosts,
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None

@@ -9,8 +9,10 @@ Routes::
     POST /v1/chat/completions     OpenAI-compatible chat completions, plain and streamed
 
 Every request is checked against the token when one is set (``Authorization: Bearer``,
-or ``?token=`` for the page itself). Request bodies are bounded. A client that
-disconnects while its run goes on cancels the run.
+or ``?token=`` for the page itself), and against cross-site and rebound callers
+(``agentkit.serve._guard``). Request bodies are bounded and checked before any run
+starts: what cannot be processed is a 400 in OpenAI's error shape, never a 500. A
+client that disconnects while its run goes on cancels the run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agentkit._errors import AgentkitError
+from agentkit._errors import (
+    AgentkitError,
+    ModelAPIError,
+    ModelTimeoutError,
+    RateLimitError,
+    RunPausedError,
+)
 from agentkit.approval import Decision, Denied, pending_approvals
 from agentkit.events import (
     ApprovalRequiredEvent,
@@ -44,6 +52,7 @@ from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessag
 from agentkit.models.base import Model
 from agentkit.output import OUTPUT_TOOL_NAME
 from agentkit.serve import _openai as oai
+from agentkit.serve._guard import BrowserGuard
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -65,12 +74,16 @@ def create_app(
     model: Model | str | None = None,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_origins: Sequence[str] = (),
+    allow_hosts: Sequence[str] = (),
 ) -> ASGIApp:
     """The ASGI app serving ``agent`` (see the module docstring for its routes).
 
     ``model`` overrides the agent's model for every run; ``token``, when set, is required
-    on every request. The app holds the agent's connections open while it is served
-    (its lifespan), and closes them at shutdown.
+    on every request. Without a token, only requests addressed to a loopback name (or
+    one of ``allow_hosts``) are answered; pages on ``allow_origins`` may call it (CORS).
+    The app holds the agent's connections open while it is served (its lifespan), and
+    closes them at shutdown.
     """
     served = _Served(agent, model, max_body_bytes)
 
@@ -89,7 +102,10 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    return _TokenCheck(app, token) if token else app
+    inner: ASGIApp = _TokenCheck(app, token) if token else app
+    return BrowserGuard(
+        inner, allow_origins=allow_origins, allow_hosts=allow_hosts, check_host=not token
+    )
 
 
 class _TokenCheck:
@@ -204,6 +220,13 @@ class _Served:
                 self._keep(cid, list(exc.messages))
             yield {"type": "run_error", "error": type(exc).__name__, "message": str(exc)}
             return
+        except Exception as exc:  # a bug, not the client's: the page still hears of it
+            yield {
+                "type": "run_error",
+                "error": "InternalError",
+                "message": _internal_error(exc)["error"]["message"],
+            }
+            return
         self._keep(cid, list(result.messages))
         usage = result.usage
         yield {
@@ -234,7 +257,11 @@ class _Served:
 
     async def completions(self, request: Request) -> Response:
         try:
-            chat = oai.parse_chat(await _read_json(request, self.limit))
+            body = await _read_json(request, self.limit)
+            chat = oai.parse_chat(body)
+            refusal = oai.response_format_refusal(body, self.agent.output_type is not str)
+            if refusal is not None:
+                raise refusal
         except oai.ClientError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
         try:
@@ -242,8 +269,7 @@ class _Served:
             # a history given to a run is sent as it is, so the system message goes first.
             plan_system = self.agent.system_message(model=self.model)
         except AgentkitError as exc:
-            status, body = _run_error(exc)
-            return JSONResponse(body, status_code=status)
+            return _error_response(exc)
         history = oai.with_instructions(plan_system, chat.instructions, chat.history)
         name = self.agent.name
         id_ = oai.completion_id()
@@ -253,12 +279,11 @@ class _Served:
         async def answer() -> Response:
             try:
                 result = await self.agent.run(
-                    chat.prompt, message_history=history, model=self.model
+                    chat.prompt, message_history=history, model=self.model, settings=chat.settings
                 )
                 content = oai.output_text(result.output)
             except AgentkitError as exc:
-                status, body = _run_error(exc)
-                return JSONResponse(body, status_code=status)
+                return _error_response(exc)
             return JSONResponse(oai.completion(name, content, result.usage, id_=id_))
 
         return _Watched(answer)
@@ -270,7 +295,7 @@ class _Served:
         yield oai.chunk(name, id_=id_, delta={"role": "assistant", "content": ""})
         try:
             async with self.agent.run_stream(
-                chat.prompt, message_history=history, model=self.model
+                chat.prompt, message_history=history, model=self.model, settings=chat.settings
             ) as stream:
                 async for event in stream:
                     if text_output and isinstance(event, TextDeltaEvent) and event.text:
@@ -278,7 +303,11 @@ class _Served:
                 result = stream.result
             content = oai.output_text(result.output)
         except AgentkitError as exc:
-            yield oai.sse(_run_error(exc)[1])
+            yield oai.sse(_run_error(exc)[2])
+            yield oai.DONE
+            return
+        except Exception as exc:  # a bug, not the client's: still an error event, then DONE
+            yield oai.sse(_internal_error(exc))
             yield oai.DONE
             return
         if not text_output:
@@ -382,16 +411,53 @@ def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | Non
     return cid, prompt, decisions
 
 
-def _run_error(exc: AgentkitError) -> tuple[int, dict[str, Any]]:
-    """A run that failed, as an OpenAI error: what happened, and that it is the server's."""
+def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """A run that failed, as an OpenAI error: status, headers and body, chosen so that
+    clients' retry logic does the right thing.
+
+    The upstream model's rate limit stays a 429 (with its ``Retry-After``), its timeout is
+    a 504 and its other failures a 502: retrying later may help. A run that failed on its
+    own (a loop, a budget, a tool) is a 500 with ``x-should-retry: false`` (the openai SDK
+    honours it), since a retry would run the whole agent again for the same failure.
+    """
     message = f"The agent's run failed ({type(exc).__name__}): {exc}"
-    if exc.__class__.__name__ == "RunPausedError":
+    code = type(exc).__name__
+    if isinstance(exc, RunPausedError):
         message = (
             "The agent paused for a tool call that needs approval; the OpenAI API cannot "
             "give one. Use the web chat (GET /) to approve it."
         )
-        return 409, oai.error_body(message, type_="server_error", code="approval_required")
-    return 500, oai.error_body(message, type_="server_error", code=type(exc).__name__)
+        body = oai.error_body(message, type_="server_error", code="approval_required")
+        return 409, {"x-should-retry": "false"}, body
+    if isinstance(exc, RateLimitError):
+        headers = {}
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(max(1, round(exc.retry_after)))
+        body = oai.error_body(message, type_="rate_limit_error", code="rate_limit_exceeded")
+        return 429, headers, body
+    if isinstance(exc, ModelTimeoutError):
+        return 504, {}, oai.error_body(message, type_="server_error", code=code)
+    if isinstance(exc, ModelAPIError):
+        return 502, {}, oai.error_body(message, type_="server_error", code=code)
+    body = oai.error_body(message, type_="server_error", code=code)
+    return 500, {"x-should-retry": "false"}, body
+
+
+def _error_response(exc: AgentkitError) -> Response:
+    status, headers, body = _run_error(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _internal_error(exc: Exception) -> dict[str, Any]:
+    """An unexpected failure (a bug in agentkit or the app): logged, and said plainly."""
+    import logging
+
+    logging.getLogger("agentkit.serve").exception("the run failed unexpectedly")
+    message = (
+        f"The server failed unexpectedly ({type(exc).__name__}); its log has the details. "
+        "This is a bug, not something the request can fix."
+    )
+    return oai.error_body(message, type_="server_error", code="internal_error")
 
 
 async def _read_json(request: Request, limit: int) -> Any:
@@ -410,9 +476,15 @@ async def _read_json(request: Request, limit: int) -> Any:
         if len(data) > limit:
             raise too_big
     try:
-        return json.loads(data)
+        value = json.loads(data)
+    except RecursionError:
+        raise oai.ClientError(
+            f"The request body is nested too deeply (more than {oai.MAX_DEPTH} levels); flatten it."
+        ) from None
     except ValueError:
         raise oai.ClientError("The request body is not valid JSON.") from None
+    oai.check_json(value)
+    return value
 
 
 def _html_escape(text: str) -> str:

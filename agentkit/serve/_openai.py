@@ -27,18 +27,22 @@ from agentkit.messages import (
     TextPart,
     UserMessage,
 )
+from agentkit.models.base import ModelSettings
 from agentkit.usage import Usage
 
 __all__ = [
     "DONE",
+    "MAX_DEPTH",
     "ClientError",
     "ParsedChat",
+    "check_json",
     "chunk",
     "completion",
     "completion_id",
     "error_body",
     "output_text",
     "parse_chat",
+    "response_format_refusal",
     "sse",
     "usage_json",
     "with_instructions",
@@ -80,6 +84,41 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a request body may have."""
+
+
+def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
+    """Refuse (``ClientError``) what parses as JSON but cannot be processed: nesting past
+    ``MAX_DEPTH`` and strings holding lone surrogates (``"\\ud800"`` is valid JSON, but
+    no UTF-8 text; it would fail later, mid-run)."""
+    if depth > MAX_DEPTH:
+        raise ClientError(
+            f"The request body is nested more than {MAX_DEPTH} levels deep; flatten it.",
+            param=where,
+        )
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            check_json(item, f"{where}.{key}" if where != "body" else key, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json(item, f"{where}[{index}]", depth + 1)
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ClientError(
+            f"{where} holds a lone UTF-16 surrogate ({text[exc.start]!r} at character "
+            f"{exc.start}), which is not text: send valid Unicode.",
+            param=where,
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedChat:
     """What a chat-completions request asks the agent: history, prompt, extra instructions."""
@@ -90,6 +129,8 @@ class ParsedChat:
     """The client's system messages, joined (added to the agent's, never instead)."""
     stream: bool
     include_usage: bool
+    settings: ModelSettings | None = None
+    """The sampling parameters the client set (``max_tokens``, ``temperature``, ...)."""
 
 
 _ROLES = ("system", "developer", "user", "assistant")
@@ -110,11 +151,25 @@ def parse_chat(body: Any) -> ParsedChat:
             "'tools' from the client. Send the conversation only.",
             param="tools",
         )
+    if body.get("tool_choice") not in (None, "auto"):
+        raise ClientError(
+            "This endpoint serves an agentkit agent that chooses its own tools; "
+            "'tool_choice' cannot be set by the client.",
+            param="tool_choice",
+        )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ClientError("'stream' must be true or false.", param="stream")
     options = body.get("stream_options") or {}
-    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    if not isinstance(options, dict):
+        raise ClientError("'stream_options' must be an object.", param="stream_options")
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise ClientError(
+            "'stream_options.include_usage' must be true or false.",
+            param="stream_options.include_usage",
+        )
+    _refuse_unsupported(body)
     instructions: list[str] = []
     conversation: list[Message] = []
     for index, item in enumerate(messages):
@@ -158,7 +213,92 @@ def parse_chat(body: Any) -> ParsedChat:
         instructions="\n\n".join(filter(None, instructions)) or None,
         stream=stream,
         include_usage=include_usage,
+        settings=_settings(body),
     )
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    """Parameters this endpoint cannot honour are refused, never silently ignored."""
+    n = body.get("n", 1)
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n != 1):
+        raise ClientError(
+            f"'n' is {n!r}, but an agent's run gives one answer: send n=1 (or leave it out) "
+            "and make several requests for several answers.",
+            param="n",
+        )
+    if body.get("logprobs") or body.get("top_logprobs"):
+        raise ClientError(
+            "'logprobs' cannot be given: the answer is an agent's output, possibly after "
+            "several model requests, not one sampled completion. Leave it out.",
+            param="logprobs",
+        )
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise ClientError("This endpoint answers text only.", param="modalities")
+
+
+def response_format_refusal(body: Any, structured_output: bool) -> ClientError | None:
+    """Why ``response_format`` does not fit the agent (whose output type decides the
+    format), or None: ``text`` fits a text agent, ``json_object`` and ``json_schema``
+    an agent with a structured output (whose own schema is what it answers with)."""
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return ClientError(
+            "'response_format' must be an object whose 'type' is 'text', 'json_object' or "
+            "'json_schema'.",
+            param="response_format",
+        )
+    if kind == "text" and structured_output:
+        return ClientError(
+            "This agent answers with a structured output (JSON), so 'response_format' "
+            "'text' cannot be honoured: leave it out, or use 'json_object'.",
+            param="response_format",
+        )
+    if kind != "text" and not structured_output:
+        return ClientError(
+            f"This agent answers with text, so 'response_format' {kind!r} cannot be "
+            "honoured: the agent's output type decides the format. Leave it out.",
+            param="response_format",
+        )
+    return None
+
+
+def _settings(body: dict[str, Any]) -> ModelSettings | None:
+    """The sampling parameters the client set, checked (per model request of the run)."""
+    values: dict[str, Any] = {}
+    for name, field in (("max_completion_tokens", "max_tokens"), ("max_tokens", "max_tokens")):
+        value = body.get(name)
+        if value is None or field in values:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ClientError(f"'{name}' must be a positive integer.", param=name)
+        values[field] = value
+    for name, low, high in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)):
+        value = body.get(name)
+        if value is None:
+            continue
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not (low <= value <= high)
+        ):
+            raise ClientError(f"'{name}' must be a number from {low:g} to {high:g}.", param=name)
+        values[name] = float(value)
+    seed = body.get("seed")
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ClientError("'seed' must be an integer.", param="seed")
+        values["seed"] = seed
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
+            raise ClientError("'stop' must be a string or a list of strings.", param="stop")
+        values["stop"] = tuple(stops)
+    return ModelSettings(**values) if values else None
 
 
 def _text(content: Any, param: str) -> str:
