@@ -482,3 +482,54 @@ async def test_a_dumped_run_and_a_session_give_a_case_per_turn(tmp_path: Path) -
     assert isinstance(
         Dataset.from_messages([second.messages]).cases[1].history[1], AssistantMessage
     )
+
+
+def _judge_answers(request: Any) -> Any:
+    """A scripted judge: a verdict for the answer about Paris, malformed text otherwise."""
+    question = str(request.messages[-1].content)
+    if "Sunny in Paris" in question:
+        return output_call({"score": 0.8, "reason": "It names the weather."})
+    if "Raining" in question:
+        return output_call({"score": 0.2, "reason": "It does not answer."})
+    return "The answer is great!!!"  # not the verdict tool: malformed
+
+
+async def test_an_llm_judge_scores_with_a_reason_and_a_malformed_judge_fails_its_case() -> None:
+    """A judge's score and reason become the result (passing at its threshold); a judge that
+    answers malformed output gives that case a clear evaluator error, the rest go on."""
+    from agentkit.evals import Judge
+
+    answers = {"a": "Sunny in Paris", "b": "Raining", "c": "Snow in Oslo"}
+
+    def answer(request: Any) -> str:
+        return answers[str(request.messages[-1].content)]
+
+    dataset = Dataset(
+        cases=[Case(name=n, prompt=n) for n in answers],
+        evaluators=[
+            Judge(rubric="Says what the weather is.", threshold=0.5, include_expected=True)
+        ],
+    )
+    judge = ScriptedModel([_judge_answers] * 8)
+    report = await dataset.evaluate(
+        Agent(None), model=ScriptedModel([answer] * 3), judge_model=judge, concurrency=1
+    )
+    a, b, c = report.cases
+    (verdict,) = a.results
+    assert (verdict.passed, verdict.score, verdict.reason) == (True, 0.8, "It names the weather.")
+    assert a.passed and a.judge_usage is not None and a.judge_usage.requests == 1
+    assert (b.passed, b.results[0].score) == (False, 0.2)
+    error = c.results[0].error or ""
+    assert error.startswith("JudgeError: the judge model gave no usable verdict")
+    assert not c.passed and c.error is None
+    rubric_sent = judge.requests[0].messages[-1].content
+    assert "Says what the weather is." in str(rubric_sent) and "Sunny in Paris" in str(rubric_sent)
+
+
+async def test_a_judge_without_a_model_says_how_to_give_one() -> None:
+    """A judge with no model and no ``judge_model`` fails its evaluator with the fix."""
+    from agentkit.evals import Judge
+
+    dataset = Dataset(cases=[Case(name="a", prompt="hi")], evaluators=[Judge(rubric="Polite.")])
+    report = await dataset.evaluate(Agent(None), model=ScriptedModel(["hello"]))
+    assert "judge_model=" in (report.cases[0].results[0].error or "")

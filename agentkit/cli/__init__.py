@@ -6,6 +6,7 @@
     agentkit chat --tools mytools:TOOLS            # an interactive assistant
     agentkit run path/to/app.py:agent "prompt"     # run an agent once (--json for scripts)
     agentkit serve path/to/app.py:agent            # a web chat and an OpenAI-compatible API
+    agentkit eval dataset.yaml app.py:agent        # evaluate it (see agentkit.evals)
 
 The model is ``--model`` (``local`` for the embedded model, or a model string such
 as ``mistral:mistral-small-2506``). Without ``--model``, ``chat`` and ``demo`` use
@@ -19,8 +20,8 @@ conversation under the user's data directory and resumes it; ``/history`` shows 
 ``/clear`` forgets it.
 
 The package: this module parses the arguments; ``_load`` loads the user's agent or tools
-and picks the model; ``_turns`` runs turns (``ChatSession``); ``_chat``, ``_run`` and
-``_demo`` are the commands; ``_render`` draws a run in the terminal; ``_otlp`` exports
+and picks the model; ``_turns`` runs turns (``ChatSession``); ``_chat``, ``_run``,
+``_demo`` and ``_eval`` are the commands; ``_render`` draws a run in the terminal; ``_otlp`` exports
 traces.
 """
 
@@ -32,6 +33,7 @@ from collections.abc import Callable, Sequence
 from agentkit._errors import AgentkitError, ConfigurationError
 from agentkit.cli._chat import LOCAL_CHAT_INSTRUCTIONS, chat_agent, cmd_chat, session_path
 from agentkit.cli._demo import cmd_demo, cmd_serve
+from agentkit.cli._eval import add_eval_parser, cmd_eval
 from agentkit.cli._load import (
     API_KEY_VARIABLES,
     MODEL_FORMS,
@@ -131,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("target", metavar="FILE.py:AGENT", help="the agent (or module:attr)")
     serve.add_argument("--model", help=f"override the agent's model: {model_help}")
     _serve_arguments(serve)
+    add_eval_parser(commands, model_help)
     return parser
 
 
@@ -164,6 +167,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Renderer], int]] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "eval": cmd_eval,
 }
 
 
