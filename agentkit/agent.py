@@ -24,6 +24,8 @@ from agentkit._errors import AgentRunError, ConfigurationError, UserError
 from agentkit.tools import Tool, Toolset, _split_tools
 
 if TYPE_CHECKING:  # the run core and the model layer load at the first Agent(...)
+    from mcp.server.lowlevel import Server as MCPLowLevelServer
+
     from agentkit._run import Prompt, Run
     from agentkit._run.history import Session
     from agentkit.approval import Approvals
@@ -214,6 +216,20 @@ class Agent(Generic[DepsT, OutputT]):
         return create_app(
             self, model=model, token=token, allow_origins=allow_origins, allow_hosts=allow_hosts
         )
+
+    def to_mcp(
+        self,
+        *,
+        model: Model | str | None = None,
+        expose_tools: bool = False,
+        description: str | None = None,
+    ) -> MCPLowLevelServer[Any]:
+        """This agent as an MCP server: an ``mcp.server.lowlevel.Server`` offering one tool,
+        named after the agent, that takes a ``prompt`` (and, with ``expose_tools``, the
+        agent's own tools). See ``agentkit.mcp._server``; needs the ``mcp`` extra."""
+        from agentkit.mcp._server import agent_server  # lazy: mcp is optional, and above
+
+        return agent_server(self, model=model, expose_tools=expose_tools, description=description)
 
     # -- lifecycle and test seams -----------------------------------------------------------
 

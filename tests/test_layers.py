@@ -54,9 +54,10 @@ LAYERS: list[list[str]] = [
 (except a package's own submodules, see ``_group``). Library modules never import
 testing/, cli or serve/."""
 
-LAZY_ENTRY_POINTS = {("agent", "serve")}
+LAZY_ENTRY_POINTS = {("agent", "serve"), ("agent", "mcp")}
 """Upward imports allowed inside a function body only: ``Agent.to_asgi()`` hands the agent
-to the optional ``serve`` package, imported when called (checked lazy below)."""
+to the optional ``serve`` package and ``Agent.to_mcp()`` to ``mcp``, imported when called
+(checked lazy below)."""
 
 GROUPED = ("testing", "evals", "serve", "cli", "mcp")
 """Packages whose submodules share their package's layer."""
