@@ -7,6 +7,7 @@
     agentkit run path/to/app.py:agent "prompt"     # run an agent once (--json for scripts)
     agentkit serve path/to/app.py:agent            # a web chat and an OpenAI-compatible API
     agentkit eval dataset.yaml app.py:agent        # evaluate it (see agentkit.evals)
+    agentkit mcp path/to/app.py:agent              # an MCP server (stdio; --http PORT)
 
 The model is ``--model`` (``local`` for the embedded model, or a model string such
 as ``mistral:mistral-small-2506``). Without ``--model``, ``chat`` and ``demo`` use
@@ -21,13 +22,14 @@ conversation under the user's data directory and resumes it; ``/history`` shows 
 
 The package: this module parses the arguments; ``_load`` loads the user's agent or tools
 and picks the model; ``_turns`` runs turns (``ChatSession``); ``_chat``, ``_run``,
-``_demo`` and ``_eval`` are the commands; ``_render`` draws a run in the terminal; ``_otlp`` exports
-traces.
+``_demo``, ``_eval`` and ``_mcp`` are the commands; ``_render`` draws a run in the terminal;
+``_otlp`` exports traces.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from agentkit._errors import AgentkitError, ConfigurationError
@@ -41,6 +43,7 @@ from agentkit.cli._load import (
     load_object,
     resolve_model,
 )
+from agentkit.cli._mcp import add_mcp_parser, cmd_mcp
 from agentkit.cli._render import Renderer, explain, make_renderer
 from agentkit.cli._run import EXIT_STATUS_HELP, cmd_run, result_json
 from agentkit.cli._turns import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ChatSession
@@ -134,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help=f"override the agent's model: {model_help}")
     _serve_arguments(serve)
     add_eval_parser(commands, model_help)
+    add_mcp_parser(commands, model_help)
     return parser
 
 
@@ -168,13 +172,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Renderer], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
     "eval": cmd_eval,
+    "mcp": cmd_mcp,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``agentkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    renderer = make_renderer(plain=True if args.plain else None)
+    out = sys.stderr if args.command == "mcp" else None  # stdio: stdout is the protocol's
+    renderer = make_renderer(out, plain=True if args.plain else None)
     command = _COMMANDS[args.command]
     try:
         with renderer.progress():

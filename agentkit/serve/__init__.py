@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from agentkit.agent import Agent
     from agentkit.models.base import Model
 
-__all__ = ["TOKEN_VARIABLE", "BackgroundServer", "check_bind", "create_app", "serve"]
+__all__ = [
+    "TOKEN_VARIABLE",
+    "BackgroundServer",
+    "check_bind",
+    "create_app",
+    "require_token",
+    "serve",
+]
 
 TOKEN_VARIABLE = "AGENTKIT_SERVE_TOKEN"
 """The environment variable a token is read from when none is given."""
@@ -101,6 +108,14 @@ def check_bind(host: str, token: str | None) -> str | None:
             f"token with --token or {TOKEN_VARIABLE}, or serve on 127.0.0.1 (the default)."
         )
     return token
+
+
+def require_token(app: ASGIApp, token: str) -> ASGIApp:
+    """``app`` behind the token check ``create_app(token=...)`` uses: any HTTP request
+    without ``Authorization: Bearer <token>`` gets 401 (``agentkit mcp --http`` uses it)."""
+    from agentkit.serve._app import _TokenCheck
+
+    return _TokenCheck(app, token)
 
 
 def _uvicorn_server(app: ASGIApp) -> Any:
