@@ -13,7 +13,8 @@ from mcp.client.session import ClientRequestContext
 from mcp.server.lowlevel import Server
 from mcp_agent_app import Report, agent, reporter
 
-from agentkit import Agent, ConfigurationError, tool
+from agentkit import Agent, ConfigurationError, UsageLimits, tool
+from agentkit.mcp import MCPServer
 from agentkit.mcp._server import USAGE_META_KEY
 from agentkit.testing import ScriptedModel, output_call, tool_calls
 
@@ -214,3 +215,61 @@ def test_names_that_cannot_be_mcp_tools_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="both named 'helper'"):
         clash.to_mcp(expose_tools=True)
     clash.to_mcp()  # without the tools, no clash
+
+
+async def test_model_overrides_the_agents_model_for_every_call() -> None:
+    """``to_mcp(model=...)`` runs each call on that model, not the agent's own."""
+    override = ScriptedModel(["from the override"])
+    async with mcp.Client(agent.to_mcp(model=override)) as client:
+        result = await client.call_tool("helper", {"prompt": "hello"})
+    assert _text(result) == "from the override"
+    assert len(override.requests) == 1
+
+
+async def test_a_budget_overrun_is_a_tool_error_with_the_usage_spent() -> None:
+    """A run stopped by its usage limits answers as a tool error naming the limit, and
+    ``_meta`` carries what it spent."""
+    capped = Agent(
+        ScriptedModel([tool_calls(("get_weather", {"city": "Rome"}))] * 3),
+        tools=[agent.tools["get_weather"]],
+        usage_limits=UsageLimits(requests=1),
+        name="capped",
+    )
+    async with mcp.Client(capped.to_mcp()) as client:
+        result = await client.call_tool("capped", {"prompt": "weather?"})
+    assert result.is_error and _text(result).startswith("UsageLimitExceeded")
+    assert result.meta is not None and result.meta[USAGE_META_KEY]["requests"] == 1
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_approval_inside_an_agent_used_as_a_tool_is_elicited_too(mode: str) -> None:
+    """A call waiting inside a child agent (``as_tool``) is asked about naming that agent;
+    approving it resumes the child and then the parent, in the same MCP call."""
+
+    @tool(needs_approval=True)
+    def delete_file(name: str) -> str:
+        """Delete a file."""
+        return f"deleted {name}"
+
+    child_model = ScriptedModel([tool_calls(("delete_file", {"name": "a.txt"})), "child: done"])
+    child = Agent(child_model, tools=[delete_file], name="child")
+    parent = Agent(
+        ScriptedModel([tool_calls(("child", {"prompt": "tidy"})), "parent: done"]),
+        tools=[child.as_tool()],
+        name="parent",
+    )
+    answer = _answering("accept", {"approve": True})
+    async with mcp.Client(parent.to_mcp(), mode=mode, elicitation_callback=answer) as client:
+        result = await client.call_tool("parent", {"prompt": "tidy up"})
+    assert _text(result) == "parent: done"
+    assert len(answer.seen) == 1 and "'parent' (inside child)" in answer.seen[0]
+    assert child_model.requests[-1].messages[-1].content == "deleted a.txt"
+
+
+async def test_agentkit_as_mcp_client_uses_an_agent_served_by_agentkit() -> None:
+    """Another agent reaches the served agent through agentkit's own MCP client: the served
+    agent's answer comes back as the tool result."""
+    outer_model = ScriptedModel([tool_calls(("helper", {"prompt": "weather in Rome"})), "ok"])
+    outer = Agent(outer_model, tools=[MCPServer.in_process(agent.to_mcp())])
+    assert (await outer.run("Rome?")).output == "ok"
+    assert outer_model.requests[1].messages[-1].content == "done: Rome: 21 C, sunny"

@@ -238,7 +238,9 @@ class _Served:
             try:
                 result = await self._run(start, progress)
             except AgentkitError as exc:
-                return _error(f"{type(exc).__name__}: {exc}")
+                spent = getattr(exc, "usage", None)  # UsageLimitExceeded says what was spent
+                usage = spent if isinstance(spent, Usage) else None
+                return _error(f"{type(exc).__name__}: {exc}", usage=usage)
             if not result.is_paused:
                 return self._success(result)
             requests = result.approvals_needed
