@@ -62,6 +62,7 @@ from agentkit.events import (
     PartialOutputEvent,
     RetryEvent,
     TextDeltaEvent,
+    ThinkingDeltaEvent,
     ToolCallArgsDeltaEvent,
     ToolCallStartedEvent,
 )
@@ -108,6 +109,7 @@ _RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 _USAGE_INPUT = "gen_ai.usage.input_tokens"
 _USAGE_OUTPUT = "gen_ai.usage.output_tokens"
 _USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+_USAGE_REASONING = "gen_ai.usage.reasoning.output_tokens"
 _TOKEN_TYPE = "gen_ai.token.type"
 _TOOL_NAME = "gen_ai.tool.name"
 _TOOL_CALL_ID = "gen_ai.tool.call.id"
@@ -148,7 +150,13 @@ _SECONDS_BUCKETS = (
 """The bucket boundaries the GenAI conventions advise for these histograms."""
 
 
-_CHUNKS = (TextDeltaEvent, ToolCallStartedEvent, ToolCallArgsDeltaEvent, PartialOutputEvent)
+_CHUNKS = (
+    TextDeltaEvent,
+    ThinkingDeltaEvent,
+    ToolCallStartedEvent,
+    ToolCallArgsDeltaEvent,
+    PartialOutputEvent,
+)
 """The run events a streamed answer's chunks become."""
 
 
@@ -597,6 +605,8 @@ def _usage_attributes(usage: Usage) -> dict[str, Any]:
     }
     if usage.cached_tokens:
         attributes[_USAGE_CACHE_READ] = usage.cached_tokens
+    if usage.reasoning_tokens:
+        attributes[_USAGE_REASONING] = usage.reasoning_tokens
     if usage.cost_usd is not None:
         attributes[_COST_USD] = usage.cost_usd
     return attributes
@@ -661,7 +671,9 @@ def _user_part(part: TextPart | ImagePart) -> dict[str, Any]:
 
 
 def _assistant_parts(message: AssistantMessage) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = [
+        {"type": "reasoning", "content": part.text} for part in message.thinking
+    ]
     if message.content:
         parts.append({"type": "text", "content": message.content})
     for call in message.tool_calls:

@@ -30,7 +30,13 @@ from agentkit.models import OpenAIChatModel
 from agentkit.models.base import ModelSettings
 from agentkit.testing.scripted import ScriptedModel
 from agentkit.testing.scripted import text as scripted_text
-from agentkit.testing.server import LocalModelServer, reply_error, reply_text, reply_tool_calls
+from agentkit.testing.server import (
+    LocalModelServer,
+    reply_error,
+    reply_text,
+    reply_tool_calls,
+    usage,
+)
 from agentkit.tracing import CAPTURE_CONTENT_ENV, Tracing
 
 SECRET = "sk-agentkit-TRACE-SECRET-7f3a9c"
@@ -897,3 +903,34 @@ def test_readme_tracing_setup_runs_as_written(monkeypatch: pytest.MonkeyPatch) -
         "execute_tool get_weather",
         "invoke_agent agent",
     ]
+
+
+@pytest.mark.anyio
+async def test_thinking_is_traced_only_with_content_on(telemetry: Telemetry) -> None:
+    """A reasoning answer's thinking is a ``reasoning`` part of the output messages with
+    content on, recorded nowhere with it off; its reasoning tokens are counted either way."""
+    thought = "PRIVATE-REASONING-4d1e"
+    replies = [
+        reply_tool_calls(
+            ("get_weather", {"city": "Paris"}), thinking=thought, usage=usage(10, 8, None, 5)
+        ),
+        reply_text("Sunny in Paris."),
+    ]
+    for capture in (False, True):
+        with LocalModelServer(list(replies), style="mistral") as server:
+            tracing = telemetry.tracing(capture_content=capture)
+            agent = Agent(model_on(server), tools=[get_weather], hooks=[tracing])
+            async with agent.run_stream("Weather in Paris?") as stream:
+                async for _ in stream:
+                    pass
+        first = _attrs(telemetry.by_name()["chat mistral-small-2506"][0])
+        assert first["gen_ai.usage.reasoning.output_tokens"] == 5
+        assert "gen_ai.response.time_to_first_chunk" in first
+        if not capture:
+            assert thought not in _everything_recorded(telemetry)
+            telemetry.spans.clear()
+    (output,) = json.loads(first["gen_ai.output.messages"])
+    assert output["parts"][0] == {"type": "reasoning", "content": thought}
+    second = _attrs(telemetry.by_name()["chat mistral-small-2506"][1])
+    sent_back = json.loads(second["gen_ai.input.messages"])[1]
+    assert sent_back["parts"][0] == {"type": "reasoning", "content": thought}
