@@ -3,9 +3,9 @@
 ``make_renderer()`` picks ``RichRenderer`` (colours, via ``rich``, imported here
 lazily) when the stream is a terminal and ``rich`` is installed, else
 ``PlainRenderer`` (plain lines, for pipes, logs and tests). Both show the same
-things: text as it streams, each tool call as the model writes it and as it
-returns, retries with their reason, the validated output, and usage and cost at
-the end of the turn.
+things: text as it streams (the model's thinking apart, dimmed), each tool call as
+the model writes it and as it returns, retries with their reason, the validated
+output, and usage and cost at the end of the turn.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from agentkit.events import (
     RetryEvent,
     RunResult,
     TextDeltaEvent,
+    ThinkingDeltaEvent,
     ToolCallArgsDeltaEvent,
     ToolCallFinishedEvent,
     ToolCallStartedEvent,
@@ -66,6 +67,8 @@ def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = Fa
     tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
     if usage.cached_tokens:
         tokens += f" ({usage.cached_tokens:,} cached)"
+    if usage.reasoning_tokens:
+        tokens += f" ({usage.reasoning_tokens:,} of them reasoning)"
     if usage.unreported and usage.unreported >= usage.requests:
         tokens = "tokens unknown (the server reported none)"
     elif usage.unreported:
@@ -119,6 +122,7 @@ class Renderer:
         self._drawn = False  # a spinner frame is on the current line
         self._announced: str | None = None  # plain: the wait already printed
         self._tools_running = 0
+        self._thinking = False  # the model's thinking is being shown
 
     # -- progress: what the command waits for, when nothing streams ------------------
 
@@ -190,6 +194,17 @@ class Renderer:
     def event(self, event: AgentEvent) -> None:
         """Show one run event."""
         self._track(event)
+        if isinstance(event, ThinkingDeltaEvent):
+            if event.text:
+                if not self._thinking:
+                    self._thinking = True
+                    self._newline()
+                    self.thinking_started()
+                self.thinking(event.text)
+            return
+        if self._thinking:  # anything else ends the thinking shown
+            self._thinking = False
+            self._newline()
         if isinstance(event, TextDeltaEvent):
             if event.text:
                 self._streamed_text = True
@@ -272,6 +287,14 @@ class Renderer:
         """Assistant text as it streams."""
         self.write(text)
 
+    def thinking_started(self) -> None:
+        """The model starts to think (its thinking follows, then a new line)."""
+        self.write("[thinking] ")
+
+    def thinking(self, text: str) -> None:
+        """A piece of the model's thinking, as it streams: never part of the answer."""
+        self.write(text)
+
     def tool_started(self, name: str) -> None:
         """The model started writing a tool call."""
         label = "answer" if name == OUTPUT_TOOL_NAME else f"tool {name}"
@@ -342,6 +365,14 @@ class RichRenderer(Renderer):
         """Write raw text (no markup)."""
         if text:
             self._print(text, end="")
+
+    def thinking_started(self) -> None:
+        """The model starts to think: a dimmed label."""
+        self._print("  thinking: ", end="", style="dim italic")
+
+    def thinking(self, text: str) -> None:
+        """A piece of the model's thinking, dimmed."""
+        self._print(text, end="", style="dim italic")
 
     def tool_started(self, name: str) -> None:
         """The model started writing a tool call."""

@@ -46,6 +46,7 @@ from agentkit.events import (
     ModelResponseEvent,
     RunResult,
     TextDeltaEvent,
+    ThinkingDeltaEvent,
     ToolCallFinishedEvent,
 )
 from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessage
@@ -326,6 +327,8 @@ def _page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
     """The page's events for one run event (most run events show nothing)."""
     if isinstance(event, TextDeltaEvent) and text_output and event.text:
         return [{"type": "text", "delta": event.text}]
+    if isinstance(event, ThinkingDeltaEvent) and event.text:
+        return [{"type": "thinking", "delta": event.text}]
     if isinstance(event, ModelResponseEvent):
         return [
             {"type": "tool_call_started", "id": c.id, "name": c.name, "arguments": c.arguments}
@@ -357,7 +360,8 @@ def _request(r: Any) -> dict[str, Any]:
 
 
 def _transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """A conversation as the page draws it: user and assistant text, tool calls and results."""
+    """A conversation as the page draws it: user and assistant text, the model's thinking
+    (folded), tool calls and results."""
     items: list[dict[str, Any]] = []
     calls: dict[str, tuple[str, str]] = {}
     for message in messages:
@@ -367,6 +371,7 @@ def _transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
                 content = " ".join(getattr(p, "text", "[image]") for p in content)
             items.append({"type": "user", "text": content})
         elif isinstance(message, AssistantMessage):
+            items.extend({"type": "thinking", "text": part.text} for part in message.thinking)
             for call in message.tool_calls:
                 calls[call.id] = (call.name, call.arguments)
                 if call.name == OUTPUT_TOOL_NAME:

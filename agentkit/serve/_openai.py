@@ -4,7 +4,9 @@ A request's messages become the run's history and prompt: system (and developer)
 messages add to the agent's instructions, user and assistant messages are the
 conversation, and the last message is the prompt (it must be a user message). The
 agent runs its own tools inside; the answer is its final output (text, or JSON for a
-structured output) and ``usage`` is the run's total.
+structured output) and ``usage`` is the run's total. The model's thinking is never
+part of the answer (nor sent as ``reasoning_content``: it stays the agent's); thinking
+chunks a client sends back in assistant content are ignored.
 """
 
 from __future__ import annotations
@@ -307,6 +309,8 @@ def _text(content: Any, param: str) -> str:
     if isinstance(content, list):
         pieces: list[str] = []
         for part in content:
+            if isinstance(part, dict) and part.get("type") == "thinking":
+                continue  # a client's copy of the model's thinking: not conversation text
             if not (isinstance(part, dict) and part.get("type") == "text"):
                 raise ClientError(f"{param} may hold only text parts here.", param=param)
             pieces.append(str(part.get("text", "")))

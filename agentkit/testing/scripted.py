@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.messages import AssistantMessage, ToolCall
+from agentkit.messages import AssistantMessage, ThinkingPart, ToolCall
 from agentkit.models.base import (
     ModelLifecycle,
     ModelProfile,
@@ -61,11 +61,18 @@ class ScriptedResponse:
     output_tokens: int = 5
     cached_tokens: int = 0
     finish_reason: str | None = None
+    thinking: str | None = None
+    """The model's thinking before the answer (a ``ThinkingPart``; streamed first)."""
 
 
-def text(content: str, *, input_tokens: int = 10, output_tokens: int = 5) -> ScriptedResponse:
-    """An answer in plain text (also how native/prompted JSON outputs are scripted)."""
-    return ScriptedResponse(content=content, input_tokens=input_tokens, output_tokens=output_tokens)
+def text(
+    content: str, *, input_tokens: int = 10, output_tokens: int = 5, thinking: str | None = None
+) -> ScriptedResponse:
+    """An answer in plain text (also how native/prompted JSON outputs are scripted), after
+    ``thinking`` when given."""
+    return ScriptedResponse(
+        content=content, input_tokens=input_tokens, output_tokens=output_tokens, thinking=thinking
+    )
 
 
 def tool_calls(
@@ -73,9 +80,11 @@ def tool_calls(
     content: str | None = None,
     input_tokens: int = 10,
     output_tokens: int = 5,
+    thinking: str | None = None,
 ) -> ScriptedResponse:
     """An answer with tool calls: ``(name, args)`` or ``(name, args, id)``; ``args`` may be
-    a dict or raw JSON text (raw text lets a test send broken JSON)."""
+    a dict or raw JSON text (raw text lets a test send broken JSON); after ``thinking``,
+    when given."""
     items: list[tuple[str, str, str | None]] = []
     for call in calls:
         name, args = call[0], call[1]
@@ -86,6 +95,7 @@ def tool_calls(
         calls=tuple(items),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        thinking=thinking,
     )
 
 
@@ -136,6 +146,7 @@ class ScriptedModel(ModelLifecycle):
             tool_calls=calls,
             finish_reason=finish,
             model_name=self.name,
+            thinking=(ThinkingPart(text=item.thinking),) if item.thinking else (),
         )
         price = self.profile.price
         usage = Usage(
