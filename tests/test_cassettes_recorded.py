@@ -12,21 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from agentkit.agent import Agent
-from agentkit.events import TextDeltaEvent
+from agentkit.events import RunResult, TextDeltaEvent
+from agentkit.messages import AssistantMessage, SystemMessage, dump_messages, load_messages
 from agentkit.models.openai import OpenAIChatModel
+from agentkit.sessions import SQLiteSession
 from agentkit.testing.cassettes import check_cassette, load_cassette_data
-from agentkit.testing.replay import check_mistral_cassette
+from agentkit.testing.replay import check_mistral_cassette, check_mistral_request
 from agentkit.testing.server import (
     LocalModelServer,
     Reply,
     reply_json,
     reply_text,
     reply_tool_calls,
+    usage,
 )
 from agentkit.tools import tool
 
@@ -63,6 +67,40 @@ SCRIPTS: dict[str, list[Reply]] = {
         reply_json({"city": "Paris", "temperature_c": 24, "summary": "Sunny"}),
     ],
 }
+
+
+def _reasoning_script() -> list[Reply]:
+    """Three turns of a reasoning model, each thinking before its tool call and answer."""
+    spent = usage(40, 30, reasoning_tokens=12)
+    return [
+        reply_tool_calls(
+            ("get_weather", {"city": "Paris"}), thinking="Paris first: ask the tool.", usage=spent
+        ),
+        reply_text("Sunny, 24 C.", thinking="The tool says sunny.", usage=spent),
+        reply_tool_calls(
+            ("get_weather", {"city": "Oslo"}), thinking="Now Oslo, same tool.", usage=spent
+        ),
+        reply_text("Snow, -3 C.", thinking="Oslo has snow.", usage=spent),
+        reply_tool_calls(
+            ("get_weather", {"city": "Paris"}),
+            ("get_weather", {"city": "Oslo"}),
+            thinking="Compare: check both again.",
+            usage=spent,
+        ),
+        reply_text("Paris is warmer.", thinking="24 beats -3.", usage=spent),
+    ]
+
+
+SCRIPTS["test_reasoning_conversation"] = _reasoning_script()
+SCRIPTS["test_reasoning_conversation_streamed"] = _reasoning_script()
+REASONING_THOUGHTS = [
+    "Paris first: ask the tool.",
+    "The tool says sunny.",
+    "Now Oslo, same tool.",
+    "Oslo has snow.",
+    "Compare: check both again.",
+    "24 beats -3.",
+]
 
 
 @pytest.fixture
@@ -108,6 +146,74 @@ async def test_structured_output(model: OpenAIChatModel) -> None:
     )
     result = await agent.run("Forecast for Paris?")
     assert result.output == Forecast(city="Paris", temperature_c=24, summary="Sunny")
+
+
+async def _reasoning_turns(model: OpenAIChatModel, db: Path, *, stream: bool) -> list[Any]:
+    """Three turns: the first from nothing, the second from a dump of the first, the
+    third from a SQLite session holding the second; the messages of the last."""
+    agent: Agent[None, str] = Agent(model, instructions="Answer briefly.", tools=[get_weather])
+
+    async def turn(prompt: str, **kwargs: Any) -> RunResult[str]:
+        if not stream:
+            return await agent.run(prompt, **kwargs)
+        async with agent.run_stream(prompt, **kwargs) as run:
+            async for _ in run:
+                pass
+            return run.result
+
+    first = await turn("Weather in Paris?")
+    second = await turn("And Oslo?", message_history=load_messages(dump_messages(first.messages)))
+    session = SQLiteSession(db, "reasoning")
+    kept = [m for m in second.messages if not isinstance(m, SystemMessage)]
+    await session.save_turn(kept, paused=False, resumed=False)
+    third = await turn("Which is warmer?", session=session)
+    assert third.output == "Paris is warmer."
+    assert third.usage.reasoning_tokens == 24
+    stored = (await SQLiteSession(db, "reasoning").load()).messages
+    assert stored == [m for m in third.messages if not isinstance(m, SystemMessage)]
+    return list(third.messages)
+
+
+def _thoughts(messages: list[Any]) -> list[str]:
+    return [p.text for m in messages if isinstance(m, AssistantMessage) for p in m.thinking]
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+async def test_reasoning_conversation(model: OpenAIChatModel, tmp_path: Path) -> None:
+    """A three-turn reasoning conversation with tool calls replays with every thinking
+    part, through a dump and a SQLite session, and each request sent it back."""
+    messages = await _reasoning_turns(model, tmp_path / "chats.db", stream=False)
+    assert _thoughts(messages) == REASONING_THOUGHTS
+    assert load_messages(dump_messages(messages)) == messages
+
+
+@pytest.mark.vcr
+@pytest.mark.anyio
+async def test_reasoning_conversation_streamed(model: OpenAIChatModel, tmp_path: Path) -> None:
+    """The same conversation streamed replays its thinking chunks into the same parts."""
+    messages = await _reasoning_turns(model, tmp_path / "chats.db", stream=True)
+    assert _thoughts(messages) == REASONING_THOUGHTS
+
+
+def test_reasoning_cassettes_send_thinking_back_as_mistral_chunks() -> None:
+    """The recorded requests carry earlier thinking as thinking chunks (5 in the last),
+    and each passes mistral-common's validator as it was sent."""
+    for name in ("test_reasoning_conversation", "test_reasoning_conversation_streamed"):
+        path = CASSETTES / "test_cassettes_recorded" / f"{name}.yaml"
+        interactions = load_cassette_data(path)["interactions"]
+        assert len(interactions) == 6
+        for interaction in interactions:
+            check_mistral_request(interaction["request"]["body"]["json"])
+        last = interactions[-1]["request"]["body"]["json"]["messages"]
+        chunks = [
+            c["thinking"][0]["text"]
+            for m in last
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for c in m["content"]
+            if c["type"] == "thinking"
+        ]
+        assert chunks == REASONING_THOUGHTS[:5]
 
 
 def _committed() -> list[Path]:
