@@ -94,7 +94,7 @@ if TYPE_CHECKING:
         ToolCallStartedEvent,
     )
     from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
-    from agentkit.models.base import ModelSettings
+    from agentkit.models.base import Guardrail, ModelSettings
 
 __version__ = "0.1.0"
 
@@ -118,6 +118,7 @@ __all__ = [
     "ContextWindowExceededError",
     "Denied",
     "FinalResultEvent",
+    "Guardrail",
     "HistoryError",
     "HistoryRepairedEvent",
     "Hooks",
@@ -206,7 +207,7 @@ _LAZY_MODULES = {
         "ToolCallStartedEvent",
     ),
     "agentkit.hooks": ("Hooks", "RunInfo", "ToolInvocation", "ToolResult"),
-    "agentkit.models.base": ("ModelSettings",),
+    "agentkit.models.base": ("Guardrail", "ModelSettings"),
 }
 """Names served on first access, by the module that defines them. They belong to the run
 core (events, hooks, sessions...), which ``import agentkit`` leaves to the first

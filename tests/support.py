@@ -9,6 +9,7 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``get_weather_async`` (a coroutine tool, called ``get_weather`` on the wire) and ``add``
   (a sync tool: it runs in a worker thread), for runs that must go through both kinds.
 * ``model_on``: an ``OpenAIChatModel`` sending to a ``LocalModelServer``.
+* ``validate_request``: assert a request body passes mistral-common's validator.
 * ``tool_agent``: an agent with both kinds of tool, small budgets and fast retries.
 * ``wait_closed``: wait until a server has seen every client connection close.
 * ``tool_history``: a long past conversation of tool-using turns (for context windows).
@@ -121,6 +122,17 @@ def model_on(
         retry=retry,
         http_client=http_client,
     )
+
+
+def validate_request(body: Mapping[str, Any], model: str = MODEL) -> None:
+    """Assert that one chat request body passes mistral-common's validator (serving mode)."""
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
+    from mistral_common.tokens.tokenizers.base import TokenizerVersion
+
+    validator = get_validator(TokenizerVersion.v11, ValidationMode.serving)
+    request = ChatCompletionRequest.from_openai(body["messages"], body.get("tools"), model=model)
+    validator.validate_request(request)
 
 
 def tool_agent(server: LocalModelServer, output_type: Any = str) -> Agent[None, Any]:

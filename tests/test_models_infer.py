@@ -152,11 +152,12 @@ def test_model_instances_pass_through() -> None:
 
 
 def test_mistral_small_profile_facts() -> None:
-    """Mistral Small 3.2: 128K context, 8K output, $0.10/$0.30, vision, tools, json_schema, 0.15."""
+    """Mistral Small 3.2: 128K context, 8K output, $0.10/$0.30 ($0.01 cached), vision, tools,
+    json_schema, 0.15."""
     p = profile_for("mistral-small-2506")
     assert p.context_window == 128_000
     assert p.max_output_tokens == 8_192
-    assert p.price == ModelPrice(0.10, 0.30)
+    assert p.price == ModelPrice(0.10, 0.30, cached_input_per_mtok=0.01)
     assert (p.supports_vision, p.supports_tools, p.supports_json_schema) == (True, True, True)
     assert p.output_mode == "native"
     assert p.provider == "mistral_ai"

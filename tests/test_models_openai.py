@@ -96,7 +96,8 @@ async def collect(model: OpenAIChatModel, request: ModelRequest) -> list[ModelSt
 
 @pytest.mark.anyio
 async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
-    """A text answer is parsed with its usage, cached tokens and the profile's cost."""
+    """A text answer is parsed with its usage, cached tokens and the profile's cost, the
+    cached tokens at Mistral's cached rate (10% of input)."""
     reply = reply_text("Bonjour.", usage=usage(1000, 500, cached_tokens=200))
     with LocalModelServer([reply], style="mistral") as server:
         response = await complete(model_for(server), HI)
@@ -111,7 +112,8 @@ async def test_text_answer_with_usage_cached_tokens_and_cost() -> None:
         cached_tokens=200,
         cost_usd=MISTRAL_SMALL_PROFILE.price.cost(1000, 500, 200),  # type: ignore[union-attr]
     )
-    assert response.usage.cost_usd == pytest.approx((1000 * 0.10 + 500 * 0.30) / 1_000_000)
+    expected = (800 * 0.10 + 200 * 0.01 + 500 * 0.30) / 1_000_000
+    assert response.usage.cost_usd == pytest.approx(expected)
 
 
 @pytest.mark.anyio

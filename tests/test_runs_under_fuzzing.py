@@ -28,7 +28,7 @@ import sniffio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
-from support import MODEL, tool_agent, wait_closed
+from support import MODEL, tool_agent, validate_request, wait_closed
 
 from agentkit import Agent, AgentkitError, UserMessage
 from agentkit.messages import Message
@@ -103,17 +103,6 @@ def run_once(
 def non_daemon_threads() -> set[threading.Thread]:
     """Threads that would keep the process alive."""
     return {t for t in threading.enumerate() if not t.daemon and t.is_alive()}
-
-
-def validate_request(body: dict[str, Any]) -> None:
-    """Assert that one chat request passes mistral-common's validator (serving mode)."""
-    from mistral_common.protocol.instruct.request import ChatCompletionRequest
-    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
-    from mistral_common.tokens.tokenizers.base import TokenizerVersion
-
-    validator = get_validator(TokenizerVersion.v11, ValidationMode.serving)
-    request = ChatCompletionRequest.from_openai(body["messages"], body.get("tools"), model=MODEL)
-    validator.validate_request(request)
 
 
 def check_outcome(outcome: Outcome, server: LocalModelServer) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentkit.models.base import (
+    Guardrail,
     Model,
     ModelFallback,
     ModelLifecycle,
@@ -18,6 +19,7 @@ from agentkit.models.base import (
     ModelStreamEvent,
     OutputMode,
     OutputSpec,
+    ReasoningLevel,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
@@ -30,9 +32,13 @@ from agentkit.models.infer import infer_model
 from agentkit.models.profiles import (
     GENERIC_PROFILE,
     LLAMA_CPP_PROFILE,
+    MISTRAL_LARGE_4_PROFILE,
+    MISTRAL_MEDIUM_3_5_PROFILE,
     MISTRAL_PROFILE,
+    MISTRAL_SMALL_4_PROFILE,
     MISTRAL_SMALL_PROFILE,
     OPENAI_PROFILE,
+    OPENAI_REASONING_PROFILE,
     profile_for,
     register_profile,
 )
@@ -44,10 +50,15 @@ if TYPE_CHECKING:
 __all__ = [
     "GENERIC_PROFILE",
     "LLAMA_CPP_PROFILE",
+    "MISTRAL_LARGE_4_PROFILE",
+    "MISTRAL_MEDIUM_3_5_PROFILE",
     "MISTRAL_PROFILE",
+    "MISTRAL_SMALL_4_PROFILE",
     "MISTRAL_SMALL_PROFILE",
     "OPENAI_PROFILE",
+    "OPENAI_REASONING_PROFILE",
     "FallbackModel",
+    "Guardrail",
     "Model",
     "ModelFallback",
     "ModelLifecycle",
@@ -59,6 +70,7 @@ __all__ = [
     "OpenAIChatModel",
     "OutputMode",
     "OutputSpec",
+    "ReasoningLevel",
     "RetryPolicy",
     "TextDelta",
     "ThinkingDelta",

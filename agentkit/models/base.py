@@ -22,13 +22,15 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import anyio
 
-from agentkit._errors import ModelAPIError
+from agentkit._errors import ConfigurationError, ModelAPIError
 from agentkit.messages import AssistantMessage, Message
 from agentkit.output import OutputMode, OutputSpec
 from agentkit.tools import ToolDefinition
 from agentkit.usage import ModelPrice, Usage
 
 __all__ = [
+    "Guardrail",
+    "GuardrailCategory",
     "Model",
     "ModelFallback",
     "ModelLifecycle",
@@ -39,6 +41,7 @@ __all__ = [
     "ModelStreamEvent",
     "OutputMode",
     "OutputSpec",
+    "ReasoningLevel",
     "TextDelta",
     "ThinkingDelta",
     "ToolCallDelta",
@@ -49,8 +52,13 @@ __all__ = [
     "stream_events",
 ]
 
-ToolChoice = Literal["auto", "none", "required"] | str
-"""``auto``, ``none``, ``required`` (some tool must be called) or a tool's name."""
+ToolChoice = Literal["auto", "none", "required", "any"] | str
+"""``auto``, ``none``, ``required`` (some tool must be called; ``any`` is the same, in
+Mistral's word) or a tool's name."""
+
+ReasoningLevel = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+"""How hard a reasoning model thinks before it answers (``ModelSettings.reasoning``);
+each profile lists the levels its model accepts (``ModelProfile.reasoning_levels``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +143,118 @@ class ModelProfile:
     """Chat-template tokens that leak into answers (``<|im_start|>``, ``<end_of_turn>``...):
     a leading one (and the role after it) is dropped, and the text is cut at the next one,
     where the model starts writing the next turn itself. Streamed text is cleaned too."""
+    reasoning_levels: tuple[str, ...] = ()
+    """The ``ModelSettings.reasoning`` levels the model accepts, sent as
+    ``reasoning_effort``; empty: the model does not reason, and the setting is not sent.
+    A level not listed is refused (``ConfigurationError``) before anything is sent."""
+    system_role: Literal["system", "developer"] = "system"
+    """The role instructions are sent under (OpenAI's reasoning models: ``developer``)."""
+    supports_prompt_cache_key: bool = False
+    """Accepts ``prompt_cache_key`` (Mistral, OpenAI): sent from ``ModelSettings`` or, in a
+    run on a session, derived from the session's id."""
+    supports_guardrails: bool = False
+    """Accepts Mistral's ``guardrails`` (moderation of the request before the model sees
+    it); a request with ``ModelSettings.guardrails`` to a profile without it is refused."""
 
     def with_changes(self, **changes: Any) -> ModelProfile:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+GuardrailCategory = Literal[
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous",
+    "criminal",
+    "dangerous_and_criminal_content",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+    "jailbreaking",
+]
+
+_GUARDRAIL_CATEGORIES: dict[str, frozenset[str]] = {
+    "v2": frozenset(
+        {
+            "sexual",
+            "hate_and_discrimination",
+            "violence_and_threats",
+            "dangerous",
+            "criminal",
+            "selfharm",
+            "health",
+            "financial",
+            "law",
+            "pii",
+            "jailbreaking",
+        }
+    ),
+    "v1": frozenset(
+        {
+            "sexual",
+            "hate_and_discrimination",
+            "violence_and_threats",
+            "dangerous_and_criminal_content",
+            "selfharm",
+            "health",
+            "financial",
+            "law",
+            "pii",
+        }
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    """One of Mistral's guardrails: its moderation model checks the request's input before
+    the model sees it, and blocks the request when a category's score passes its threshold.
+
+    ``moderation``: ``"v2"`` (``moderation_llm_v2``, Mistral Moderation 2, with
+    ``jailbreaking``) or ``"v1"`` (``moderation_llm_v1``). ``thresholds``: a score from 0
+    to 1 per category (Mistral's defaults for the rest, unless ``only_listed``).
+    ``block``: ``False`` only scores (Mistral's ``action: "none"``). ``block_on_error``:
+    block the request when the moderation itself fails (else it goes through).
+    """
+
+    moderation: Literal["v1", "v2"] = "v2"
+    thresholds: Mapping[GuardrailCategory, float] | None = None
+    only_listed: bool = False
+    block: bool = True
+    block_on_error: bool = False
+
+    def __post_init__(self) -> None:
+        known = _GUARDRAIL_CATEGORIES.get(self.moderation)
+        if known is None:
+            raise ConfigurationError(
+                f"Guardrail(moderation={self.moderation!r}) is not one of 'v1', 'v2'."
+            )
+        for category, threshold in (self.thresholds or {}).items():
+            if category not in known:
+                raise ConfigurationError(
+                    f"Guardrail: {category!r} is not a category of Mistral's moderation "
+                    f"{self.moderation}; its categories are {', '.join(sorted(known))}."
+                )
+            if isinstance(threshold, bool) or not 0 <= threshold <= 1:
+                raise ConfigurationError(
+                    f"Guardrail: the threshold of {category!r} is {threshold!r}; thresholds "
+                    "are scores from 0 to 1."
+                )
+
+    def wire(self) -> dict[str, Any]:
+        """This guardrail as one entry of Mistral's ``guardrails`` list."""
+        moderation: dict[str, Any] = {"action": "block" if self.block else "none"}
+        if self.thresholds:
+            moderation["custom_category_thresholds"] = dict(self.thresholds)
+        if self.only_listed:
+            moderation["ignore_other_categories"] = True
+        return {
+            "block_on_error": self.block_on_error,
+            f"moderation_llm_{self.moderation}": moderation,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +269,20 @@ class ModelSettings:
     parallel_tool_calls: bool | None = None
     timeout: float | None = None
     """Seconds for one request, including retries' waits."""
+    reasoning: ReasoningLevel | None = None
+    """How hard a reasoning model thinks (``"none"`` ... ``"high"``), sent as the
+    provider's ``reasoning_effort``; refused before sending for a level the model lacks
+    (``ModelProfile.reasoning_levels``), left out for models that do not reason."""
+    prompt_cache_key: str | None = None
+    """Routes requests sharing a prompt prefix to the same cache (Mistral, OpenAI). A run on
+    a session gets a stable key made from the session's id unless this is set."""
+    prediction: str | None = None
+    """The text the answer is expected to be mostly (predicted output: an edit of a known
+    file answers faster); sent where the profile does not refuse it."""
+    guardrails: Guardrail | tuple[Guardrail, ...] | None = None
+    """Mistral's moderation of the request (``Guardrail``); a blocked request raises
+    ``ContentFilteredError`` with Mistral's reason. Refused for profiles without
+    ``supports_guardrails``."""
     extra_body: Mapping[str, Any] | None = None
     """Extra JSON fields merged into the request body as they are."""
 

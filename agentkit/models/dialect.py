@@ -23,7 +23,11 @@ provider's name:
   named tool where the server cannot force "some tool"); ``default_tool_choice``
   sent with tools when the request names none;
 - ``max_tokens`` always sent under ``max_tokens_field``; ``rejected_fields``
-  never sent; ``renamed_fields`` renamed;
+  never sent; ``renamed_fields`` renamed; instructions under ``system_role``;
+- ``ModelSettings.reasoning`` as ``reasoning_effort`` where the profile lists the level
+  (refused when it does not, left out for models that do not reason); ``prompt_cache_key``
+  where ``supports_prompt_cache_key``; ``prediction`` as predicted content; Mistral's
+  ``guardrails`` (refused where the profile cannot take them);
 - structured output as native ``json_schema``, or ``json_object`` (with the
   schema where ``json_object_with_schema``).
 
@@ -52,6 +56,7 @@ from agentkit.messages import (
     UserMessage,
 )
 from agentkit.models.base import (
+    Guardrail,
     ModelProfile,
     ModelRequest,
     ModelSettings,
@@ -224,7 +229,7 @@ class _Converter:
         if self.strict and self.last_role() in ("assistant", "tool"):
             self.add_user(msg.content)
         else:
-            self.out.append({"role": "system", "content": msg.content})
+            self.out.append({"role": self.profile.system_role, "content": msg.content})
 
     def user(self, msg: UserMessage) -> None:
         self.close_tool_run()
@@ -458,6 +463,10 @@ class RequestEncoder:
             "stream_options",
             "tool_choice",
             "response_format",
+            "reasoning_effort",
+            "prompt_cache_key",
+            "prediction",
+            "guardrails",
         )
         fields: dict[str, str | None] = {}
         for name in names:
@@ -488,6 +497,41 @@ class RequestEncoder:
             self._formats.clear()
         self._formats[id(output)] = (output, fmt)
         return fmt
+
+    def _options(self, body: dict[str, Any], settings: ModelSettings) -> None:
+        """The reasoning level, cache key, predicted output and guardrails, where set and
+        where the profile takes them; a level the model lacks and guardrails a profile
+        cannot take are refused here, before anything is sent."""
+        profile = self._profile
+        fields = self._fields
+        level = settings.reasoning
+        if level is not None and profile.reasoning_levels:
+            if level not in profile.reasoning_levels:
+                raise ConfigurationError(
+                    f"ModelSettings(reasoning={level!r}): model {self.model_name!r} (profile "
+                    f"{profile.name!r}) accepts reasoning "
+                    f"{', '.join(repr(x) for x in profile.reasoning_levels)}. Pick one of "
+                    "those, or leave reasoning unset for the model's default."
+                )
+            if (name := fields["reasoning_effort"]) is not None:
+                body[name] = level
+        key = settings.prompt_cache_key
+        if key is not None and profile.supports_prompt_cache_key:
+            if (name := fields["prompt_cache_key"]) is not None:
+                body[name] = key
+        if settings.prediction is not None and (name := fields["prediction"]) is not None:
+            body[name] = {"type": "content", "content": settings.prediction}
+        guardrails = settings.guardrails
+        if guardrails is not None:
+            if not profile.supports_guardrails:
+                raise ConfigurationError(
+                    f"ModelSettings(guardrails=...) is Mistral's moderation, but model "
+                    f"{self.model_name!r} (profile {profile.name!r}) cannot take it: the "
+                    "request was not sent. Use a Mistral model, or drop the guardrails."
+                )
+            entries = (guardrails,) if isinstance(guardrails, Guardrail) else guardrails
+            if entries and (name := fields["guardrails"]) is not None:
+                body[name] = [g.wire() for g in entries]
 
     def encode(self, request: ModelRequest, *, stream: bool = False) -> bytes:
         """The request body as JSON bytes."""
@@ -527,6 +571,7 @@ class RequestEncoder:
             and (name := fields["parallel_tool_calls"]) is not None
         ):
             body[name] = settings.parallel_tool_calls
+        self._options(body, settings)
         if stream:
             body["stream"] = True
             if (name := fields["stream_options"]) is not None:

@@ -11,6 +11,7 @@ registered match wins, so a user registration overrides a built-in one::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from agentkit.models.base import ModelProfile
@@ -19,9 +20,13 @@ from agentkit.usage import ModelPrice
 __all__ = [
     "GENERIC_PROFILE",
     "LLAMA_CPP_PROFILE",
+    "MISTRAL_LARGE_4_PROFILE",
+    "MISTRAL_MEDIUM_3_5_PROFILE",
     "MISTRAL_PROFILE",
+    "MISTRAL_SMALL_4_PROFILE",
     "MISTRAL_SMALL_PROFILE",
     "OPENAI_PROFILE",
+    "OPENAI_REASONING_PROFILE",
     "Matcher",
     "profile_for",
     "register_profile",
@@ -37,8 +42,40 @@ OPENAI_PROFILE = ModelProfile(
     max_output_tokens=16_384,
     context_window=128_000,
     strict_schema="openai",
+    supports_prompt_cache_key=True,
 )
-"""OpenAI's own models (``gpt-*``, ``o*``)."""
+"""OpenAI's own chat models (``gpt-4*``...); the reasoning ones (``o*``, ``gpt-5*``) have
+``OPENAI_REASONING_PROFILE``."""
+
+OPENAI_REASONING_PROFILE = OPENAI_PROFILE.with_changes(
+    name="openai-reasoning",
+    context_window=200_000,
+    max_output_tokens=32_768,
+    max_tokens_field="max_completion_tokens",
+    system_role="developer",
+    reasoning_levels=("low", "medium", "high"),
+    rejected_fields=frozenset({"temperature", "top_p", "prediction"}),
+)
+"""OpenAI's reasoning models (``o1``, ``o3``, ``o3-mini``, ``o4-mini``; ``gpt-5*`` below).
+
+They answer 400 to ``max_tokens`` ("Use 'max_completion_tokens' instead"), to a
+``temperature`` or ``top_p`` other than the default, and to predicted output: the cap goes
+as ``max_completion_tokens`` (it counts the hidden reasoning tokens too, hence 32K by
+default), and sampling settings and ``prediction`` are not sent. Instructions go as
+``developer`` messages. ``reasoning_effort``: ``low``, ``medium``, ``high``. No prices:
+set them with ``register_profile`` if you want ``cost_usd``."""
+
+_GPT5_PROFILE = OPENAI_REASONING_PROFILE.with_changes(
+    name="gpt-5",
+    context_window=400_000,
+    reasoning_levels=("minimal", "low", "medium", "high"),
+)
+_GPT5_1_PROFILE = _GPT5_PROFILE.with_changes(
+    name="gpt-5.1", reasoning_levels=("none", "low", "medium", "high")
+)
+_GPT5_2_PROFILE = _GPT5_PROFILE.with_changes(
+    name="gpt-5.2", reasoning_levels=("none", "low", "medium", "high", "xhigh")
+)
 
 _MISTRAL_REJECTED = frozenset(
     {
@@ -73,6 +110,8 @@ MISTRAL_PROFILE = ModelProfile(
     strict_message_order=True,
     renamed_fields=(("seed", "random_seed"),),
     send_thinking="mistral",
+    supports_prompt_cache_key=True,
+    supports_guardrails=True,
 )
 """The Mistral dialect for any Mistral model (``mistral-*``, ``magistral``, ``ministral``...).
 
@@ -83,16 +122,66 @@ reasoning model's thinking goes back as ``thinking`` chunks leading the assistan
 content list, as its replies carry it.
 """
 
+# Mistral bills cached prompt tokens at 10% of the input price (docs.mistral.ai pricing).
 MISTRAL_SMALL_PROFILE = MISTRAL_PROFILE.with_changes(
     name="mistral-small-2506",
     context_window=128_000,
     max_output_tokens=8_192,
-    price=ModelPrice(0.10, 0.30),
+    price=ModelPrice(0.10, 0.30, cached_input_per_mtok=0.01),
     supports_vision=True,
     default_temperature=0.15,
 )
 """Mistral Small 3.2 (``mistral-small-2506``): 128K context, 8K output, vision, tools,
-native json_schema output, $0.10 / $0.30 per 1M tokens, temperature 0.15."""
+native json_schema output, $0.10 / $0.30 per 1M tokens ($0.01 cached), temperature 0.15."""
+
+_MISTRAL_REASONING_CAP = 32_768
+"""The output cap sent by default to Mistral's reasoning models: their own limit is the
+whole context (256K), but a default that large would make every budget's worst case (and
+the context window's room for output) the whole window. Thinking counts against it;
+``ModelSettings(max_tokens=...)`` raises it."""
+
+MISTRAL_SMALL_4_PROFILE = MISTRAL_PROFILE.with_changes(
+    name="mistral-small-2603",
+    context_window=256_000,
+    max_output_tokens=_MISTRAL_REASONING_CAP,
+    price=ModelPrice(0.15, 0.60, cached_input_per_mtok=0.015),
+    supports_vision=True,
+    reasoning_levels=("none", "high"),
+)
+"""Mistral Small 4 (``mistral-small-2603``, March 2026; ``mistral-small-latest``): 256K
+context (the model may write up to all of it; 32K is the default cap sent), vision, tools,
+native json_schema output, ``reasoning_effort`` ``none`` or ``high``; $0.15 / $0.60 per 1M
+tokens, $0.015 cached. No recommended temperature is published: none is sent."""
+
+MISTRAL_MEDIUM_3_5_PROFILE = MISTRAL_PROFILE.with_changes(
+    name="mistral-medium-2604",
+    context_window=262_144,
+    max_output_tokens=_MISTRAL_REASONING_CAP,
+    # Cached price not published where we looked: 10% of input, Mistral's rule.
+    price=ModelPrice(1.50, 7.50, cached_input_per_mtok=0.15),
+    supports_vision=True,
+    reasoning_levels=("none", "high"),
+)
+"""Mistral Medium 3.5 (``mistral-medium-2604``, April 2026; ``mistral-medium-latest``):
+262,144-token context (output up to as much; 32K is the default cap), vision, tools,
+``reasoning_effort`` ``none`` or ``high``; $1.50 / $7.50 per 1M tokens, $0.15 cached (10% of
+input: Mistral's rule, not a published figure)."""
+
+MISTRAL_LARGE_4_PROFILE = MISTRAL_PROFILE.with_changes(
+    name="mistral-large-4",
+    # Sources disagree (524,288 and 1,048,576 tokens): the smaller is kept.
+    context_window=524_288,
+    max_output_tokens=_MISTRAL_REASONING_CAP,
+    # List price; during the public preview Mistral bills half ($0.68 / $2.09 / $0.07).
+    price=ModelPrice(1.36, 4.18, cached_input_per_mtok=0.136),
+    supports_vision=True,
+    reasoning_levels=("none", "high"),
+)
+"""Mistral Large 4 (``mistral-large-4``, public preview): context 524,288 tokens (some
+sources say 1,048,576; the smaller is kept), output up to 262,144 (32K is the default cap),
+vision, tools, ``reasoning_effort`` ``none`` or ``high``; list price $1.36 / $4.18 per 1M
+tokens, $0.136 cached (the preview bills half: register a profile with that price if you
+want ``cost_usd`` to match the preview's bill)."""
 
 LLAMA_CPP_PROFILE = ModelProfile(
     name="llama-cpp",
@@ -153,16 +242,51 @@ LLAMA_CPP_PROFILE = ModelProfile(
 Matcher = str | Callable[[str], bool]
 """A substring of the (lower-cased) model name, or a predicate on the model name."""
 
+_O_SERIES = re.compile(r"(?:^|/)o[1-9]")
+"""OpenAI's o-series names (``o3-mini``, ``openai/o4-mini``), not ``ollama`` or ``olmo``."""
+_GPT5_MINOR = re.compile(r"gpt-5\.(\d+)")
+
+
+def _o_series(name: str) -> bool:
+    return _O_SERIES.search(name.lower()) is not None
+
+
+def _gpt5(name: str) -> bool:
+    lowered = name.lower()
+    return "gpt-5" in lowered and "-chat" not in lowered  # gpt-5-chat-latest does not reason
+
+
+def _gpt5_minor(minor: int) -> Callable[[str], bool]:
+    """A matcher of ``gpt-5.N`` names with ``N >= minor``."""
+
+    def match(name: str) -> bool:
+        found = _GPT5_MINOR.search(name.lower())
+        return found is not None and int(found.group(1)) >= minor and _gpt5(name)
+
+    return match
+
+
 _BUILTIN: tuple[tuple[Matcher, ModelProfile], ...] = (
     ("mistral-small-2506", MISTRAL_SMALL_PROFILE),
-    ("mistral-small-latest", MISTRAL_SMALL_PROFILE),
+    ("mistral-small-2603", MISTRAL_SMALL_4_PROFILE),
+    ("mistral-small-latest", MISTRAL_SMALL_4_PROFILE),
+    ("mistral-small-4", MISTRAL_SMALL_4_PROFILE),
     ("mistral-small", MISTRAL_PROFILE.with_changes(name="mistral-small", supports_vision=True)),
+    ("mistral-medium-2604", MISTRAL_MEDIUM_3_5_PROFILE),
+    ("mistral-medium-3.5", MISTRAL_MEDIUM_3_5_PROFILE),
+    ("mistral-medium-3-5", MISTRAL_MEDIUM_3_5_PROFILE),
+    ("mistral-medium-latest", MISTRAL_MEDIUM_3_5_PROFILE),
+    ("mistral-large-4", MISTRAL_LARGE_4_PROFILE),
     ("mistral-", MISTRAL_PROFILE),
     ("magistral", MISTRAL_PROFILE.with_changes(name="magistral")),
     ("ministral", MISTRAL_PROFILE.with_changes(name="ministral")),
     ("codestral", MISTRAL_PROFILE.with_changes(name="codestral")),
     ("devstral", MISTRAL_PROFILE.with_changes(name="devstral")),
     ("pixtral", MISTRAL_PROFILE.with_changes(name="pixtral", supports_vision=True)),
+    (_gpt5_minor(2), _GPT5_2_PROFILE),
+    (_gpt5_minor(1), _GPT5_1_PROFILE),
+    (_gpt5, _GPT5_PROFILE),
+    (_o_series, OPENAI_REASONING_PROFILE),
     ("gpt-", OPENAI_PROFILE),
     (lambda name: name.endswith(".gguf") or name.startswith("llama-cpp"), LLAMA_CPP_PROFILE),
 )
@@ -186,7 +310,9 @@ def profile_for(model_name: str) -> ModelProfile:
 
     ``"mistral-small-2506"``, ``"mistral/mistral-small-2506"`` and
     ``"mistral-small-2506"`` behind any gateway all get Mistral Small 3.2's profile;
-    unknown names get the generic OpenAI-compatible profile.
+    ``"mistral-small-latest"`` is Small 4's (``mistral-small-2603``); OpenAI's ``o*``
+    and ``gpt-5*`` get a reasoning profile; unknown names get the generic
+    OpenAI-compatible profile.
     """
     cached = _cache.get(model_name)
     if cached is not None:
