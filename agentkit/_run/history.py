@@ -33,6 +33,7 @@ __all__ = [
     "SessionTurn",
     "check_history",
     "open_session",
+    "session_cache_key",
 ]
 
 INTERRUPTED = "Interrupted: this tool call did not finish (the run stopped before it did)."
@@ -141,6 +142,18 @@ async def open_session(
     loaded = await session.load()
     history = [*loaded.messages, *loaded.paused]
     return history, SessionTurn(session, len(loaded.messages), bool(loaded.paused))
+
+
+def session_cache_key(session: Session) -> str | None:
+    """A stable ``prompt_cache_key`` for the runs on ``session``, made from its
+    ``session_id`` (hashed: the id, maybe a user's name, is not sent); ``None`` for a
+    session without one."""
+    session_id = getattr(session, "session_id", None)
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    import hashlib  # imported on first use: import agentkit stays light
+
+    return "agentkit-" + hashlib.blake2b(session_id.encode(), digest_size=12).hexdigest()
 
 
 def check_history(

@@ -30,7 +30,13 @@ from typing import Any
 import anyio
 
 from agentkit._errors import UserError
-from agentkit._run.history import Session, SessionTurn, check_history, open_session
+from agentkit._run.history import (
+    Session,
+    SessionTurn,
+    check_history,
+    open_session,
+    session_cache_key,
+)
 from agentkit._run.loop import run_events
 from agentkit._run.plan import AgentConfig, RunPlan, build_plan
 from agentkit._run.state import HookSet, Run, load_tools
@@ -200,7 +206,7 @@ class Runner:
                     plan,
                     deps,
                     hook_set,
-                    self.config.settings.merged(settings),
+                    _with_cache_key(self.config.settings.merged(settings), plan.model, session),
                     stream,
                     ledger,
                     None if parent is None else parent.idempotency_key,
@@ -311,3 +317,17 @@ def _waits_for_approval(run: Run, name: str) -> bool:
 
 def _has_system(history: Sequence[Message]) -> bool:
     return bool(history) and isinstance(history[0], SystemMessage)
+
+
+def _with_cache_key(
+    settings: ModelSettings, model: Model, session: Session | None
+) -> ModelSettings:
+    """The run's settings, with the session's stable ``prompt_cache_key`` unless the run's
+    or the model's own settings set one."""
+    if session is None or settings.prompt_cache_key is not None:
+        return settings
+    own = getattr(model, "settings", None)
+    if isinstance(own, ModelSettings) and own.prompt_cache_key is not None:
+        return settings
+    key = session_cache_key(session)
+    return settings if key is None else replace(settings, prompt_cache_key=key)

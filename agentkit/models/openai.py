@@ -19,6 +19,7 @@ event loop (another thread) gets its own pool. An ``AsyncOpenAI`` or
 
 from __future__ import annotations
 
+import json
 import os
 import weakref
 from collections.abc import AsyncGenerator
@@ -32,7 +33,9 @@ import anyio.lowlevel
 
 from agentkit import _guard
 from agentkit._errors import (
+    AuthenticationError,
     ConfigurationError,
+    ContentFilteredError,
     ModelAPIError,
     ModelConnectionError,
     ModelTimeoutError,
@@ -50,7 +53,12 @@ from agentkit.models.base import (
     TextDelta,
 )
 from agentkit.models.dialect import RequestEncoder, tool_choice_value
-from agentkit.models.parse import ResponseShapeError, StreamAccumulator, parse_response
+from agentkit.models.parse import (
+    ResponseShapeError,
+    StreamAccumulator,
+    error_message,
+    parse_response,
+)
 from agentkit.models.profiles import profile_for
 
 if TYPE_CHECKING:
@@ -172,7 +180,7 @@ class OpenAIChatModel(ModelLifecycle):
 
     async def _request_whole(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
-        response = await self._send(body, False, self._timeout(request))
+        response = await self._send_for(request, body, False)
         try:
             answer = parse_response(response.content, self._profile.price, self._profile.provider)
         except ResponseShapeError as exc:
@@ -190,7 +198,7 @@ class OpenAIChatModel(ModelLifecycle):
 
     async def _stream_sse(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         body = self._encoder.encode(request, stream=True)
-        response = await self._send(body, True, self._timeout(request))
+        response = await self._send_for(request, body, True)
         acc = StreamAccumulator(self._profile.price, self._profile.provider)
         cleaner = OutputCleaner(self._profile)  # the profile's output cleaning, as text streams
         done = False
@@ -350,6 +358,25 @@ class OpenAIChatModel(ModelLifecycle):
             return pool.endpoint
         secrets = _secrets(pool.headers) if pool is not None else ()
         return Endpoint(self._name, self.base_url, hint, secrets)
+
+    async def _send_for(self, request: ModelRequest, body: bytes, stream: bool) -> httpx2.Response:
+        """Send ``request``'s encoded body; a 403 to a request that carried Mistral's
+        guardrails is their block, raised as ``ContentFilteredError`` with Mistral's reason
+        (Mistral answers a blocked request with 403)."""
+        try:
+            return await self._send(body, stream, self._timeout(request))
+        except AuthenticationError as exc:
+            guardrails = self._settings.merged(request.settings).guardrails
+            if exc.status_code != 403 or not guardrails or not self._profile.supports_guardrails:
+                raise
+            reason, _ = error_message(
+                exc.body if isinstance(exc.body, str) else json.dumps(exc.body)
+            )
+            raise ContentFilteredError(
+                f"Mistral's guardrails blocked the request to {self._where()} (403): {reason}. "
+                "Its moderation scored the input past a Guardrail threshold; nothing was "
+                "generated. Change the input, or the Guardrail's thresholds."
+            ) from exc
 
     async def _send(self, body: bytes, stream: bool, limit: float | None) -> httpx2.Response:
         """POST the body (retrying what is worth retrying); the raw HTTP response."""

@@ -163,6 +163,8 @@ def parse_usage(
         if isinstance(details, dict)
         else 0
     )
+    # Mistral reports cache hits as num_cached_tokens (some answers carry both).
+    cached = max(cached, _count(usage.get("num_cached_tokens"), "num_cached_tokens", warn))
     completion = usage.get("completion_tokens_details")
     reasoning = (
         _count(
@@ -177,12 +179,41 @@ def parse_usage(
     return Usage(1, input_tokens, output_tokens, cached, cost, reasoning_tokens=reasoning)
 
 
+def _upstream(error: dict[str, Any], message: str) -> str:
+    """``message``, with the upstream provider's own reason when a gateway wrapped it
+    (OpenRouter: ``{"message": "Provider returned error", "metadata": {"provider_name":
+    ..., "raw": ...}}``, ``raw`` being the upstream's text or error body)."""
+    metadata = error.get("metadata")
+    if not isinstance(metadata, dict):
+        return message
+    raw = metadata.get("raw")
+    if raw is None or raw == "":
+        return message
+    reason: Any = raw
+    if isinstance(raw, str):
+        try:
+            reason = pydantic_core.from_json(raw)
+        except ValueError:
+            reason = raw
+    if isinstance(reason, dict):
+        inner = reason.get("error", reason)
+        found = inner.get("message") if isinstance(inner, dict) else inner
+        reason = found if found else reason
+    text = reason if isinstance(reason, str) else pydantic_core.to_json(reason).decode()
+    text = text.strip()[:500]
+    if not text or text in message:
+        return message
+    provider = metadata.get("provider_name")
+    source = f"upstream {provider}" if isinstance(provider, str) and provider else "upstream"
+    return f"{message} ({source}: {text})"
+
+
 def _error_in_body(obj: dict[str, Any]) -> str | None:
     error = obj.get("error")
     if error is None:
         return None
     if isinstance(error, dict):
-        return str(error.get("message") or error)
+        return _upstream(error, str(error.get("message") or error))
     return str(error)
 
 
@@ -410,6 +441,7 @@ def error_message(text: str) -> tuple[str, Any]:
     except ValueError:
         return (text.strip()[:500] or "(empty body)"), text
     message: Any = None
+    error: Any = None
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict):
@@ -420,9 +452,11 @@ def error_message(text: str) -> tuple[str, Any]:
             message = body.get("detail") or body.get("message")
     if message is None:
         return text.strip()[:500], body
-    if isinstance(message, str):
-        return message, body
-    return _details(message), body
+    if not isinstance(message, str):
+        message = _details(message)
+    if isinstance(error, dict):
+        message = _upstream(error, message)
+    return message, body
 
 
 def _details(message: Any) -> str:
