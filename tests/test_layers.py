@@ -54,10 +54,11 @@ LAYERS: list[list[str]] = [
 (except a package's own submodules, see ``_group``). Library modules never import
 testing/, cli or serve/."""
 
-LAZY_ENTRY_POINTS = {("agent", "serve"), ("agent", "mcp")}
+LAZY_ENTRY_POINTS = {("agent", "serve"), ("agent", "mcp"), ("testing.pytest_plugin", "evals")}
 """Upward imports allowed inside a function body only: ``Agent.to_asgi()`` hands the agent
 to the optional ``serve`` package and ``Agent.to_mcp()`` to ``mcp``, imported when called
-(checked lazy below)."""
+(checked lazy below); the pytest plugin's ``agentkit_eval`` fixture imports
+``agentkit.evals`` when a test asks for it."""
 
 GROUPED = ("testing", "evals", "serve", "cli", "mcp")
 """Packages whose submodules share their package's layer."""

@@ -31,6 +31,10 @@ Options:
   allowed) every test may send real requests to.
 * ini ``agentkit_block_network = false``: let every test send real requests.
 
+Evals: the ``agentkit_eval`` fixture runs a dataset in a test and fails it on a regression
+against a baseline report (``agentkit.evals._pytest``); ``--agentkit-eval-accept`` writes the
+baseline instead, ``--agentkit-eval-reports DIR`` says where reports are stored.
+
 Nothing here imports vcrpy, PyYAML or httpx2 until a marked test runs, so the
 plugin costs nothing in test suites that do not use it.
 """
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from agentkit.testing.cassettes import CassetteOptions
 
 __all__ = [
+    "agentkit_eval",
     "pytest_addoption",
     "pytest_configure",
     "pytest_recording_configure",
@@ -63,7 +68,20 @@ _CASSETTE = pytest.StashKey["tuple[Any, int]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register agentkit's ini options."""
+    """Register agentkit's ini and command-line options."""
+    group = parser.getgroup("agentkit", "agentkit evals")
+    group.addoption(
+        "--agentkit-eval-accept",
+        action="store_true",
+        default=False,
+        help="agentkit: write each evaluation's report as its baseline instead of comparing.",
+    )
+    group.addoption(
+        "--agentkit-eval-reports",
+        default=None,
+        metavar="DIR",
+        help="agentkit: where evaluation reports are stored (default: .agentkit-evals/).",
+    )
     parser.addini(
         "agentkit_cassettes",
         type="bool",
@@ -257,3 +275,20 @@ def pytest_runtest_protocol(
     """
     with _guard.guarded(_request_guard(item)):
         return (yield)
+
+
+@pytest.fixture
+def agentkit_eval(request: pytest.FixtureRequest) -> Any:
+    """Evaluate a dataset in a test: ``await agentkit_eval.run(dataset, agent,
+    baseline="baseline.json")`` stores the report and fails the test on a regression
+    (``--agentkit-eval-accept`` writes the baseline instead); see ``agentkit.evals._pytest``."""
+    from pathlib import Path
+
+    from agentkit.evals._pytest import EvalCheck
+
+    config = request.config
+    where = config.getoption("--agentkit-eval-reports")
+    reports = Path(where) if where else config.rootpath / ".agentkit-evals"
+    return EvalCheck(
+        request.node.nodeid, reports, accept=bool(config.getoption("--agentkit-eval-accept"))
+    )
