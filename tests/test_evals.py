@@ -66,12 +66,28 @@ def test_a_directory_of_cassettes_gives_every_conversation_once() -> None:
     """A directory is searched for cassettes; streamed and structured answers are read too."""
     dataset = Dataset.from_cassettes(CASSETTES / "test_cassettes_recorded")
     by_name = {c.name: c for c in dataset.cases}
-    assert sorted(by_name) == [
-        "test_agent_with_a_tool",
-        "test_streamed_answer",
-        "test_structured_output",
-    ]
+    assert {"test_agent_with_a_tool", "test_streamed_answer", "test_structured_output"} <= set(
+        by_name
+    )
     assert by_name["test_streamed_answer"].expected_output.startswith("Bonjour! Paris")
+
+
+def test_the_exchanges_of_a_conversation_join_into_one_case_per_turn() -> None:
+    """A three-turn conversation recorded as six exchanges (with thinking the server does not
+    get back, and streamed or not) gives three cases, each with the turns before it."""
+    for name in ("test_reasoning_conversation", "test_reasoning_conversation_streamed"):
+        dataset = Dataset.from_cassettes(CASSETTES / "test_cassettes_recorded" / f"{name}.yaml")
+        prompts = [(c.name, c.prompt, len(c.history)) for c in dataset.cases]
+        assert prompts == [
+            (f"{name}-turn1", "Weather in Paris?", 0),
+            (f"{name}-turn2", "And Oslo?", 4),
+            (f"{name}-turn3", "Which is warmer?", 8),
+        ]
+        last = dataset.cases[-1]
+        assert last.expected_output == "Paris is warmer."
+        assert [r.args for r in last.tool_results] == [{"city": "Paris"}, {"city": "Oslo"}]
+        answer = last.history[1]
+        assert isinstance(answer, AssistantMessage) and answer.thinking  # kept as recorded
 
 
 def test_a_missing_cassette_path_is_a_clear_error(tmp_path: Path) -> None:

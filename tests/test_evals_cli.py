@@ -74,9 +74,10 @@ def test_from_cassettes_writes_a_dataset_and_its_schema(
     """``--from-cassettes DIR -o FILE`` writes a case per recorded turn, with a schema beside."""
     out = tmp_path / "set.yaml"
     assert main(["--plain", "eval", "--from-cassettes", str(CASSETTES), "-o", str(out)]) == 0
-    assert len(Dataset.load(out).cases) == 3
+    count = len(Dataset.from_cassettes(CASSETTES).cases)
+    assert len(Dataset.load(out).cases) == count >= 3
     assert json.loads((tmp_path / "set.schema.json").read_text())["title"] == "Dataset"
-    assert "Wrote 3 cases" in capsys.readouterr().out
+    assert f"Wrote {count} cases" in capsys.readouterr().out
 
 
 def test_no_regression_exits_0_and_a_worse_model_exits_1(

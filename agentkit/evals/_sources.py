@@ -66,10 +66,17 @@ def _files(
     return found
 
 
+_NOT_SENT = ("finish_reason", "model_name", "thinking")
+"""Fields of a recorded answer that a later request may not carry back (a dialect drops
+thinking for servers that cannot take it): left out when joining exchanges."""
+
+
 def _comparable(message: Message) -> dict[str, Any]:
     data = message.model_dump(mode="json")
-    data.pop("finish_reason", None)
-    data.pop("model_name", None)
+    for name in _NOT_SENT:
+        data.pop(name, None)
+    if data.get("role") == "assistant" and not data.get("content"):
+        data["content"] = None  # "" on some servers' wire (or thinking only): no text
     return data
 
 
@@ -154,7 +161,7 @@ def _request_messages(body: Any) -> list[Message] | None:
 def _continued(conversation: list[Message], sent: list[Message]) -> list[Message] | None:
     """The conversation ``sent`` continues, joined with it, or ``None`` when it is another."""
     if len(sent) >= len(conversation) and _same(conversation, sent[: len(conversation)]):
-        return list(sent)
+        return conversation + sent[len(conversation) :]  # the recorded answers, as answered
     mine, theirs = _last_user(conversation), _last_user(sent)
     if mine is None or theirs is None:
         return None
