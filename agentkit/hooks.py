@@ -75,9 +75,18 @@ class RunInfo:
     """Events hooks reported during the current request (see ``report``)."""
 
     def report(self, event: AgentEvent) -> None:
-        """Give an event of a request hook out in the run's events: it comes after the
-        request's answer (and its streamed deltas), before its ``ModelResponseEvent``."""
+        """Give an event of a hook out in the run's events. Reported by a request hook, it
+        comes after the request's answer (and its streamed deltas), before its
+        ``ModelResponseEvent``; by a tool hook, after the turn's tools ran, before their
+        ``ToolCallFinishedEvent``; by ``on_event`` of the ``FinalResultEvent``, just before
+        that event. When a hook then ends the run with an error, what it reported is given
+        out before the error."""
         self.reported.append(event)
+
+    def take_reported(self) -> list[AgentEvent]:
+        """The events reported and not given out yet, in order (the list is emptied)."""
+        reported, self.reported[:] = list(self.reported), []
+        return reported
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,8 @@ async def run_events(run: Run) -> AsyncGenerator[AgentEvent, None]:
                     else:
                         yield part
                 assert outcome is not None, "a turn's tool calls always end with an outcome"
+                for event in run.take_reported():  # what tool hooks reported
+                    yield event
                 run.messages.append(outcome.turn_message(message))
                 run.messages.extend([*outcome.answers, *outcome.after])
                 for call, answer in outcome.finished(message.tool_calls):

@@ -56,8 +56,7 @@ async def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | M
                     yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
                 for warning in item.warnings:
                     yield ModelWarningEvent(warning)
-                reported, run.reported[:] = list(run.reported), []
-                for event in reported:  # what request hooks reported (RunInfo.report)
+                for event in run.take_reported():  # what request hooks reported
                     yield event
             yield item
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import anyio
 
-from agentkit._errors import UserError
+from agentkit._errors import AgentkitError, UserError
 from agentkit._run.history import (
     Session,
     SessionTurn,
@@ -242,13 +242,20 @@ class Runner:
                         await hook.on_event(run, repaired)
                     yield repaired
                 async with aclosing(run_events(run)) as events:
-                    async for event in events:
-                        for hook in hook_set.events:
-                            await hook.on_event(run, event)
-                        if isinstance(event, FinalResultEvent):
-                            final = event  # given out once the run's scopes have closed
-                            break
-                        yield event
+                    try:
+                        async for event in events:
+                            for hook in hook_set.events:
+                                await hook.on_event(run, event)
+                            if isinstance(event, FinalResultEvent):
+                                final = event  # given out once the run's scopes have closed
+                                break
+                            yield event
+                        async for reported in _reported(run):  # by on_event of the final
+                            yield reported
+                    except AgentkitError:  # what hooks reported before they ended the run
+                        async for reported in _reported(run):
+                            yield reported
+                        raise
             if final is not None:
                 if turn is not None:  # one transaction; a failed or cancelled run stores nothing
                     await turn.save(final.result, offset)
@@ -308,6 +315,14 @@ def _parent_ledger(parent: RunContext[Any]) -> Ledger:
     if isinstance(run, Run):
         return run.ledger
     return Ledger(usage=parent.usage)
+
+
+async def _reported(run: Run) -> AsyncGenerator[AgentEvent, None]:
+    """The events hooks reported that are not given out yet, each seen by ``on_event``."""
+    for event in run.take_reported():
+        for hook in run.hooks.events:
+            await hook.on_event(run, event)
+        yield event
 
 
 def _waits_for_approval(run: Run, name: str) -> bool:
