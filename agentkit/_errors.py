@@ -21,6 +21,7 @@
     │   ├── OutputTruncatedError       ``finish_reason`` was ``length``, retries spent
     │   ├── ToolLoopError              the same tool call again and again
     │   ├── ContentFilteredError       the provider's filter stopped the answer (``content_filter``)
+    │   ├── GuardrailTripped           a guardrail stopped the run; ``.reason``, ``.output``
     │   ├── ToolExecutionError         a tool raised, and the agent was told to raise
     │   ├── UsageLimitExceeded         the next request or tool calls could pass a budget
     │   ├── ContextWindowExceededError the current turn alone does not fit the context window
@@ -63,6 +64,7 @@ __all__ = [
     "ConfigurationError",
     "ContentFilteredError",
     "ContextWindowExceededError",
+    "GuardrailTripped",
     "HistoryError",
     "MCPConnectionError",
     "MCPToolError",
@@ -194,6 +196,36 @@ class OutputTruncatedError(RetriesExhaustedError):
 class ContentFilteredError(AgentRunError):
     """The provider's content filter stopped the model's answer (``finish_reason``
     ``content_filter``): what it wrote is not an answer, and asking again rarely helps."""
+
+
+class GuardrailTripped(AgentRunError):
+    """A guardrail (``agentkit.guardrails``) tripped and stopped the run.
+
+    ``.reason`` is why, in the guardrail's words; ``.guardrail`` its name; ``.kind`` what it
+    checked (``"input"``, ``"output"``, ``"tool_arguments"`` or ``"tool_result"``);
+    ``.output`` what the guardrail gave (a classifier agent's structured output, or the
+    richer result of a function; ``None`` when it gave only a reason); ``.tool_name`` the
+    tool whose call was checked (tool guardrails). ``.messages`` is the conversation so
+    far, valid to send again: no tool ran after the check that tripped.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        guardrail: str,
+        kind: str,
+        output: Any = None,
+        tool_name: str | None = None,
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.reason = reason
+        self.guardrail = guardrail
+        self.kind = kind
+        self.output = output
+        self.tool_name = tool_name
 
 
 class ToolLoopError(AgentRunError):

@@ -21,6 +21,7 @@ __all__ = [
     "ApprovalRequiredEvent",
     "ContextTrimmedEvent",
     "FinalResultEvent",
+    "GuardrailEvent",
     "HistoryRepairedEvent",
     "ModelFallbackEvent",
     "ModelResponseEvent",
@@ -239,6 +240,39 @@ class ModelWarningEvent:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class GuardrailEvent:
+    """A guardrail (``agentkit.guardrails``) checked something.
+
+    ``kind`` is what it checked: ``"input"`` (the run's prompt), ``"output"`` (the final
+    output), ``"tool_arguments"`` or ``"tool_result"`` (of the call ``tool_call_id`` to
+    ``tool_name``). ``action`` is what came of it: ``"passed"``; ``"replaced"`` (the value
+    goes on changed, e.g. redacted); ``"refused"`` (a tool call answered with a refusal the
+    model sees); ``"tripped"`` (the run ends with ``GuardrailTripped``, given out right
+    after this event). ``reason`` says why (``None`` when it passed), ``output`` is what the
+    guardrail gave (a classifier agent's output), ``duration`` the seconds the check took.
+
+    An input guardrail's event comes with the first answer (before its
+    ``ModelResponseEvent``), a tool guardrail's before its call's ``ToolCallFinishedEvent``,
+    an output guardrail's just before the ``FinalResultEvent`` (hooks' ``on_event`` sees it
+    just after: the check runs when that event is observed).
+    """
+
+    guardrail: str
+    kind: str
+    action: str
+    reason: str | None = None
+    output: Any = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    duration: float = 0.0
+
+    @property
+    def tripped(self) -> bool:
+        """Whether the check failed (the run ended, or a tool call was refused)."""
+        return self.action in ("tripped", "refused")
+
+
 AgentEvent = (
     TextDeltaEvent
     | ThinkingDeltaEvent
@@ -255,4 +289,5 @@ AgentEvent = (
     | ModelWarningEvent
     | ContextTrimmedEvent
     | HistoryRepairedEvent
+    | GuardrailEvent
 )

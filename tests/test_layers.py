@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
 LAYERS: list[list[str]] = [
     ["_errors"],
     ["_guard"],
+    ["_pii"],
     ["messages"],
     ["usage"],
     ["schema"],
@@ -43,7 +44,7 @@ LAYERS: list[list[str]] = [
     ["_run.nested"],
     ["_run"],
     ["agent"],
-    ["mcp", "tracing", "sessions", "durable", "local"],
+    ["mcp", "tracing", "sessions", "durable", "local", "guardrails"],
     [""],  # the package: agentkit/__init__.py
     ["testing"],
     ["evals"],
