@@ -11,6 +11,9 @@ model request a ``chat {model}`` span (CLIENT) inside it, each tool call an
 ``execute_tool {tool}`` span (INTERNAL) inside it. A tool that runs another agent nests
 that agent's ``invoke_agent`` span under its ``execute_tool`` span. Retries and
 approvals are span events of the run's span (a paused run has ``agentkit.run.paused``);
+each guardrail check (``agentkit.guardrails``) is an ``apply_guardrail {name}`` span
+(INTERNAL) inside it, timed from its ``GuardrailEvent``, with an error status when it
+tripped;
 a ``FallbackModel``'s switches are events of the request's ``chat`` span. The metrics
 are ``gen_ai.client.token.usage`` (by ``gen_ai.token.type``),
 ``gen_ai.client.operation.duration`` and, for streamed requests,
@@ -58,6 +61,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from agentkit.events import (
     AgentEvent,
     ApprovalRequiredEvent,
+    GuardrailEvent,
     ModelResponseEvent,
     PartialOutputEvent,
     RetryEvent,
@@ -136,6 +140,11 @@ _FALLBACK_TO = "agentkit.fallback.to_model"
 _APPROVAL_TOOLS = "agentkit.approval.tool_names"
 _APPROVAL_CALL_IDS = "agentkit.approval.tool_call_ids"
 _APPROVAL_ARGUMENTS = "agentkit.approval.arguments"
+_GUARDRAIL_NAME = "agentkit.guardrail.name"
+_GUARDRAIL_KIND = "agentkit.guardrail.kind"
+_GUARDRAIL_ACTION = "agentkit.guardrail.action"
+_GUARDRAIL_REASON = "agentkit.guardrail.reason"
+"""Why a guardrail tripped or replaced (content: its words may quote what it checked)."""
 _PAUSED = "agentkit.run.paused"
 """``True`` on a run that ended paused, waiting for approvals."""
 
@@ -528,7 +537,9 @@ class Tracing(Hooks):
                     chat.set_attribute(_RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
                     self._metrics.first_chunk.record(seconds, record.chat_labels)
                 return
-        if isinstance(event, RetryEvent):
+        if isinstance(event, GuardrailEvent):
+            self._guardrail_span(record, event)
+        elif isinstance(event, RetryEvent):
             attributes: dict[str, Any] = {_RETRIES_LEFT: event.retries_left}
             if self.capture_content:
                 attributes[_RETRY_REASON] = event.reason
@@ -542,6 +553,34 @@ class Tracing(Hooks):
             if self.capture_content:
                 attributes[_APPROVAL_ARGUMENTS] = tuple(r.arguments for r in requests)
             record.span.add_event("agentkit.approval_required", attributes)
+
+    def _guardrail_span(self, record: _Run, event: GuardrailEvent) -> None:
+        """A check's ``apply_guardrail`` span, in the run's span, timed by the event."""
+        attributes: dict[str, Any] = {
+            _OPERATION: "apply_guardrail",
+            _GUARDRAIL_NAME: event.guardrail,
+            _GUARDRAIL_KIND: event.kind,
+            _GUARDRAIL_ACTION: event.action,
+        }
+        if event.tool_name is not None:
+            attributes[_TOOL_NAME] = event.tool_name
+        if event.tool_call_id is not None:
+            attributes[_TOOL_CALL_ID] = event.tool_call_id
+        if self.capture_content and event.reason is not None:
+            attributes[_GUARDRAIL_REASON] = event.reason
+        end = time.time_ns()
+        span = self._tracer.start_span(
+            f"apply_guardrail {event.guardrail}",
+            context=record.context,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=end - int(event.duration * 1e9),
+        )
+        if event.tripped:
+            span.set_attribute(_ERROR_TYPE, "GuardrailTripped")
+            detail = event.reason if self.capture_content and event.reason else event.action
+            span.set_status(Status(StatusCode.ERROR, detail))
+        span.end(end_time=end)
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
 def test_scripted_model_example_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's ScriptedModel example runs as written after the quickstart's definitions."""
     namespace = _namespace_after_quickstart(monkeypatch)
-    scripted = next(b for b in _python_blocks() if "ScriptedModel(" in b)
+    scripted = next(b for b in _python_blocks() if 'text("Sunny in Paris.")' in b)
     exec(compile(scripted, str(README), "exec"), namespace)
     assert namespace["result"].output == "Sunny in Paris."
 

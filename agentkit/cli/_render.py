@@ -4,8 +4,9 @@
 lazily) when the stream is a terminal and ``rich`` is installed, else
 ``PlainRenderer`` (plain lines, for pipes, logs and tests). Both show the same
 things: text as it streams (the model's thinking apart, dimmed), each tool call as
-the model writes it and as it returns, retries with their reason, the validated
-output, and usage and cost at the end of the turn.
+the model writes it and as it returns, retries with their reason, guardrails that
+tripped, refused or replaced something (a check that passed shows nothing), the
+validated output, and usage and cost at the end of the turn.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agentkit._errors import ConfigurationError
 from agentkit.events import (
     AgentEvent,
     FinalResultEvent,
+    GuardrailEvent,
     ModelResponseEvent,
     RetryEvent,
     RunResult,
@@ -54,6 +56,18 @@ PROGRESS_AFTER = 0.5
 """Seconds without output before the progress line says what the command waits for."""
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 WAITING_FOR_MODEL = "waiting for the model"
+
+
+def _guardrail_line(event: GuardrailEvent) -> str:
+    """``tripped on the input: reason`` (the action, what was checked, why)."""
+    what = {
+        "input": "the input",
+        "output": "the output",
+        "tool_arguments": f"the arguments of {event.tool_name}",
+        "tool_result": f"the result of {event.tool_name}",
+    }.get(event.kind, event.kind)
+    reason = f": {_preview(event.reason)}" if event.reason else ""
+    return f"{event.action} {what}{reason}"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -222,6 +236,10 @@ class Renderer:
         elif isinstance(event, RetryEvent):
             self._newline()
             self.retry(event.reason, event.retries_left)
+        elif isinstance(event, GuardrailEvent):
+            if event.action != "passed":
+                self._newline()
+                self.guardrail(event)
         elif isinstance(event, FinalResultEvent):
             self._newline()
 
@@ -313,6 +331,10 @@ class Renderer:
         """The model made a fixable mistake; it gets ``reason`` back."""
         self.write(f"[retry, {retries_left} left] {_preview(reason)}\n")
 
+    def guardrail(self, event: GuardrailEvent) -> None:
+        """A guardrail tripped, refused a tool call or replaced something."""
+        self.write(f"[guardrail {event.guardrail}] {_guardrail_line(event)}\n")
+
     def output(self, output: Any) -> None:
         """The validated structured output."""
         self.write(f"[output {type(output).__name__}] {_output_json(output)}\n")
@@ -395,6 +417,11 @@ class RichRenderer(Renderer):
     def retry(self, reason: str, retries_left: int) -> None:
         """The model made a fixable mistake; it gets ``reason`` back."""
         self._print(f"  ↻ retry ({retries_left} left): {_preview(reason)}", style="yellow")
+
+    def guardrail(self, event: GuardrailEvent) -> None:
+        """A guardrail tripped, refused a tool call or replaced something."""
+        style = "yellow" if event.action == "replaced" else "bold red"
+        self._print(f"  ⛨ {event.guardrail}: {_guardrail_line(event)}", style=style)
 
     def output(self, output: Any) -> None:
         """The validated structured output, in a panel."""

@@ -43,6 +43,7 @@ from agentkit.approval import Decision, Denied, pending_approvals
 from agentkit.events import (
     ApprovalRequiredEvent,
     FinalResultEvent,
+    GuardrailEvent,
     ModelResponseEvent,
     RunResult,
     TextDeltaEvent,
@@ -344,6 +345,18 @@ def _page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
                 "arguments": event.arguments,
                 "result": event.content,
                 "is_error": event.is_error,
+            }
+        ]
+    if isinstance(event, GuardrailEvent) and event.action != "passed":
+        return [
+            {
+                "type": "guardrail",
+                "guardrail": event.guardrail,
+                "kind": event.kind,
+                "action": event.action,
+                "reason": event.reason,
+                "tool_name": event.tool_name,
+                "tool_call_id": event.tool_call_id,
             }
         ]
     if isinstance(event, ApprovalRequiredEvent):
