@@ -28,8 +28,9 @@
     │   ├── SessionConflictError       another run holds (or took) the session's paused turn
     │   └── SessionStoreError          the session's storage failed while storing the turn
     ├── RunPausedError                 ``.output`` of a run paused for approvals
-    ├── MCPConnectionError             an MCP server could not be reached; names the server
-    ├── MCPToolError                   an MCP tool answered ``isError`` (a tool result's ``.error``)
+    ├── MCPError                       an MCP server refused a request (a resource, a prompt)
+    │   ├── MCPConnectionError         an MCP server could not be reached; names the server
+    │   └── MCPToolError               an MCP tool answered ``isError`` (a tool result's ``.error``)
     └── ModelAPIError                  the model endpoint failed; ``.status_code``, ``.body``
         ├── ModelHTTPError             any HTTP error status not listed below
         │   ├── BadRequestError        400 and 422: the server's reason is in the message
@@ -67,6 +68,7 @@ __all__ = [
     "GuardrailTripped",
     "HistoryError",
     "MCPConnectionError",
+    "MCPError",
     "MCPToolError",
     "MaxTurnsExceededError",
     "ModelAPIError",
@@ -150,12 +152,17 @@ class RunPausedError(AgentkitError):
         self.messages = list(messages)
 
 
-class MCPConnectionError(AgentkitError):
+class MCPError(AgentkitError):
+    """An MCP server refused or failed a request (reading a resource, getting a prompt); the
+    message names the server. The base of the MCP errors below."""
+
+
+class MCPConnectionError(MCPError):
     """An MCP server could not be reached (the process did not start, the URL did not
     answer, the handshake failed). The message names the server."""
 
 
-class MCPToolError(AgentkitError):
+class MCPToolError(MCPError):
     """An MCP tool answered with ``isError`` (or its server failed during the call): the
     ``error`` of the call's ``ToolResult``; the model is told the server's text."""
 

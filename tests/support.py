@@ -14,6 +14,8 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``wait_closed``: wait until a server has seen every client connection close.
 * ``tool_history``: a long past conversation of tool-using turns (for context windows).
 * ``TextSink``: a file-like object that keeps what is written (a CLI's stdout in-process).
+* ``marked_processes``: the live processes started with ``MCP_TEST_MARK=mark`` (a server
+  process that must be gone).
 * ``node_bin``: the path of a command from ``tests/node`` (real JavaScript peers that
   ``.ci/run`` installs with ``npm ci``); skips when they are not installed (a failure
   under ``CI=true``).
@@ -195,6 +197,25 @@ class TextSink:
 
 
 NODE_DIR = Path(__file__).parent / "node"
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live processes whose environment carries ``MCP_TEST_MARK=mark`` (start a server with
+    that variable to tell later whether its process is gone)."""
+    import os
+
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        if f"MCP_TEST_MARK={mark}".encode() in environ.split(b"\0") and "zombie" not in status:
+            pids.append(int(entry))
+    return pids
 
 
 def node_bin(name: str) -> str:

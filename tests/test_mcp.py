@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver import MCPServer as SDKServer
 from mcp.types import CallToolResult
+from support import marked_processes
 
 from agentkit import Agent, Hooks, RunInfo, ToolCallFinishedEvent, ToolInvocation, ToolResult
 from agentkit.mcp import MCPConnectionError, MCPServer
@@ -31,22 +31,6 @@ FAULTY = str(Path(__file__).parent / "mcp_servers" / "faulty.py")
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-def _marked(mark: str) -> list[int]:
-    """Live processes whose environment carries ``MCP_TEST_MARK=mark``."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if f"MCP_TEST_MARK={mark}".encode() in environ.split(b"\0") and "zombie" not in status:
-            pids.append(int(entry))
-    return pids
 
 
 def _time_server(mark: str, **kwargs: Any) -> MCPServer:
@@ -118,7 +102,7 @@ async def test_stdio_time_server_answers_and_leaves_no_process() -> None:
     assert not answer.is_error
     assert json.loads(answer.content)["timezone"] == "Europe/Paris"
     assert "datetime" in json.loads(answer.content)
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 async def test_error_results_and_bad_arguments_go_back_to_the_model() -> None:
@@ -158,7 +142,7 @@ class _PidsAtCall(Hooks):
         self, run: RunInfo, invocation: ToolInvocation, handler: Any
     ) -> ToolResult:
         result: ToolResult = await handler(invocation)
-        self.seen.append(_marked(self.mark))
+        self.seen.append(marked_processes(self.mark))
         return result
 
 
@@ -175,7 +159,7 @@ async def test_async_with_keeps_one_connection_across_runs() -> None:
         await agent.run("second")
     assert len(hook.seen) == 2 and len(hook.seen[0]) == 1
     assert hook.seen[0] == hook.seen[1]
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 async def test_runs_without_async_with_each_start_their_own_process() -> None:
@@ -191,7 +175,7 @@ async def test_runs_without_async_with_each_start_their_own_process() -> None:
     await agent.run("second")
     assert len(hook.seen[0]) == 1 and len(hook.seen[1]) == 1
     assert hook.seen[0] != hook.seen[1]
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 async def test_prefix_and_filter_chain_in_either_order() -> None:
@@ -256,7 +240,7 @@ async def test_a_server_killed_mid_call_is_an_error_answer_then_reconnects() -> 
     assert "MCP server 'faulty'" in died.content and "started again" in died.content
     answer = _answers(model, 2)[-1]
     assert not answer.is_error and answer.content.isdigit()
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 async def test_a_call_past_its_timeout_is_an_error_answer() -> None:
@@ -266,7 +250,7 @@ async def test_a_call_past_its_timeout_is_an_error_answer() -> None:
     await Agent(model, tools=[_faulty(mark, timeout=0.5)]).run("go")
     (answer,) = _answers(model, 1)
     assert answer.is_error and "did not answer hang within 0.5 s" in answer.content
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 class _Started(Hooks):
@@ -299,7 +283,7 @@ async def test_a_run_cancelled_mid_call_leaves_no_process_and_no_error() -> None
         await hook.started.wait()
         await anyio.sleep(0.2)  # let the call reach the server
         tg.cancel_scope.cancel()
-    assert _marked(mark) == []
+    assert marked_processes(mark) == []
 
 
 async def test_a_server_that_does_not_start_fails_the_run_with_its_name() -> None:

@@ -38,8 +38,22 @@ to another of them). **Outside any run** (no tool call in flight, a tool called 
 cancellation) cancels the sampling requests made for it.
 
 A server that dies during a call answers that call as a tool error naming the server, and
-the next use connects again. Each call has a timeout (60 s by default). The tool list is
-fetched once per connection and again after ``notifications/tools/list_changed``.
+the next use connects again. Each call has a timeout (60 s by default); connecting (starting
+the server, the handshake, the first tool list) has ``connect_timeout`` (30 s by default): a
+server that does not finish in time is stopped and ``MCPConnectionError`` names it. The tool
+list is fetched once per connection and again after ``notifications/tools/list_changed``.
+
+Tools whose ``execution.taskSupport`` is ``"required"`` are not offered: the MCP SDK (2.3)
+defines the task types but its session rejects the ``CreateTaskResult`` such a call answers
+(tasks left the core protocol in 2026-07-28). ``"optional"`` tools are called plainly.
+Structured content (``structuredContent``, checked by the SDK against the tool's
+``outputSchema``) reaches the model as JSON; content that does not fit is an error answer.
+
+Elicitation: a server's question to the user goes to ``elicitation_handler`` (an
+``Elicitation`` in, an ``ElicitationReply`` out); without one it is declined, and the tool
+learns so. Resources (``list_resources``, ``read_resource`` as message parts,
+``list_resource_templates``, ``resources_changed``) and prompts (``list_prompts``,
+``get_prompt`` as an ``MCPPrompt``) are methods of ``MCPServer``.
 
 Needs the ``mcp`` package (``pip install -e '.[mcp]'`` in the clone); ``import agentkit`` does not
 import this module.
@@ -57,15 +71,23 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     ) from exc
 
 # After the SDK check: the submodules import it at their top.
-from agentkit._errors import MCPConnectionError, MCPToolError
-from agentkit.mcp._client import DEFAULT_TIMEOUT
+from agentkit._errors import MCPConnectionError, MCPError, MCPToolError
+from agentkit.mcp._client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
+from agentkit.mcp._content import MCPPrompt
+from agentkit.mcp._elicit import Elicitation, ElicitationHandler, ElicitationReply
 from agentkit.mcp._tool import ApprovalRule, MCPTool
 from agentkit.mcp._toolset import MCPServer, NeedsApproval, ToolFilter
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "ApprovalRule",
+    "Elicitation",
+    "ElicitationHandler",
+    "ElicitationReply",
     "MCPConnectionError",
+    "MCPError",
+    "MCPPrompt",
     "MCPServer",
     "MCPTool",
     "MCPToolError",

@@ -3,6 +3,8 @@ the SDK client, reconnecting, listing tools and calling them (see ``agentkit.mcp
 
 from __future__ import annotations
 
+import functools
+import math
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,16 +18,20 @@ import mcp
 import mcp_types
 from mcp.client.session import IncomingMessage
 
-from agentkit._errors import MCPConnectionError
+from agentkit._errors import MCPConnectionError, MCPError
 from agentkit.hooks import ToolResult
 from agentkit.mcp._content import _error, _leaf, _result
+from agentkit.mcp._elicit import ElicitationHandler, elicitor
 from agentkit.mcp._sampling import CURRENT_CALL, Call, sampler
 from agentkit.models.base import Model
 
-__all__ = ["DEFAULT_TIMEOUT"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds a tool call may take before it is answered as an error."""
+
+DEFAULT_CONNECT_TIMEOUT = 30.0
+"""Seconds starting a server and the MCP handshake may take before the server is stopped."""
 
 
 @dataclass(eq=False)
@@ -40,6 +46,8 @@ class _Connection:
     tools: tuple[mcp_types.Tool, ...] | None = None
     """The server's tools as last listed (``None``: to list again)."""
     version: int = 0
+    resources: tuple[mcp_types.Resource, ...] | None = None
+    """The server's resources as last listed (``None``: to list again)."""
 
     @property
     def alive(self) -> bool:
@@ -55,11 +63,18 @@ class _Link:
         make_client: Callable[..., mcp.Client],
         timeout: float,
         sampling_model: Model | str | None = None,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> None:
         self.label = label
         self.make_client = make_client
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.sampling_model = sampling_model
+        self.elicitation_handler = elicitation_handler
+        self.resources_changed = anyio.Event()
+        """Set (and replaced) at each ``notifications/resources/list_changed``."""
         self.depth = 0
         self.task_group: anyio.abc.TaskGroup | None = None
         self.connection: _Connection | None = None
@@ -116,6 +131,8 @@ class _Link:
             await connection.ready.wait()
             if connection.error is not None:
                 self.connection = None
+                if isinstance(connection.error, MCPConnectionError):
+                    raise connection.error
                 cause = _leaf(connection.error)
                 raise MCPConnectionError(
                     f"Could not connect to MCP server {self.label}: {type(cause).__name__}: "
@@ -130,36 +147,85 @@ class _Link:
         async def on_message(message: IncomingMessage) -> None:
             if isinstance(message, mcp_types.ToolListChangedNotification):
                 connection.tools = None
+            elif isinstance(message, mcp_types.ResourceListChangedNotification):
+                self._resources_changed(connection)
 
         CURRENT_CALL.set(None)  # this task may have been started inside a call: it is no call's
+        # Connecting (starting, the handshake, the first listing) has a deadline; once
+        # connected, none: the scope stays around the client so it unwinds in its own task.
+        connecting = anyio.CancelScope(deadline=anyio.current_time() + self.connect_timeout)
         try:
-            async with AsyncExitStack() as stack:
-                sampling = None
-                if self.sampling_model is not None:
-                    model = self.sampling_model
-                    if isinstance(model, str):
-                        from agentkit.models.infer import infer_model
-
-                        model = self.sampling_model = infer_model(model)
-                    await stack.enter_async_context(model)
-                    sampling = sampler(self.label, model, self.calls)
-                client = await stack.enter_async_context(self.make_client(on_message, sampling))
-                async with anyio.create_task_group() as tg:
-                    # Listen first, then list: a change made at once is never missed.
-                    listening = anyio.Event()
-                    tg.start_soon(_listen_for_changes, client, connection, listening)
-                    await listening.wait()
-                    tools = await _list_all(client)
-                    connection.client, connection.tools = client, tools
-                    connection.ready.set()
-                    await connection.close.wait()
-                    tg.cancel_scope.cancel()
+            with connecting:
+                await self._open(connection, on_message, connecting)
         except Exception as exc:  # the owner learns it from ``connection``; never raise here
             if not connection.ready.is_set():
                 connection.error = exc
         finally:
+            if connecting.cancelled_caught and not connection.ready.is_set():
+                connection.error = MCPConnectionError(
+                    f"MCP server {self.label} did not finish connecting (starting and the MCP "
+                    f"handshake) within {self.connect_timeout:g} s; it was stopped. Check that "
+                    "it starts and speaks MCP, or give it more time with connect_timeout=."
+                )
             connection.done.set()
             connection.ready.set()
+
+    async def _listen(
+        self, client: mcp.Client, connection: _Connection, listening: anyio.Event
+    ) -> None:
+        """On 2026-era sessions, list_changed comes through ``subscriptions/listen``;
+        ``listening`` is set once the server acknowledged it (or it cannot be had)."""
+        from mcp.client.subscriptions import ResourcesListChanged
+
+        try:
+            resources = client.server_capabilities.resources is not None
+            async with client.listen(
+                tools_list_changed=True, resources_list_changed=resources
+            ) as subscription:
+                listening.set()
+                async for event in subscription:
+                    if isinstance(event, ResourcesListChanged):
+                        self._resources_changed(connection)
+                    else:
+                        connection.tools = None
+        except Exception:  # an older session (notices come unasked) or a server without it
+            return
+        finally:
+            listening.set()
+
+    def _resources_changed(self, connection: _Connection) -> None:
+        connection.resources = None
+        changed, self.resources_changed = self.resources_changed, anyio.Event()
+        changed.set()
+
+    async def _open(
+        self, connection: _Connection, on_message: Any, connecting: anyio.CancelScope
+    ) -> None:
+        """Open the client, list the tools, lift the connecting deadline, say so, and wait
+        for the close signal."""
+        async with AsyncExitStack() as stack:
+            sampling = None
+            if self.sampling_model is not None:
+                model = self.sampling_model
+                if isinstance(model, str):
+                    from agentkit.models.infer import infer_model
+
+                    model = self.sampling_model = infer_model(model)
+                await stack.enter_async_context(model)
+                sampling = sampler(self.label, model, self.calls)
+            elicit = elicitor(self.label, lambda: self.elicitation_handler)
+            client = await stack.enter_async_context(self.make_client(on_message, sampling, elicit))
+            async with anyio.create_task_group() as tg:
+                # Listen first, then list: a change made at once is never missed.
+                listening = anyio.Event()
+                tg.start_soon(self._listen, client, connection, listening)
+                await listening.wait()
+                tools = await _list_all(client)
+                connection.client, connection.tools = client, tools
+                connecting.deadline = math.inf
+                connection.ready.set()
+                await connection.close.wait()
+                tg.cancel_scope.cancel()
 
     async def tools(self) -> tuple[_Connection, tuple[mcp_types.Tool, ...]]:
         """The connection and its tool list (listed again after a change notice)."""
@@ -170,6 +236,55 @@ class _Link:
             listed = connection.tools = await _list_all(connection.client)
             connection.version += 1
         return connection, listed
+
+    async def resources(self) -> tuple[mcp_types.Resource, ...]:
+        """The server's resources (listed again after a change notice)."""
+        connection = await self.connect()
+        if connection.resources is None:
+            connection.resources = await self.pages("resources")
+        return connection.resources
+
+    async def pages(self, kind: str) -> tuple[Any, ...]:
+        """Every page of ``resources``, ``resource_templates`` or ``prompts``."""
+        found: list[Any] = []
+        cursor: str | None = None
+        for _ in range(100):
+            page = await self.request(
+                "list",
+                kind.replace("_", " "),
+                functools.partial(_list_page, kind=kind, cursor=cursor),
+            )
+            found.extend(getattr(page, kind))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return tuple(found)
+
+    async def request(self, verb: str, what: str, send: Callable[[mcp.Client], Any]) -> Any:
+        """``await send(client)`` on the live connection, within ``timeout``; a refusal
+        raises ``MCPError`` and a lost connection ``MCPConnectionError``, naming the server."""
+        connection = await self.connect()
+        assert connection.client is not None
+        with anyio.move_on_after(self.timeout) as scope:
+            try:
+                return await send(connection.client)
+            except mcp.MCPError as exc:
+                if exc.code != mcp_types.CONNECTION_CLOSED:
+                    raise MCPError(
+                        f"MCP server {self.label} could not {verb} {what!r}: {exc}"
+                    ) from exc
+                lost: BaseException = exc
+            except Exception as exc:
+                lost = _leaf(exc)
+            connection.close.set()
+            raise MCPConnectionError(
+                f"MCP server {self.label} stopped answering while asked to {verb} {what!r} "
+                f"({type(lost).__name__}: {lost}); it will be started again at the next use."
+            ) from lost
+        assert scope.cancelled_caught
+        raise MCPError(
+            f"MCP server {self.label} did not {verb} {what!r} within {self.timeout:g} s."
+        )
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
         """Call one tool; every failure is an error result naming the server."""
@@ -186,6 +301,10 @@ class _Link:
                 if exc.code != mcp_types.CONNECTION_CLOSED:
                     return _error(f"MCP server {self.label} refused {name}: {exc}")
                 return self._lost(connection, name, exc)
+            except RuntimeError as exc:  # the SDK checked the result against the output schema
+                if not connection.alive:
+                    return self._lost(connection, name, exc)
+                return _error(f"MCP server {self.label} answered {name} wrongly: {exc}")
             except Exception as exc:
                 return self._lost(connection, name, _leaf(exc))
         if scope.cancelled_caught:
@@ -215,20 +334,8 @@ async def _list_all(client: mcp.Client) -> tuple[mcp_types.Tool, ...]:
     return tuple(tools)
 
 
-async def _listen_for_changes(
-    client: mcp.Client, connection: _Connection, listening: anyio.Event
-) -> None:
-    """On 2026-era sessions, list_changed comes through ``subscriptions/listen``;
-    ``listening`` is set once the server acknowledged it (or it cannot be had)."""
-    try:
-        async with client.listen(tools_list_changed=True) as subscription:
-            listening.set()
-            async for _event in subscription:
-                connection.tools = None
-    except Exception:  # an older session (notices come unasked) or a server without it
-        return
-    finally:
-        listening.set()
+def _list_page(client: mcp.Client, *, kind: str, cursor: str | None) -> Any:
+    return getattr(client, f"list_{kind}")(cursor=cursor)
 
 
 def _errlog() -> Any:
@@ -247,10 +354,14 @@ def _errlog() -> Any:
 def _client_factory(
     server: Any, transport: Callable[[], Any] | None = None
 ) -> Callable[..., mcp.Client]:
-    def make(on_message: Any, sampling: Any = None) -> mcp.Client:
+    def make(on_message: Any, sampling: Any = None, elicitation: Any = None) -> mcp.Client:
         target = transport() if transport is not None else server
         return mcp.Client(
-            target, message_handler=on_message, sampling_callback=sampling, cache=None
+            target,
+            message_handler=on_message,
+            sampling_callback=sampling,
+            elicitation_callback=elicitation,
+            cache=None,
         )
 
     return make

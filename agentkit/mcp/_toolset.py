@@ -11,6 +11,7 @@ import mcp
 import mcp_types
 
 from agentkit.mcp._client import (
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     _client_factory,
     _Connection,
@@ -18,7 +19,10 @@ from agentkit.mcp._client import (
     _Link,
     _OwnedHTTPTransport,
 )
+from agentkit.mcp._content import MCPPrompt, prompt_messages, resource_parts
+from agentkit.mcp._elicit import ElicitationHandler
 from agentkit.mcp._tool import ApprovalRule, MCPTool
+from agentkit.messages import ContentPart
 from agentkit.models.base import Model
 
 __all__ = ["MCPServer", "NeedsApproval", "ToolFilter"]
@@ -66,20 +70,27 @@ class MCPServer:
         cwd: str | os.PathLike[str] | None = None,
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         needs_approval: NeedsApproval = False,
         sampling_model: Model | str | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> MCPServer:
         """A server started as a subprocess, spoken to over its stdin and stdout.
 
         The process gets the MCP SDK's safe default environment (``PATH``, ``HOME``,
         ``USER``, ``SHELL``, ``TERM``, ``LANG``... not the whole of ``os.environ``) with
         ``env`` added on top. ``name`` is how errors name it (default: the command and
-        arguments). ``timeout`` is the limit for each tool call, in seconds.
+        arguments). ``timeout`` is the limit for each tool call, in seconds;
+        ``connect_timeout`` (30 s by default) for starting the server and the MCP
+        handshake: a server that does not finish in time is stopped and the run (or the
+        ``async with``) fails with ``MCPConnectionError`` naming it.
 
         ``needs_approval`` pauses a run before the tools it names run, as
         ``@tool(needs_approval=...)`` does (see ``NeedsApproval``). ``sampling_model``
         (opt-in) answers the server's sampling requests; without it they are refused.
-        Both are the same for ``http`` and ``in_process``.
+        ``elicitation_handler`` answers the server's questions to the user (see
+        ``Elicitation``); without it they are declined. All are the same for ``http`` and
+        ``in_process``.
         """
         params = mcp.StdioServerParameters(
             command=command,
@@ -94,7 +105,14 @@ class MCPServer:
 
             return stdio_client(params, errlog=_errlog())
 
-        link = _Link(label, _client_factory(None, transport), timeout, sampling_model)
+        link = _Link(
+            label,
+            _client_factory(None, transport),
+            timeout,
+            sampling_model,
+            connect_timeout=connect_timeout,
+            elicitation_handler=elicitation_handler,
+        )
         return cls(link, _approval=needs_approval)
 
     @classmethod
@@ -105,8 +123,10 @@ class MCPServer:
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         needs_approval: NeedsApproval = False,
         sampling_model: Model | str | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> MCPServer:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://host:8000/mcp``).
 
@@ -123,9 +143,23 @@ class MCPServer:
 
                 return _OwnedHTTPTransport(url, sent, httpx2, streamable_http_client)
 
-            link = _Link(label, _client_factory(None, transport), timeout, sampling_model)
+            link = _Link(
+                label,
+                _client_factory(None, transport),
+                timeout,
+                sampling_model,
+                connect_timeout=connect_timeout,
+                elicitation_handler=elicitation_handler,
+            )
         else:
-            link = _Link(label, _client_factory(url), timeout, sampling_model)
+            link = _Link(
+                label,
+                _client_factory(url),
+                timeout,
+                sampling_model,
+                connect_timeout=connect_timeout,
+                elicitation_handler=elicitation_handler,
+            )
         return cls(link, _approval=needs_approval)
 
     @classmethod
@@ -135,13 +169,22 @@ class MCPServer:
         *,
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         needs_approval: NeedsApproval = False,
         sampling_model: Model | str | None = None,
+        elicitation_handler: ElicitationHandler | None = None,
     ) -> MCPServer:
         """An SDK server object (``mcp.server.mcpserver.MCPServer`` or a low-level
         ``Server``) in this process: no subprocess, no sockets."""
         label = repr(name or getattr(server, "name", None) or "in-process")
-        link = _Link(label, _client_factory(server), timeout, sampling_model)
+        link = _Link(
+            label,
+            _client_factory(server),
+            timeout,
+            sampling_model,
+            connect_timeout=connect_timeout,
+            elicitation_handler=elicitation_handler,
+        )
         return cls(link, _approval=needs_approval)
 
     # -- views ------------------------------------------------------------------------
@@ -180,6 +223,16 @@ class MCPServer:
         """Seconds a tool call may take."""
         return self._link.timeout
 
+    @property
+    def elicitation_handler(self) -> ElicitationHandler | None:
+        """What answers the server's elicitations (shared by every view of this server; set
+        it to change it, even while connected). ``None``: they are declined."""
+        return self._link.elicitation_handler
+
+    @elicitation_handler.setter
+    def elicitation_handler(self, handler: ElicitationHandler | None) -> None:
+        self._link.elicitation_handler = handler
+
     def __repr__(self) -> str:
         prefix = f", prefix={self._prefix!r}" if self._prefix else ""
         return f"MCPServer({self._link.label}{prefix})"
@@ -210,10 +263,55 @@ class MCPServer:
                 _approval_for(self._approval, spec.name),
             )
             for spec in listed
-            if all(keep(spec) for keep in self._filters)
+            if not _needs_task(spec) and all(keep(spec) for keep in self._filters)
         )
         self._cache = (connection, connection.version, tools)
         return tools
+
+    # -- resources and prompts ----------------------------------------------------------
+
+    async def list_resources(self) -> tuple[mcp_types.Resource, ...]:
+        """The server's resources (every page), listed again after the server says the list
+        changed (``notifications/resources/list_changed``)."""
+        return await self._link.resources()
+
+    async def list_resource_templates(self) -> tuple[mcp_types.ResourceTemplate, ...]:
+        """The server's resource templates (``uri_template`` with ``{name}`` variables: fill
+        them, e.g. with ``str.format``, and read the URI)."""
+        return await self._link.pages("resource_templates")
+
+    async def resources_changed(self) -> None:
+        """Wait until the server says its list of resources changed."""
+        await self._link.resources_changed.wait()
+
+    async def read_resource(self, uri: str) -> tuple[ContentPart, ...]:
+        """The resource at ``uri`` as message parts: text as ``TextPart``, images as
+        ``ImagePart`` (ready for ``UserMessage(content=...)``); other binary contents as a
+        ``TextPart`` naming them. Raises ``MCPToolError`` naming the server and the URI when
+        the server cannot read it."""
+        result = await self._link.request("read", uri, lambda c: c.read_resource(uri))
+        return resource_parts(result.contents)
+
+    async def list_prompts(self) -> tuple[mcp_types.Prompt, ...]:
+        """The server's prompt templates (every page), with their arguments."""
+        return await self._link.pages("prompts")
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> MCPPrompt:
+        """The prompt ``name`` filled with ``arguments``: its messages (the start of a
+        conversation) and its text (usable as instructions)."""
+        args = dict(arguments or {})
+        result = await self._link.request(
+            "get the prompt", name, lambda c: c.get_prompt(name, args)
+        )
+        return MCPPrompt(name, result.description, prompt_messages(result.messages))
+
+
+def _needs_task(spec: mcp_types.Tool) -> bool:
+    """Whether the server takes calls to the tool only as tasks (``taskSupport: required``):
+    not offered, since the installed MCP SDK (2.3) cannot make task-augmented calls (its
+    session rejects the ``CreateTaskResult`` a ``tools/call`` then answers)."""
+    execution = spec.execution
+    return execution is not None and execution.task_support == "required"
 
 
 def _approval_for(rule: NeedsApproval, name: str) -> ApprovalRule:
