@@ -75,11 +75,13 @@ from agentkit.usage import ModelPrice, Usage, UsageLimits
 if TYPE_CHECKING:
     from agentkit._run.history import Session, SessionHistory
     from agentkit.approval import ApprovalRequest, Denied
-    from agentkit.context import ContextPolicy, ContextWindow, count_tokens
+    from agentkit.context import ContextPolicy, ContextSummary, ContextWindow, count_tokens
     from agentkit.events import (
         AgentEvent,
         AgentToolEvent,
         ApprovalRequiredEvent,
+        ContextCompactedEvent,
+        ContextSummaryFailedEvent,
         ContextTrimmedEvent,
         FinalResultEvent,
         GuardrailEvent,
@@ -121,7 +123,10 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ContentFilteredError",
+    "ContextCompactedEvent",
     "ContextPolicy",
+    "ContextSummary",
+    "ContextSummaryFailedEvent",
     "ContextTrimmedEvent",
     "ContextWindow",
     "ContextWindowExceededError",
@@ -202,11 +207,13 @@ __all__ = [
 _LAZY_MODULES = {
     "agentkit._run.history": ("Session", "SessionHistory"),
     "agentkit.approval": ("ApprovalRequest", "Denied"),
-    "agentkit.context": ("ContextPolicy", "ContextWindow", "count_tokens"),
+    "agentkit.context": ("ContextPolicy", "ContextSummary", "ContextWindow", "count_tokens"),
     "agentkit.events": (
         "AgentEvent",
         "AgentToolEvent",
         "ApprovalRequiredEvent",
+        "ContextCompactedEvent",
+        "ContextSummaryFailedEvent",
         "ContextTrimmedEvent",
         "FinalResultEvent",
         "GuardrailEvent",

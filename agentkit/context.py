@@ -1,53 +1,75 @@
-"""Token counting and the context window: what is sent always fits, and never splits a
-tool call from its result.
+"""The context window: what is sent always fits, and never splits a tool call from its
+result.
 
-``count_tokens(messages, tools, model=...)`` counts a request's input. For Mistral
-profiles (``provider == "mistral_ai"``) it uses Mistral's Tekken tokenizer from
-``mistral-common`` (the ``mistral`` extra), offline, from the vocabulary that package
-bundles: close to, not exactly, Mistral Small 3.2's (mistral-common ships no Small 3.2
-tokenizer file), so each message gets a margin for its control tokens and JSON framing.
-Without ``mistral-common``, and for other profiles, the count is an estimate that errs
-on the high side: one token per UTF-8 byte of the message as it is framed (byte-level
-BPE tokenizers never make more tokens than bytes), plus the same margins. The
-tokenizer is loaded once per process, on first use (about a second); the count of each
-message is cached, so counting a long history again costs a lookup per message.
+``ContextWindow`` is the hook that fits each request: when the counted input (see
+``count_tokens``, in ``agentkit.tokens``) plus the request's ``max_tokens`` passes the
+profile's ``context_window``, the request is fitted by its policy, always keeping the
+system instructions and the current turn, and never splitting a turn (a turn starts at
+a user message, so an assistant's tool calls and their results go together). The run's
+messages and its session keep everything. Agents add one by default for models whose
+profile has a ``context_window``.
 
-``ContextWindow`` is the hook that fits each request: when the counted input plus the
-request's ``max_tokens`` passes the profile's ``context_window``, the request sent
-leaves out the oldest whole turns (a turn starts at a user message, so an assistant's
-tool calls and their results go together), always keeping the system instructions and
-the current turn. The run's messages and its session keep everything. Agents add one
-by default for models whose profile has a ``context_window``.
+- ``policy="trim"`` (the default) leaves the oldest whole turns out of what is sent.
+- ``policy="error"`` raises ``ContextWindowExceededError``.
+- ``policy="compact"`` replaces the oldest whole turns, in what is sent, by one summary
+  message (a user message right after the system messages) written by the summarizer (a
+  model, a model name or an agent; the run's own model by default). The summary is kept
+  (by the hook, and with the session when the run has one that stores summaries) and
+  reused by every later request, of this run or a later one, whose history begins with
+  the messages it covers; a new one, folding the old one in, is written only when the
+  window overflows again. It leaves the request at about ``compact_to`` of the window,
+  so that the next turns have room. The summarizer's requests are checked against the
+  run's budget and counted in its usage; when it fails the request is trimmed instead
+  (a ``ContextSummaryFailedEvent``, then a ``ContextTrimmedEvent``).
+
+``tool_result_cap`` (any policy) cuts long tool results in what is sent to their first
+and last characters, with a note saying how much was cut.
 
 A ``FallbackModel`` is fitted model by model: its profile's window is the largest of its
 chain (the bound usage limits check), so the hook hands it the request whole, as a
 ``FittableRequest``, and each model it tries gets the request fitted to its own window,
 by the same rules, just before it is sent (a ``ContextTrimmedEvent`` for each one
-trimmed; under ``policy="error"`` the model it does not fit raises).
+trimmed; under ``policy="error"`` the model it does not fit raises). Under
+``policy="compact"`` the summary is written for the chain's (largest) window, and each
+model trims the compacted request further if it must.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, replace
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-from agentkit._errors import ContextWindowExceededError
-from agentkit.events import ContextTrimmedEvent
+from agentkit._errors import ContextWindowExceededError, SessionStoreError
+from agentkit.events import ContextCompactedEvent, ContextSummaryFailedEvent, ContextTrimmedEvent
 from agentkit.hooks import Hooks, RequestHandler, RunInfo
-from agentkit.messages import (
-    AssistantMessage,
-    ImagePart,
-    Message,
-    SystemMessage,
-    UserMessage,
+from agentkit.messages import Message, SystemMessage, ToolMessage, UserMessage
+from agentkit.models.base import Model, ModelRequest, ModelResponse, ModelSettings
+from agentkit.summary import (
+    SUMMARY_PREFIX,
+    ContextSummary,
+    Digests,
+    Summarizer,
+    cap_text,
+    summary_message,
+    write_summary,
 )
-from agentkit.models.base import Model, ModelProfile, ModelRequest, ModelResponse, ModelSettings
-from agentkit.tools import ToolDefinition
+from agentkit.tokens import (
+    CALL_MARGIN,
+    IMAGE_TOKENS,
+    MESSAGE_MARGIN,
+    REQUEST_MARGIN,
+    _Counter,
+    _counter,
+    _counter_for,
+    _length_bound,
+    _utf8,
+    count_tokens,
+)
 
 if TYPE_CHECKING:
     from agentkit.models.fallback import FallbackModel
@@ -59,187 +81,22 @@ __all__ = [
     "MESSAGE_MARGIN",
     "REQUEST_MARGIN",
     "ContextPolicy",
+    "ContextSummary",
     "ContextWindow",
     "count_tokens",
     "window_hooks",
 ]
 
-ContextPolicy = Literal["trim", "error"]
+_ = _counter  # kept importable here: the load tests empty its caches
+
+ContextPolicy = Literal["trim", "error", "compact"]
 """What ``ContextWindow`` does with a request that does not fit: leave out the oldest
-turns (``"trim"``), or raise ``ContextWindowExceededError`` (``"error"``)."""
+turns (``"trim"``), raise ``ContextWindowExceededError`` (``"error"``), or replace the
+oldest turns by a summary (``"compact"``)."""
 
-MESSAGE_MARGIN = 8
-"""Tokens added per message for its role's control tokens."""
-CALL_MARGIN = 8
-"""Tokens added per tool call (and per tool result) for its JSON framing."""
-REQUEST_MARGIN = 16
-"""Tokens added per request (BOS, instruction markers, the tools' framing)."""
-IMAGE_TOKENS = 4_200
-"""Tokens one image may take (Pixtral's ceiling, as ``agentkit.limits`` counts it)."""
-_CACHE_SIZE = 100_000
-"""Messages whose count is kept per scheme (the cache is emptied when it is full)."""
-
-
-@functools.cache
-def _tekken() -> Callable[[str], int] | None:
-    """The Tekken tokenizer's text encoder (loaded once), or ``None`` without mistral-common."""
-    try:
-        module = importlib.import_module("mistral_common.tokens.tokenizers.mistral")
-    except ImportError:
-        return None
-    tokenizer = module.MistralTokenizer.v3(is_tekken=True).instruct_tokenizer.tokenizer
-
-    def encode(text: str) -> int:
-        return len(tokenizer.encode(text, bos=False, eos=False))
-
-    return encode
-
-
-def _utf8(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-class _Counter:
-    """Counts messages with one text measure, caching the count of each message."""
-
-    __slots__ = ("cache", "measure")
-
-    def __init__(self, measure: Callable[[str], int]) -> None:
-        self.measure = measure
-        self.cache: dict[Any, int] = {}
-
-    def message(self, message: Message) -> int:
-        try:
-            return self.cache[message]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable content: count it every time
-            return self._count(message)
-        count = self._count(message)
-        if len(self.cache) >= _CACHE_SIZE:
-            self.cache.clear()
-        self.cache[message] = count
-        return count
-
-    def _count(self, message: Message) -> int:
-        measure = self.measure
-        count = MESSAGE_MARGIN
-        if isinstance(message, SystemMessage):
-            count += measure(message.content)
-        elif isinstance(message, UserMessage):
-            if isinstance(message.content, str):
-                count += measure(message.content)
-            else:
-                for part in message.content:
-                    if isinstance(part, ImagePart):
-                        count += IMAGE_TOKENS
-                    else:
-                        count += measure(part.text)
-        elif isinstance(message, AssistantMessage):
-            count += measure(message.content or "")
-            for thought in message.thinking:  # counted even where it is not sent: from above
-                count += measure(thought.text) + CALL_MARGIN
-            for call in message.tool_calls:
-                framed = json.dumps({"name": call.name, "arguments": _arguments(call.arguments)})
-                count += measure(framed) + measure(call.id) + CALL_MARGIN
-        else:
-            framed = json.dumps({"content": message.content, "call_id": message.tool_call_id})
-            count += measure(framed) + measure(message.name) + CALL_MARGIN
-            count += IMAGE_TOKENS * len(message.images)
-        return count
-
-    def tools(self, tools: Sequence[ToolDefinition]) -> int:
-        if not tools:
-            return 0
-        listed = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": dict(t.parameters),
-                },
-            }
-            for t in tools
-        ]
-        return self.measure(json.dumps(listed)) + CALL_MARGIN * len(tools)
-
-
-def _arguments(text: str) -> Any:
-    """Parsed arguments, re-dumped as the tokenizer frames them (``json.dumps``, spaced),
-    or the raw text when it is not JSON."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-@functools.cache
-def _counter(exact: bool) -> _Counter:
-    encode = _tekken() if exact else None
-    return _Counter(encode if encode is not None else _utf8)
-
-
-def _profile_of(model: Model | ModelProfile | str | None) -> ModelProfile | None:
-    if model is None or isinstance(model, ModelProfile):
-        return model
-    if isinstance(model, str):
-        from agentkit.models.profiles import profile_for
-
-        return profile_for(model)
-    return model.profile
-
-
-def _counter_for(profile: ModelProfile | None) -> _Counter:
-    return _counter(profile is not None and profile.provider == "mistral_ai")
-
-
-def count_tokens(
-    messages: Sequence[Message],
-    tools: Sequence[ToolDefinition] = (),
-    *,
-    model: Model | ModelProfile | str | None = None,
-) -> int:
-    """The input tokens of a request with ``messages`` and ``tools``, counted from above.
-
-    ``model`` (a ``Model``, its ``ModelProfile`` or a model name) picks the measure:
-    Mistral's Tekken tokenizer for Mistral profiles when ``mistral-common`` is installed
-    (from the vocabulary it bundles, which is close to, not exactly, Mistral Small 3.2's:
-    each message gets a margin for that), else one token per UTF-8 byte, which is never
-    fewer than a byte-level BPE tokenizer makes. Counts are cached per message.
-    """
-    counter = _counter_for(_profile_of(model))
-    return REQUEST_MARGIN + counter.tools(tools) + sum(counter.message(m) for m in messages)
-
-
-def _length_bound(message: Message) -> int:
-    """An upper bound of a message's tokens from its lengths (see ``_surely_fits``)."""
-    if isinstance(message, SystemMessage):
-        return 4 * len(message.content)
-    if isinstance(message, UserMessage):
-        if isinstance(message.content, str):
-            return 4 * len(message.content)
-        return sum(
-            IMAGE_TOKENS if isinstance(part, ImagePart) else 4 * len(part.text)
-            for part in message.content
-        )
-    if isinstance(message, AssistantMessage):
-        thinking = sum(4 * len(part.text) + CALL_MARGIN for part in message.thinking)
-        return (
-            thinking
-            + 4 * len(message.content or "")
-            + sum(
-                12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
-                for call in message.tool_calls
-            )
-        )
-    return (
-        12 * (len(message.content) + len(message.tool_call_id))
-        + 4 * len(message.name or "")
-        + 64
-        + CALL_MARGIN
-        + IMAGE_TOKENS * len(message.images)
-    )
+_POLICIES = ("trim", "error", "compact")
+_RECENT = 256
+"""Summaries a compacting hook keeps (the newest), and capped tool results it reuses."""
 
 
 def _max_tokens(model: Model, request: ModelRequest) -> int:
@@ -285,33 +142,131 @@ def _current_start(messages: Sequence[Message], new_index: int) -> int:
     return min(new_index, len(messages))
 
 
+@dataclass(slots=True)
+class _Measured:
+    """A request that does not fit, counted: its messages' counts, what every request
+    has (the margin, tools, output schema), and where its kept parts are."""
+
+    counter: _Counter
+    window: int
+    limit: int
+    counts: list[int]
+    fixed: int
+    head: int
+    """The leading messages always kept (system messages, a summary)."""
+    current: int
+    """Where the current turn starts (always kept)."""
+
+    @property
+    def total(self) -> int:
+        return self.fixed + sum(self.counts)
+
+    def kept(self, start: int) -> int:
+        """The count of the head and the messages from ``start`` on."""
+        return self.fixed + sum(self.counts[: self.head]) + sum(self.counts[start:])
+
+
+def _refuse(model: Model, fit: _Measured, *, policy: str) -> ContextWindowExceededError:
+    kept = fit.kept(fit.current)
+    why = (
+        "the context policy is 'error'"
+        if policy == "error" and kept <= fit.limit
+        else "its system instructions and current turn alone are that long"
+    )
+    return ContextWindowExceededError(
+        f"The request counts {fit.total} input tokens, and {fit.limit} fit ({fit.window} in "
+        f"the context window of {model.name!r} less max_tokens), and it cannot be "
+        f"trimmed: {why}. Nothing was sent to {model.name!r}. Shorten the prompt or "
+        "the tool results (ContextWindow(tool_result_cap=...)), lower max_tokens, or use "
+        "ContextWindow(policy='trim').",
+        input_tokens=fit.total,
+        limit=fit.limit,
+    )
+
+
 class ContextWindow(Hooks):
     """Fits every model request into the model's context window (see the module docs).
 
     ``policy="trim"`` (the default) leaves the oldest whole turns out of what is sent
     and reports a ``ContextTrimmedEvent``; ``policy="error"`` raises
-    ``ContextWindowExceededError`` instead. Either way a request whose system
-    instructions and current turn alone do not fit is never sent: it raises
+    ``ContextWindowExceededError`` instead; ``policy="compact"`` replaces them by a
+    summary that ``summarizer`` writes (a ``Model``, a model name or an ``Agent``; the
+    run's model when ``None``), at most ``summary_tokens`` long (by default an eighth of
+    the window, at most 1,000), leaving the request at about ``compact_to`` of the
+    window, and reports a ``ContextCompactedEvent``. Whatever the policy, a request whose
+    system instructions and current turn alone do not fit is never sent: it raises
     ``ContextWindowExceededError``. ``context_window`` overrides the profile's (each
     model's, for a ``FallbackModel``, whose models are fitted one by one).
+
+    ``tool_result_cap``: the most characters of a tool result sent, as an ``int`` for
+    every tool or a mapping from tool names (``"*"`` for the others); a longer result is
+    sent as its first and last halves with a note of how much was cut between them.
+    ``result.messages`` and the session keep it whole.
     """
 
-    def __init__(self, policy: ContextPolicy = "trim", *, context_window: int | None = None):
-        if policy not in ("trim", "error"):
-            raise ValueError(f"policy must be 'trim' or 'error', got {policy!r}")
+    def __init__(
+        self,
+        policy: ContextPolicy = "trim",
+        *,
+        context_window: int | None = None,
+        summarizer: Summarizer = None,
+        summary_tokens: int | None = None,
+        compact_to: float = 0.5,
+        tool_result_cap: int | Mapping[str, int] | None = None,
+    ):
+        if policy not in _POLICIES:
+            raise ValueError(f"policy must be 'trim', 'error' or 'compact', got {policy!r}")
+        if policy != "compact" and (summarizer is not None or summary_tokens is not None):
+            raise ValueError(
+                f"summarizer= and summary_tokens= are used by policy='compact' only, and the "
+                f"policy is {policy!r}: pass ContextWindow(policy='compact', summarizer=...)."
+            )
+        if not 0.0 < compact_to < 1.0:
+            raise ValueError(f"compact_to is a share of the window, in (0, 1), got {compact_to}")
+        if summary_tokens is not None and summary_tokens < 16:
+            raise ValueError(f"summary_tokens must be at least 16, got {summary_tokens}")
+        caps = {"*": tool_result_cap} if isinstance(tool_result_cap, int) else tool_result_cap
+        if caps is not None and any(
+            not isinstance(v, int) or isinstance(v, bool) or v < 64 for v in caps.values()
+        ):
+            raise ValueError(
+                f"tool_result_cap takes characters, at least 64 (an int, or a mapping from "
+                f"tool names to ints), got {tool_result_cap!r}"
+            )
         self.policy = policy
         self.context_window = context_window
+        self.summarizer = summarizer
+        self.summary_tokens = summary_tokens
+        self.compact_to = compact_to
+        self.tool_result_cap = tool_result_cap
+        self._caps: dict[str, int] | None = None if caps is None else dict(caps)
+        self._capped: dict[Any, Message] = {}
+        """Tool messages as sent once capped (at most ``_RECENT``)."""
         self._bounds: dict[int, tuple[Any, int]] = {}
         """Length bounds of tool definitions and schemas, by identity (at most 64)."""
+        self._summaries: OrderedDict[str, ContextSummary] = OrderedDict()
+        """The newest summaries written or loaded, by digest (at most ``_RECENT``)."""
+        self._digests = Digests()
+        self._summarizer_model: Model | None = None
 
     def __repr__(self) -> str:
-        return f"ContextWindow(policy={self.policy!r}, context_window={self.context_window!r})"
+        more = ""
+        if self.policy == "compact":
+            more = f", summarizer={self.summarizer!r}"
+        if self.tool_result_cap is not None:
+            more += f", tool_result_cap={self.tool_result_cap!r}"
+        return (
+            f"ContextWindow(policy={self.policy!r}, context_window={self.context_window!r}{more})"
+        )
 
     async def wrap_model_request(
         self, run: RunInfo, request: ModelRequest, handler: RequestHandler
     ) -> ModelResponse:
-        """Send ``request``, or the same request without its oldest turns when it does not fit."""
-        fitted = self.fit(run, request)
+        """Send ``request``, or the same request fitted by the policy when it does not fit."""
+        if self.policy == "compact":
+            fitted = await self._compact(run, request)
+        else:
+            fitted = self.fit(run, request)
         return await handler(fitted)
 
     def _surely_fits(self, request: ModelRequest, limit: int) -> bool:
@@ -353,60 +308,100 @@ class ContextWindow(Hooks):
         self._bounds[key] = (value, bound)
         return bound
 
+    def _cap(self, request: ModelRequest) -> ModelRequest:
+        """``request`` with its long tool results cut (``tool_result_cap``)."""
+        caps = self._caps
+        if caps is None:
+            return request
+        sent: list[Message] = []
+        changed = False
+        for message in request.messages:
+            if isinstance(message, ToolMessage):
+                cap = caps.get(message.name, caps.get("*"))
+                if cap is not None and len(message.content) > cap:
+                    message = self._capped_message(message, cap)
+                    changed = True
+            sent.append(message)
+        return replace(request, messages=sent) if changed else request
+
+    def _capped_message(self, message: ToolMessage, cap: int) -> Message:
+        try:
+            return self._capped[message]
+        except (KeyError, TypeError):
+            pass
+        capped = message.model_copy(update={"content": cap_text(message.content, cap)})
+        if len(self._capped) >= _RECENT:
+            self._capped.clear()
+        try:
+            self._capped[message] = capped
+        except TypeError:
+            pass
+        return capped
+
     def fit(self, run: RunInfo, request: ModelRequest) -> ModelRequest:
-        """``request`` as it is when it fits, else trimmed (or an error, per the policy);
-        for a ``FallbackModel``, a ``FittableRequest`` that fits it to each model it tries."""
+        """``request`` as it is when it fits, else trimmed (or an error, per the policy;
+        ``"compact"``, which needs to await its summarizer, trims here); for a
+        ``FallbackModel``, a ``FittableRequest`` that fits it to each model it tries."""
         return self._fit_to(run, run.model, request)
 
-    def _fit_to(self, run: RunInfo, model: Model, request: ModelRequest) -> ModelRequest:
+    def _fit_to(
+        self, run: RunInfo, model: Model, request: ModelRequest, *, shift: int | None = None
+    ) -> ModelRequest:
         """``request`` fitted to ``model``'s context window (see ``fit``); reports a
-        ``ContextTrimmedEvent`` on ``run`` when it trims."""
+        ``ContextTrimmedEvent`` on ``run`` when it trims. ``shift``, when a summary leads
+        ``request``'s conversation: how many messages fewer it has than the run's (the
+        summary is kept, as the system messages are)."""
         if _is_chain(model):
             from agentkit.models.fallback import FittableRequest
 
             if isinstance(request, FittableRequest):  # a chain inside a chain
                 return request
-            return FittableRequest(**_fields(request), fit=functools.partial(self._fit_to, run))
+            fit = functools.partial(self._fit_to, run, shift=shift)
+            return FittableRequest(**_fields(self._cap(request)), fit=fit)
         if type(request) is not ModelRequest:  # what the chain's model gets: no fitter
             request = ModelRequest(**_fields(request))
+        request = self._cap(request)
+        measured = self._measure(run, model, request, shift=shift)
+        if measured is None:
+            return request
+        if self.policy == "error" or measured.kept(measured.current) > measured.limit:
+            raise _refuse(model, measured, policy=self.policy)
+        return self._trim(run, request, measured)
+
+    def _measure(
+        self, run: RunInfo, model: Model, request: ModelRequest, *, shift: int | None = None
+    ) -> _Measured | None:
+        """``None`` when ``request`` fits ``model``'s window (or it has none); else its counts."""
         window = self.context_window or model.profile.context_window
         if window is None:
-            return request
+            return None
         limit = window - _max_tokens(model, request)
         if self._surely_fits(request, limit):  # most requests: no tokenizer needed
-            return request
+            return None
         counter = _counter_for(model.profile)
         messages = request.messages
         counts = [counter.message(m) for m in messages]
         fixed = REQUEST_MARGIN + counter.tools(request.tools)
         if request.output is not None and request.output.mode == "native":
             fixed += counter.measure(json.dumps(dict(request.output.schema))) + CALL_MARGIN
-        total = fixed + sum(counts)
-        if total <= limit:
-            return request
+        if fixed + sum(counts) <= limit:
+            return None
         head = 0
         while head < len(messages) and isinstance(messages[head], SystemMessage):
             head += 1
-        current = max(head, _current_start(messages, run.new_message_index))
-        kept = fixed + sum(counts[:head]) + sum(counts[current:])
-        if self.policy == "error" or kept > limit:
-            why = (
-                "the context policy is 'error'"
-                if self.policy == "error" and kept <= limit
-                else "its system instructions and current turn alone are that long"
-            )
-            raise ContextWindowExceededError(
-                f"The request counts {total} input tokens, and {limit} fit ({window} in the "
-                f"context window of {model.name!r} less max_tokens), and it cannot be "
-                f"trimmed: {why}. Nothing was sent to {model.name!r}. Shorten the prompt or "
-                "the tool results, lower max_tokens, or use ContextWindow(policy='trim').",
-                input_tokens=total,
-                limit=limit,
-            )
-        # Turns of the older part start at user messages; drop the oldest until it fits.
-        starts = [i for i in range(head, current) if isinstance(messages[i], UserMessage)]
-        cut = current
-        budget = limit - kept
+        new_index = run.new_message_index
+        if shift is not None and head < len(messages) and _is_summary(messages[head]):
+            head += 1
+            new_index -= shift
+        current = max(head, _current_start(messages, new_index))
+        return _Measured(counter, window, limit, counts, fixed, head, current)
+
+    def _trim(self, run: RunInfo, request: ModelRequest, fit: _Measured) -> ModelRequest:
+        """``request`` without its oldest turns, down to what fits."""
+        messages, counts, head = request.messages, fit.counts, fit.head
+        starts = [i for i in range(head, fit.current) if isinstance(messages[i], UserMessage)]
+        cut = fit.current
+        budget = fit.limit - fit.kept(fit.current)
         for start in reversed(starts):
             size = sum(counts[start:cut])
             if size > budget:
@@ -414,9 +409,190 @@ class ContextWindow(Hooks):
             budget -= size
             cut = start
         sent = [*messages[:head], *messages[cut:]]
-        input_tokens = limit - budget
-        run.report(ContextTrimmedEvent(dropped=cut - head, input_tokens=input_tokens, limit=limit))
+        input_tokens = fit.limit - budget
+        event = ContextTrimmedEvent(dropped=cut - head, input_tokens=input_tokens, limit=fit.limit)
+        run.report(event)
         return replace(request, messages=sent)
+
+    # -- compaction ---------------------------------------------------------------------------
+
+    async def _compact(self, run: RunInfo, request: ModelRequest) -> ModelRequest:
+        """``request`` with its oldest turns replaced by a summary when it does not fit."""
+        model = run.model
+        if _is_chain(model):
+            from agentkit.models.fallback import FittableRequest
+
+            if isinstance(request, FittableRequest):
+                return request
+        compacted, shift = await self._compact_to(run, model, request)
+        if _is_chain(model):  # each model of the chain trims it further if it must
+            return self._fit_to(run, model, compacted, shift=shift)
+        return compacted
+
+    async def _compact_to(
+        self, run: RunInfo, model: Model, request: ModelRequest
+    ) -> tuple[ModelRequest, int | None]:
+        """``request`` fitted by a summary, and how many messages fewer it has (``None``
+        when no summary leads it)."""
+        request = self._cap(request)
+        fit = self._measure(run, model, request)
+        if fit is None:
+            return request, None
+        messages, head, current = request.messages, fit.head, fit.current
+        if fit.kept(current) > fit.limit:
+            raise _refuse(model, fit, policy=self.policy)
+        known = await self._known(run, messages, head, current)
+        if known is not None:
+            sent = self._with_summary(request, known, head)
+            counted = fit.kept(head + known.covers) + fit.counter.message(sent.messages[head])
+            if counted <= fit.limit:
+                return sent, known.covers - 1
+        # The window overflows (again): summarize the oldest turns, folding in the summary.
+        summary_tokens = self.summary_tokens or max(min(1_000, fit.limit // 8), 64)
+        reserve = summary_tokens * (1 if fit.counter.measure is not _utf8 else 4) + 64
+        done = head + (known.covers if known is not None else 0)
+        target = max(int(fit.limit * self.compact_to) - reserve, fit.kept(current))
+        cut = current
+        for start in range(current - 1, done - 1, -1):
+            if isinstance(messages[start], UserMessage):
+                if fit.kept(start) > target:
+                    break
+                cut = start
+        if cut <= done:  # nothing new to summarize: only trimming can make it fit
+            if known is None:
+                return self._fit_to(run, model, request), None
+            shift = known.covers - 1
+            with_summary = self._with_summary(request, known, head)
+            return self._fit_to(run, model, with_summary, shift=shift), shift
+        try:
+            text = await write_summary(
+                run,
+                self._summarizer_for(run),
+                known.text if known is not None else None,
+                messages[done:cut],
+                max_tokens=summary_tokens,
+                caps=self._caps,
+            )
+        except Exception as exc:  # cancellation propagates; a failure trims instead
+            run.report(ContextSummaryFailedEvent(error=f"{type(exc).__name__}: {exc}"))
+            if _is_chain(model):
+                return request, None  # trimmed model by model
+            return self._trim(run, request, fit), None
+        summary = ContextSummary(text, cut - head, self._digests.of(messages[head:cut]))
+        self._remember(summary)
+        await self._store(run, summary)
+        sent = self._with_summary(request, summary, head)
+        counted = fit.kept(cut) + fit.counter.message(sent.messages[head])
+        run.report(
+            ContextCompactedEvent(
+                covered=cut - head,
+                summarized=cut - done,
+                summary=text,
+                input_tokens=counted,
+                limit=fit.limit,
+            )
+        )
+        if counted > fit.limit:  # a summary longer than asked for: trim what follows it
+            return self._fit_to(run, model, sent, shift=cut - head - 1), cut - head - 1
+        return sent, cut - head - 1
+
+    @staticmethod
+    def _with_summary(request: ModelRequest, summary: ContextSummary, head: int) -> ModelRequest:
+        messages = request.messages
+        sent = [*messages[:head], summary_message(summary), *messages[head + summary.covers :]]
+        return replace(request, messages=sent)
+
+    def _summarizer_for(self, run: RunInfo) -> Any:
+        """The summarizer: the run's model, a ``Model`` or an ``Agent`` as given, or the
+        model a name names (built once)."""
+        summarizer = self.summarizer
+        if summarizer is None:
+            return run.model
+        if isinstance(summarizer, str):
+            if self._summarizer_model is None:
+                from agentkit.models.infer import infer_model
+
+                self._summarizer_model = infer_model(summarizer)
+            return self._summarizer_model
+        return summarizer
+
+    async def _known(
+        self, run: RunInfo, messages: Sequence[Message], head: int, current: int
+    ) -> ContextSummary | None:
+        """The summary covering the most of ``messages[head:current]`` (whole turns) that
+        this hook kept, or else that the run's session stored."""
+        found = self._match(list(reversed(self._summaries.values())), messages, head, current)
+        if found is not None:
+            return found
+        load = getattr(run.session, "load_summary", None)
+        if load is None:
+            return None
+        stored = await load()
+        if not isinstance(stored, ContextSummary):
+            return None
+        found = self._match([stored], messages, head, current)
+        if found is not None:
+            self._remember(found)
+        return found
+
+    def _match(
+        self,
+        candidates: Sequence[ContextSummary],
+        messages: Sequence[Message],
+        head: int,
+        current: int,
+    ) -> ContextSummary | None:
+        """The candidate with the most ``covers`` whose digest is that of the messages it
+        covers, ending at a turn's start (one pass over the messages)."""
+        wanted: dict[int, list[ContextSummary]] = {}
+        for summary in candidates:
+            end = head + summary.covers
+            if 0 < summary.covers and end <= current and isinstance(messages[end], UserMessage):
+                wanted.setdefault(summary.covers, []).append(summary)
+        if not wanted:
+            return None
+        best: ContextSummary | None = None
+        running = self._digests.running()
+        last = max(wanted)
+        for covers in range(1, last + 1):
+            running.update(self._digests.message(messages[head + covers - 1]))
+            if covers in wanted:
+                digest = running.copy().hexdigest()
+                for summary in wanted[covers]:
+                    if summary.digest == digest:
+                        best = summary
+        return best
+
+    def _remember(self, summary: ContextSummary) -> None:
+        self._summaries[summary.digest] = summary
+        self._summaries.move_to_end(summary.digest)
+        while len(self._summaries) > _RECENT:
+            self._summaries.popitem(last=False)
+
+    async def _store(self, run: RunInfo, summary: ContextSummary) -> None:
+        """Store ``summary`` with the run's session, if it stores summaries."""
+        session = run.session
+        save = getattr(session, "save_summary", None)
+        if save is None:
+            return
+        try:
+            await save(summary)
+        except Exception as exc:
+            raise SessionStoreError(
+                f"The session {session!r} could not store the summary of the conversation's "
+                f"first {summary.covers} messages ({type(exc).__name__}: {exc}). Nothing was "
+                "sent; the conversation is in this error's .messages.",
+                messages=list(run.messages),
+            ) from exc
+
+
+def _is_summary(message: Message) -> bool:
+    """Whether ``message`` is a summary message of ``ContextWindow(policy="compact")``."""
+    return (
+        isinstance(message, UserMessage)
+        and isinstance(message.content, str)
+        and message.content.startswith(SUMMARY_PREFIX)
+    )
 
 
 DEFAULT_WINDOW = ContextWindow()

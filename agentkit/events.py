@@ -19,6 +19,8 @@ __all__ = [
     "AgentEvent",
     "AgentToolEvent",
     "ApprovalRequiredEvent",
+    "ContextCompactedEvent",
+    "ContextSummaryFailedEvent",
     "ContextTrimmedEvent",
     "FinalResultEvent",
     "GuardrailEvent",
@@ -223,6 +225,34 @@ class ContextTrimmedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextCompactedEvent:
+    """The request did not fit the model's context window, so a summary was written: the
+    oldest ``covered`` messages (whole turns) were replaced, in what was sent, by one
+    summary message, and later requests reuse it until the window overflows again.
+    ``summarized`` of them were new (the rest were covered by the previous summary,
+    folded in). ``result.messages`` and the session keep every message; the session
+    keeps the summary too. Given out after the request's answer, before its
+    ``ModelResponseEvent``."""
+
+    covered: int
+    summarized: int
+    summary: str
+    input_tokens: int
+    """The counted input of the request as sent (with the summary)."""
+    limit: int
+    """What fits: the context window less the request's ``max_tokens``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSummaryFailedEvent:
+    """The summarizer of ``ContextWindow(policy="compact")`` failed (``error`` says how),
+    so this request was trimmed instead (a ``ContextTrimmedEvent`` follows); the next
+    request that overflows asks for a summary again."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryRepairedEvent:
     """The run's history could not be sent as it was, and was repaired before the first
     request: ``notes`` says what was done (tool calls left without answers by a crash or
@@ -288,6 +318,8 @@ AgentEvent = (
     | ModelFallbackEvent
     | ModelWarningEvent
     | ContextTrimmedEvent
+    | ContextCompactedEvent
+    | ContextSummaryFailedEvent
     | HistoryRepairedEvent
     | GuardrailEvent
 )

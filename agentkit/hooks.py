@@ -73,6 +73,9 @@ class RunInfo:
     """The run's result, once it has one."""
     reported: list[AgentEvent] = field(default_factory=list)
     """Events hooks reported during the current request (see ``report``)."""
+    session: Any = None
+    """The session the run loads its history from and stores its turn in (an
+    ``agentkit.Session``), or ``None``."""
 
     def report(self, event: AgentEvent) -> None:
         """Give an event of a hook out in the run's events. Reported by a request hook, it

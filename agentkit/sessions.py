@@ -42,6 +42,15 @@ messages; each run starts with the agent's current instructions.
 
 Make ``save_turn`` one transaction (a Redis ``MULTI``, a Postgres ``BEGIN``), and append,
 never rewrite, the stored turns.
+
+**Summaries.** A run under ``ContextWindow(policy="compact")`` stores the summary it
+writes with its session, so that later runs (in any process) reuse it instead of
+summarizing again, when the session has two more async methods: ``load_summary()``
+returns the stored ``ContextSummary`` (or ``None``) and ``save_summary(summary)`` stores
+one in place of any (``summary.to_json()`` and ``ContextSummary.from_json()`` give its
+JSON form). A summary names the messages it covers by their digest, so one that no
+longer matches the history (after ``pop_turn``) is simply not used. ``SQLiteSession``
+has both; ``clear()`` forgets the summary too.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ import anyio.to_thread
 from agentkit._errors import SessionConflictError, UserError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
+from agentkit.summary import ContextSummary
 
 __all__ = ["BUSY_TIMEOUT", "SQLiteSession", "Session", "SessionHistory"]
 
@@ -77,6 +87,10 @@ CREATE TABLE IF NOT EXISTS agentkit_paused (
     session_id TEXT PRIMARY KEY,
     messages TEXT NOT NULL,
     claim TEXT
+);
+CREATE TABLE IF NOT EXISTS agentkit_summaries (
+    session_id TEXT PRIMARY KEY,
+    summary TEXT NOT NULL
 );
 """
 
@@ -158,6 +172,15 @@ class SQLiteSession:
     async def release_paused(self, claim: str) -> None:
         """Give the paused turn up again (the run that claimed it failed)."""
         await self._call(lambda db: self._release(db, claim))
+
+    async def load_summary(self) -> ContextSummary | None:
+        """The summary stored by a run under ``ContextWindow(policy="compact")``, if any."""
+        return await self._call(self._load_summary)
+
+    async def save_summary(self, summary: ContextSummary) -> None:
+        """Store ``summary`` in place of the session's summary."""
+        data = summary.to_json()
+        await self._call(lambda db: self._save_summary(db, data))
 
     # -- more ------------------------------------------------------------------------------
 
@@ -253,10 +276,23 @@ class SQLiteSession:
             (self.session_id, claim),
         )
 
+    def _load_summary(self, db: sqlite3.Connection) -> ContextSummary | None:
+        row = db.execute(
+            "SELECT summary FROM agentkit_summaries WHERE session_id = ?", (self.session_id,)
+        ).fetchone()
+        return None if row is None else ContextSummary.from_json(row[0])
+
+    def _save_summary(self, db: sqlite3.Connection, data: str) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO agentkit_summaries (session_id, summary) VALUES (?, ?)",
+            (self.session_id, data),
+        )
+
     def _clear(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM agentkit_turns WHERE session_id = ?", (self.session_id,))
         db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (self.session_id,))
+        db.execute("DELETE FROM agentkit_summaries WHERE session_id = ?", (self.session_id,))
         db.execute("COMMIT")
 
     def _pop(self, db: sqlite3.Connection) -> list[Message]:

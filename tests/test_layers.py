@@ -33,6 +33,8 @@ LAYERS: list[list[str]] = [
     ["events"],
     ["hooks"],
     ["limits"],
+    ["tokens"],
+    ["summary"],
     ["context"],
     ["_run.plan"],
     ["_run.state"],

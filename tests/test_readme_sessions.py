@@ -52,3 +52,45 @@ def test_sessions_examples_run_as_written(
     assert second[0] == {"role": "system", "content": "Be brief."}
     assert (tmp_path / "chats.db").exists()
     assert namespace["strict"].name == "agent"
+
+
+def test_compaction_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    """The compaction example, on a session longer than the (small) window, asks the
+    summarizer model once and sends its summary in place of the oldest turns."""
+    import anyio
+    from support import tool_history
+
+    import agentkit.models.infer
+    from agentkit.models.profiles import MISTRAL_PROFILE
+    from agentkit.sessions import SQLiteSession
+
+    monkeypatch.chdir(tmp_path)
+    session = SQLiteSession("chats.db", "ops")
+    anyio.run(lambda: session.save_turn(tool_history(40), paused=False, resumed=False))
+
+    def answer(request: RecordedRequest) -> Reply:
+        first = request.body["messages"][0]["content"]
+        return reply_text("We decided to launch." if first == "Be brief." else "A summary.")
+
+    with LocalModelServer(answer, style="mistral") as server:
+        built: list[str] = []
+
+        def model(spec: Any) -> OpenAIChatModel:
+            built.append(spec)
+            window = 4_000 if "medium" in spec else 128_000  # the summarizer reads it all
+            profile = MISTRAL_PROFILE.with_changes(context_window=window, max_output_tokens=500)
+            return OpenAIChatModel(
+                spec.split(":")[1], base_url=server.base_url, api_key="t", profile=profile
+            )
+
+        monkeypatch.setattr(agentkit._run.start, "_infer", model)
+        monkeypatch.setattr(agentkit.models.infer, "infer_model", model)
+        exec(compile(_block('policy="compact"'), str(README), "exec"), {"__name__": "readme"})
+        bodies = server.bodies
+    assert capsys.readouterr().out.splitlines() == ["We decided to launch."]
+    assert built == ["mistral:mistral-medium-latest", "mistral:mistral-small-latest"]
+    assert [b["model"] for b in bodies] == ["mistral-small-latest", "mistral-medium-latest"]
+    sent = bodies[1]["messages"]
+    assert sent[1]["content"].endswith("A summary.") and len(sent) < 1 + 160

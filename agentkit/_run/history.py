@@ -59,6 +59,8 @@ class Session(Protocol):
     that run fails or is cancelled it calls ``await session.release_paused(claim)``; a
     stored turn ends the claim with the paused turn. ``SQLiteSession`` has both. A
     backend without them resumes unclaimed: two runs may then both run approved calls.
+    ``load_summary()`` and ``save_summary(summary)``, optional too, keep the summary of
+    ``ContextWindow(policy="compact")`` (see ``agentkit.sessions``).
     """
 
     async def load(self) -> SessionHistory:

@@ -211,6 +211,7 @@ class Runner:
                     ledger,
                     None if parent is None else parent.idempotency_key,
                 )
+                run.session = session
                 await load_tools(run)
                 history, repaired = check_history(
                     history,

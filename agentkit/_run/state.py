@@ -109,6 +109,7 @@ class Run(RunInfo):
         self.turn = 0
         self.result = None
         self.reported = []
+        self.session = None
         self.plan = plan
         self.config: AgentConfig = plan.config
         """What the agent was built with."""
