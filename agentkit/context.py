@@ -64,7 +64,6 @@ from agentkit.tokens import (
     MESSAGE_MARGIN,
     REQUEST_MARGIN,
     _Counter,
-    _counter,
     _counter_for,
     _length_bound,
     _utf8,
@@ -86,8 +85,6 @@ __all__ = [
     "count_tokens",
     "window_hooks",
 ]
-
-_ = _counter  # kept importable here: the load tests empty its caches
 
 ContextPolicy = Literal["trim", "error", "compact"]
 """What ``ContextWindow`` does with a request that does not fit: leave out the oldest

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from support import FAST_RETRY, MODEL, get_weather_async, model_on, wait_closed
 
-from agentkit import Agent, AgentkitError, context
+from agentkit import Agent, AgentkitError, tokens
 from agentkit.testing.server import (
     LocalModelServer,
     RecordedRequest,
@@ -93,9 +93,9 @@ def test_a_thousand_concurrent_runs_with_faults_all_end_and_memory_stays_flat(
                     outcomes.append(counts)
                     server.requests.clear()  # the server's own record, not the client's
                     # The context window's token counts are cached per message, process-wide,
-                    # up to 100,000 messages (agentkit/context.py): bounded, but it grows for
+                    # up to 100,000 messages (agentkit/tokens.py): bounded, but it grows for
                     # many batches; emptied here so the check sees leaks, not that cache.
-                    for counter in (context._counter(True), context._counter(False)):
+                    for counter in (tokens._counter(True), tokens._counter(False)):
                         counter.cache.clear()
                     gc.collect()
                     live.append(len(gc.get_objects()))
