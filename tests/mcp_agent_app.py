@@ -52,6 +52,7 @@ def _respond(request: ModelRequest) -> ScriptedResponse | str:
         return text(f"done: {last.content}")
     prompt = last.content if isinstance(last, UserMessage) else ""
     prompt = prompt if isinstance(prompt, str) else ""
+    print(f"helper got {prompt!r}")  # stray output: over stdio it must not reach the protocol
     if prompt.startswith("weather in "):
         return tool_calls(("get_weather", {"city": prompt.removeprefix("weather in ")}))
     if prompt == "wait":
