@@ -273,3 +273,18 @@ async def test_agentkit_as_mcp_client_uses_an_agent_served_by_agentkit() -> None
     outer = Agent(outer_model, tools=[MCPServer.in_process(agent.to_mcp())])
     assert (await outer.run("Rome?")).output == "ok"
     assert outer_model.requests[1].messages[-1].content == "done: Rome: 21 C, sunny"
+
+
+async def test_a_failed_elicitation_is_a_tool_error_naming_the_call() -> None:
+    """A 2025 client that answers the approval's elicitation with an error gets a tool error
+    naming the call that waited and the client's message; the call does not run."""
+
+    async def failing(
+        context: ClientRequestContext, params: mcp_types.ElicitRequestParams
+    ) -> mcp_types.ErrorData:
+        return mcp_types.ErrorData(code=mcp_types.INTERNAL_ERROR, message="no person here")
+
+    async with mcp.Client(agent.to_mcp(), mode="legacy", elicitation_callback=failing) as client:
+        result = await client.call_tool("helper", {"prompt": "delete notes.txt"})
+    assert result.is_error
+    assert "approval of delete_file, and asking the client failed: no person here" in _text(result)

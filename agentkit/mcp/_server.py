@@ -253,23 +253,33 @@ class _Served:
                     usage=result.usage,
                 )
             if not ctx.session.can_send_request:  # 2026 era: ask in the result, resume on retry
-                token = secrets.token_urlsafe(24)
-                self.paused[token] = _Paused(list(result.messages), result.usage, requests)
-                while len(self.paused) > _MAX_PAUSED:
-                    self.paused.popitem(last=False)
-                asks: types.InputRequests = {
-                    r.key: _elicit_request(self.agent.name, r) for r in requests
-                }
-                return types.InputRequiredResult(input_requests=asks, request_state=token)
+                return self._ask_in_result(result)
             answers: dict[str, types.InputResponse] = {}
             for request in requests:
                 await progress.report(f"waiting for approval of {request.tool_name}")
-                answers[request.key] = await ctx.session.elicit_form(
-                    _approval_message(self.agent.name, request),
-                    _APPROVAL_SCHEMA,
-                    related_request_id=ctx.request_id,
-                )
+                try:
+                    answers[request.key] = await ctx.session.elicit_form(
+                        _approval_message(self.agent.name, request),
+                        _APPROVAL_SCHEMA,
+                        related_request_id=ctx.request_id,
+                    )
+                except MCPError as exc:
+                    return _error(
+                        f"The agent paused for approval of {request.tool_name}, and asking the "
+                        f"client failed: {exc.message}",
+                        usage=result.usage,
+                    )
             start = _resume(result.messages, result.usage, _decisions(requests, answers))
+
+    def _ask_in_result(self, result: RunResult[Any]) -> types.InputRequiredResult:
+        """The elicitations for a paused run, its state kept under a token for the retry."""
+        token = secrets.token_urlsafe(24)
+        requests = result.approvals_needed
+        self.paused[token] = _Paused(list(result.messages), result.usage, requests)
+        while len(self.paused) > _MAX_PAUSED:
+            self.paused.popitem(last=False)
+        asks: types.InputRequests = {r.key: _elicit_request(self.agent.name, r) for r in requests}
+        return types.InputRequiredResult(input_requests=asks, request_state=token)
 
     async def _run(self, start: dict[str, Any], progress: _Progress) -> RunResult[Any]:
         async with self.agent.run_stream(model=self.model, **start) as stream:
