@@ -301,3 +301,37 @@ async def test_each_call_of_a_child_agent_gets_its_own_idempotency_key(dbos_app:
     assert result.output == "Done."
     assert keys["A"] != keys["B"]
     assert keys == {"A": "keys-1:2/1.0", "B": "keys-1:2/1.1"}
+
+
+async def test_thinking_survives_durable_steps(dbos_app: None) -> None:
+    """A reasoning answer's thinking is kept in the recorded model steps: the finished
+    workflow's result, read back from DBOS, still has every ThinkingPart."""
+    from agentkit import AssistantMessage, ThinkingPart
+
+    model = ScriptedModel(
+        [
+            tool_calls(("lookup", {}), thinking="Look it up first."),
+            text("found", thinking="The lookup answered."),
+        ]
+    )
+
+    @tool
+    def lookup() -> str:
+        """Look something up."""
+        return "42"
+
+    durable = DurableAgent(Agent(model, tools=[lookup]), name="thinking")
+    DBOS.launch()
+    result = await durable.run("go", workflow_id="think-1")
+    again = await durable.result("think-1")
+    for run in (result, again):
+        thoughts = [m.thinking for m in run.messages if isinstance(m, AssistantMessage)]
+        assert thoughts == [
+            (ThinkingPart(text="Look it up first."),),
+            (ThinkingPart(text="The lookup answered."),),
+        ]
+    steps = await DBOS.list_workflow_steps_async("think-1")
+    recorded = [s["output"] for s in sorted(steps, key=lambda s: s["function_id"])]
+    first = recorded[0]
+    assert first is not None and first.message.thinking == (ThinkingPart(text="Look it up first."),)
+    assert len(model.requests) == 2
