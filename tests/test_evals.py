@@ -549,3 +549,19 @@ async def test_a_judge_without_a_model_says_how_to_give_one() -> None:
     dataset = Dataset(cases=[Case(name="a", prompt="hi")], evaluators=[Judge(rubric="Polite.")])
     report = await dataset.evaluate(Agent(None), model=ScriptedModel(["hello"]))
     assert "judge_model=" in (report.cases[0].results[0].error or "")
+
+
+def test_the_bench_row_runs_and_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """``tools/bench/evals.py`` runs both sides on a few cases and prints a row for each
+    (no assertion on time: the bound is read off the printed table)."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "tools" / "bench" / "evals.py"
+    spec = importlib.util.spec_from_file_location("bench_evals", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--cases", "3", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "| harness only (tools live, no evaluator) |" in out
+    assert "| tools recorded (the default), answer checked |" in out

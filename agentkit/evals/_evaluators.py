@@ -13,6 +13,7 @@ A ``bool`` is a check (it passes or fails the case); a ``float`` is a score in [
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import json
@@ -108,10 +109,9 @@ EvaluatorFunction = Callable[
 """A plain function evaluator: ``(ctx) -> bool | float | EvaluationReason`` (or awaitable)."""
 
 
-class EvaluatorResult(BaseModel):
+@dataclass(slots=True)
+class EvaluatorResult:
     """One evaluator's verdict on one case, as stored in a report."""
-
-    model_config = ConfigDict(extra="ignore")
 
     evaluator: str
     """Its name in the report (unique within the case)."""
@@ -128,12 +128,19 @@ class EvaluatorResult(BaseModel):
         return self.error is None and self.passed is not False
 
 
+@functools.cache
+def _any_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Any)
+
+
 def as_jsonable(value: Any) -> Any:
     """``value`` as JSON data (pydantic models dumped, dataclasses as dicts, others as text)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     try:
-        return TypeAdapter(Any).dump_python(value, mode="json")
+        return _any_adapter().dump_python(value, mode="json")
     except Exception:  # an object pydantic cannot dump: keep its text
         return repr(value)
 
@@ -174,7 +181,7 @@ class _Evaluator(BaseModel):
         return self.name or self._default_label()
 
     def _default_label(self) -> str:
-        return str(type(self).model_fields["type"].default)  # every subclass has a literal type
+        return str(getattr(self, "type", type(self).__name__))  # each has a literal type
 
     def pass_at(self) -> float | None:
         """The score at which a float result passes (``None``: a score alone never fails)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 
 from agentkit._errors import ConfigurationError
 from agentkit.evals._evaluators import EvaluatorResult
+from agentkit.messages import Message
 from agentkit.usage import Usage
 
 __all__ = [
@@ -34,7 +35,8 @@ REPORT_FORMAT = 1
 """The version of the report file format."""
 
 
-class UsageSummary(BaseModel):
+@dataclass(slots=True)
+class UsageSummary:
     """A run's usage as stored in a report."""
 
     requests: int = 0
@@ -47,18 +49,20 @@ class UsageSummary(BaseModel):
     def of(cls, usage: Usage) -> UsageSummary:
         """From a run's ``Usage``."""
         return cls(
-            requests=usage.requests,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            tool_calls=usage.tool_calls,
-            cost_usd=usage.cost_usd,
+            usage.requests,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.tool_calls,
+            usage.cost_usd,
         )
 
 
-class CaseResult(BaseModel):
-    """One case: did it pass, what it answered, each evaluator's verdict, and its run."""
+@dataclass(slots=True)
+class CaseResult:
+    """One case: did it pass, what it answered, each evaluator's verdict, and its run.
 
-    model_config = ConfigDict(extra="ignore")
+    (Dataclasses, not pydantic models, so that keeping a result costs next to nothing per
+    case; the ``Report`` reads and writes them as JSON all the same.)"""
 
     name: str
     passed: bool
@@ -66,15 +70,15 @@ class CaseResult(BaseModel):
     expected_output: Any = None
     error: str | None = None
     """The run's error (``"Type: message"``); the case then fails and is not evaluated."""
-    results: list[EvaluatorResult] = Field(default_factory=list)
-    usage: UsageSummary = Field(default_factory=UsageSummary)
+    results: list[EvaluatorResult] = field(default_factory=list)
+    usage: UsageSummary = field(default_factory=UsageSummary)
     judge_usage: UsageSummary | None = None
     """What the case's LLM judges used (not counted in ``usage``)."""
     latency_s: float = 0.0
-    not_recorded: list[str] = Field(default_factory=list)
+    not_recorded: list[str] = field(default_factory=list)
     """Tool calls the recording did not have (answered with a "not recorded" error)."""
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    """The run's conversation (``dump_messages`` JSON; ``load_messages`` reads it back)."""
+    messages: list[Message] = field(default_factory=list)
+    """The run's conversation (stored as ``dump_messages`` writes it)."""
 
     def result(self, evaluator: str) -> EvaluatorResult | None:
         """The verdict of the evaluator named ``evaluator``, if it ran."""

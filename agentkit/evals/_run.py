@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,7 +28,7 @@ from agentkit.evals._evaluators import (
 )
 from agentkit.evals._report import CaseResult, Report, UsageSummary
 from agentkit.hooks import Hooks, RunInfo, ToolHandler, ToolInvocation, ToolResult
-from agentkit.messages import Message, dump_messages
+from agentkit.messages import Message
 from agentkit.usage import Usage
 
 if TYPE_CHECKING:
@@ -93,12 +93,12 @@ def _as_result(label: str, value: Any, pass_at: float | None) -> EvaluatorResult
     reason = value.reason if isinstance(value, EvaluationReason) else None
     raw = value.value if isinstance(value, EvaluationReason) else value
     if isinstance(raw, bool):
-        return EvaluatorResult(evaluator=label, passed=raw, reason=reason)
+        return EvaluatorResult(label, passed=raw, reason=reason)
     score = float(raw)
     if math.isnan(score):
         raise ValueError("the evaluator returned NaN")
     passed = None if pass_at is None else score >= pass_at
-    return EvaluatorResult(evaluator=label, passed=passed, score=score, reason=reason)
+    return EvaluatorResult(label, passed=passed, score=score, reason=reason)
 
 
 async def _evaluate_one(
@@ -109,6 +109,10 @@ async def _evaluate_one(
         return _as_result(label, value, evaluator.pass_at())
     except Exception as exc:  # the evaluator's own failure fails this case only
         return EvaluatorResult(evaluator=label, error=_error_text(exc))
+
+
+def _time_limit(seconds: float | None) -> AbstractContextManager[Any]:
+    return nullcontext() if seconds is None else anyio.fail_after(seconds)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -134,7 +138,7 @@ async def _run_case(
     error: str | None = None
     started = time.perf_counter()
     try:
-        with anyio.fail_after(options["timeout"]):
+        with _time_limit(options["timeout"]):
             result = await agent.run(
                 case.prompt,
                 message_history=case.history or None,
@@ -160,34 +164,38 @@ async def _run_case(
         if isinstance(run_usage, Usage):
             usage = run_usage
     latency = time.perf_counter() - started
-    ctx = EvaluatorContext(
-        case=case,
-        output=output,
-        messages=messages,
-        new_message_index=new_index,
-        usage=usage,
-        latency_s=latency,
-        error=error,
-        not_recorded=list(replay.not_recorded) if replay else [],
-        judge_model=options["judge_model"],
-    )
+    not_recorded = replay.not_recorded if replay else []
     results: list[EvaluatorResult] = []
-    if error is None:
-        labelled = _label_all([*case.evaluators, *dataset.evaluators, *options["evaluators"]])
-        for label, evaluator in labelled:
+    judge_usage = None
+    evaluators = [*case.evaluators, *dataset.evaluators, *options["evaluators"]]
+    if error is None and evaluators:
+        ctx = EvaluatorContext(
+            case=case,
+            output=output,
+            messages=messages,
+            new_message_index=new_index,
+            usage=usage,
+            latency_s=latency,
+            error=error,
+            not_recorded=list(not_recorded),
+            judge_model=options["judge_model"],
+        )
+        for label, evaluator in _label_all(evaluators):
             results.append(await _evaluate_one(label, evaluator, ctx))
+        if ctx.judge_usage.requests:
+            judge_usage = UsageSummary.of(ctx.judge_usage)
     return CaseResult(
-        name=case.name,
-        passed=error is None and all(r.ok for r in results),
-        output=as_jsonable(output),
-        expected_output=case.expected_output,
-        error=error,
-        results=results,
-        usage=UsageSummary.of(usage),
-        judge_usage=UsageSummary.of(ctx.judge_usage) if ctx.judge_usage.requests else None,
-        latency_s=round(latency, 4),
-        not_recorded=ctx.not_recorded,
-        messages=json.loads(dump_messages(messages)),
+        case.name,
+        error is None and all(r.ok for r in results),
+        as_jsonable(output),
+        case.expected_output,
+        error,
+        results,
+        UsageSummary.of(usage),
+        judge_usage,
+        latency,
+        not_recorded,
+        messages,
     )
 
 
@@ -239,18 +247,22 @@ async def evaluate_dataset(
         "timeout": case_timeout,
     }
     results: list[CaseResult | None] = [None] * len(dataset.cases)
-    limiter = anyio.CapacityLimiter(concurrency)
+    queue = iter(enumerate(dataset.cases))
     started = time.time()
     with _progress(len(dataset.cases), progress, f"evaluating {dataset.name}") as advance:
 
-        async def one(index: int, case: Case) -> None:
-            async with limiter:
+        async def worker() -> None:
+            for index, case in queue:  # shared: each case is taken by one worker
                 results[index] = await _run_case(case, agent, dataset, options)
-            advance()
+                advance()
 
-        async with anyio.create_task_group() as group:
-            for index, case in enumerate(dataset.cases):
-                group.start_soon(one, index, case)
+        workers = min(concurrency, len(dataset.cases))
+        if workers == 1:
+            await worker()  # in this task: no task group to pay for
+        else:
+            async with anyio.create_task_group() as group:
+                for _ in range(workers):
+                    group.start_soon(worker)
     model_name = model if isinstance(model, str) else getattr(model, "name", None)
     if model_name is None:
         spec = agent.model_spec
