@@ -169,6 +169,52 @@ def test_the_page_streams_tool_calls_and_asks_for_approval(browser: Any) -> None
     assert model.remaining == 0
 
 
+def test_thinking_is_folded_apart_from_the_answer(browser: Any) -> None:
+    """In Chromium: the model's thinking shows in closed <details> blocks before the tool
+    call and the answer (never in the answer's bubble), also after a reload, and opens
+    on a click; text in it is text, not HTML."""
+    from selenium.webdriver.common.by import By
+
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Lyon"}), thinking="Check <b>Lyon</b> first."),
+            text("Rain in Lyon.", thinking="The tool says rain."),
+        ]
+    )
+    agent: Agent[Any, str] = Agent(model, tools=[get_weather], name="thinker")
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "Weather in Lyon?")
+        _wait(browser, _idle, "the run to finish")
+        for reloaded in (False, True):
+            blocks = browser.find_elements(By.CSS_SELECTOR, "details.thinking")
+            assert len(blocks) == 2
+            assert all(b.get_attribute("open") is None for b in blocks)  # folded
+            bodies = [b.find_element(By.CSS_SELECTOR, ".body") for b in blocks]
+            assert [b.get_attribute("textContent") for b in bodies] == [
+                "Check <b>Lyon</b> first.",
+                "The tool says rain.",
+            ]
+            assert not browser.find_elements(By.CSS_SELECTOR, "details.thinking b")
+            order = browser.execute_script(
+                "return [...document.getElementById('log').children].map(e => e.className)"
+            )
+            drawn = ["msg", "thinking", "tool", "thinking", "msg"] + ([] if reloaded else ["usage"])
+            assert [c.split()[0] for c in order] == drawn
+            final = browser.find_element(By.CSS_SELECTOR, ".msg.assistant.final")
+            assert final.text == "Rain in Lyon."
+            blocks[1].find_element(By.TAG_NAME, "summary").click()
+            assert blocks[1].get_attribute("open") is not None
+            assert bodies[1].text == "The tool says rain."
+            if not reloaded:
+                browser.refresh()
+                _wait(
+                    browser,
+                    lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant.final"),
+                    "the conversation after a reload",
+                )
+
+
 def test_text_streams_into_the_page_before_the_run_ends(browser: Any) -> None:
     """The first half of an answer is on the page while the model still holds the rest."""
     from selenium.webdriver.common.by import By
