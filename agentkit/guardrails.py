@@ -71,7 +71,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from agentkit._errors import GuardrailTripped, UserError
-from agentkit._pii import PII_KINDS, PIIKind, PIIMatch, redact
+from agentkit._pii import PII_KINDS, PIIKind, PIIMatch, find_pii, redact
 from agentkit._run.state import Run
 from agentkit.agent import Agent
 from agentkit.events import AgentEvent, FinalResultEvent, GuardrailEvent
@@ -85,9 +85,13 @@ __all__ = [
     "GuardrailResult",
     "InputGuardrail",
     "OutputGuardrail",
+    "PIIKind",
+    "PIIMatch",
     "PIIRedactor",
     "ToolGuardrail",
     "UntrustedDataMarker",
+    "find_pii",
+    "redact",
 ]
 
 _KEEP: Any = object()
@@ -381,9 +385,18 @@ class PIIRedactor:
     ``ToolGuardrail(PIIRedactor(), on="arguments")`` or ``OutputGuardrail(PIIRedactor())``.
 
     Text is redacted; so are the strings inside dicts, lists, tuples and pydantic models
-    (a model is validated again after redaction). What is found, and what is missed, is
-    listed in ``agentkit._pii``: it matches patterns and checksums, it does not read. The
-    guardrail's ``output`` is the list of ``PIIMatch`` found.
+    (a model is validated again after redaction); other values pass unchanged. The
+    guardrail's ``output`` is the list of ``PIIMatch`` found (``find_pii`` and ``redact``
+    work on plain text, outside a run).
+
+    It matches patterns and checksums, it does not read. Found: ``local@domain.tld``
+    emails; card numbers of 13 to 19 digits (grouped by spaces or hyphens, or not) that
+    pass Luhn; IBANs of 77 countries at their registered length that pass mod-97;
+    phone numbers written with ``+`` (8 to 15 digits), or national ones written with
+    separators (``(415) 555-2671``, ``415-555-2671``, ``06 12 34 56 78``). Missed:
+    unformatted national numbers, short local numbers, numbers in words, names, postal
+    addresses, quoted or internationalized emails, mistyped card numbers. About one
+    random 16-digit number in ten passes Luhn, so a long order number may be redacted.
     """
 
     name = "pii_redactor"
