@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     )
     from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
     from agentkit.models.base import Guardrail, ModelSettings
+    from agentkit.toolsearch import ToolSearch
 
 __version__ = "0.1.0"
 
@@ -191,6 +192,7 @@ __all__ = [
     "ToolLoopError",
     "ToolMessage",
     "ToolResult",
+    "ToolSearch",
     "Toolset",
     "Usage",
     "UsageLimitExceeded",
@@ -238,6 +240,7 @@ _LAZY_MODULES = {
     ),
     "agentkit.hooks": ("Hooks", "RunInfo", "ToolInvocation", "ToolResult"),
     "agentkit.models.base": ("Guardrail", "ModelSettings"),
+    "agentkit.toolsearch": ("ToolSearch",),
 }
 """Names served on first access, by the module that defines them. They belong to the run
 core (events, hooks, sessions...), which ``import agentkit`` leaves to the first

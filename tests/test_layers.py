@@ -36,6 +36,7 @@ LAYERS: list[list[str]] = [
     ["tokens"],
     ["summary"],
     ["context"],
+    ["toolsearch"],
     ["_run.plan"],
     ["_run.state"],
     ["_run.history"],
