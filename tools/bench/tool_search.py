@@ -14,6 +14,7 @@ says which).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -144,11 +145,10 @@ def measure(count: int) -> dict[str, Any]:
     def schemas(model: ScriptedModel) -> list[int]:
         return [len(r.tools) for r in model.requests]
 
-    from agentkit.context import _tekken
-
+    tekken = importlib.util.find_spec("mistral_common") is not None
     return {
         "tools": count,
-        "counter": "tekken (mistral-common)" if _tekken() is not None else "utf-8 bytes",
+        "counter": "tekken (mistral-common)" if tekken else "utf-8 bytes",
         "without": {"tokens": tokens(plain), "schemas": schemas(plain)},
         "with": {"tokens": tokens(searching), "schemas": schemas(searching)},
     }
