@@ -80,16 +80,15 @@ def _thinking_text(value: Any) -> str:
     )
 
 
-def _reasoning_field(message: dict[str, Any], where: str) -> str | None:
+def _reasoning_field(message: dict[str, Any]) -> str | None:
     """The thinking an OpenAI-compatible server puts beside the content:
     ``reasoning_content`` (DeepSeek, vLLM, llama.cpp) or ``reasoning`` (OpenRouter,
-    Ollama, newer vLLM); the first one set, as both may carry the same text."""
+    Ollama, newer vLLM); the first one set, as both may carry the same text. Anything
+    but text there (a gateway's own structure) is not read."""
     for name in ("reasoning_content", "reasoning"):
         value = message.get(name)
         if isinstance(value, str) and value:
             return value
-        if value is not None and not isinstance(value, str | dict):
-            raise ResponseShapeError(f"{where}.{name} is {_shown(value)}, not a string")
     return None
 
 
@@ -242,7 +241,7 @@ def parse_response(
         for n, tc in enumerate(_list(message.get("tool_calls"), "choices[0].message.tool_calls"))
     )
     content, thinking = _content(message.get("content"), "choices[0].message.content")
-    reasoning = _reasoning_field(message, "choices[0].message")
+    reasoning = _reasoning_field(message)
     if reasoning is not None:
         thinking.insert(0, reasoning)
     if calls and content == "":
@@ -346,7 +345,7 @@ class StreamAccumulator:
         for choice in _list(chunk.get("choices"), "a chunk's choices"):
             choice = _object(choice, "a chunk's choice")
             delta = _object(choice.get("delta") or {}, "a chunk's delta")
-            reasoning = _reasoning_field(delta, "a chunk's delta")
+            reasoning = _reasoning_field(delta)
             if reasoning is not None:
                 events.append(self._think(reasoning))
             content = delta.get("content")
