@@ -435,3 +435,25 @@ def test_thinking_part_dumps_and_loads() -> None:
     assert b"signature" not in dump_messages(
         [AssistantMessage(content="x", thinking=(ThinkingPart(text="t"),))]
     )
+
+
+async def test_a_reasoning_field_that_is_not_text_is_not_thinking() -> None:
+    """A gateway's own structure under ``reasoning`` (not text) is left alone: no thinking,
+    no error, the answer as usual."""
+    answer = {
+        "role": "assistant",
+        "content": "Done.",
+        "reasoning": {"effort": "high"},
+        "reasoning_details": [{"type": "reasoning.encrypted", "data": "opaque"}],
+    }
+    body = {
+        "id": "gen-1",
+        "object": "chat.completion",
+        "model": "some/model",
+        "choices": [{"index": 0, "message": answer, "finish_reason": "stop"}],
+    }
+    with LocalModelServer([Reply(body=json.dumps(body).encode())], style="openai") as server:
+        result = await Agent(model_on(server, "some/model")).run("Go")
+    message = result.messages[-1]
+    assert isinstance(message, AssistantMessage)
+    assert result.output == "Done." and message.thinking == ()
