@@ -221,15 +221,19 @@ class Agent(Generic[DepsT, OutputT]):
         self,
         *,
         model: Model | str | None = None,
+        deps: DepsT = None,  # type: ignore[assignment]
         expose_tools: bool = False,
         description: str | None = None,
     ) -> MCPLowLevelServer[Any]:
         """This agent as an MCP server: an ``mcp.server.lowlevel.Server`` offering one tool,
         named after the agent, that takes a ``prompt`` (and, with ``expose_tools``, the
-        agent's own tools). See ``agentkit.mcp._server``; needs the ``mcp`` extra."""
+        agent's own tools); every run and tool call gets ``deps``. See
+        ``agentkit.mcp._server``; needs the ``mcp`` extra."""
         from agentkit.mcp._server import agent_server  # lazy: mcp is optional, and above
 
-        return agent_server(self, model=model, expose_tools=expose_tools, description=description)
+        return agent_server(
+            self, model=model, deps=deps, expose_tools=expose_tools, description=description
+        )
 
     # -- lifecycle and test seams -----------------------------------------------------------
 

@@ -13,7 +13,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.server.lowlevel import Server
 from mcp_agent_app import Report, agent, reporter
 
-from agentkit import Agent, ConfigurationError, UsageLimits, tool
+from agentkit import Agent, ConfigurationError, RunContext, UsageLimits, tool
 from agentkit.mcp import MCPServer
 from agentkit.mcp._server import USAGE_META_KEY
 from agentkit.testing import ScriptedModel, output_call, tool_calls
@@ -288,3 +288,23 @@ async def test_a_failed_elicitation_is_a_tool_error_naming_the_call() -> None:
         result = await client.call_tool("helper", {"prompt": "delete notes.txt"})
     assert result.is_error
     assert "approval of delete_file, and asking the client failed: no person here" in _text(result)
+
+
+@pytest.mark.parametrize("expose", [False, True])
+async def test_deps_reach_the_runs_and_the_exposed_tools(expose: bool) -> None:
+    """``to_mcp(deps=...)`` gives every run's tools, and each exposed tool called directly,
+    the dependencies (a tool reading ``ctx.deps`` works either way)."""
+
+    @tool
+    def greeting(ctx: RunContext[dict[str, str]]) -> str:
+        """The configured greeting."""
+        return ctx.deps["greeting"]
+
+    model = ScriptedModel([tool_calls(("greeting", {})), "ok"])
+    greeter = Agent(model, tools=[greeting], name="greeter")
+    async with mcp.Client(greeter.to_mcp(deps={"greeting": "hej"}, expose_tools=expose)) as c:
+        if expose:
+            assert _text(await c.call_tool("greeting", {})) == "hej"
+        else:
+            assert _text(await c.call_tool("greeter", {"prompt": "greet"})) == "ok"
+            assert model.requests[1].messages[-1].content == "hej"

@@ -103,11 +103,15 @@ def agent_server(
     agent: Agent[Any, Any],
     *,
     model: Model | str | None = None,
+    deps: Any = None,
     expose_tools: bool = False,
     description: str | None = None,
 ) -> Server[Any]:
-    """``agent`` as an MCP server (see the module's docstring); what ``Agent.to_mcp()`` returns."""
-    served = _Served(agent, model, expose_tools, description)
+    """``agent`` as an MCP server (see the module's docstring); what ``Agent.to_mcp()`` returns.
+
+    ``model`` overrides the agent's for every run; ``deps`` are every run's (and every
+    exposed tool call's) dependencies."""
+    served = _Served(agent, model, deps, expose_tools, description)
     return Server(
         agent.name,
         version=_version(),
@@ -142,6 +146,7 @@ class _Served:
         self,
         agent: Agent[Any, Any],
         model: Model | str | None,
+        deps: Any,
         expose_tools: bool,
         description: str | None,
     ) -> None:
@@ -152,6 +157,7 @@ class _Served:
             )
         self.agent = agent
         self.model = model
+        self.deps = deps
         self.output: OutputSchema[Any] | None = (
             None if agent.output_type is str else OutputSchema(agent.output_type)
         )
@@ -210,7 +216,7 @@ class _Served:
             raise MCPError(
                 types.INVALID_PARAMS, f"Unknown tool {params.name!r}; this server has: {names}."
             )
-        return await _call_tool(tool, params.arguments or {})
+        return await _call_tool(tool, params.arguments or {}, self.deps)
 
     async def _call_agent(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -282,7 +288,7 @@ class _Served:
         return types.InputRequiredResult(input_requests=asks, request_state=token)
 
     async def _run(self, start: dict[str, Any], progress: _Progress) -> RunResult[Any]:
-        async with self.agent.run_stream(model=self.model, **start) as stream:
+        async with self.agent.run_stream(model=self.model, deps=self.deps, **start) as stream:
             async for event in stream:
                 message = _progress_message(event)
                 if message is not None:
@@ -385,11 +391,12 @@ def _error(text: str, *, usage: Usage | None = None) -> types.CallToolResult:
     return types.CallToolResult(content=content, is_error=True, _meta=meta)
 
 
-async def _call_tool(tool: Tool[Any], arguments: dict[str, Any]) -> types.CallToolResult:
-    """One of the agent's tools, called directly with the client's arguments."""
+async def _call_tool(tool: Tool[Any], arguments: dict[str, Any], deps: Any) -> types.CallToolResult:
+    """One of the agent's tools, called directly with the client's arguments (its
+    ``RunContext`` has the deps and the tool's name; there is no run, so no messages)."""
     try:
         args = tool.validate_args(json.dumps(arguments))
-        value = await tool.run(RunContext(deps=None, usage=Usage(), tool_name=tool.name), args)
+        value = await tool.run(RunContext(deps=deps, usage=Usage(), tool_name=tool.name), args)
     except ToolArgumentsError as exc:
         return _error(f"Invalid arguments for {tool.name}: {exc}")
     except ModelRetry as exc:
