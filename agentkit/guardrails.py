@@ -386,8 +386,9 @@ class PIIRedactor:
 
     Text is redacted; so are the strings inside dicts, lists, tuples and pydantic models
     (a model is validated again after redaction); other values pass unchanged. The
-    guardrail's ``output`` is the list of ``PIIMatch`` found (``find_pii`` and ``redact``
-    work on plain text, outside a run).
+    guardrail's ``output`` counts what was found per kind (``{"email": 1}``), never the
+    data itself, so events and errors can be logged; ``find_pii`` and ``redact`` give the
+    matches, on plain text, outside a run.
 
     It matches patterns and checksums, it does not read. Found: ``local@domain.tld``
     emails; card numbers of 13 to 19 digits (grouped by spaces or hyphens, or not) that
@@ -430,9 +431,9 @@ class PIIRedactor:
             counts[match.kind] = counts.get(match.kind, 0) + 1
         summary = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items())
         if self.action == "trip":
-            return GuardrailResult(tripped=True, reason=f"found personal data: {summary}.",
-                                   output=found)  # fmt: skip
-        return GuardrailResult(reason=f"redacted {summary}", output=found, replacement=redacted)
+            reason = f"found personal data: {summary}."
+            return GuardrailResult(tripped=True, reason=reason, output=counts)
+        return GuardrailResult(reason=f"redacted {summary}", output=counts, replacement=redacted)
 
     def _redact(self, value: Any, found: list[PIIMatch]) -> Any:
         if isinstance(value, str):

@@ -290,7 +290,7 @@ async def test_tool_result_guardrail_replaces_the_result(stream: bool) -> None:
         "tool_result",
         "redacted 1 email, 1 phone",
     )
-    assert [m.kind for m in event.output] == ["email", "phone"]
+    assert event.output == {"email": 1, "phone": 1}  # counts, never the data itself
     finished = next(e for e in events if isinstance(e, ToolCallFinishedEvent))
     assert finished.content == "Ask [EMAIL] or call [PHONE]."
 

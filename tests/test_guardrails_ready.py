@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support import weather_tool
 
 from agentkit import Agent, GuardrailTripped, ToolGuardrail, ToolMessage, UserError
@@ -90,6 +92,54 @@ def test_leaves_what_is_not_personal_data(source: str) -> None:
     assert find_pii(source) == []
 
 
+def _with_luhn_digit(body: str) -> str:
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+@given(
+    body=st.text("0123456789", min_size=12, max_size=18),
+    position=st.integers(min_value=0),
+    change=st.integers(min_value=1, max_value=9),
+)
+def test_any_card_number_is_found_and_one_wrong_digit_is_not(
+    body: str, position: int, change: int
+) -> None:
+    """Every Luhn-valid number of 13 to 19 digits is found as a card; any one digit
+    changed (Luhn catches each such mistake) is not."""
+    card = _with_luhn_digit(body)
+    assert [(m.kind, m.text) for m in find_pii(f"paid with {card} today")] == [("card", card)]
+    i = position % len(card)
+    wrong = card[:i] + str((int(card[i]) + change) % 10) + card[i + 1 :]
+    assert find_pii(f"paid with {wrong} today") == []
+
+
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _iban(country: str, bban: str) -> str:
+    number = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+    return f"{country}{98 - number % 97:02d}{bban}"
+
+
+@given(data=st.data())
+def test_any_iban_is_found_and_one_wrong_character_is_not(data: st.DataObject) -> None:
+    """An IBAN of any registered country with correct check digits is found, grouped by
+        fours or not; one character of its account part changed, a digit for a digit or a letter
+    for a letter (mod-97 catches each such mistake), is not."""
+    country = data.draw(st.sampled_from(sorted(IBAN_LENGTHS)))
+    bban = data.draw(st.text(_ALNUM, min_size=IBAN_LENGTHS[country] - 4,
+                             max_size=IBAN_LENGTHS[country] - 4))  # fmt: skip
+    iban = _iban(country, bban)
+    grouped = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    for written in (iban, grouped):
+        assert [(m.kind, m.text) for m in find_pii(f"to {written} now")] == [("iban", written)]
+    i = data.draw(st.integers(min_value=4, max_value=len(iban) - 1))
+    same_kind = "0123456789" if iban[i].isdigit() else _ALNUM[10:]  # a digit for a digit
+    other = data.draw(st.sampled_from(same_kind.replace(iban[i], "")))
+    wrong = iban[:i] + other + iban[i + 1 :]
+    assert not [m for m in find_pii(f"to {wrong} now") if m.kind == "iban"]
+
+
 def test_checksums() -> None:
     """Luhn and the IBAN table agree with known values."""
     assert luhn_valid("79927398713") and not luhn_valid("79927398710")
@@ -126,7 +176,8 @@ async def test_the_redactor_can_trip_instead() -> None:
     agent = Agent(model, tools=[weather_tool(calls=calls)], hooks=[guard])
     with pytest.raises(GuardrailTripped, match="found personal data: 1 email") as caught:
         await agent.run("hi")
-    assert calls == [] and [m.kind for m in caught.value.output] == ["email"]
+    assert calls == [] and caught.value.output == {"email": 1}
+    assert "jane@example.com" not in str(caught.value)
 
 
 # -- the untrusted-data marker -------------------------------------------------------------
