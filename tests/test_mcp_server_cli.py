@@ -195,6 +195,13 @@ def test_a_public_host_without_a_token_is_refused(
     assert "--token or AGENTKIT_SERVE_TOKEN" in capsys.readouterr().err
 
 
+def test_host_and_token_without_http_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--host`` or ``--token`` over stdio (where they mean nothing) is a usage error that
+    says they go with ``--http``."""
+    assert main(["--plain", "mcp", f"{APP}:agent", "--token", "s3cret"]) == 2
+    assert "--host and --token apply to --http PORT only" in capsys.readouterr().err
+
+
 def _inspector(*args: str) -> Any:
     """The MCP Inspector's CLI mode run with ``args``; its JSON answer."""
     done = subprocess.run(

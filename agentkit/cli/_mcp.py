@@ -17,6 +17,7 @@ import argparse
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from agentkit._errors import ConfigurationError
 from agentkit.cli._load import ModelChoice, load_agent, model_scope, resolve_model
 from agentkit.cli._render import Renderer
 from agentkit.cli._turns import EXIT_OK
@@ -55,6 +56,11 @@ def cmd_mcp(args: argparse.Namespace, renderer: Renderer) -> int:
     """``agentkit mcp FILE.py:AGENT [--http PORT]``."""
     from agentkit.serve import check_bind
 
+    if args.http is None and (args.host != "127.0.0.1" or args.token):
+        raise ConfigurationError(
+            "--host and --token apply to --http PORT only: over stdio the program that starts "
+            "this command is its one client. Add --http PORT, or drop them."
+        )
     agent = load_agent(args.target)
     choice = (
         ModelChoice(None) if args.model is None else resolve_model(args.model, local_fallback=False)
