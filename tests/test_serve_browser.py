@@ -178,7 +178,7 @@ def test_thinking_is_folded_apart_from_the_answer(browser: Any) -> None:
     model = ScriptedModel(
         [
             tool_calls(("get_weather", {"city": "Lyon"}), thinking="Check <b>Lyon</b> first."),
-            text("Rain in Lyon.", thinking="The tool says rain."),
+            text("Rain in Lyon.", thinking="The tool says rain.", reasoning_tokens=3),
         ]
     )
     agent: Agent[Any, str] = Agent(model, tools=[get_weather], name="thinker")
@@ -203,6 +203,9 @@ def test_thinking_is_folded_apart_from_the_answer(browser: Any) -> None:
             assert [c.split()[0] for c in order] == drawn
             final = browser.find_element(By.CSS_SELECTOR, ".msg.assistant.final")
             assert final.text == "Rain in Lyon."
+            if not reloaded:
+                usage = browser.find_element(By.CSS_SELECTOR, ".usage").text
+                assert "20 in / 10 out tokens (3 reasoning) · 1 tool call" in usage
             blocks[1].find_element(By.TAG_NAME, "summary").click()
             assert blocks[1].get_attribute("open") is not None
             assert bodies[1].text == "The tool says rain."

@@ -146,7 +146,7 @@ async def test_whole_mistral_thinking_reply_gives_thinking_and_text_parts() -> N
 async def test_streamed_mistral_thinking_comes_as_its_own_events() -> None:
     """Streamed thinking chunks come as ThinkingDeltaEvents, never as answer text."""
     with LocalModelServer([STREAMED_MISTRAL]) as server:
-        agent = Agent(model_on(server, "mistral-small-latest", profile=PRICED))
+        agent = Agent(model_on(server, "mistral-small-latest"))  # Small 4: $0.15 / $0.60
         async with agent.run_stream("What is 12 times 11?") as stream:
             events = [e async for e in stream]
             result = stream.result
@@ -159,6 +159,7 @@ async def test_streamed_mistral_thinking_comes_as_its_own_events() -> None:
     assert isinstance(message, AssistantMessage)
     assert [p.text for p in message.thinking] == ["Twelve times eleven is 132."]
     assert (result.usage.input_tokens, result.usage.output_tokens) == (28, 139)
+    assert result.usage.cost_usd == pytest.approx((28 * 0.15 + 139 * 0.60) / 1e6)
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])

@@ -114,6 +114,7 @@ def test_openai_endpoint_never_answers_with_thinking() -> None:
         bodies = server.bodies
     assert plain.status_code == 200, plain.text
     assert plain.json()["choices"][0]["message"]["content"] == "Sunny in Paris."
+    assert plain.json()["usage"]["completion_tokens_details"] == {"reasoning_tokens": 4}
     assert SECRET not in plain.text
     streamed = [c.model_dump_json() for c in chunks]
     assert SECRET not in "".join(streamed)
@@ -139,6 +140,8 @@ def test_the_page_gets_thinking_as_its_own_events_and_in_the_transcript() -> Non
     thinking = "".join(e["delta"] for e in events if e["type"] == "thinking")
     answer = "".join(e["delta"] for e in events if e["type"] == "text")
     assert thinking == f"{SECRET} one{SECRET} two"
+    (finished,) = [e for e in events if e["type"] == "run_finished"]
+    assert finished["usage"]["reasoning_tokens"] == 4
     assert answer == "Sunny in Paris." and SECRET not in answer
     kinds = [i["type"] for i in items]
     assert kinds == ["user", "thinking", "tool", "thinking", "assistant"]

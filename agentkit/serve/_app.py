@@ -239,6 +239,7 @@ class _Served:
                 "requests": usage.requests,
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
                 "total_tokens": usage.total_tokens,
                 "tool_calls": usage.tool_calls,
                 "cost_usd": usage.cost_usd,

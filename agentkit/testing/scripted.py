@@ -63,15 +63,26 @@ class ScriptedResponse:
     finish_reason: str | None = None
     thinking: str | None = None
     """The model's thinking before the answer (a ``ThinkingPart``; streamed first)."""
+    reasoning_tokens: int = 0
+    """Of ``output_tokens``, how many were spent thinking (``Usage.reasoning_tokens``)."""
 
 
 def text(
-    content: str, *, input_tokens: int = 10, output_tokens: int = 5, thinking: str | None = None
+    content: str,
+    *,
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    thinking: str | None = None,
+    reasoning_tokens: int = 0,
 ) -> ScriptedResponse:
     """An answer in plain text (also how native/prompted JSON outputs are scripted), after
     ``thinking`` when given."""
     return ScriptedResponse(
-        content=content, input_tokens=input_tokens, output_tokens=output_tokens, thinking=thinking
+        content=content,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        thinking=thinking,
+        reasoning_tokens=reasoning_tokens,
     )
 
 
@@ -81,6 +92,7 @@ def tool_calls(
     input_tokens: int = 10,
     output_tokens: int = 5,
     thinking: str | None = None,
+    reasoning_tokens: int = 0,
 ) -> ScriptedResponse:
     """An answer with tool calls: ``(name, args)`` or ``(name, args, id)``; ``args`` may be
     a dict or raw JSON text (raw text lets a test send broken JSON); after ``thinking``,
@@ -96,6 +108,7 @@ def tool_calls(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         thinking=thinking,
+        reasoning_tokens=reasoning_tokens,
     )
 
 
@@ -157,6 +170,7 @@ class ScriptedModel(ModelLifecycle):
             cost_usd=price.cost(item.input_tokens, item.output_tokens, item.cached_tokens)
             if price
             else None,
+            reasoning_tokens=item.reasoning_tokens,
         )
         return ModelResponse(
             message=message, usage=usage, finish_reason=finish, model_name=self.name
