@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentkit._errors import AgentkitError
 from agentkit.approval import ApprovalRequest, Decision, Denied
 from agentkit.cli import _otlp
+from agentkit.cli._elicit import ask_in_terminal
 from agentkit.cli._load import load_tools, model_scope, resolve_model
 from agentkit.cli._render import Renderer, explain
 from agentkit.cli._turns import EXIT_OK, ChatSession, portal
@@ -199,6 +200,7 @@ def chat_agent(
 def cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
     """``agentkit chat``: an interactive assistant, with ``--tools``, maybe in a session."""
     tools = load_tools(args.tools)
+    ask_in_terminal(tools, input, renderer)  # MCP servers' questions to the user
     choice = resolve_model(args.model, local_fallback=True, base_url=args.base_url)
     agent, chat_hooks = chat_agent(tools, args.instructions, local=choice.local)
     with (

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from agentkit._errors import ConfigurationError
 from agentkit.cli._render import Renderer
 from agentkit.models.base import Model
+from agentkit.tools import Toolset
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -126,18 +127,19 @@ def load_agent(spec: str) -> Agent[Any, Any]:
 
 
 def load_tools(specs: Sequence[str]) -> list[Any]:
-    """The tools ``--tools`` names: functions, ``Tool`` objects, or lists of them."""
+    """The tools ``--tools`` names: functions, ``Tool`` objects, toolsets (an
+    ``MCPServer``), or lists of them."""
     tools: list[Any] = []
     for spec in specs:
         value = load_object(spec)
         if isinstance(value, list | tuple):
             tools.extend(value)
-        elif callable(value):
+        elif callable(value) or isinstance(value, Toolset):
             tools.append(value)
         else:
             raise ConfigurationError(
                 f"--tools {spec} is a {type(value).__name__}; it must name a function, "
-                "a Tool, or a list of them"
+                "a Tool, a toolset (an MCP server), or a list of them"
             )
     return tools
 
