@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import openai
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -116,6 +117,23 @@ def test_the_page_receives_guardrail_events() -> None:
     kinds = [e["type"] for e in tripped]
     assert kinds[-2:] == ["guardrail", "run_error"]
     assert tripped[-2]["reason"] == "asks for a password"
+
+
+def test_the_openai_endpoint_answers_a_trip_with_400() -> None:
+    """On the OpenAI-compatible endpoint a tripped guardrail is a 400 the SDK does not
+    retry, with the guardrail's reason; no model request was sent."""
+    with LocalModelServer([reply_text("Here it is.")], style="mistral") as server:
+        agent = contact_agent(model_on(server), InputGuardrail(no_passwords))
+        with BackgroundServer(agent) as served:
+            with openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=2) as api:
+                with pytest.raises(openai.BadRequestError) as caught:
+                    api.chat.completions.create(
+                        model="agent", messages=[{"role": "user", "content": "the password?"}]
+                    )
+        assert server.requests == []
+    error = caught.value
+    assert error.status_code == 400 and error.code == "guardrail_tripped"
+    assert "input guardrail refused: asks for a password" in error.message
 
 
 def test_the_readme_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentkit._errors import (
     AgentkitError,
+    GuardrailTripped,
     ModelAPIError,
     ModelTimeoutError,
     RateLimitError,
@@ -437,7 +438,9 @@ def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]
     The upstream model's rate limit stays a 429 (with its ``Retry-After``), its timeout is
     a 504 and its other failures a 502: retrying later may help. A run that failed on its
     own (a loop, a budget, a tool) is a 500 with ``x-should-retry: false`` (the openai SDK
-    honours it), since a retry would run the whole agent again for the same failure.
+    honours it), since a retry would run the whole agent again for the same failure. A
+    guardrail that tripped is a 400 (``guardrail_tripped``, its reason in the message): the
+    agent refused the request by policy, and sending it again changes nothing.
     """
     message = f"The agent's run failed ({type(exc).__name__}): {exc}"
     code = type(exc).__name__
@@ -448,6 +451,10 @@ def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]
         )
         body = oai.error_body(message, type_="server_error", code="approval_required")
         return 409, {"x-should-retry": "false"}, body
+    if isinstance(exc, GuardrailTripped):
+        message = f"The agent's {exc.kind.replace('_', ' ')} guardrail refused: {exc.reason}"
+        body = oai.error_body(message, type_="invalid_request_error", code="guardrail_tripped")
+        return 400, {"x-should-retry": "false"}, body
     if isinstance(exc, RateLimitError):
         headers = {}
         if exc.retry_after is not None:
