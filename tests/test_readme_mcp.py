@@ -148,3 +148,38 @@ def test_child_approval_example_pauses_the_desk_and_resumes_billing(
     assert len(bodies) == 4
     assert _tool_messages(bodies[2])[0]["content"] == "Refunded 250.0 EUR on A1"
     assert _tool_messages(bodies[3])[0]["content"] == "Refunded 250 EUR on A1."
+
+
+def test_resources_and_prompts_example_reviews_with_the_guide_and_the_prompt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resources-and-prompts example reads the style guide as instructions and starts
+    the review from the server's prompt."""
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    with LocalModelServer([reply_text("Rename x.")], style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        _run(_block("get_prompt("), namespace)
+        output = anyio.run(namespace["review_code"], "x=1")
+        bodies = server.bodies
+    assert output == "Rename x."
+    assert bodies[0]["messages"] == [
+        {"role": "system", "content": "Short sentences. Active voice."},
+        {"role": "user", "content": "Review this code: x=1"},
+    ]
+
+
+def test_tool_search_example_sends_every_tool_below_its_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tool-search example's agent, with three tools (below its threshold of 20), sends
+    all three and no search tool."""
+    namespace = _namespace(monkeypatch)
+    stdio = _block("MCPServer.stdio(")
+    _run(stdio.split("assistant = ")[0], namespace)
+    with LocalModelServer([reply_text("Sunny.")], style="mistral") as server:
+        _point_models_at(monkeypatch, server)
+        _run(_block("ToolSearch(threshold=20"), namespace)
+        namespace["desk"].run_sync("Weather in Paris?")
+        bodies = server.bodies
+    names = [t["function"]["name"] for t in bodies[0]["tools"]]
+    assert names == ["get_weather", "time_get_current_time", "time_convert_time"]
