@@ -72,7 +72,7 @@ class RunInfo:
     result: RunResult[Any] | None = None
     """The run's result, once it has one."""
     reported: list[AgentEvent] = field(default_factory=list)
-    """Events hooks reported during the current request (see ``report``)."""
+    """Events hooks reported and not given out yet (see ``report``)."""
     session: Any = None
     """The session the run loads its history from and stores its turn in (an
     ``agentkit.Session``), or ``None``."""

@@ -20,11 +20,14 @@ from agentkit import (
     Hooks,
     ModelResponseEvent,
     ModelRetry,
+    ModelWarningEvent,
     RetryEvent,
     RunInfo,
     TextDeltaEvent,
+    ToolCallFinishedEvent,
     ToolInvocation,
     ToolResult,
+    UserError,
     tool,
 )
 from agentkit.messages import AssistantMessage, ToolMessage
@@ -433,3 +436,58 @@ async def test_a_hook_catches_a_streamed_models_error_and_sends_again() -> None:
         assert len(server.requests) == 2
     assert hook.attempts == 2
     assert "".join(deltas) == "Second try works."
+
+
+class Reporter(Hooks):
+    """Reports a warning from each tool call and from the final result; can end the run."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    async def wrap_tool_call(self, run: RunInfo, invocation: ToolInvocation, handler: Any) -> Any:
+        run.report(ModelWarningEvent(f"tool {invocation.call.name}"))
+        if self.fail:
+            raise UserError("stop here")
+        return await handler(invocation)
+
+    async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+        if isinstance(event, FinalResultEvent):
+            run.report(ModelWarningEvent("final"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_events_reported_by_tool_hooks_and_on_event_are_given_out(stream: bool) -> None:
+    """A tool hook's reports come before the turn's ToolCallFinishedEvent, the final
+    result's before the FinalResultEvent, and a report made before an error before the
+    error; on_event hooks see each of them, streamed or not."""
+    seen: list[str] = []
+
+    class Seen(Hooks):
+        async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+            if isinstance(event, ModelWarningEvent | ToolCallFinishedEvent | FinalResultEvent):
+                seen.append(getattr(event, "message", type(event).__name__))
+
+    def script() -> ScriptedModel:
+        return ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("ok")])
+
+    async def play(agent: Agent[None, str]) -> list[str]:
+        if not stream:
+            await agent.run("hi", hooks=[Seen()])
+            return []
+        names: list[str] = []
+        async with agent.run_stream("hi", hooks=[Seen()]) as run:
+            async for event in run:
+                if isinstance(event, ModelWarningEvent | ToolCallFinishedEvent | FinalResultEvent):
+                    names.append(getattr(event, "message", type(event).__name__))
+        return names
+
+    given = await play(Agent(script(), tools=[get_weather], hooks=[Reporter()]))
+    assert seen[:2] == ["tool get_weather", "ToolCallFinishedEvent"]
+    assert sorted(seen[2:]) == ["FinalResultEvent", "final"]
+    if stream:
+        assert given == ["tool get_weather", "ToolCallFinishedEvent", "final", "FinalResultEvent"]
+    seen.clear()
+    with pytest.raises(UserError, match="stop here"):
+        await play(Agent(script(), tools=[get_weather], hooks=[Reporter(fail=True)]))
+    assert seen == ["tool get_weather"]
