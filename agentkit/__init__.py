@@ -58,6 +58,8 @@ from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
+    DocumentPart,
     ImagePart,
     Message,
     SystemMessage,
@@ -120,6 +122,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalRequiredEvent",
     "AssistantMessage",
+    "AudioPart",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
@@ -132,6 +135,7 @@ __all__ = [
     "ContextWindow",
     "ContextWindowExceededError",
     "Denied",
+    "DocumentPart",
     "FinalResultEvent",
     "Guardrail",
     "GuardrailEvent",

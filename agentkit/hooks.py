@@ -29,13 +29,13 @@ Only the methods a hook overrides are called; a run with no hooks pays nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.events import AgentEvent, RunResult
-from agentkit.messages import ImagePart, Message, PausedRun, ToolCall
+from agentkit.messages import Attachment, ImagePart, MediaPart, Message, PausedRun, ToolCall
 from agentkit.models.base import Model, ModelRequest, ModelResponse
 from agentkit.tools import ResumedRun, Tool
 from agentkit.usage import Usage
@@ -118,6 +118,16 @@ class ToolResult:
     paused: PausedRun | None = None
     """Set when the call did not finish: an agent used as a tool paused for approvals.
     The call stays unanswered and the run pauses with the agent's requests."""
+    attachments: tuple[Attachment, ...] = ()
+    """Documents and audio clips the tool returned (they follow the tool messages, as
+    images do)."""
+
+    @classmethod
+    def with_media(cls, content: str, media: Sequence[MediaPart], **fields: Any) -> ToolResult:
+        """A result whose media (images, documents, audio) are sorted into their fields."""
+        images = tuple(m for m in media if isinstance(m, ImagePart))
+        attachments = tuple(m for m in media if not isinstance(m, ImagePart))
+        return cls(content, images, attachments=attachments, **fields)
 
 
 RequestHandler = Callable[[ModelRequest], Awaitable[ModelResponse]]

@@ -8,8 +8,9 @@ The worst case of a request is an upper bound on what it can cost:
 
 - **input tokens**: the UTF-8 length of the request as encoded for the wire (messages,
   tool definitions, output schema), plus ``MESSAGE_OVERHEAD`` tokens per message,
-  ``TOOL_OVERHEAD`` per tool, ``REQUEST_OVERHEAD`` per request and ``IMAGE_TOKENS`` per
-  image, capped by the profile's context window. Why bytes bound tokens: a byte-level
+  ``TOOL_OVERHEAD`` per tool, ``REQUEST_OVERHEAD`` per request, ``IMAGE_TOKENS`` per
+  image and ``attachment_tokens`` per document or audio clip beyond their inline bytes,
+  capped by the profile's context window. Why bytes bound tokens: a byte-level
   BPE vocabulary (Mistral's Tekken, OpenAI's tiktoken) encodes every byte of text and
   each token covers at least one byte, so the text's tokens never outnumber its bytes;
   the wire JSON holds all that text (escaped, so longer) and the overheads cover the
@@ -42,12 +43,20 @@ from typing import Any
 
 from agentkit._errors import ConfigurationError, UsageLimitExceeded
 from agentkit.hooks import Hooks, RequestHandler, RunInfo
-from agentkit.messages import ImagePart, Message, ToolMessage, UserMessage
+from agentkit.messages import (
+    AudioPart,
+    DocumentPart,
+    ImagePart,
+    Message,
+    ToolMessage,
+    UserMessage,
+)
 from agentkit.models.base import Model, ModelRequest, ModelResponse, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME
 from agentkit.usage import Usage, UsageLimits
 
 __all__ = [
+    "DOCUMENT_TOKENS",
     "IMAGE_TOKENS",
     "MESSAGE_OVERHEAD",
     "REQUEST_OVERHEAD",
@@ -55,6 +64,7 @@ __all__ = [
     "Ledger",
     "UsageLimitsHook",
     "WorstCase",
+    "attachment_tokens",
     "worst_case",
 ]
 
@@ -67,6 +77,9 @@ REQUEST_OVERHEAD = 32
 IMAGE_TOKENS = 4_160
 """Tokens one image may take: Pixtral's ceiling (1024 x 1024 px in 16 px patches, with
 row breaks); OpenAI's high-detail images stay below it."""
+DOCUMENT_TOKENS = 32_768
+"""Tokens a document sent by URL or file id is counted as: its size is not known before
+the provider fetches it. An estimate, not a bound; a larger document costs more."""
 _MIN_ANSWER_TOKENS = 16
 """The least ``max_tokens`` worth a last ``on_limit="answer"`` request."""
 
@@ -97,13 +110,29 @@ def _max_tokens(model: Model, request: ModelRequest) -> int:
     return settings.max_tokens or model.profile.max_output_tokens
 
 
-def _images(messages: list[Message] | Any) -> int:
+def attachment_tokens(part: DocumentPart | AudioPart) -> int:
+    """Tokens a document or audio clip may add beyond its inline bytes (which already count
+    as text): a document's page images (one ``IMAGE_TOKENS``; PDFs are read as text and a
+    picture of each page) and, sent by URL or file id, ``DOCUMENT_TOKENS``. Audio adds none:
+    its bytes outnumber its tokens (Voxtral takes 12.5 tokens a second; the leanest mp3 is
+    1,000 bytes a second)."""
+    if isinstance(part, AudioPart):
+        return 0
+    return IMAGE_TOKENS + (0 if part.size else DOCUMENT_TOKENS)
+
+
+def _media_tokens(messages: list[Message] | Any) -> int:
     count = 0
     for message in messages:
         if isinstance(message, UserMessage) and not isinstance(message.content, str):
-            count += sum(isinstance(part, ImagePart) for part in message.content)
+            for part in message.content:
+                if isinstance(part, ImagePart):
+                    count += IMAGE_TOKENS
+                elif isinstance(part, DocumentPart | AudioPart):
+                    count += attachment_tokens(part)
         elif isinstance(message, ToolMessage):
-            count += len(message.images)
+            count += IMAGE_TOKENS * len(message.images)
+            count += sum(attachment_tokens(part) for part in message.attachments)
     return count
 
 
@@ -118,7 +147,7 @@ def worst_case(model: Model, request: ModelRequest) -> WorstCase:
         + MESSAGE_OVERHEAD * len(request.messages)
         + TOOL_OVERHEAD * len(request.tools)
         + REQUEST_OVERHEAD
-        + IMAGE_TOKENS * _images(request.messages)
+        + _media_tokens(request.messages)
     )
     if profile.context_window is not None:
         input_tokens = min(input_tokens, profile.context_window)

@@ -18,12 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
     "AssistantMessage",
+    "Attachment",
+    "AudioPart",
     "ContentPart",
+    "DocumentPart",
     "ImagePart",
+    "MediaPart",
     "Message",
     "PausedCall",
     "PausedRun",
@@ -118,7 +122,158 @@ class ThinkingPart(BaseModel):
     ``None``: unknown, sent back to any server that takes thinking."""
 
 
-ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+class DocumentPart(BaseModel):
+    """A document (a PDF...): a URL the provider fetches, inline bytes (a ``data:`` URL), or
+    the id of a file uploaded to the provider beforehand. Exactly one of ``url`` and
+    ``file_id`` is set; ``name`` is the file name the provider is told, if any.
+
+    Sent as ``document_url`` / ``file`` chunks to Mistral and as ``file`` parts to OpenAI
+    (which takes inline bytes and file ids, not URLs); a model whose profile lacks
+    ``supports_documents`` refuses it before any request.
+    """
+
+    model_config = _FROZEN
+    type: Literal["document"] = "document"
+    url: str | None = None
+    file_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentPart:
+        if (self.url is None) == (self.file_id is None):
+            raise ValueError(
+                "a DocumentPart needs exactly one of url= (https or data: URL) and file_id= "
+                "(a file uploaded to the provider); use DocumentPart.from_url, from_bytes, "
+                "from_path or from_file_id"
+            )
+        return self
+
+    @classmethod
+    def from_url(cls, url: str, *, name: str | None = None) -> DocumentPart:
+        """A document the provider fetches itself (https), or an existing data URL."""
+        return cls(url=url, name=name)
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, media_type: str | None = None, *, name: str | None = None
+    ) -> DocumentPart:
+        """A document from raw bytes, sent inline as a data URL; PDF is recognised if
+        ``media_type`` is omitted."""
+        media_type = media_type or _sniff_document_type(data)
+        if media_type is None:
+            raise ValueError(
+                "could not tell the document type from its bytes (only PDF is recognised); "
+                "pass media_type='application/...' explicitly"
+            )
+        encoded = base64.b64encode(data).decode("ascii")
+        return cls(url=f"data:{media_type};base64,{encoded}", name=name)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> DocumentPart:
+        """A document read from a file, sent inline, named after the file."""
+        p = Path(path)
+        data = p.read_bytes()
+        media_type = _sniff_document_type(data) or mimetypes.guess_type(p.name)[0]
+        if media_type is None:
+            raise ValueError(f"{p}: unknown document type; use DocumentPart.from_bytes(...)")
+        return cls.from_bytes(data, media_type, name=p.name)
+
+    @classmethod
+    def from_file_id(cls, file_id: str, *, name: str | None = None) -> DocumentPart:
+        """A file already uploaded to the provider (Mistral's or OpenAI's files API)."""
+        return cls(file_id=file_id, name=name)
+
+    @property
+    def media_type(self) -> str | None:
+        """The media type of inline bytes (``application/pdf``...), else ``None``."""
+        return _data_url_media_type(self.url)
+
+    @property
+    def size(self) -> int:
+        """Bytes carried inline (0 for a URL the provider fetches or a file id)."""
+        if self.url is None or not self.url.startswith("data:"):
+            return 0
+        return _b64_size(self.url.partition(",")[2])
+
+
+class AudioPart(BaseModel):
+    """An audio clip, inline: base64 ``data`` and its ``format`` (``wav``, ``mp3``...).
+
+    Sent as ``input_audio`` (OpenAI: ``{"data", "format"}``; Mistral: the base64 text); a
+    model whose profile lacks ``supports_audio`` refuses it before any request.
+    """
+
+    model_config = _FROZEN
+    type: Literal["audio"] = "audio"
+    data: str
+    format: str
+
+    @classmethod
+    def from_bytes(cls, data: bytes, format: str | None = None) -> AudioPart:
+        """Audio from raw bytes; WAV, MP3, FLAC and Ogg are recognised if ``format`` is
+        omitted."""
+        format = format or _sniff_audio_format(data)
+        if format is None:
+            raise ValueError(
+                "could not tell the audio format from its bytes (expected WAV, MP3, FLAC or "
+                "Ogg); pass format='wav' (or 'mp3', ...) explicitly"
+            )
+        return cls(data=base64.b64encode(data).decode("ascii"), format=format)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> AudioPart:
+        """Audio read from a file; the format from its bytes, else from its suffix."""
+        p = Path(path)
+        data = p.read_bytes()
+        format = _sniff_audio_format(data) or p.suffix.lstrip(".").lower() or None
+        if format is None:
+            raise ValueError(f"{p}: unknown audio format; use AudioPart.from_bytes(data, format)")
+        return cls.from_bytes(data, format)
+
+    @property
+    def size(self) -> int:
+        """The clip's size in bytes."""
+        return _b64_size(self.data)
+
+
+def _sniff_document_type(data: bytes) -> str | None:
+    return "application/pdf" if data.startswith(b"%PDF-") else None
+
+
+def _sniff_audio_format(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"
+    if data[:4] == b"fLaC":
+        return "flac"
+    if data[:4] == b"OggS":
+        return "ogg"
+    return None
+
+
+def _data_url_media_type(url: str | None) -> str | None:
+    if url is None or not url.startswith("data:"):
+        return None
+    return url[5:].partition(",")[0].partition(";")[0] or None
+
+
+def _b64_size(text: str) -> int:
+    """Decoded size of base64 text, without decoding it."""
+    length = len(text)
+    return length * 3 // 4 - text[-2:].count("=") if length else 0
+
+
+ContentPart = Annotated[
+    TextPart | ImagePart | DocumentPart | AudioPart, Field(discriminator="type")
+]
+"""A part of a user message: text, an image, a document or an audio clip."""
+
+MediaPart = Annotated[ImagePart | DocumentPart | AudioPart, Field(discriminator="type")]
+"""A non-text part: what a tool may return besides text (an image, a document, audio)."""
+
+Attachment = Annotated[DocumentPart | AudioPart, Field(discriminator="type")]
+"""A document or an audio clip a tool returned (``ToolMessage.attachments``)."""
 
 
 class SystemMessage(BaseModel):
@@ -130,7 +285,7 @@ class SystemMessage(BaseModel):
 
 
 class UserMessage(BaseModel):
-    """What the user said: text, or a list of text and image parts."""
+    """What the user said: text, or a list of parts (text, images, documents, audio)."""
 
     model_config = _FROZEN
     role: Literal["user"] = "user"
@@ -209,8 +364,9 @@ class AssistantMessage(BaseModel):
 class ToolMessage(BaseModel):
     """The answer to one tool call. ``is_error`` marks failures reported to the model.
 
-    ``images`` holds images a tool returned; tool messages are text-only on the
-    wire, so dialects move them into a user message that follows.
+    ``images`` holds images a tool returned and ``attachments`` its documents and audio;
+    tool messages are text-only on the wire, so dialects move them into a user message
+    that follows.
     """
 
     model_config = _FROZEN
@@ -220,6 +376,7 @@ class ToolMessage(BaseModel):
     content: str
     is_error: bool = False
     images: tuple[ImagePart, ...] = ()
+    attachments: tuple[Attachment, ...] = Field(default=(), exclude_if=lambda parts: not parts)
 
 
 Message = Annotated[

@@ -21,11 +21,14 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agentkit.limits import attachment_tokens
 from agentkit.messages import (
     AssistantMessage,
     ImagePart,
+    MediaPart,
     Message,
     SystemMessage,
+    TextPart,
     UserMessage,
 )
 from agentkit.models.base import Model, ModelProfile
@@ -49,6 +52,14 @@ IMAGE_TOKENS = 4_200
 """Tokens one image may take (Pixtral's ceiling, as ``agentkit.limits`` counts it)."""
 _CACHE_SIZE = 100_000
 """Messages whose count is kept per scheme (the cache is emptied when it is full)."""
+
+
+def _media_bound(part: MediaPart) -> int:
+    """An image's tokens; a document's or audio clip's inline bytes (a token per byte, as
+    text) plus what ``agentkit.limits.attachment_tokens`` adds for it."""
+    if isinstance(part, ImagePart):
+        return IMAGE_TOKENS
+    return part.size + attachment_tokens(part)
 
 
 @functools.cache
@@ -102,10 +113,10 @@ class _Counter:
                 count += measure(message.content)
             else:
                 for part in message.content:
-                    if isinstance(part, ImagePart):
-                        count += IMAGE_TOKENS
-                    else:
+                    if isinstance(part, TextPart):
                         count += measure(part.text)
+                    else:
+                        count += _media_bound(part)
         elif isinstance(message, AssistantMessage):
             count += measure(message.content or "")
             for thought in message.thinking:  # counted even where it is not sent: from above
@@ -117,6 +128,7 @@ class _Counter:
             framed = json.dumps({"content": message.content, "call_id": message.tool_call_id})
             count += measure(framed) + measure(message.name) + CALL_MARGIN
             count += IMAGE_TOKENS * len(message.images)
+            count += sum(_media_bound(part) for part in message.attachments)
         return count
 
     def tools(self, tools: Sequence[ToolDefinition]) -> int:
@@ -191,7 +203,7 @@ def _length_bound(message: Message) -> int:
         if isinstance(message.content, str):
             return 4 * len(message.content)
         return sum(
-            IMAGE_TOKENS if isinstance(part, ImagePart) else 4 * len(part.text)
+            4 * len(part.text) if isinstance(part, TextPart) else _media_bound(part)
             for part in message.content
         )
     if isinstance(message, AssistantMessage):
@@ -210,4 +222,5 @@ def _length_bound(message: Message) -> int:
         + 64
         + CALL_MARGIN
         + IMAGE_TOKENS * len(message.images)
+        + sum(_media_bound(part) for part in message.attachments)
     )

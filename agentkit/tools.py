@@ -45,7 +45,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from agentkit._errors import ToolDefinitionError, UserError
-from agentkit.messages import ImagePart, Message, PausedRun
+from agentkit.messages import AudioPart, DocumentPart, ImagePart, MediaPart, Message, PausedRun
 from agentkit.schema import format_validation_errors, function_schema
 from agentkit.usage import Usage
 
@@ -426,35 +426,48 @@ def _split_tools(
     return _tools_by_name(static), tuple(toolsets)
 
 
-def tool_result_content(value: Any) -> tuple[str, tuple[ImagePart, ...]]:
-    """How a tool's return value becomes the tool message: text, plus any images.
+def tool_result_content(value: Any) -> tuple[str, tuple[MediaPart, ...]]:
+    """How a tool's return value becomes the tool message: text, plus any media.
 
     A ``str`` is sent as it is; anything else as compact JSON (``None`` is ``null``,
     pydantic models, dataclasses, dicts and lists as their JSON; unknown objects as
-    their ``str``). An ``ImagePart``, or a list/tuple holding some, has its images
-    taken out (they go to the model in a message of their own) and the text says so.
+    their ``str``). An ``ImagePart``, ``DocumentPart`` or ``AudioPart``, or a list/tuple
+    holding some, has them taken out (they go to the model in a message of their own)
+    and the text says so.
     """
     if isinstance(value, str):
         return value, ()
-    if isinstance(value, ImagePart):
-        return _images_note(1), (value,)
-    if isinstance(value, list | tuple) and any(isinstance(v, ImagePart) for v in value):
-        images = tuple(v for v in value if isinstance(v, ImagePart))
-        rest = [v for v in value if not isinstance(v, ImagePart)]
-        note = _images_note(len(images))
+    if isinstance(value, _MEDIA):
+        return _media_note((value,)), (value,)
+    if isinstance(value, list | tuple) and any(isinstance(v, _MEDIA) for v in value):
+        media = tuple(v for v in value if isinstance(v, _MEDIA))
+        rest = [v for v in value if not isinstance(v, _MEDIA)]
+        note = _media_note(media)
         if not rest:
-            return note, images
+            return note, media
         if all(isinstance(v, str) for v in rest):
             text = "\n".join(rest)
         else:
             text = _to_json(rest)
-        return f"{text}\n{note}", images
+        return f"{text}\n{note}", media
     return _to_json(value), ()
 
 
-def _images_note(count: int) -> str:
-    noun = "image" if count == 1 else f"{count} images"
-    return f"[The tool returned {'an ' if count == 1 else ''}{noun}; see the next message.]"
+_MEDIA = (ImagePart, DocumentPart, AudioPart)
+_KINDS = (
+    (ImagePart, "an image", "images"),
+    (DocumentPart, "a document", "documents"),
+    (AudioPart, "an audio clip", "audio clips"),
+)
+
+
+def _media_note(media: tuple[MediaPart, ...]) -> str:
+    said = []
+    for cls, one, many in _KINDS:
+        count = sum(isinstance(m, cls) for m in media)
+        if count:
+            said.append(one if count == 1 else f"{count} {many}")
+    return f"[The tool returned {' and '.join(said)}; see the next message.]"
 
 
 def _to_json(value: Any) -> str:

@@ -73,6 +73,9 @@ from agentkit.events import (
 from agentkit.hooks import Hooks, RequestHandler, RunInfo, ToolHandler, ToolInvocation, ToolResult
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
+    ContentPart,
+    DocumentPart,
     ImagePart,
     Message,
     SystemMessage,
@@ -700,13 +703,21 @@ def _message(message: Message) -> dict[str, Any]:
     return {"role": "system", "parts": [{"type": "text", "content": message.content}]}
 
 
-def _user_part(part: TextPart | ImagePart) -> dict[str, Any]:
+def _user_part(part: ContentPart) -> dict[str, Any]:
+    """A user part as a GenAI part: text, or a blob (inline), uri or file (an uploaded id)."""
     if isinstance(part, TextPart):
         return {"type": "text", "content": part.text}
-    if part.url.startswith("data:"):
-        mime, _, data = part.url[5:].partition(";base64,")
-        return {"type": "blob", "modality": "image", "mime_type": mime, "content": data}
-    return {"type": "uri", "modality": "image", "uri": part.url}
+    if isinstance(part, AudioPart):
+        mime = f"audio/{part.format}"
+        return {"type": "blob", "modality": "audio", "mime_type": mime, "content": part.data}
+    modality = "image" if isinstance(part, ImagePart) else "document"
+    if isinstance(part, DocumentPart) and part.file_id is not None:
+        return {"type": "file", "modality": modality, "file_id": part.file_id}
+    url = part.url or ""
+    if url.startswith("data:"):
+        mime, _, data = url[5:].partition(";base64,")
+        return {"type": "blob", "modality": modality, "mime_type": mime, "content": data}
+    return {"type": "uri", "modality": modality, "uri": url}
 
 
 def _assistant_parts(message: AssistantMessage) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit._errors import ConfigurationError
-from agentkit.messages import ImagePart, SystemMessage, UserMessage
+from agentkit.messages import SystemMessage, TextPart, UserMessage
 from agentkit.models.base import Model, ModelSettings
 from agentkit.output import OUTPUT_TOOL_NAME, OutputMode, OutputSchema, OutputSpec
 from agentkit.tools import Tool, ToolDefinition, Toolset
@@ -73,16 +73,14 @@ class RunPlan:
         """The tool choice after a stopped loop: the final-result tool, or no tools at all."""
         return OUTPUT_TOOL_NAME if self.mode == "tool" else "none"
 
-    def check_vision(self, user: UserMessage) -> None:
-        """Refuse an image in the prompt for a model without vision, before any request."""
-        if isinstance(user.content, str) or self.model.profile.supports_vision:
+    def check_media(self, user: UserMessage) -> None:
+        """Refuse, before any request, a prompt with an image, a document or audio the model
+        cannot take, or more inline bytes than its profile allows in one request."""
+        if isinstance(user.content, str) or all(isinstance(p, TextPart) for p in user.content):
             return
-        if any(isinstance(p, ImagePart) for p in user.content):
-            raise ConfigurationError(
-                f"The prompt has an image, but model {self.model.name!r} (profile "
-                f"{self.model.profile.name!r}) has no vision. Use a vision model such as "
-                "mistral-small-2506, or send text only."
-            )
+        from agentkit.models.dialect import convert_messages
+
+        convert_messages((user,), self.model.profile)
 
 
 def build_plan(config: AgentConfig, model: Model) -> RunPlan:

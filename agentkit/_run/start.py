@@ -184,7 +184,7 @@ class Runner:
         plan = self.plan(model)
         user = None if prompt is None else user_message(prompt)
         if user is not None:
-            plan.check_vision(user)
+            plan.check_media(user)
         turn: SessionTurn | None = None
         if session is not None:
             message_history, turn = await open_session(session, message_history)

@@ -281,14 +281,14 @@ async def _execute(
                 text = f"Error: {_describe(error)}"
                 return ToolResult(text, is_error=True, error=error)
             try:
-                content, images = tool_result_content(value)
+                content, media = tool_result_content(value)
             except Exception as error:  # bytes that are not UTF-8, a cycle, a bad __str__
                 text = (
                     f"Error: the tool's result could not be sent to the model "
                     f"({_describe(error)}). Return text, or JSON-compatible data."
                 )
                 return ToolResult(text, is_error=True, error=error)
-            return ToolResult(content, images, value=value)
+            return ToolResult.with_media(content, media, value=value)
 
         handler = hooks.tool_chain(run, run_tool) if hooks.tools else run_tool
         try:
@@ -351,6 +351,7 @@ async def _answer(
                     name=call.name,
                     content=_sendable(result.content),
                     images=result.images,
+                    attachments=result.attachments,
                     is_error=result.is_error,
                 )
             )

@@ -1,6 +1,6 @@
-"""MCP results as agentkit's: a tool's content as the tool message (text, images, structured
-content as JSON), failures as error results naming the server, resources as message parts,
-prompts as messages."""
+"""MCP results as agentkit's: a tool's content as the tool message (text, images, audio,
+PDFs, structured content as JSON), failures as error results naming the server, resources
+as message parts, prompts as messages."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from agentkit._errors import MCPToolError
 from agentkit.hooks import ToolResult
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
     ContentPart,
+    DocumentPart,
     ImagePart,
+    MediaPart,
     Message,
     TextPart,
     UserMessage,
@@ -39,22 +42,24 @@ def _error(text: str, cause: Exception | None = None) -> ToolResult:
 
 
 def _result(label: str, name: str, result: mcp_types.CallToolResult) -> ToolResult:
-    """An MCP result as the tool message: texts, images, and the structured content as JSON
-    (already checked by the SDK against the tool's ``outputSchema``), unless a text block
-    already says the same."""
+    """An MCP result as the tool message: texts, media (images, audio, embedded PDFs), and
+    the structured content as JSON (already checked by the SDK against the tool's
+    ``outputSchema``), unless a text block already says the same."""
     texts: list[str] = []
-    images: list[ImagePart] = []
+    media: list[MediaPart] = []
     for block in result.content:
         if isinstance(block, mcp_types.TextContent):
             texts.append(block.text)
         elif isinstance(block, mcp_types.ImageContent):
-            images.append(ImagePart(url=f"data:{block.mime_type};base64,{block.data}"))
+            media.append(ImagePart(url=f"data:{block.mime_type};base64,{block.data}"))
+        elif isinstance(block, mcp_types.AudioContent):
+            media.append(_audio(block.data, block.mime_type))
         elif isinstance(block, mcp_types.EmbeddedResource):
             for part in resource_parts([block.resource]):
-                if isinstance(part, ImagePart):
-                    images.append(part)
-                else:
+                if isinstance(part, TextPart):
                     texts.append(part.text)
+                else:
+                    media.append(part)
         elif isinstance(block, mcp_types.ResourceLink):
             texts.append(f"[resource {block.uri}]")
         else:
@@ -62,14 +67,21 @@ def _result(label: str, name: str, result: mcp_types.CallToolResult) -> ToolResu
     structured = result.structured_content
     if structured is not None and not any(_repeats(t, structured) for t in texts):
         texts.append(json.dumps(structured, ensure_ascii=False))
-    if images:
-        content, parts = tool_result_content([*texts, *images])
+    if media:
+        content, parts = tool_result_content([*texts, *media])
     else:
         content, parts = "\n".join(texts), ()
     if result.is_error:
         text = content or f"MCP server {label}: {name} failed without a message."
-        return ToolResult(text, parts, is_error=True, error=MCPToolError(text))
-    return ToolResult(content, parts)
+        return ToolResult.with_media(text, parts, is_error=True, error=MCPToolError(text))
+    return ToolResult.with_media(content, parts)
+
+
+def _audio(data: str, mime_type: str) -> AudioPart:
+    """Base64 audio with its media type (``audio/wav``, ``audio/mpeg``...) as an ``AudioPart``."""
+    subtype = mime_type.partition("/")[2].partition(";")[0].lower().removeprefix("x-")
+    aliases = {"mpeg": "mp3", "mpeg3": "mp3", "wave": "wav", "vnd.wave": "wav"}
+    return AudioPart(data=data, format=aliases.get(subtype, subtype))
 
 
 def _repeats(text: str, value: Any) -> bool:
@@ -88,8 +100,9 @@ def resource_parts(
     contents: Iterable[mcp_types.TextResourceContents | mcp_types.BlobResourceContents],
 ) -> tuple[ContentPart, ...]:
     """A resource's contents as message parts: text as ``TextPart``, images as ``ImagePart``,
-    a text blob (``text/*``, JSON, XML in UTF-8) as its text, other binary data as a
-    ``TextPart`` that names it."""
+    audio as ``AudioPart``, a PDF as ``DocumentPart`` (named after the URI), a text blob
+    (``text/*``, JSON, XML in UTF-8) as its text, other binary data as a ``TextPart`` that
+    names it."""
     parts: list[ContentPart] = []
     for item in contents:
         mime = item.mime_type or ""
@@ -98,6 +111,13 @@ def resource_parts(
             continue
         if mime.startswith("image/"):
             parts.append(ImagePart(url=f"data:{mime};base64,{item.blob}"))
+            continue
+        if mime.startswith("audio/"):
+            parts.append(_audio(item.blob, mime))
+            continue
+        if mime == "application/pdf":
+            file_name = str(item.uri).rstrip("/").rpartition("/")[2] or None
+            parts.append(DocumentPart(url=f"data:{mime};base64,{item.blob}", name=file_name))
             continue
         data = base64.b64decode(item.blob)
         if mime.startswith("text/") or mime in _TEXT_TYPES:
@@ -158,6 +178,8 @@ def prompt_messages(messages: Iterable[mcp_types.PromptMessage]) -> tuple[Messag
             parts: tuple[ContentPart, ...] = (TextPart(text=block.text),)
         elif isinstance(block, mcp_types.ImageContent):
             parts = (ImagePart(url=f"data:{block.mime_type};base64,{block.data}"),)
+        elif isinstance(block, mcp_types.AudioContent):
+            parts = (_audio(block.data, block.mime_type),)
         elif isinstance(block, mcp_types.EmbeddedResource):
             parts = resource_parts([block.resource])
         elif isinstance(block, mcp_types.ResourceLink):
@@ -172,7 +194,7 @@ def prompt_messages(messages: Iterable[mcp_types.PromptMessage]) -> tuple[Messag
                 found.append(UserMessage(content=parts))
         else:
             text = "\n".join(
-                p.text if isinstance(p, TextPart) else "[image omitted]" for p in parts
+                p.text if isinstance(p, TextPart) else f"[{p.type} omitted]" for p in parts
             )
             found.append(AssistantMessage(content=text))
     return tuple(found)

@@ -61,7 +61,7 @@ from agentkit.events import (
     RunResult,
     ToolCallFinishedEvent,
 )
-from agentkit.messages import ImagePart, Message
+from agentkit.messages import AudioPart, ImagePart, MediaPart, Message
 from agentkit.output import OutputSchema
 from agentkit.tools import RunContext, Tool, ToolArgumentsError, tool_result_content
 from agentkit.usage import Usage
@@ -403,13 +403,25 @@ async def _call_tool(tool: Tool[Any], arguments: dict[str, Any], deps: Any) -> t
         return _error(str(exc))
     except Exception as exc:  # a tool's own failure is the caller's answer, as in a run
         return _error(f"{tool.name} failed: {type(exc).__name__}: {exc}")
-    text, images = tool_result_content(value)
+    text, media = tool_result_content(value)
     content: list[types.ContentBlock] = [types.TextContent(text=text)]
-    content += [_image(image) for image in images if image.url.startswith("data:")]
+    content += [block for part in media if (block := _media_block(part)) is not None]
     return types.CallToolResult(content=content)
 
 
-def _image(image: ImagePart) -> types.ImageContent:
-    header, _, data = image.url.partition(",")
+def _media_block(part: MediaPart) -> types.ContentBlock | None:
+    """An inline image, audio clip or document as MCP content (``None``: by URL or id)."""
+    if isinstance(part, AudioPart):
+        return types.AudioContent(data=part.data, mime_type=f"audio/{part.format}")
+    url = part.url or ""
+    if not url.startswith("data:"):
+        return None
+    header, _, data = url.partition(",")
     mime = header.removeprefix("data:").split(";")[0]
-    return types.ImageContent(data=data, mime_type=mime)
+    if isinstance(part, ImagePart):
+        return types.ImageContent(data=data, mime_type=mime)
+    uri = f"file:///{part.name or 'document'}"
+    return types.EmbeddedResource(
+        type="resource",
+        resource=types.BlobResourceContents(uri=uri, mime_type=mime, blob=data),
+    )

@@ -77,6 +77,15 @@ class ModelProfile:
     price: ModelPrice | None = None
     supports_tools: bool = True
     supports_vision: bool = False
+    supports_documents: bool = False
+    """Takes documents (``DocumentPart``: PDFs) in user messages and tool results."""
+    supports_audio: bool = False
+    """Takes audio clips (``AudioPart``) in user messages and tool results."""
+    max_document_bytes: int | None = None
+    """The most document bytes one request may carry inline, all documents together
+    (checked before sending; ``None``: no limit known)."""
+    max_audio_bytes: int | None = None
+    """The most audio bytes one request may carry, all clips together (``None``: no limit)."""
     supports_json_schema: bool = True
     """Accepts ``response_format: {"type": "json_schema", ...}``."""
     supports_json_object: bool = True
@@ -90,6 +99,10 @@ class ModelProfile:
     tool_call_id_style: Literal["any", "mistral"] = "any"
     """``mistral``: ids on the wire must match ``^[a-zA-Z0-9]{9}$``."""
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    media_style: Literal["openai", "mistral"] = "openai"
+    """How documents and audio are encoded: ``openai`` as ``file`` parts (``file_data`` as
+    a data URL, or ``file_id``) and ``input_audio`` ``{"data", "format"}``; ``mistral`` as
+    ``document_url`` / ``file`` (``file_id``) chunks and ``input_audio`` as base64 text."""
     json_object_with_schema: bool = False
     """llama.cpp: structured output as ``{"type": "json_object", "schema": ...}``."""
     tool_choice_required: str | None = "required"

@@ -3,9 +3,13 @@
 Every provider quirk is decided here from ``ModelProfile`` flags, never from the
 provider's name:
 
-- messages in OpenAI's chat format; user images as ``image_url`` parts; tool
-  messages text-only, images a tool returned moved into a user message after the
-  run of tool messages;
+- messages in OpenAI's chat format; user images as ``image_url`` parts, documents and
+  audio by ``media_style`` (OpenAI ``file`` / ``input_audio`` parts, Mistral
+  ``document_url`` / ``file`` / ``input_audio`` chunks), each refused before sending for a
+  profile without the capability, and their inline bytes checked against
+  ``max_document_bytes`` / ``max_audio_bytes``; tool messages text-only, images,
+  documents and audio a tool returned moved into a user message after the run of tool
+  messages;
 - ``tool_results_as_user_text``: each tool result sent as a user message naming
   the tool (``Result of NAME: ...``, ``Error from NAME: ...``);
 - ``tool_call_id_style == "mistral"``: tool-call ids mapped to 9 alphanumerics,
@@ -47,7 +51,10 @@ import pydantic_core
 from agentkit._errors import ConfigurationError
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
+    DocumentPart,
     ImagePart,
+    MediaPart,
     Message,
     SystemMessage,
     TextPart,
@@ -140,6 +147,36 @@ def _no_vision(profile: ModelProfile, where: str) -> ConfigurationError:
     )
 
 
+def _no_documents(profile: ModelProfile, where: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"The conversation has a document ({where}), but profile {profile.name!r} does not "
+        "take documents. Use a model that does (mistral-small-2506, gpt-4o), register a "
+        "profile with supports_documents=True, or send the document's text instead."
+    )
+
+
+def _no_audio(profile: ModelProfile, where: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"The conversation has an audio clip ({where}), but profile {profile.name!r} does not "
+        "take audio. Use an audio model (voxtral-small-latest, gpt-4o-audio-preview), register "
+        "a profile with supports_audio=True, or send a transcript instead."
+    )
+
+
+def _too_large(kind: str, size: int, limit: int, profile: ModelProfile) -> ConfigurationError:
+    fix = (
+        "upload the document to the provider and send DocumentPart.from_file_id(...), or "
+        "send fewer or smaller documents"
+        if kind == "documents"
+        else "send a shorter or more compressed clip (mp3 rather than wav)"
+    )
+    return ConfigurationError(
+        f"The request carries {size:,} bytes of {kind} inline, over the {limit:,} bytes "
+        f"profile {profile.name!r} takes in one request (every earlier turn's {kind} are "
+        f"sent again). Nothing was sent; {fix}."
+    )
+
+
 def _image_part(part: ImagePart) -> dict[str, Any]:
     image: dict[str, Any] = {"url": part.url}
     if part.detail is not None:
@@ -147,25 +184,47 @@ def _image_part(part: ImagePart) -> dict[str, Any]:
     return {"type": "image_url", "image_url": image}
 
 
-def _user_content(msg: UserMessage, profile: ModelProfile) -> str | list[dict[str, Any]]:
-    content = msg.content
-    if isinstance(content, str):
-        return content
-    parts: list[dict[str, Any]] = []
-    for part in content:
-        if isinstance(part, TextPart):
-            parts.append({"type": "text", "text": part.text})
-        else:
-            if not profile.supports_vision:
-                raise _no_vision(profile, "in a user message")
-            parts.append(_image_part(part))
-    return parts
+def _document_part(part: DocumentPart, profile: ModelProfile) -> dict[str, Any]:
+    if profile.media_style == "mistral":
+        if part.file_id is not None:
+            return {"type": "file", "file_id": part.file_id}
+        chunk: dict[str, Any] = {"type": "document_url", "document_url": part.url}
+        if part.name is not None:
+            chunk["document_name"] = part.name
+        return chunk
+    if part.file_id is not None:
+        return {"type": "file", "file": {"file_id": part.file_id}}
+    url = part.url or ""
+    if not url.startswith("data:"):
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise ConfigurationError(
+            f"The document {shown!r} is a URL, but profile {profile.name!r} takes documents "
+            "only inline or by file id (OpenAI's chat completions fetch no URLs). Download it "
+            "and send DocumentPart.from_bytes(...), or upload it and send "
+            "DocumentPart.from_file_id(...)."
+        )
+    return {"type": "file", "file": {"filename": part.name or _file_name(part), "file_data": url}}
+
+
+def _file_name(part: DocumentPart) -> str:
+    import mimetypes  # on first use: import agentkit stays light
+
+    extension = mimetypes.guess_extension(part.media_type or "") or ""
+    return f"document{extension}"
+
+
+def _audio_part(part: AudioPart, profile: ModelProfile) -> dict[str, Any]:
+    if profile.media_style == "mistral":
+        return {"type": "input_audio", "input_audio": part.data}
+    return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
 
 
 class _Converter:
     """One pass over the conversation: wire messages, id mapping, order repair."""
 
     __slots__ = (
+        "audio_bytes",
+        "document_bytes",
         "map_ids",
         "never_null",
         "out",
@@ -186,6 +245,36 @@ class _Converter:
         # calls of the latest assistant message not answered yet: (original id, wire id, name)
         self.pending: list[tuple[str, str, str]] = []
         self.pending_images: list[dict[str, Any]] = []
+        self.document_bytes = 0
+        self.audio_bytes = 0
+
+    def media(self, part: MediaPart, where: str) -> dict[str, Any]:
+        """A non-text part on the wire, refused where the profile cannot take it."""
+        profile = self.profile
+        if isinstance(part, ImagePart):
+            if not profile.supports_vision:
+                raise _no_vision(profile, where)
+            return _image_part(part)
+        if isinstance(part, DocumentPart):
+            if not profile.supports_documents:
+                raise _no_documents(profile, where)
+            self.document_bytes += part.size
+            return _document_part(part, profile)
+        if not profile.supports_audio:
+            raise _no_audio(profile, where)
+        self.audio_bytes += part.size
+        return _audio_part(part, profile)
+
+    def user_content(self, msg: UserMessage) -> str | list[dict[str, Any]]:
+        content = msg.content
+        if isinstance(content, str):
+            return content
+        return [
+            {"type": "text", "text": part.text}
+            if isinstance(part, TextPart)
+            else self.media(part, "in a user message")
+            for part in content
+        ]
 
     def wire_id(self, original: str) -> str:
         if not self.map_ids:  # ids kept as given, a repeated one made distinct
@@ -233,7 +322,7 @@ class _Converter:
 
     def user(self, msg: UserMessage) -> None:
         self.close_tool_run()
-        self.add_user(_user_content(msg, self.profile))
+        self.add_user(self.user_content(msg))
 
     def assistant(self, msg: AssistantMessage) -> None:
         self.close_tool_run()
@@ -325,17 +414,25 @@ class _Converter:
         self.collect_images(msg, wid)
 
     def collect_images(self, msg: ToolMessage, wire_id: str) -> None:
-        if not msg.images:
+        """A tool's images, documents and audio, queued for the user message after the run."""
+        if not msg.images and not msg.attachments:
             return
-        if not self.profile.supports_vision:
-            raise _no_vision(self.profile, f"returned by tool {msg.name!r}")
+        where = f"returned by tool {msg.name!r}"
+        kind = "Files" if msg.attachments else "Images"
         self.pending_images.append(
-            {"type": "text", "text": f"Images returned by tool {msg.name!r} (call {wire_id}):"}
+            {"type": "text", "text": f"{kind} returned by tool {msg.name!r} (call {wire_id}):"}
         )
-        self.pending_images.extend(_image_part(p) for p in msg.images)
+        self.pending_images.extend(self.media(p, where) for p in (*msg.images, *msg.attachments))
 
     def finish(self) -> list[dict[str, Any]]:
         self.close_tool_run()
+        profile = self.profile
+        limit = profile.max_document_bytes
+        if limit is not None and self.document_bytes > limit:
+            raise _too_large("documents", self.document_bytes, limit, profile)
+        limit = profile.max_audio_bytes
+        if limit is not None and self.audio_bytes > limit:
+            raise _too_large("audio", self.audio_bytes, limit, profile)
         out = self.out
         if self.strict and out and out[-1]["role"] == "assistant" and "tool_calls" not in out[-1]:
             out[-1]["prefix"] = True  # Mistral continues a final assistant message

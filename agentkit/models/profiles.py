@@ -25,6 +25,8 @@ __all__ = [
     "MISTRAL_PROFILE",
     "MISTRAL_SMALL_4_PROFILE",
     "MISTRAL_SMALL_PROFILE",
+    "MISTRAL_VOXTRAL_PROFILE",
+    "OPENAI_AUDIO_PROFILE",
     "OPENAI_PROFILE",
     "OPENAI_REASONING_PROFILE",
     "Matcher",
@@ -39,13 +41,21 @@ OPENAI_PROFILE = ModelProfile(
     name="openai",
     provider="openai",
     supports_vision=True,
+    supports_documents=True,
+    max_document_bytes=32_000_000,
+    max_audio_bytes=25_000_000,
     max_output_tokens=16_384,
     context_window=128_000,
     strict_schema="openai",
     supports_prompt_cache_key=True,
 )
 """OpenAI's own chat models (``gpt-4*``...); the reasoning ones (``o*``, ``gpt-5*``) have
-``OPENAI_REASONING_PROFILE``."""
+``OPENAI_REASONING_PROFILE``. Documents are PDFs, inline or by file id (chat completions
+fetch no document URL), at most 32 MB a request (OpenAI's documented limit)."""
+
+OPENAI_AUDIO_PROFILE = OPENAI_PROFILE.with_changes(name="openai-audio", supports_audio=True)
+"""OpenAI's audio-input chat models (``gpt-4o-audio-preview``, ``gpt-audio``...): ``wav`` and
+``mp3`` clips as ``input_audio``, at most 25 MB a request (OpenAI's audio upload limit)."""
 
 OPENAI_REASONING_PROFILE = OPENAI_PROFILE.with_changes(
     name="openai-reasoning",
@@ -112,6 +122,9 @@ MISTRAL_PROFILE = ModelProfile(
     send_thinking="mistral",
     supports_prompt_cache_key=True,
     supports_guardrails=True,
+    media_style="mistral",
+    max_document_bytes=50_000_000,
+    max_audio_bytes=50_000_000,
 )
 """The Mistral dialect for any Mistral model (``mistral-*``, ``magistral``, ``ministral``...).
 
@@ -119,7 +132,9 @@ Mistral's API answers 400 to tool-call ids that are not 9 alphanumerics and to
 messages out of its order, and 422 to fields it does not know; it wants
 ``random_seed`` for ``seed`` and sends stream usage without ``stream_options``. A
 reasoning model's thinking goes back as ``thinking`` chunks leading the assistant's
-content list, as its replies carry it.
+content list, as its replies carry it. Documents go as ``document_url`` chunks (a URL or
+a data URL; at most 50 MB, Mistral's documented document limit) or ``file`` chunks (an
+uploaded file's id); audio as ``input_audio`` base64 text (Voxtral models).
 """
 
 # Mistral bills cached prompt tokens at 10% of the input price (docs.mistral.ai pricing).
@@ -129,10 +144,11 @@ MISTRAL_SMALL_PROFILE = MISTRAL_PROFILE.with_changes(
     max_output_tokens=8_192,
     price=ModelPrice(0.10, 0.30, cached_input_per_mtok=0.01),
     supports_vision=True,
+    supports_documents=True,
     default_temperature=0.15,
 )
-"""Mistral Small 3.2 (``mistral-small-2506``): 128K context, 8K output, vision, tools,
-native json_schema output, $0.10 / $0.30 per 1M tokens ($0.01 cached), temperature 0.15."""
+"""Mistral Small 3.2 (``mistral-small-2506``): 128K context, 8K output, vision, documents,
+tools, native json_schema output, $0.10 / $0.30 per 1M tokens ($0.01 cached), temperature 0.15."""
 
 _MISTRAL_REASONING_CAP = 32_768
 """The output cap sent by default to Mistral's reasoning models: their own limit is the
@@ -146,6 +162,7 @@ MISTRAL_SMALL_4_PROFILE = MISTRAL_PROFILE.with_changes(
     max_output_tokens=_MISTRAL_REASONING_CAP,
     price=ModelPrice(0.15, 0.60, cached_input_per_mtok=0.015),
     supports_vision=True,
+    supports_documents=True,
     reasoning_levels=("none", "high"),
 )
 """Mistral Small 4 (``mistral-small-2603``, March 2026; ``mistral-small-latest``): 256K
@@ -160,6 +177,7 @@ MISTRAL_MEDIUM_3_5_PROFILE = MISTRAL_PROFILE.with_changes(
     # Cached price not published where we looked: 10% of input, Mistral's rule.
     price=ModelPrice(1.50, 7.50, cached_input_per_mtok=0.15),
     supports_vision=True,
+    supports_documents=True,
     reasoning_levels=("none", "high"),
 )
 """Mistral Medium 3.5 (``mistral-medium-2604``, April 2026; ``mistral-medium-latest``):
@@ -175,6 +193,7 @@ MISTRAL_LARGE_4_PROFILE = MISTRAL_PROFILE.with_changes(
     # List price; during the public preview Mistral bills half ($0.68 / $2.09 / $0.07).
     price=ModelPrice(1.36, 4.18, cached_input_per_mtok=0.136),
     supports_vision=True,
+    supports_documents=True,
     reasoning_levels=("none", "high"),
 )
 """Mistral Large 4 (``mistral-large-4``, public preview): context 524,288 tokens (some
@@ -182,6 +201,12 @@ sources say 1,048,576; the smaller is kept), output up to 262,144 (32K is the de
 vision, tools, ``reasoning_effort`` ``none`` or ``high``; list price $1.36 / $4.18 per 1M
 tokens, $0.136 cached (the preview bills half: register a profile with that price if you
 want ``cost_usd`` to match the preview's bill)."""
+
+MISTRAL_VOXTRAL_PROFILE = MISTRAL_PROFILE.with_changes(
+    name="voxtral", context_window=32_000, supports_audio=True
+)
+"""Mistral's Voxtral models (``voxtral-small-latest``, ``voxtral-mini-latest``): audio in
+(``input_audio``), 32K context."""
 
 LLAMA_CPP_PROFILE = ModelProfile(
     name="llama-cpp",
@@ -271,7 +296,12 @@ _BUILTIN: tuple[tuple[Matcher, ModelProfile], ...] = (
     ("mistral-small-2603", MISTRAL_SMALL_4_PROFILE),
     ("mistral-small-latest", MISTRAL_SMALL_4_PROFILE),
     ("mistral-small-4", MISTRAL_SMALL_4_PROFILE),
-    ("mistral-small", MISTRAL_PROFILE.with_changes(name="mistral-small", supports_vision=True)),
+    (
+        "mistral-small",
+        MISTRAL_PROFILE.with_changes(
+            name="mistral-small", supports_vision=True, supports_documents=True
+        ),
+    ),
     ("mistral-medium-2604", MISTRAL_MEDIUM_3_5_PROFILE),
     ("mistral-medium-3.5", MISTRAL_MEDIUM_3_5_PROFILE),
     ("mistral-medium-3-5", MISTRAL_MEDIUM_3_5_PROFILE),
@@ -283,6 +313,8 @@ _BUILTIN: tuple[tuple[Matcher, ModelProfile], ...] = (
     ("codestral", MISTRAL_PROFILE.with_changes(name="codestral")),
     ("devstral", MISTRAL_PROFILE.with_changes(name="devstral")),
     ("pixtral", MISTRAL_PROFILE.with_changes(name="pixtral", supports_vision=True)),
+    ("voxtral", MISTRAL_VOXTRAL_PROFILE),
+    (lambda name: "gpt-" in name.lower() and "audio" in name.lower(), OPENAI_AUDIO_PROFILE),
     (_gpt5_minor(2), _GPT5_2_PROFILE),
     (_gpt5_minor(1), _GPT5_1_PROFILE),
     (_gpt5, _GPT5_PROFILE),

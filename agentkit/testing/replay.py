@@ -32,6 +32,9 @@ from typing import Any
 from agentkit._errors import ConfigurationError, UserError
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
+    ContentPart,
+    DocumentPart,
     ImagePart,
     Message,
     SystemMessage,
@@ -255,14 +258,7 @@ def _from_wire(messages: Iterable[Mapping[str, Any]]) -> list[Message]:
             out.append(SystemMessage(content=_text_of(content)))
         elif role == "user":
             if isinstance(content, list):
-                parts: list[TextPart | ImagePart] = []
-                for part in content:
-                    if part.get("type") == "image_url":
-                        url = part["image_url"]
-                        parts.append(ImagePart(url=url["url"] if isinstance(url, dict) else url))
-                    else:
-                        parts.append(TextPart(text=str(part.get("text", ""))))
-                out.append(UserMessage(content=tuple(parts)))
+                out.append(UserMessage(content=tuple(_part_from_wire(p) for p in content)))
             else:
                 out.append(UserMessage(content=_text_of(content)))
         elif role == "assistant":
@@ -303,6 +299,29 @@ def _from_wire(messages: Iterable[Mapping[str, Any]]) -> list[Message]:
     return out
 
 
+def _part_from_wire(part: Mapping[str, Any]) -> ContentPart:
+    """A user content part in any server's dialect (OpenAI's or Mistral's) as agentkit's."""
+    kind = part.get("type")
+    if kind == "image_url":
+        url = part["image_url"]
+        return ImagePart(url=url["url"] if isinstance(url, dict) else url)
+    if kind == "document_url":
+        return DocumentPart(url=part["document_url"], name=part.get("document_name"))
+    if kind == "file":
+        file = part.get("file")
+        if isinstance(file, Mapping):  # OpenAI: {"file": {"file_data" | "file_id", ...}}
+            if file.get("file_id") is not None:
+                return DocumentPart(file_id=file["file_id"], name=file.get("filename"))
+            return DocumentPart(url=file.get("file_data"), name=file.get("filename"))
+        return DocumentPart(file_id=part["file_id"])
+    if kind == "input_audio":
+        audio = part["input_audio"]
+        if isinstance(audio, Mapping):
+            return AudioPart(data=audio["data"], format=audio.get("format") or "wav")
+        return AudioPart(data=audio, format="wav")  # Mistral sends no format
+    return TextPart(text=str(part.get("text", "")))
+
+
 def _text_of(content: Any) -> str:
     """The text of a message's content (of its ``text`` parts, when a list)."""
     if isinstance(content, list):
@@ -314,25 +333,37 @@ def _text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+_UNKNOWN_TO_MISTRAL_COMMON = frozenset({"document_url", "file"})
+"""Chunk types Mistral's API takes but mistral-common (1.x) cannot parse."""
+
+
 def _for_mistral_common(wire_messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The wire messages as mistral-common's request model reads them: it takes a
     thinking chunk's ``thinking`` as one string, where Mistral's API (and so agentkit)
-    sends a list of text parts; the texts are joined, nothing else changes."""
+    sends a list of text parts, so the texts are joined; it cannot parse the document
+    chunks Mistral's API takes (``document_url``, ``file``), so they become text
+    placeholders and the rules it knows (order, ids, roles) are still checked."""
     out = []
     for message in wire_messages:
         content = message.get("content")
         if isinstance(content, list) and any(
-            isinstance(p, Mapping) and p.get("type") == "thinking" for p in content
+            isinstance(p, Mapping)
+            and (p.get("type") == "thinking" or p.get("type") in _UNKNOWN_TO_MISTRAL_COMMON)
+            for p in content
         ):
-            chunks = [
-                {**p, "thinking": _text_of(p["thinking"])}
-                if isinstance(p, Mapping) and p.get("type") == "thinking"
-                else p
-                for p in content
-            ]
-            message = {**message, "content": chunks}
+            message = {**message, "content": [_mistral_common_chunk(p) for p in content]}
         out.append(message)
     return out
+
+
+def _mistral_common_chunk(part: Any) -> Any:
+    if not isinstance(part, Mapping):
+        return part
+    if part.get("type") == "thinking":
+        return {**part, "thinking": _text_of(part["thinking"])}
+    if part.get("type") in _UNKNOWN_TO_MISTRAL_COMMON:
+        return {"type": "text", "text": f"[{part['type']}]"}
+    return part
 
 
 def _validate(
