@@ -94,6 +94,34 @@ def test_the_cli_shows_what_a_guardrail_did_but_not_a_pass() -> None:
     )
 
 
+def test_a_chat_turn_shows_the_redaction_and_the_trip() -> None:
+    """In ``agentkit chat`` a redacted tool result shows as a guardrail line and the
+    result's redacted text; a tripped guardrail shows before the turn's error, and the
+    conversation goes on."""
+    from anyio.from_thread import start_blocking_portal
+
+    from agentkit.cli._chat import _converse
+    from agentkit.cli._turns import ChatSession
+
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("Done.")])
+    redactor = ToolGuardrail(PIIRedactor(), on="result")
+    agent = contact_agent(model, redactor, InputGuardrail(no_passwords))
+    out = TextSink()
+    with start_blocking_portal() as portal:
+        session = ChatSession(agent, portal, PlainRenderer(out))  # type: ignore[arg-type]
+        _converse(session, input, "Who?")
+        _converse(session, input, "the password")
+    assert "[guardrail pii_redactor] replaced the result of get_weather: redacted 1 email\n" in (
+        out.text
+    )
+    assert "[result] get_weather: Ask [EMAIL]." in out.text
+    trip_line = "[guardrail no_passwords] tripped the input: asks for a password\n"
+    assert trip_line in out.text
+    after = out.text.split(trip_line, 1)[1]
+    assert "asks for a password" in after and "goes on from before that turn" in after
+    assert len(session.history) == 4
+
+
 def _page_events(stream: str) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: {")]
 
