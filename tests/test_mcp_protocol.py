@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -42,6 +43,7 @@ def _silent(mark: str) -> MCPServer:
     )
 
 
+@pytest.mark.anyio_backends("asyncio", "trio")
 async def test_a_server_that_never_answers_initialize_fails_async_with_and_is_stopped() -> None:
     """A process that never answers the handshake fails ``async with`` after
     ``connect_timeout`` with an error naming it, and its process is gone."""
@@ -60,6 +62,19 @@ async def test_a_server_that_never_answers_initialize_fails_the_run() -> None:
         await Agent(model, tools=[_silent(mark)]).run("go")
     assert model.requests == []
     assert marked_processes(mark) == []
+
+
+async def test_an_http_server_that_never_answers_fails_within_the_deadline() -> None:
+    """A URL whose port takes the connection but never answers fails ``async with`` after
+    ``connect_timeout``, naming the server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # never accepted: the request waits forever
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/mcp"
+        server = MCPServer.http(url, name="mute", connect_timeout=0.5)
+        with pytest.raises(MCPConnectionError, match="'mute' did not finish connecting"):
+            async with server:
+                pass
 
 
 async def test_task_only_tools_are_not_offered_and_optional_ones_are_called_plainly() -> None:

@@ -161,7 +161,7 @@ class _Link:
             if not connection.ready.is_set():
                 connection.error = exc
         finally:
-            if connecting.cancelled_caught and not connection.ready.is_set():
+            if connecting.cancel_called and not connection.ready.is_set():
                 connection.error = MCPConnectionError(
                     f"MCP server {self.label} did not finish connecting (starting and the MCP "
                     f"handshake) within {self.connect_timeout:g} s; it was stopped. Check that "
