@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import validate_request
 
 import agentkit._run.start
 from agentkit.models import OpenAIChatModel
@@ -20,6 +21,19 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
+def _models_on(server: LocalModelServer, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Point every model string at ``server`` (the model name kept); the strings seen."""
+    seen: list[str | None] = []
+
+    def local(spec: str | None) -> OpenAIChatModel:
+        seen.append(spec)
+        name = (spec or "").split(":", 1)[-1]
+        return OpenAIChatModel(name, base_url=server.base_url, api_key="test")
+
+    monkeypatch.setattr(agentkit._run.start, "_infer", local)
+    return seen
+
+
 def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     """The quickstart block, executed verbatim, calls the tool and prints a validated Report."""
     quickstart = next(b for b in _python_blocks() if "run_sync" in b)
@@ -28,14 +42,7 @@ def test_quickstart_runs_as_written(monkeypatch: pytest.MonkeyPatch, capsys: Any
         reply_text(json.dumps({"city": "Paris", "temperature_c": 21, "summary": "Sunny"})),
     ]
     with LocalModelServer(replies, style="mistral") as server:
-        seen: list[str | None] = []
-
-        def local(spec: str | None) -> OpenAIChatModel:
-            seen.append(spec)
-            name = (spec or "").split(":", 1)[-1]
-            return OpenAIChatModel(name, base_url=server.base_url, api_key="test")
-
-        monkeypatch.setattr(agentkit._run.start, "_infer", local)
+        seen = _models_on(server, monkeypatch)
         exec(compile(quickstart, str(README), "exec"), {"__name__": "readme"})
     assert seen == ["mistral:mistral-small-2506"]
     out = capsys.readouterr().out
@@ -120,3 +127,27 @@ def test_connections_and_override_examples_run_as_written(
         "Sunny.",
         "Rainy.",
     ]
+
+
+def test_reasoning_example_sends_reasoning_effort_and_prices_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The "Reasoning models" example picks Small 4 by name, sends ``reasoning_effort:
+    "high"`` (a request mistral-common accepts) and prints the answer and its cost at
+    Small 4's prices, cached tokens at the cached rate."""
+    block = next(b for b in _python_blocks() if 'reasoning="high"' in b)
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 200,
+        "total_tokens": 1200,
+        "num_cached_tokens": 800,
+    }
+    with LocalModelServer([reply_text("205", usage=usage)], style="mistral") as server:
+        seen = _models_on(server, monkeypatch)
+        exec(compile(block, str(README), "exec"), {"__name__": "readme"})
+    assert seen == ["mistral:mistral-small-latest"]
+    body = server.bodies[0]
+    assert body["reasoning_effort"] == "high"
+    validate_request(body, "mistral-small-latest")
+    cost = (200 * 0.15 + 800 * 0.015 + 200 * 0.60) / 1_000_000
+    assert capsys.readouterr().out.split() == ["205", repr(cost)]
