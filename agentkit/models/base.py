@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, get_args, runtime_checkable
 
 import anyio
 
@@ -190,35 +190,11 @@ GuardrailCategory = Literal[
 ]
 
 _GUARDRAIL_CATEGORIES: dict[str, frozenset[str]] = {
-    "v2": frozenset(
-        {
-            "sexual",
-            "hate_and_discrimination",
-            "violence_and_threats",
-            "dangerous",
-            "criminal",
-            "selfharm",
-            "health",
-            "financial",
-            "law",
-            "pii",
-            "jailbreaking",
-        }
-    ),
-    "v1": frozenset(
-        {
-            "sexual",
-            "hate_and_discrimination",
-            "violence_and_threats",
-            "dangerous_and_criminal_content",
-            "selfharm",
-            "health",
-            "financial",
-            "law",
-            "pii",
-        }
-    ),
+    "v2": frozenset(get_args(GuardrailCategory)) - {"dangerous_and_criminal_content"},
+    "v1": frozenset(get_args(GuardrailCategory)) - {"dangerous", "criminal", "jailbreaking"},
 }
+"""The categories of each moderation version (v1 has one for dangerous and criminal
+content, and none for jailbreaking)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,51 +150,45 @@ MISTRAL_SMALL_PROFILE = MISTRAL_PROFILE.with_changes(
 """Mistral Small 3.2 (``mistral-small-2506``): 128K context, 8K output, vision, documents,
 tools, native json_schema output, $0.10 / $0.30 per 1M tokens ($0.01 cached), temperature 0.15."""
 
-_MISTRAL_REASONING_CAP = 32_768
-"""The output cap sent by default to Mistral's reasoning models: their own limit is the
-whole context (256K), but a default that large would make every budget's worst case (and
-the context window's room for output) the whole window. Thinking counts against it;
-``ModelSettings(max_tokens=...)`` raises it."""
-
-MISTRAL_SMALL_4_PROFILE = MISTRAL_PROFILE.with_changes(
-    name="mistral-small-2603",
-    context_window=256_000,
-    max_output_tokens=_MISTRAL_REASONING_CAP,
-    price=ModelPrice(0.15, 0.60, cached_input_per_mtok=0.015),
+_MISTRAL_REASONING = MISTRAL_PROFILE.with_changes(
+    max_output_tokens=32_768,
     supports_vision=True,
     supports_documents=True,
     reasoning_levels=("none", "high"),
+)
+"""What Mistral's 2026 reasoning models share: vision, ``reasoning_effort`` ``none`` or
+``high``, and a 32K output cap sent by default. Their own output limit is about the whole
+context, but a default that large would make every budget's worst case (and the context
+window's room for output) the whole window; thinking counts against the cap, and
+``ModelSettings(max_tokens=...)`` raises it."""
+
+MISTRAL_SMALL_4_PROFILE = _MISTRAL_REASONING.with_changes(
+    name="mistral-small-2603",
+    context_window=256_000,
+    price=ModelPrice(0.15, 0.60, cached_input_per_mtok=0.015),
 )
 """Mistral Small 4 (``mistral-small-2603``, March 2026; ``mistral-small-latest``): 256K
 context (the model may write up to all of it; 32K is the default cap sent), vision, tools,
 native json_schema output, ``reasoning_effort`` ``none`` or ``high``; $0.15 / $0.60 per 1M
 tokens, $0.015 cached. No recommended temperature is published: none is sent."""
 
-MISTRAL_MEDIUM_3_5_PROFILE = MISTRAL_PROFILE.with_changes(
+MISTRAL_MEDIUM_3_5_PROFILE = _MISTRAL_REASONING.with_changes(
     name="mistral-medium-2604",
     context_window=262_144,
-    max_output_tokens=_MISTRAL_REASONING_CAP,
     # Cached price not published where we looked: 10% of input, Mistral's rule.
     price=ModelPrice(1.50, 7.50, cached_input_per_mtok=0.15),
-    supports_vision=True,
-    supports_documents=True,
-    reasoning_levels=("none", "high"),
 )
 """Mistral Medium 3.5 (``mistral-medium-2604``, April 2026; ``mistral-medium-latest``):
 262,144-token context (output up to as much; 32K is the default cap), vision, tools,
 ``reasoning_effort`` ``none`` or ``high``; $1.50 / $7.50 per 1M tokens, $0.15 cached (10% of
 input: Mistral's rule, not a published figure)."""
 
-MISTRAL_LARGE_4_PROFILE = MISTRAL_PROFILE.with_changes(
+MISTRAL_LARGE_4_PROFILE = _MISTRAL_REASONING.with_changes(
     name="mistral-large-4",
     # Sources disagree (524,288 and 1,048,576 tokens): the smaller is kept.
     context_window=524_288,
-    max_output_tokens=_MISTRAL_REASONING_CAP,
     # List price; during the public preview Mistral bills half ($0.68 / $2.09 / $0.07).
     price=ModelPrice(1.36, 4.18, cached_input_per_mtok=0.136),
-    supports_vision=True,
-    supports_documents=True,
-    reasoning_levels=("none", "high"),
 )
 """Mistral Large 4 (``mistral-large-4``, public preview): context 524,288 tokens (some
 sources say 1,048,576; the smaller is kept), output up to 262,144 (32K is the default cap),
