@@ -107,7 +107,7 @@ if TYPE_CHECKING:
         ToolGuardrail,
     )
     from agentkit.hooks import Hooks, RunInfo, ToolInvocation, ToolResult
-    from agentkit.models.base import Guardrail, ModelSettings
+    from agentkit.models.base import MistralGuardrail, ModelSettings
     from agentkit.toolsearch import ToolSearch
 
 __version__ = "0.1.0"
@@ -137,7 +137,6 @@ __all__ = [
     "Denied",
     "DocumentPart",
     "FinalResultEvent",
-    "Guardrail",
     "GuardrailEvent",
     "GuardrailResult",
     "GuardrailTripped",
@@ -151,6 +150,7 @@ __all__ = [
     "MCPToolError",
     "MaxTurnsExceededError",
     "Message",
+    "MistralGuardrail",
     "ModelAPIError",
     "ModelConnectionError",
     "ModelFallbackEvent",
@@ -243,7 +243,7 @@ _LAZY_MODULES = {
         "ToolGuardrail",
     ),
     "agentkit.hooks": ("Hooks", "RunInfo", "ToolInvocation", "ToolResult"),
-    "agentkit.models.base": ("Guardrail", "ModelSettings"),
+    "agentkit.models.base": ("MistralGuardrail", "ModelSettings"),
     "agentkit.toolsearch": ("ToolSearch",),
 }
 """Names served on first access, by the module that defines them. They belong to the run

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentkit.models.base import (
-    Guardrail,
+    MistralGuardrail,
     Model,
     ModelFallback,
     ModelLifecycle,
@@ -58,7 +58,7 @@ __all__ = [
     "OPENAI_PROFILE",
     "OPENAI_REASONING_PROFILE",
     "FallbackModel",
-    "Guardrail",
+    "MistralGuardrail",
     "Model",
     "ModelFallback",
     "ModelLifecycle",

@@ -29,8 +29,8 @@ from agentkit.tools import ToolDefinition
 from agentkit.usage import ModelPrice, Usage
 
 __all__ = [
-    "Guardrail",
-    "GuardrailCategory",
+    "MistralGuardrail",
+    "MistralGuardrailCategory",
     "Model",
     "ModelFallback",
     "ModelLifecycle",
@@ -174,7 +174,7 @@ class ModelProfile:
         return replace(self, **changes)
 
 
-GuardrailCategory = Literal[
+MistralGuardrailCategory = Literal[
     "sexual",
     "hate_and_discrimination",
     "violence_and_threats",
@@ -190,15 +190,15 @@ GuardrailCategory = Literal[
 ]
 
 _GUARDRAIL_CATEGORIES: dict[str, frozenset[str]] = {
-    "v2": frozenset(get_args(GuardrailCategory)) - {"dangerous_and_criminal_content"},
-    "v1": frozenset(get_args(GuardrailCategory)) - {"dangerous", "criminal", "jailbreaking"},
+    "v2": frozenset(get_args(MistralGuardrailCategory)) - {"dangerous_and_criminal_content"},
+    "v1": frozenset(get_args(MistralGuardrailCategory)) - {"dangerous", "criminal", "jailbreaking"},
 }
 """The categories of each moderation version (v1 has one for dangerous and criminal
 content, and none for jailbreaking)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Guardrail:
+class MistralGuardrail:
     """One of Mistral's guardrails: its moderation model checks the request's input before
     the model sees it, and blocks the request when a category's score passes its threshold.
 
@@ -210,7 +210,7 @@ class Guardrail:
     """
 
     moderation: Literal["v1", "v2"] = "v2"
-    thresholds: Mapping[GuardrailCategory, float] | None = None
+    thresholds: Mapping[MistralGuardrailCategory, float] | None = None
     only_listed: bool = False
     block: bool = True
     block_on_error: bool = False
@@ -219,17 +219,17 @@ class Guardrail:
         known = _GUARDRAIL_CATEGORIES.get(self.moderation)
         if known is None:
             raise ConfigurationError(
-                f"Guardrail(moderation={self.moderation!r}) is not one of 'v1', 'v2'."
+                f"MistralGuardrail(moderation={self.moderation!r}) is not one of 'v1', 'v2'."
             )
         for category, threshold in (self.thresholds or {}).items():
             if category not in known:
                 raise ConfigurationError(
-                    f"Guardrail: {category!r} is not a category of Mistral's moderation "
+                    f"MistralGuardrail: {category!r} is not a category of Mistral's moderation "
                     f"{self.moderation}; its categories are {', '.join(sorted(known))}."
                 )
             if isinstance(threshold, bool) or not 0 <= threshold <= 1:
                 raise ConfigurationError(
-                    f"Guardrail: the threshold of {category!r} is {threshold!r}; thresholds "
+                    f"MistralGuardrail: the threshold of {category!r} is {threshold!r}; thresholds "
                     "are scores from 0 to 1."
                 )
 
@@ -268,8 +268,8 @@ class ModelSettings:
     prediction: str | None = None
     """The text the answer is expected to be mostly (predicted output: an edit of a known
     file answers faster); sent where the profile does not refuse it."""
-    guardrails: Guardrail | tuple[Guardrail, ...] | None = None
-    """Mistral's moderation of the request (``Guardrail``); a blocked request raises
+    guardrails: MistralGuardrail | tuple[MistralGuardrail, ...] | None = None
+    """Mistral's moderation of the request (``MistralGuardrail``); a blocked request raises
     ``ContentFilteredError`` with Mistral's reason. Refused for profiles without
     ``supports_guardrails``."""
     extra_body: Mapping[str, Any] | None = None

@@ -63,7 +63,7 @@ from agentkit.messages import (
     UserMessage,
 )
 from agentkit.models.base import (
-    Guardrail,
+    MistralGuardrail,
     ModelProfile,
     ModelRequest,
     ModelSettings,
@@ -626,7 +626,7 @@ class RequestEncoder:
                     f"{self.model_name!r} (profile {profile.name!r}) cannot take it: the "
                     "request was not sent. Use a Mistral model, or drop the guardrails."
                 )
-            entries = (guardrails,) if isinstance(guardrails, Guardrail) else guardrails
+            entries = (guardrails,) if isinstance(guardrails, MistralGuardrail) else guardrails
             if entries and (name := fields["guardrails"]) is not None:
                 body[name] = [g.wire() for g in entries]
 

@@ -374,8 +374,8 @@ class OpenAIChatModel(ModelLifecycle):
             )
             raise ContentFilteredError(
                 f"Mistral's guardrails blocked the request to {self._where()} (403): {reason}. "
-                "Its moderation scored the input past a Guardrail threshold; nothing was "
-                "generated. Change the input, or the Guardrail's thresholds."
+                "Its moderation scored the input past a MistralGuardrail threshold; nothing was "
+                "generated. Change the input, or the MistralGuardrail's thresholds."
             ) from exc
 
     async def _send(self, body: bytes, stream: bool, limit: float | None) -> httpx2.Response:
