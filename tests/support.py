@@ -14,6 +14,7 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``wait_closed``: wait until a server has seen every client connection close.
 * ``tool_history``: a long past conversation of tool-using turns (for context windows).
 * ``TextSink``: a file-like object that keeps what is written (a CLI's stdout in-process).
+* ``line_reader``: an ``input`` stand-in answering a CLI's prompts from a list of lines.
 * ``marked_processes``: the live processes started with ``MCP_TEST_MARK=mark`` (a server
   process that must be gone).
 * ``node_bin``: the path of a command from ``tests/node`` (real JavaScript peers that
@@ -197,6 +198,21 @@ class TextSink:
 
 
 NODE_DIR = Path(__file__).parent / "node"
+
+
+def line_reader(lines: list[str], asked: list[str]) -> Callable[[str], str]:
+    """An ``input`` stand-in for the CLI: answers each prompt with the next of ``lines``
+    (``EOFError``, as Ctrl-D, once they are used up), noting each prompt in ``asked``."""
+    feed = iter(lines)
+
+    def read(prompt: str) -> str:
+        asked.append(prompt)
+        try:
+            return next(feed)
+        except StopIteration:
+            raise EOFError from None
+
+    return read
 
 
 def marked_processes(mark: str) -> list[int]:

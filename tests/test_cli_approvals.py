@@ -3,10 +3,8 @@ its arguments, and resumes the run with the answers."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from support import TextSink
+from support import TextSink, line_reader
 
 from agentkit import Agent, tool
 from agentkit.cli import ChatSession
@@ -32,19 +30,6 @@ def send_email(to: str, subject: str) -> str:
     return f"sent to {to}"
 
 
-def _reader(lines: list[str], asked: list[str]) -> Any:
-    feed = iter(lines)
-
-    def read(prompt: str) -> str:
-        asked.append(prompt)
-        try:
-            return next(feed)
-        except StopIteration:
-            raise EOFError from None
-
-    return read
-
-
 def test_chat_asks_for_each_approval_and_resumes_with_the_answers() -> None:
     """Two waiting calls: "y" runs the first, "n" denies the second; the run then ends."""
     from anyio.from_thread import start_blocking_portal
@@ -63,7 +48,7 @@ def test_chat_asks_for_each_approval_and_resumes_with_the_answers() -> None:
     out = TextSink()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
-        code = chat_loop(session, _reader(["mail them", "y", "n"], asked))
+        code = chat_loop(session, line_reader(["mail them", "y", "n"], asked))
     assert code == 0
     prompts = [a for a in asked if "allow" in a]
     assert prompts == [
@@ -89,6 +74,6 @@ def test_ctrl_d_at_an_approval_prompt_denies() -> None:
     out = TextSink()
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[send_email]), portal, PlainRenderer(out))  # type: ignore[arg-type]
-        assert chat_loop(session, _reader(["mail cy"], [])) == 0
+        assert chat_loop(session, line_reader(["mail cy"], [])) == 0
     assert sent == []
     assert "send_email: denied" in out.text

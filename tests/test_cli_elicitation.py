@@ -11,7 +11,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver import MCPServer as SDKServer
-from support import TextSink
+from support import TextSink, line_reader
 
 from agentkit import Agent
 from agentkit.cli import ChatSession
@@ -59,16 +59,8 @@ def _signup() -> SDKServer:
 def _chat(lines: list[str]) -> tuple[list[str], list[str], str]:
     """Chat with an agent that calls sign_up once, answering with ``lines``: the prompts
     shown, the tool's answers, and what was printed."""
-    feed = iter(lines)
     asked: list[str] = []
-
-    def read(prompt: str) -> str:
-        asked.append(prompt)
-        try:
-            return next(feed)
-        except StopIteration:
-            raise EOFError from None
-
+    read = line_reader(lines, asked)
     server = MCPServer.in_process(_signup())
     model = ScriptedModel([tool_calls(("sign_up", {})), text("Done.")])
     out = TextSink()

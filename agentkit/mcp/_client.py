@@ -63,16 +63,13 @@ class _Link:
         make_client: Callable[..., mcp.Client],
         timeout: float,
         sampling_model: Model | str | None = None,
-        *,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        elicitation_handler: ElicitationHandler | None = None,
     ) -> None:
         self.label = label
         self.make_client = make_client
         self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = DEFAULT_CONNECT_TIMEOUT
         self.sampling_model = sampling_model
-        self.elicitation_handler = elicitation_handler
+        self.elicitation_handler: ElicitationHandler | None = None
         self.resources_changed = anyio.Event()
         """Set (and replaced) at each ``notifications/resources/list_changed``."""
         self.depth = 0

@@ -105,14 +105,8 @@ class MCPServer:
 
             return stdio_client(params, errlog=_errlog())
 
-        link = _Link(
-            label,
-            _client_factory(None, transport),
-            timeout,
-            sampling_model,
-            connect_timeout=connect_timeout,
-            elicitation_handler=elicitation_handler,
-        )
+        link = _Link(label, _client_factory(None, transport), timeout, sampling_model)
+        link.connect_timeout, link.elicitation_handler = connect_timeout, elicitation_handler
         return cls(link, _approval=needs_approval)
 
     @classmethod
@@ -134,6 +128,7 @@ class MCPServer:
         appear in errors or in the repr.
         """
         label = repr(name or url.split("?", 1)[0])
+        factory = _client_factory(url)
         if headers:
             sent = dict(headers)
 
@@ -143,23 +138,9 @@ class MCPServer:
 
                 return _OwnedHTTPTransport(url, sent, httpx2, streamable_http_client)
 
-            link = _Link(
-                label,
-                _client_factory(None, transport),
-                timeout,
-                sampling_model,
-                connect_timeout=connect_timeout,
-                elicitation_handler=elicitation_handler,
-            )
-        else:
-            link = _Link(
-                label,
-                _client_factory(url),
-                timeout,
-                sampling_model,
-                connect_timeout=connect_timeout,
-                elicitation_handler=elicitation_handler,
-            )
+            factory = _client_factory(None, transport)
+        link = _Link(label, factory, timeout, sampling_model)
+        link.connect_timeout, link.elicitation_handler = connect_timeout, elicitation_handler
         return cls(link, _approval=needs_approval)
 
     @classmethod
@@ -177,14 +158,8 @@ class MCPServer:
         """An SDK server object (``mcp.server.mcpserver.MCPServer`` or a low-level
         ``Server``) in this process: no subprocess, no sockets."""
         label = repr(name or getattr(server, "name", None) or "in-process")
-        link = _Link(
-            label,
-            _client_factory(server),
-            timeout,
-            sampling_model,
-            connect_timeout=connect_timeout,
-            elicitation_handler=elicitation_handler,
-        )
+        link = _Link(label, _client_factory(server), timeout, sampling_model)
+        link.connect_timeout, link.elicitation_handler = connect_timeout, elicitation_handler
         return cls(link, _approval=needs_approval)
 
     # -- views ------------------------------------------------------------------------
