@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support import TextSink
+from support import TextSink, line_reader
 
 from agentkit import Agent, ConfigurationError, tool
 from agentkit.cli import ChatSession, ModelChoice, load_object, main, resolve_model
@@ -402,14 +402,7 @@ def test_chat_loop_leaves_on_ctrl_d_and_survives_agent_errors() -> None:
     from anyio.from_thread import start_blocking_portal
 
     model = ScriptedModel([text("one"), output_call({"x": 1})])
-    lines = iter(["first", "second"])
-
-    def read(prompt: str) -> str:
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
-
+    read = line_reader(["first", "second"], [])
     with start_blocking_portal() as portal:
         session, out = _session(Agent(model, retries=0), portal)
         assert chat_loop(session, read) == 0

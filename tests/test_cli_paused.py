@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support import TextSink
+from support import TextSink, line_reader
 
 from agentkit import Agent
 from agentkit.cli import ChatSession, load_object
@@ -220,15 +220,8 @@ def test_a_cancelled_approved_call_is_asked_again_without_a_session() -> None:
         return "never"
 
     model = ScriptedModel([tool_calls(("deploy", {"target": "prod"})), text("Not deployed.")])
-    lines = iter(["deploy it", "y", "n"])
     asked: list[str] = []
-
-    def read(prompt: str) -> str:
-        asked.append(prompt)
-        try:
-            return next(lines)
-        except StopIteration:
-            raise EOFError from None
+    read = line_reader(["deploy it", "y", "n"], asked)
 
     out = TextSink()
     with start_blocking_portal() as portal:
