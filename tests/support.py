@@ -27,11 +27,14 @@ offer) keeps it next to the test.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
@@ -245,3 +248,16 @@ def node_bin(name: str) -> str:
     if shutil.which("node") is None or not path.exists():
         pytest.skip(f"{name} is not installed: run `npm ci --prefix tests/node`")
     return str(path)
+
+
+def load_example(name: str) -> ModuleType:
+    """``examples/NAME.py`` imported as the module ``NAME`` (once per test session)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -354,6 +354,8 @@ async def test_one_failing_case_or_evaluator_never_stops_the_rest() -> None:
     assert "evaluator broke" in (report.case("b").results[0].error or "")
     assert (report.case("crash").error or "").startswith("RuntimeError: model broke")
     assert report.summary.errors == 1 and report.summary.passed == 2
+    crashed = report.case("crash").usage  # the run's usage is unknown: no made-up zero
+    assert (crashed.requests, crashed.cost_usd) == (0, None) and report.summary.cost_usd is None
 
 
 async def test_cases_run_at_most_concurrency_at_a_time() -> None:
@@ -565,3 +567,24 @@ def test_the_bench_row_runs_and_prints_its_table(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "| harness only (tools live, no evaluator) |" in out
     assert "| tools recorded (the default), answer checked |" in out
+
+
+async def test_each_case_runs_under_the_agents_usage_limits() -> None:
+    """The agent's usage limits bound every case; a case over them fails with the limit named,
+    with the usage it had, and ``usage_limits=`` replaces them for the evaluation."""
+    from agentkit import UsageLimits
+
+    agent = Agent(None, tools=[weather_tool()], usage_limits=UsageLimits(requests=1))
+    dataset = Dataset(cases=[Case(name="two requests", prompt="Paris?")])
+
+    def model() -> ScriptedModel:
+        return ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), "Sunny."])
+
+    report = await dataset.evaluate(agent, model=model(), tools="live")
+    (case,) = report.cases
+    assert (case.error or "").startswith("UsageLimitExceeded")
+    assert case.usage.requests == 1
+    relaxed = await dataset.evaluate(
+        agent, model=model(), tools="live", usage_limits=UsageLimits(requests=2)
+    )
+    assert relaxed.passed

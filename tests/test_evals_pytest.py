@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from agentkit import Agent
-from agentkit.evals import Case, Dataset, MatchesExpected, Report
-from agentkit.evals._pytest import EvalCheck
+from agentkit.evals import Case, Dataset, EvalCheck, MatchesExpected, Report
 from agentkit.testing import ScriptedModel
 
 pytest_plugins = ("pytester",)
@@ -81,7 +80,7 @@ INNER = """
 import pytest
 from agentkit import Agent
 from agentkit.evals import Dataset
-from agentkit.evals._pytest import eval_cases
+from agentkit.evals import eval_cases
 from agentkit.testing import ScriptedModel
 
 

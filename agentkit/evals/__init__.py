@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         ReportSummary,
         UsageSummary,
     )
+    from agentkit.evals._pytest import EvalCheck, eval_cases
     from agentkit.evals._run import NOT_RECORDED, ReplayedTools
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "Contains",
     "Dataset",
     "Equals",
+    "EvalCheck",
     "EvaluationReason",
     "Evaluator",
     "EvaluatorContext",
@@ -85,6 +87,7 @@ __all__ = [
     "ToolMode",
     "UsageSummary",
     "WithinLimits",
+    "eval_cases",
 ]
 
 _WHERE = {
@@ -113,6 +116,7 @@ _WHERE = {
         "_report",
     ),
     **dict.fromkeys(("NOT_RECORDED", "ReplayedTools"), "_run"),
+    **dict.fromkeys(("EvalCheck", "eval_cases"), "_pytest"),
 }
 
 

@@ -28,7 +28,7 @@ from agentkit.evals._evaluators import (
 )
 from agentkit.evals._report import CaseResult, Report, UsageSummary
 from agentkit.hooks import Hooks, RunInfo, ToolHandler, ToolInvocation, ToolResult
-from agentkit.messages import Message
+from agentkit.messages import AssistantMessage, Message
 from agentkit.usage import Usage
 
 if TYPE_CHECKING:
@@ -111,6 +111,13 @@ async def _evaluate_one(
         return EvaluatorResult(evaluator=label, error=_error_text(exc))
 
 
+def _unknown_usage(messages: list[Message], start: int) -> Usage:
+    """What a failed run is known to have used: its answers so far, tokens and cost unknown
+    (never a made-up zero)."""
+    answers = sum(isinstance(m, AssistantMessage) for m in messages[start:])
+    return Usage(requests=answers, cost_usd=None, unreported=answers)
+
+
 def _time_limit(seconds: float | None) -> AbstractContextManager[Any]:
     return nullcontext() if seconds is None else anyio.fail_after(seconds)
 
@@ -155,14 +162,14 @@ async def _run_case(
         )
     except TimeoutError:
         error = f"TimeoutError: the case ran over its timeout of {options['timeout']} s"
+        usage = _unknown_usage(messages, new_index)
     except Exception as exc:  # one case's failure never stops the others
         error = _error_text(exc)
         conversation = getattr(exc, "messages", None)
         if isinstance(conversation, list):
             messages = conversation
         run_usage = getattr(exc, "usage", None)
-        if isinstance(run_usage, Usage):
-            usage = run_usage
+        usage = run_usage if isinstance(run_usage, Usage) else _unknown_usage(messages, new_index)
     latency = time.perf_counter() - started
     not_recorded = replay.not_recorded if replay else []
     results: list[EvaluatorResult] = []
