@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         WithinLimits,
     )
     from agentkit.evals._judge import Judge, JudgeError, JudgeVerdict
+    from agentkit.evals._pytest import EvalCheck, eval_cases
     from agentkit.evals._report import (
         CaseResult,
         Change,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
         ReportSummary,
         UsageSummary,
     )
-    from agentkit.evals._pytest import EvalCheck, eval_cases
     from agentkit.evals._run import NOT_RECORDED, ReplayedTools
 
 __all__ = [
