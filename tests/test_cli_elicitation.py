@@ -58,13 +58,20 @@ def _signup() -> SDKServer:
 
 def _chat(lines: list[str]) -> tuple[list[str], list[str], str]:
     """Chat with an agent that calls sign_up once, answering with ``lines``: the prompts
-    shown, the tool's answers, and what was printed."""
+    shown, the tool's answers, and what was printed. While a field is asked, the renderer
+    waits for nothing (no spinner is drawn over the question)."""
     asked: list[str] = []
-    read = line_reader(lines, asked)
-    server = MCPServer.in_process(_signup())
-    model = ScriptedModel([tool_calls(("sign_up", {})), text("Done.")])
+    scripted = line_reader(lines, asked)
     out = TextSink()
     renderer = PlainRenderer(out)  # type: ignore[arg-type]
+
+    def read(prompt: str) -> str:
+        if prompt.startswith("  "):
+            assert renderer._waiting_for is None, renderer._waiting_for
+        return scripted(prompt)
+
+    server = MCPServer.in_process(_signup())
+    model = ScriptedModel([tool_calls(("sign_up", {})), text("Done.")])
     ask_in_terminal([server], read, renderer)
     with start_blocking_portal() as portal:
         session = ChatSession(Agent(model, tools=[server]), portal, renderer)

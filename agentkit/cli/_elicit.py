@@ -50,6 +50,16 @@ def terminal_elicitation(read: Callable[[str], str], renderer: Renderer) -> Elic
 
 
 def _ask(read: Callable[[str], str], renderer: Renderer, request: Elicitation) -> ElicitationReply:
+    renderer.waiting(None)  # no spinner over the question while the user types
+    try:
+        return _questions(read, renderer, request)
+    finally:
+        renderer.waiting(f"MCP server {request.server}")
+
+
+def _questions(
+    read: Callable[[str], str], renderer: Renderer, request: Elicitation
+) -> ElicitationReply:
     from agentkit.mcp import ElicitationReply
 
     renderer.info(f"\nMCP server {request.server} asks: {request.message}")
