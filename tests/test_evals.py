@@ -422,10 +422,15 @@ async def test_a_report_round_trips_and_renders(tmp_path: Path) -> None:
     markdown = report.to_markdown()
     assert "| test_agent_with_a_tool | FAIL |" in markdown
     assert "matches_expected failed" in markdown
+    totals = report.summary.evaluators["matches_expected"]
+    assert (totals.cases, totals.passed, totals.failed, totals.errors) == (1, 0, 1, 0)
+    assert totals.mean_score is not None and totals.mean_score < 0.6
+    assert f"| matches_expected | 0 | 1 | 0 | {totals.mean_score:.2f} |" in markdown
     console = Console(record=True, width=200)
     report.print(console)
     shown = console.export_text()
     assert "test_agent_with_a_tool" in shown and "0/1 passed" in shown
+    assert "Per evaluator" in shown
 
 
 def test_a_file_that_is_not_a_report_is_a_clear_error(tmp_path: Path) -> None:

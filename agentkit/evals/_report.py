@@ -26,6 +26,7 @@ __all__ = [
     "CaseResult",
     "Change",
     "Comparison",
+    "EvaluatorTotals",
     "Report",
     "ReportSummary",
     "UsageSummary",
@@ -93,6 +94,19 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+class EvaluatorTotals(BaseModel):
+    """One evaluator over all the cases it judged."""
+
+    cases: int
+    passed: int
+    """Checks that passed (a score without a threshold counts as neither)."""
+    failed: int
+    errors: int
+    """Cases where the evaluator itself failed."""
+    mean_score: float | None
+    """The mean of its scores, when it gives scores."""
+
+
 class ReportSummary(BaseModel):
     """Totals over a report's cases."""
 
@@ -109,6 +123,26 @@ class ReportSummary(BaseModel):
     latency_p95_s: float
     not_recorded: int
     """Tool calls, over all cases, that the recordings did not have."""
+    evaluators: dict[str, EvaluatorTotals] = Field(default_factory=dict)
+    """Per evaluator (by its name in the cases), its totals."""
+
+
+def _evaluator_totals(cases: list[CaseResult]) -> dict[str, EvaluatorTotals]:
+    grouped: dict[str, list[EvaluatorResult]] = {}
+    for case in cases:
+        for result in case.results:
+            grouped.setdefault(result.evaluator, []).append(result)
+    totals = {}
+    for name, results in grouped.items():
+        scores = [r.score for r in results if r.score is not None]
+        totals[name] = EvaluatorTotals(
+            cases=len(results),
+            passed=sum(r.error is None and r.passed is True for r in results),
+            failed=sum(r.error is None and r.passed is False for r in results),
+            errors=sum(r.error is not None for r in results),
+            mean_score=round(sum(scores) / len(scores), 4) if scores else None,
+        )
+    return totals
 
 
 class Report(BaseModel):
@@ -147,6 +181,7 @@ class Report(BaseModel):
             latency_p50_s=round(_percentile(latencies, 50), 4),
             latency_p95_s=round(_percentile(latencies, 95), 4),
             not_recorded=sum(len(c.not_recorded) for c in cases),
+            evaluators=_evaluator_totals(cases),
         )
 
     @property
@@ -218,6 +253,15 @@ class Report(BaseModel):
                 f"{_md(_verdicts(case))} | {case.usage.requests} | {_cost(case.usage.cost_usd)} | "
                 f"{case.latency_s:.2f} s |"
             )
+        if s.evaluators:
+            lines += [
+                "",
+                "| evaluator | passed | failed | errors | mean score |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for name, t in s.evaluators.items():
+                mean = "-" if t.mean_score is None else f"{t.mean_score:.2f}"
+                lines.append(f"| {_md(name)} | {t.passed} | {t.failed} | {t.errors} | {mean} |")
         failing = [c for c in self.cases if not c.passed]
         if details and failing:
             lines += ["", "### Failures", ""]
@@ -248,6 +292,14 @@ class Report(BaseModel):
                 f"{case.latency_s:.2f} s",
             )
         console.print(table)
+        if s.evaluators:
+            totals = Table(title="Per evaluator")
+            for column in ("evaluator", "passed", "failed", "errors", "mean score"):
+                totals.add_column(column, justify="left" if column == "evaluator" else "right")
+            for name, t in s.evaluators.items():
+                mean = "-" if t.mean_score is None else f"{t.mean_score:.2f}"
+                totals.add_row(name, str(t.passed), str(t.failed), str(t.errors), mean)
+            console.print(totals)
         console.print(
             f"{s.passed}/{s.cases} passed, {s.requests} requests, {s.total_tokens} tokens, "
             f"cost {_cost(s.cost_usd)}, latency p50 {s.latency_p50_s:.2f} s / "
