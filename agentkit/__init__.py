@@ -51,6 +51,7 @@ from agentkit._errors import (
     ToolDefinitionError,
     ToolExecutionError,
     ToolLoopError,
+    UnsupportedContentError,
     UsageLimitExceeded,
     UserError,
 )
@@ -198,6 +199,7 @@ __all__ = [
     "ToolResult",
     "ToolSearch",
     "Toolset",
+    "UnsupportedContentError",
     "Usage",
     "UsageLimitExceeded",
     "UsageLimits",

@@ -6,6 +6,7 @@
     ├── UserError                      the program is wrong; fix the code, not the model
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
     │   ├── ConfigurationError         no API key, unknown model string, bad option
+    │   │   └── UnsupportedContentError  an image, document or audio the model cannot take
     │   ├── ApprovalError              decisions that do not match the paused calls
     │   ├── HistoryError               a message history that cannot be sent (index, reason)
     │   ├── RealRequestBlockedError    (tests) a real model request the pytest plugin refused
@@ -87,6 +88,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolLoopError",
+    "UnsupportedContentError",
     "UsageLimitExceeded",
     "UserError",
 ]
@@ -121,6 +123,13 @@ class ToolDefinitionError(UserError):
 
 class ConfigurationError(UserError):
     """Missing API key, unknown model string, or an invalid option."""
+
+
+class UnsupportedContentError(ConfigurationError):
+    """The conversation holds an image, a document or audio the model's profile cannot take
+    (``supports_vision``, ``supports_documents``, ``supports_audio``), in a form its server
+    refuses, or more inline bytes than the profile takes in one request. Raised before
+    anything is sent; the message names the part and the fix."""
 
 
 class ApprovalError(UserError):

@@ -19,6 +19,7 @@ from agentkit import (
     DocumentPart,
     TextPart,
     ToolMessage,
+    UnsupportedContentError,
     UserMessage,
     dump_messages,
     load_messages,
@@ -221,7 +222,7 @@ async def test_prompt_with_audio_for_a_model_without_audio_fails_first(
 ) -> None:
     """Audio in the prompt of Mistral Small (no audio) fails before any request, naming Voxtral."""
     agent = Agent(model_on(server, "mistral-small-2506"))
-    with pytest.raises(ConfigurationError, match=r"does not take audio.*voxtral"):
+    with pytest.raises(UnsupportedContentError, match=r"does not take audio.*voxtral"):
         await agent.run([TextPart(text="Transcribe."), AudioPart.from_bytes(WAV)])
     assert server.requests == []
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import pydantic_core
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, UnsupportedContentError
 from agentkit.messages import (
     AssistantMessage,
     AudioPart,
@@ -139,38 +139,38 @@ def mistral_tool_call_id(original: str, salt: int = 0) -> str:
     return "".join(chars)
 
 
-def _no_vision(profile: ModelProfile, where: str) -> ConfigurationError:
-    return ConfigurationError(
+def _no_vision(profile: ModelProfile, where: str) -> UnsupportedContentError:
+    return UnsupportedContentError(
         f"The conversation has an image ({where}), but profile {profile.name!r} has no vision. "
         "Use a vision model such as mistral-small-2506, register a profile with "
         "supports_vision=True, or send text only."
     )
 
 
-def _no_documents(profile: ModelProfile, where: str) -> ConfigurationError:
-    return ConfigurationError(
+def _no_documents(profile: ModelProfile, where: str) -> UnsupportedContentError:
+    return UnsupportedContentError(
         f"The conversation has a document ({where}), but profile {profile.name!r} does not "
         "take documents. Use a model that does (mistral-small-2506, gpt-4o), register a "
         "profile with supports_documents=True, or send the document's text instead."
     )
 
 
-def _no_audio(profile: ModelProfile, where: str) -> ConfigurationError:
-    return ConfigurationError(
+def _no_audio(profile: ModelProfile, where: str) -> UnsupportedContentError:
+    return UnsupportedContentError(
         f"The conversation has an audio clip ({where}), but profile {profile.name!r} does not "
         "take audio. Use an audio model (voxtral-small-latest, gpt-4o-audio-preview), register "
         "a profile with supports_audio=True, or send a transcript instead."
     )
 
 
-def _too_large(kind: str, size: int, limit: int, profile: ModelProfile) -> ConfigurationError:
+def _too_large(kind: str, size: int, limit: int, profile: ModelProfile) -> UnsupportedContentError:
     fix = (
         "upload the document to the provider and send DocumentPart.from_file_id(...), or "
         "send fewer or smaller documents"
         if kind == "documents"
         else "send a shorter or more compressed clip (mp3 rather than wav)"
     )
-    return ConfigurationError(
+    return UnsupportedContentError(
         f"The request carries {size:,} bytes of {kind} inline, over the {limit:,} bytes "
         f"profile {profile.name!r} takes in one request (every earlier turn's {kind} are "
         f"sent again). Nothing was sent; {fix}."
@@ -197,7 +197,7 @@ def _document_part(part: DocumentPart, profile: ModelProfile) -> dict[str, Any]:
     url = part.url or ""
     if not url.startswith("data:"):
         shown = url if len(url) <= 80 else url[:77] + "..."
-        raise ConfigurationError(
+        raise UnsupportedContentError(
             f"The document {shown!r} is a URL, but profile {profile.name!r} takes documents "
             "only inline or by file id (OpenAI's chat completions fetch no URLs). Download it "
             "and send DocumentPart.from_bytes(...), or upload it and send "

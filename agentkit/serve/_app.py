@@ -39,6 +39,7 @@ from agentkit._errors import (
     ModelTimeoutError,
     RateLimitError,
     RunPausedError,
+    UnsupportedContentError,
 )
 from agentkit.approval import Decision, Denied, pending_approvals
 from agentkit.events import (
@@ -440,7 +441,9 @@ def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]
     own (a loop, a budget, a tool) is a 500 with ``x-should-retry: false`` (the openai SDK
     honours it), since a retry would run the whole agent again for the same failure. A
     guardrail that tripped is a 400 (``guardrail_tripped``, its reason in the message): the
-    agent refused the request by policy, and sending it again changes nothing.
+    agent refused the request by policy, and sending it again changes nothing; so is content
+    the model cannot take (``unsupported_content``: a document for a model without
+    documents, a file over its size limit).
     """
     message = f"The agent's run failed ({type(exc).__name__}): {exc}"
     code = type(exc).__name__
@@ -451,6 +454,10 @@ def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]
         )
         body = oai.error_body(message, type_="server_error", code="approval_required")
         return 409, {"x-should-retry": "false"}, body
+    if isinstance(exc, UnsupportedContentError):
+        message = f"The agent's model cannot take this request's content: {exc}"
+        body = oai.error_body(message, type_="invalid_request_error", code="unsupported_content")
+        return 400, {"x-should-retry": "false"}, body
     if isinstance(exc, GuardrailTripped):
         message = f"The agent's {exc.kind.replace('_', ' ')} guardrail refused: {exc.reason}"
         body = oai.error_body(message, type_="invalid_request_error", code="guardrail_tripped")

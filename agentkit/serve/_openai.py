@@ -22,7 +22,9 @@ import pydantic_core
 
 from agentkit.messages import (
     AssistantMessage,
+    AudioPart,
     ContentPart,
+    DocumentPart,
     ImagePart,
     Message,
     SystemMessage,
@@ -337,9 +339,38 @@ def _user_content(content: Any, param: str) -> str | tuple[ContentPart, ...]:
             if not isinstance(url, str):
                 raise ClientError(f"{where}.image_url.url must be a string.", param=where)
             parts.append(ImagePart(url=url))
+        elif kind == "file" and isinstance(part.get("file"), dict):
+            parts.append(_file_part(part["file"], where))
+        elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
+            audio = part["input_audio"]
+            data, format = audio.get("data"), audio.get("format")
+            if not isinstance(data, str) or not data or not isinstance(format, str):
+                raise ClientError(
+                    f"{where}.input_audio needs 'data' (base64) and 'format' ('wav', 'mp3').",
+                    param=where,
+                )
+            parts.append(AudioPart(data=data, format=format))
         else:
-            raise ClientError(f"{where} must be a text or image_url part.", param=where)
+            raise ClientError(
+                f"{where} must be a text, image_url, file or input_audio part.", param=where
+            )
     return tuple(parts)
+
+
+def _file_part(file: dict[str, Any], where: str) -> DocumentPart:
+    """A ``file`` part (``file_data`` as a data URL, or ``file_id``) as a ``DocumentPart``."""
+    data, file_id, name = file.get("file_data"), file.get("file_id"), file.get("filename")
+    if name is not None and not isinstance(name, str):
+        raise ClientError(f"{where}.file.filename must be a string.", param=where)
+    if isinstance(file_id, str) and file_id and data is None:
+        return DocumentPart(file_id=file_id, name=name)
+    if isinstance(data, str) and data.startswith("data:") and file_id is None:
+        return DocumentPart(url=data, name=name)
+    raise ClientError(
+        f"{where}.file needs either 'file_data' (a data: URL, such as "
+        "'data:application/pdf;base64,...') or 'file_id', not both.",
+        param=where,
+    )
 
 
 def with_instructions(
