@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import mcp_types as t
 import pytest
 from mcp.server.mcpserver import Context
@@ -188,6 +190,16 @@ def _library() -> SDKServer:
         return CallToolResult(content=[], structured_content={"city": city})
 
     @server.tool()
+    async def publish(title: str, ctx: Context) -> str:
+        """Add a text resource and tell the client its list of resources changed."""
+        from mcp.server.mcpserver.resources import TextResource
+
+        uri = f"file:///{title}.txt"
+        server.add_resource(TextResource(uri=uri, name=title, text=f"all about {title}"))
+        await ctx.notify_resources_changed()  # 2026-era sessions: through subscriptions/listen
+        return uri
+
+    @server.tool()
     def weather(city: str) -> _Weather:
         """A forecast as its schema says."""
         return _Weather(city=city, temperature_c=21)
@@ -230,3 +242,20 @@ async def test_structured_content_that_misses_its_schema_is_an_error_answer() ->
     assert "MCP server 'library' answered forecast wrongly" in wrong.content
     assert "'temperature_c' is a required property" in wrong.content
     assert json.loads(right.content) == {"city": "Oslo", "temperature_c": 21}
+
+
+async def test_a_resource_added_on_a_2026_session_is_announced_and_listed() -> None:
+    """On a 2026-era session the list-changed notice comes through ``subscriptions/listen``:
+    waiting for ``resources_changed`` ends, and the new resource is listed and read."""
+    async with MCPServer.in_process(_library()) as server:
+        before = {r.uri for r in await server.list_resources()}
+        tools = {t.name: t for t in await server.list_tools()}
+        with anyio.fail_after(10):  # a safety net: the notice comes at once
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.resources_changed)
+                await anyio.lowlevel.checkpoint()  # let the waiter start before the change
+                await tools["publish"](title="bees")
+        after = {r.uri for r in await server.list_resources()}
+        [part] = await server.read_resource("file:///bees.txt")
+    assert after - before == {"file:///bees.txt"}
+    assert part == TextPart(text="all about bees")
