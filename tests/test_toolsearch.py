@@ -10,10 +10,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agentkit import Agent, Tool, ToolSearch, UserError
 from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
-from agentkit.testing import ScriptedModel, tool_calls
+from agentkit.testing import ScriptedModel, output_call, tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -124,3 +125,25 @@ def test_the_measurement_shows_fewer_input_tokens_with_tool_search() -> None:
     assert figures["without"]["schemas"] == [100, 100]
     assert figures["with"]["schemas"] == [1, 6, 6]
     assert max(figures["with"]["tokens"]) < min(figures["without"]["tokens"])
+
+
+async def test_the_final_result_tool_of_a_structured_output_is_always_sent() -> None:
+    """With a structured output in tool mode, the final-result tool goes with the search
+    tool, so the run can end without searching for it."""
+
+    class Answer(BaseModel):
+        text: str
+
+    tools = _many()
+    search = ToolSearch()
+    model = ScriptedModel([output_call({"text": "Hello."})])
+    agent = Agent(
+        model,
+        tools=[*tools, search.tool],
+        hooks=[search],
+        output_type=Answer,
+        output_mode="tool",
+    )
+    result = await agent.run("hi")
+    assert result.output == Answer(text="Hello.")
+    assert _names(model, 0) == ["search_tools", "final_result"]
