@@ -593,3 +593,25 @@ async def test_each_case_runs_under_the_agents_usage_limits() -> None:
         agent, model=model(), tools="live", usage_limits=UsageLimits(requests=2)
     )
     assert relaxed.passed
+
+
+async def test_a_turn_whose_prompt_has_an_image_is_replayed_as_that_message() -> None:
+    """A recorded user turn with an image becomes a case whose last history message is the
+    prompt, and it is sent as it was (text and image)."""
+    from agentkit import ImagePart
+    from agentkit.messages import TextPart
+
+    user = UserMessage(
+        content=(TextPart(text="What is this?"), ImagePart(url="https://example.com/cat.png"))
+    )
+    dataset = Dataset.from_messages([[user, AssistantMessage(content="A cat.")]])
+    (case,) = dataset.cases
+    assert case.prompt is None and case.history == [user]
+    from dataclasses import replace
+
+    from agentkit.testing.scripted import SCRIPTED_PROFILE
+
+    model = ScriptedModel(["A cat."], profile=replace(SCRIPTED_PROFILE, supports_vision=True))
+    report = await dataset.evaluate(Agent(None), model=model)
+    assert report.passed
+    assert model.requests[0].messages[-1] == user

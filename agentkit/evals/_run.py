@@ -28,7 +28,7 @@ from agentkit.evals._evaluators import (
 )
 from agentkit.evals._report import CaseResult, Report, UsageSummary
 from agentkit.hooks import Hooks, RunInfo, ToolHandler, ToolInvocation, ToolResult
-from agentkit.messages import AssistantMessage, Message
+from agentkit.messages import AssistantMessage, Message, UserMessage
 from agentkit.usage import Usage
 
 if TYPE_CHECKING:
@@ -143,12 +143,16 @@ async def _run_case(
     new_index = len(messages)
     usage = Usage()
     error: str | None = None
+    prompt: str | UserMessage | None = case.prompt
+    history = case.history
+    if prompt is None and history and isinstance(history[-1], UserMessage):
+        prompt, history = history[-1], history[:-1]  # a prompt with images, say
     started = time.perf_counter()
     try:
         with _time_limit(options["timeout"]):
             result = await agent.run(
-                case.prompt,
-                message_history=case.history or None,
+                prompt,
+                message_history=history or None,
                 model=options["model"],
                 deps=options["deps"],
                 hooks=hooks,
