@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EvaluationReason:
     """An evaluator's answer with its reason: ``value`` is a pass (bool) or a score (float)."""
 
@@ -231,6 +231,8 @@ class MatchesExpected(_Evaluator):
                 "compare with: give it one, or remove the evaluator"
             )
         actual = as_jsonable(ctx.output)
+        if actual == expected:
+            return EvaluationReason(1.0)
         if isinstance(expected, str) and not isinstance(actual, str):
             try:  # a structured output recorded as JSON text (native or prompted output)
                 expected = json.loads(expected)

@@ -178,7 +178,9 @@ async def _run_case(
     not_recorded = replay.not_recorded if replay else []
     results: list[EvaluatorResult] = []
     judge_usage = None
-    evaluators = [*case.evaluators, *dataset.evaluators, *options["evaluators"]]
+    evaluators = case.evaluators
+    if options["shared"]:  # the dataset's and the run's, for every case
+        evaluators = [*evaluators, *options["shared"]]
     if error is None and evaluators:
         ctx = EvaluatorContext(
             case=case,
@@ -253,7 +255,7 @@ async def evaluate_dataset(
         "tools": tools,
         "usage_limits": usage_limits,
         "judge_model": judge_model,
-        "evaluators": evaluators,
+        "shared": [*dataset.evaluators, *evaluators],
         "deps": deps,
         "timeout": case_timeout,
     }
