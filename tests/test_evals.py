@@ -615,3 +615,12 @@ async def test_a_turn_whose_prompt_has_an_image_is_replayed_as_that_message() ->
     report = await dataset.evaluate(Agent(None), model=model)
     assert report.passed
     assert model.requests[0].messages[-1] == user
+
+
+async def test_a_progress_bar_can_be_shown_while_cases_run() -> None:
+    """``progress=True`` draws rich's progress bar and changes nothing in the report."""
+    dataset = Dataset(cases=[Case(name=str(n), prompt="hi") for n in range(3)])
+    report = await dataset.evaluate(
+        Agent(None), model=ScriptedModel(["hello"] * 3), progress=True, concurrency=2
+    )
+    assert [c.passed for c in report.cases] == [True, True, True]

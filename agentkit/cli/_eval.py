@@ -46,7 +46,9 @@ def add_eval_parser(commands: Any, model_help: str) -> None:
     parser.add_argument("--model", help=f"override the agent's model: {model_help}")
     parser.add_argument("--base-url", metavar="URL", help="send --model NAME to this server")
     parser.add_argument("--judge-model", metavar="MODEL", help="the model of LLM judges")
-    parser.add_argument("--concurrency", type=int, default=4, metavar="N", help="cases at once")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="cases run at once (4)"
+    )
     parser.add_argument(
         "--tools",
         choices=("recorded", "live"),
@@ -55,18 +57,24 @@ def add_eval_parser(commands: Any, model_help: str) -> None:
     )
     parser.add_argument("--case-timeout", type=float, metavar="SECONDS", help="per case")
     parser.add_argument(
-        "--score-tolerance", type=float, default=0.1, help="a score drop within it is no regression"
+        "--score-tolerance",
+        type=float,
+        default=0.1,
+        metavar="X",
+        help="a score drop of at most X is no regression (0.1)",
     )
     parser.add_argument(
         "--cost-tolerance",
         type=float,
         default=0.25,
+        metavar="X",
         help="relative cost increase allowed (0.25: +25%%)",
     )
     parser.add_argument(
         "--latency-tolerance",
         type=float,
         default=None,
+        metavar="X",
         help="relative latency increase allowed (default: latency is not compared)",
     )
     parser.add_argument(
