@@ -21,6 +21,9 @@ them.
 **Instructions are the agent's.** A session stores the conversation without system
 messages; each run starts with the agent's current instructions.
 
+**PostgreSQL**: ``PostgresSession(url, session_id)`` keeps the same promises on a server
+that many workers share (``agentkit._postgres``; needs psycopg 3).
+
 **Another backend** is any object with three async methods (``agentkit.Session``)::
 
     class DictSession:  # Redis or Postgres: the same three methods over their storage
@@ -62,7 +65,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 
@@ -71,7 +74,20 @@ from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
 from agentkit.summary import ContextSummary
 
-__all__ = ["BUSY_TIMEOUT", "SQLiteSession", "Session", "SessionHistory"]
+if TYPE_CHECKING:
+    from agentkit._postgres import PostgresSession
+
+__all__ = ["BUSY_TIMEOUT", "PostgresSession", "SQLiteSession", "Session", "SessionHistory"]
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresSession`` (``agentkit._postgres``), imported when first asked for."""
+    if name == "PostgresSession":
+        from agentkit._postgres import PostgresSession
+
+        return PostgresSession
+    raise AttributeError(f"module 'agentkit.sessions' has no attribute {name!r}")
+
 
 T = TypeVar("T")
 

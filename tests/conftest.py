@@ -16,8 +16,15 @@ component (browser, PostgreSQL, the embedded model, a campaign) or take more tha
 
 from __future__ import annotations
 
+import glob
 import os
-from collections.abc import Generator
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +92,68 @@ def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove every provider key and base URL from the environment for the test."""
     for name in PROVIDER_KEYS:
         monkeypatch.delenv(name, raising=False)
+
+
+# -- PostgreSQL: the CI's (AGENTKIT_TEST_POSTGRES_URL), or a throwaway cluster -------------
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server URL (no database part): the CI's, or a throwaway cluster."""
+    given = os.environ.get("AGENTKIT_TEST_POSTGRES_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not installed; .ci/run installs it (apt-get postgresql)")
+        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+    data = Path(tempfile.mkdtemp(prefix="agentkit-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data / "db"), "-U", "agentkit", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    log = str(data / "log")
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", str(data / "db"), "-o", options, "-l", log, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://agentkit@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> str:
+    """The URL of a new, empty database on the test PostgreSQL server."""
+    import psycopg
+
+    name = f"agentkit_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_url}/{name}"

@@ -9,18 +9,13 @@ throwaway cluster this module starts and stops when PostgreSQL's binaries are in
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,58 +34,7 @@ ROOT = APP.parent.parent
 pytestmark = pytest.mark.slow  # child processes killed mid-run, and a real PostgreSQL
 
 
-# -- PostgreSQL -------------------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server URL (no database part): the CI's, or a throwaway cluster."""
-    given = os.environ.get("AGENTKIT_TEST_POSTGRES_URL")
-    if given:
-        yield given.rstrip("/")
-        return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not installed; .ci/run installs it (apt-get postgresql)")
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
-    data = Path(tempfile.mkdtemp(prefix="agentkit-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-        shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data / "db"), "-U", "agentkit", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    log = str(data / "log")
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", str(data / "db"), "-o", options, "-l", log, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://agentkit@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(data, ignore_errors=True)
+# PostgreSQL: the ``postgres_url`` fixture is in conftest.py.
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,0 +1,196 @@
+"""``PostgresSession``: a conversation kept in PostgreSQL, shared by any number of workers.
+
+Import it as ``from agentkit.sessions import PostgresSession``. It keeps every promise
+``SQLiteSession`` keeps, on a server many processes and machines share:
+
+* a turn is one row, stored in one transaction: a run that fails stores nothing;
+* writers of one session are serialized (a transaction-scoped advisory lock on the
+  session id), so turns are appended whole, in commit order, never over each other;
+* a paused turn is kept apart until a run claims it (``claim_paused``): two workers
+  resuming the same turn cannot both run its approved calls.
+
+Needs psycopg 3 (``pip install 'psycopg[binary]'``, the ``postgres`` extra), imported
+when the first session is used. Each call runs in a worker thread on a connection of its
+own (so it works under asyncio and trio, and nothing stays open between calls).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from agentkit._errors import ConfigurationError, SessionConflictError, UserError
+from agentkit._run.history import SessionHistory
+from agentkit.messages import Message, dump_messages, load_messages
+
+__all__ = ["PostgresSession"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentkit_turns (
+    seq BIGSERIAL PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS agentkit_turns_session ON agentkit_turns (session_id, seq);
+CREATE TABLE IF NOT EXISTS agentkit_paused (
+    session_id TEXT PRIMARY KEY,
+    messages TEXT NOT NULL,
+    claim TEXT,
+    stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+_SETUP_LOCK_ID = 0x6167656E746B6974  # "agentkit": one setup at a time per server
+_ready: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+class PostgresSession:
+    """A conversation kept in PostgreSQL (see the module docstring).
+
+    ``url`` is a libpq connection string (``postgresql://user:pass@host:5432/db``);
+    ``session_id`` separates conversations. The tables are made on first use.
+    """
+
+    def __init__(self, url: str, session_id: str) -> None:
+        if not session_id:
+            raise UserError("PostgresSession needs a session_id, such as 'user-42'.")
+        if not url.startswith(("postgresql://", "postgres://")) and "=" not in url:
+            raise UserError(
+                f"PostgresSession needs a PostgreSQL URL (postgresql://user@host:5432/db); "
+                f"got {url[:20]!r}..."
+            )
+        self._url = url
+        self.session_id = session_id
+
+    def __repr__(self) -> str:  # never the URL: it may hold a password
+        return f"PostgresSession(<url>, {self.session_id!r})"
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    async def load(self) -> SessionHistory:
+        """The stored turns, in commit order, and the paused turn (if a run paused)."""
+        return await self._call(self._load)
+
+    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
+        """Store one run's turn in one transaction (see ``agentkit.Session``)."""
+        data = dump_messages(messages).decode("utf-8")
+        await self._call(lambda db: self._save(db, data, paused=paused, resumed=resumed))
+
+    async def clear(self) -> None:
+        """Forget the conversation: every turn, and the paused turn."""
+        await self._call(self._clear)
+
+    async def claim_paused(self, claim: str) -> None:
+        """Claim the paused turn for the run that resumes it; ``SessionConflictError``
+        when another run (on any worker) claimed it first, or it is gone."""
+        await self._call(lambda db: self._claim(db, claim))
+
+    async def release_paused(self, claim: str) -> None:
+        """Give the paused turn up again (the run that claimed it failed)."""
+        await self._call(lambda db: self._release(db, claim))
+
+    async def messages(self) -> list[Message]:
+        """The conversation: every stored turn, then the paused turn."""
+        history = await self.load()
+        return [*history.messages, *history.paused]
+
+    # -- in the worker thread -------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[Any], T]) -> T:
+        return await anyio.to_thread.run_sync(self._with_connection, fn)
+
+    def _with_connection(self, fn: Callable[[Any], T]) -> T:
+        try:
+            import psycopg
+        except ModuleNotFoundError:
+            raise ConfigurationError(
+                "PostgresSession needs psycopg 3, which is not installed: "
+                "pip install 'psycopg[binary]' (or the postgres extra)."
+            ) from None
+        try:
+            db = psycopg.connect(self._url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            detail = str(exc).replace(self._url, "<url>")
+            raise ConfigurationError(
+                f"Could not connect to the PostgreSQL server of this session: {detail}"
+            ) from None
+        with db:
+            if self._url not in _ready:
+                with _ready_lock, db.transaction():
+                    db.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK_ID,))
+                    db.execute(_SCHEMA)
+                _ready.add(self._url)
+            return fn(db)
+
+    def _lock(self, db: Any) -> None:
+        """Serialize this session's writers until the transaction ends."""
+        db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self.session_id,))
+
+    def _load(self, db: Any) -> SessionHistory:
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            rows = db.execute(
+                "SELECT messages FROM agentkit_turns WHERE session_id = %s ORDER BY seq",
+                (self.session_id,),
+            ).fetchall()
+            paused = db.execute(
+                "SELECT messages FROM agentkit_paused WHERE session_id = %s", (self.session_id,)
+            ).fetchone()
+        messages = [m for (data,) in rows for m in load_messages(data)]
+        return SessionHistory(messages, load_messages(paused[0]) if paused else [])
+
+    def _save(self, db: Any, data: str, *, paused: bool, resumed: bool) -> None:
+        sid = self.session_id
+        with db.transaction():
+            self._lock(db)
+            if paused:
+                db.execute(
+                    "INSERT INTO agentkit_paused (session_id, messages) VALUES (%s, %s) "
+                    "ON CONFLICT (session_id) DO UPDATE SET messages = EXCLUDED.messages, "
+                    "claim = NULL, stored_at = now()",
+                    (sid, data),
+                )
+                return
+            gone = db.execute("DELETE FROM agentkit_paused WHERE session_id = %s", (sid,))
+            if resumed and gone.rowcount == 0:
+                raise SessionConflictError(
+                    f"The paused turn of session {sid!r} was resumed (or cleared) by another "
+                    "run while this one resumed it, so this run's turn was not stored (it "
+                    "would repeat that turn). Load the session again to see what was stored."
+                )
+            db.execute(
+                "INSERT INTO agentkit_turns (session_id, messages) VALUES (%s, %s)", (sid, data)
+            )
+
+    def _claim(self, db: Any, claim: str) -> None:
+        with db.transaction():
+            taken = db.execute(
+                "UPDATE agentkit_paused SET claim = %s WHERE session_id = %s AND claim IS NULL",
+                (claim, self.session_id),
+            )
+            if taken.rowcount == 0:
+                raise SessionConflictError(
+                    f"The paused turn of session {self.session_id!r} is being resumed by "
+                    "another run (or was resumed or cleared already), so this run did not "
+                    "start: nothing ran. Load the session again to see what was stored; "
+                    "session.clear() gives up a paused turn whose run died."
+                )
+
+    def _release(self, db: Any, claim: str) -> None:
+        db.execute(
+            "UPDATE agentkit_paused SET claim = NULL WHERE session_id = %s AND claim = %s",
+            (self.session_id, claim),
+        )
+
+    def _clear(self, db: Any) -> None:
+        with db.transaction():
+            self._lock(db)
+            db.execute("DELETE FROM agentkit_turns WHERE session_id = %s", (self.session_id,))
+            db.execute("DELETE FROM agentkit_paused WHERE session_id = %s", (self.session_id,))
