@@ -208,13 +208,19 @@ class Agent(Generic[DepsT, OutputT]):
         token: str | None = None,
         allow_origins: Sequence[str] = (),
         allow_hosts: Sequence[str] = (),
+        sessions: Any = None,
     ) -> Any:
         """This agent as an ASGI app: a web chat at ``/`` and the OpenAI chat-completions
         API under ``/v1`` (see ``agentkit.serve``; needs the ``web`` extra)."""
         from agentkit.serve import create_app  # lazy: the one upward import (serve is optional)
 
         return create_app(
-            self, model=model, token=token, allow_origins=allow_origins, allow_hosts=allow_hosts
+            self,
+            model=model,
+            token=token,
+            allow_origins=allow_origins,
+            allow_hosts=allow_hosts,
+            sessions=sessions,
         )
 
     def to_mcp(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,13 +38,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_command_answers_openai_clients() -> None:
-    """``agentkit serve`` in its own process answers the OpenAI SDK, and Ctrl-C stops it."""
+def test_serve_command_answers_openai_clients(tmp_path: Path) -> None:
+    """``agentkit serve`` in its own process answers the OpenAI SDK, keeps conversations
+    in a SQLite file beside the app by default, and Ctrl-C stops it."""
+    app = tmp_path / "serve_app.py"
+    shutil.copy(APP.rsplit(":", 1)[0], app)
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("AGENTKIT_SERVE_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "agentkit.cli", "--plain", "serve", APP, "--port", str(port)],
+        [sys.executable, "-m", "agentkit.cli", "--plain", "serve", f"{app}:agent", "-p", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -61,11 +65,15 @@ def test_serve_command_answers_openai_clients() -> None:
                 model="hello", messages=[{"role": "user", "content": "Hi"}]
             )
         assert answer.choices[0].message.content == "Hello from the served agent."
+        page = {"conversation": "c0nversation-1", "prompt": "Hi"}
+        assert httpx2.post(url + "/api/chat", json=page).status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert f"the chat at http://127.0.0.1:{port}/" in out.decode()
+    assert f"Conversations are kept in {tmp_path / 'serve_app.sessions.db'}" in out.decode()
+    assert (tmp_path / "serve_app.sessions.db").exists()
 
 
 def test_demo_web_serves_the_travel_desk(monkeypatch: pytest.MonkeyPatch) -> None:

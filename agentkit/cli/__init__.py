@@ -143,11 +143,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    parser.add_argument("--port", "-p", type=int, default=8000, help="port to bind (8000)")
     parser.add_argument(
         "--token",
         help="require this token on every request (or set AGENTKIT_SERVE_TOKEN); "
         "needed for a --host other than loopback",
+    )
+    parser.add_argument(
+        "--sessions",
+        metavar="PATH_OR_URL",
+        help="where conversations are kept: a SQLite file, or a postgresql:// URL shared by "
+        "several workers (default for serve: FILE.sessions.db beside the app; the demo "
+        "keeps them in memory)",
     )
     parser.add_argument(
         "--allow-origin",

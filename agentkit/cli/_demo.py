@@ -67,14 +67,18 @@ def serve_agent(
 ) -> int:
     """Serve ``agent`` (the web chat and the OpenAI API) until Ctrl-C."""
     from agentkit.serve import check_bind, serve
+    from agentkit.serve._store import redact_url
 
     token = check_bind(args.host, args.token)  # refused before any model starts
+    sessions = args.sessions or _default_sessions(getattr(args, "target", None))
     with model_scope(choice, renderer) as model:
         host = f"[{args.host}]" if ":" in args.host else args.host
         url = f"http://{host}:{args.port}"
         renderer.info(f"Serving {agent.name}: the chat at {url}/ , the OpenAI API at {url}/v1")
         if token:
             renderer.info(f"Every request needs the token (open {url}/?token=...).")
+        where = redact_url(sessions) if sessions else "memory (lost when the server stops)"
+        renderer.info(f"Conversations are kept in {where}.")
         renderer.info("Ctrl-C stops the server.")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops
             serve(
@@ -85,9 +89,21 @@ def serve_agent(
                 model=model,
                 allow_origins=args.allow_origin,
                 allow_hosts=args.allow_host,
+                sessions=sessions,
             )
         renderer.info("stopped")
     return EXIT_OK
+
+
+def _default_sessions(target: str | None) -> str | None:
+    """``agentkit serve app.py:agent`` keeps conversations in ``app.sessions.db`` beside
+    the app (``agentkit-sessions.db`` here for a module); the demo, in memory."""
+    if target is None:
+        return None
+    file = target.rsplit(":", 1)[0]
+    if file.endswith(".py"):
+        return str(Path(file).with_suffix(".sessions.db"))
+    return "agentkit-sessions.db"
 
 
 def cmd_serve(args: argparse.Namespace, renderer: Renderer) -> int:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from agentkit.agent import Agent
     from agentkit.models.base import Model
+    from agentkit.serve._store import SessionsOption
 
 __all__ = [
     "TOKEN_VARIABLE",
@@ -57,6 +58,7 @@ def create_app(
     max_body_bytes: int | None = None,
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
+    sessions: SessionsOption = None,
 ) -> ASGIApp:
     """The ASGI app serving ``agent``: the chat page, its event stream and the OpenAI API.
 
@@ -64,7 +66,9 @@ def create_app(
     must carry it (``Authorization: Bearer <token>``); bodies over ``max_body_bytes``
     (default 1 MB) are refused with 413. Pages on ``allow_origins``
     (``"https://app.example.com"``) may call it; without a token, it answers requests
-    addressed to loopback names and ``allow_hosts`` only.
+    addressed to loopback names and ``allow_hosts`` only. ``sessions`` keeps the
+    conversations: in memory by default, or a SQLite path, a ``postgresql://`` URL, or a
+    function from a conversation id to a ``Session`` (see ``agentkit.serve._store``).
     """
     try:
         from agentkit.serve._app import DEFAULT_MAX_BODY_BYTES
@@ -84,6 +88,7 @@ def create_app(
         max_body_bytes=limit,
         allow_origins=allow_origins,
         allow_hosts=allow_hosts,
+        sessions=sessions,
     )
 
 
@@ -134,11 +139,17 @@ def serve(
     model: Model | str | None = None,
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
+    sessions: SessionsOption = None,
 ) -> None:
     """Serve ``agent`` with uvicorn until interrupted (what ``agentkit serve`` runs)."""
     token = check_bind(host, token)
     app = create_app(
-        agent, model=model, token=token, allow_origins=allow_origins, allow_hosts=allow_hosts
+        agent,
+        model=model,
+        token=token,
+        allow_origins=allow_origins,
+        allow_hosts=allow_hosts,
+        sessions=sessions,
     )
     server = _uvicorn_server(app)
     server.config.host, server.config.port = host, port
@@ -165,6 +176,7 @@ class BackgroundServer:
         model: Model | str | None = None,
         allow_origins: Sequence[str] = (),
         allow_hosts: Sequence[str] = (),
+        sessions: SessionsOption = None,
     ) -> None:
         self.token = check_bind(host, token)
         self.host = host
@@ -175,6 +187,7 @@ class BackgroundServer:
             token=self.token,
             allow_origins=allow_origins,
             allow_hosts=allow_hosts,
+            sessions=sessions,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None

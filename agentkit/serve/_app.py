@@ -5,6 +5,7 @@ Routes::
     GET  /                        the chat page (one self-contained HTML file)
     POST /api/chat                one turn of the page's conversation, as its event stream
     GET  /api/conversations/{id}  a conversation so far (the page redraws it after a reload)
+    POST /v1/approvals            decide the calls a paused API run waits for, and resume it
     GET  /v1/models               the served agent, as the one model
     POST /v1/chat/completions     OpenAI-compatible chat completions, plain and streamed
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections import OrderedDict
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -57,8 +58,10 @@ from agentkit.models.base import Model
 from agentkit.output import OUTPUT_TOOL_NAME
 from agentkit.serve import _openai as oai
 from agentkit.serve._guard import BrowserGuard
+from agentkit.serve._store import Conversations, SessionsOption
 
 if TYPE_CHECKING:
+    from agentkit._run.history import Session
     from agentkit.agent import Agent
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -66,10 +69,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 """Requests with a larger body are refused with 413."""
 
-_MAX_CONVERSATIONS = 200
-"""Page conversations kept in memory (the oldest is dropped first)."""
 
 _DENIED = "The user denied this tool call in the web chat."
+_DENIED_API = "The user denied this tool call."
 
 
 def create_app(
@@ -80,16 +82,19 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
+    sessions: SessionsOption = None,
 ) -> ASGIApp:
     """The ASGI app serving ``agent`` (see the module docstring for its routes).
 
     ``model`` overrides the agent's model for every run; ``token``, when set, is required
-    on every request. Without a token, only requests addressed to a loopback name (or
+    on every request. ``sessions`` is where conversations are kept (``serve._store``:
+    memory by default, a SQLite path, a ``postgresql://`` URL or a session factory).
+    Without a token, only requests addressed to a loopback name (or
     one of ``allow_hosts``) are answered; pages on ``allow_origins`` may call it (CORS).
     The app holds the agent's connections open while it is served (its lifespan), and
     closes them at shutdown.
     """
-    served = _Served(agent, model, max_body_bytes)
+    served = _Served(agent, model, max_body_bytes, Conversations(sessions))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -103,6 +108,7 @@ def create_app(
             Route("/api/conversations/{cid}", served.conversation, methods=["GET"]),
             Route("/v1/models", served.models, methods=["GET"]),
             Route("/v1/chat/completions", served.completions, methods=["POST"]),
+            Route("/v1/approvals", served.approvals, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -147,12 +153,18 @@ class _TokenCheck:
 class _Served:
     """The endpoints, around one agent."""
 
-    def __init__(self, agent: Agent[Any, Any], model: Model | str | None, limit: int) -> None:
+    def __init__(
+        self,
+        agent: Agent[Any, Any],
+        model: Model | str | None,
+        limit: int,
+        conversations: Conversations,
+    ) -> None:
         self.agent = agent
         self.model = model
         self.limit = limit
-        self.conversations: OrderedDict[str, list[Message]] = OrderedDict()
-        self.busy: set[str] = set()
+        self.conversations = conversations
+        self.busy = conversations.busy
 
     # -- the page -------------------------------------------------------------------------
 
@@ -172,7 +184,7 @@ class _Served:
         )
 
     async def conversation(self, request: Request) -> Response:
-        messages = self.conversations.get(request.path_params["cid"], [])
+        messages = await self.conversations.messages(request.path_params["cid"])
         pending = _pending(messages, self.agent)
         return JSONResponse({"items": _transcript(messages), "pending": pending})
 
@@ -187,15 +199,14 @@ class _Served:
                 oai.error_body("This conversation has a turn running; wait for it to end."),
                 status_code=409,
             )
-        history = list(self.conversations.get(cid, []))
-        if prompt is None and not _pending(history, self.agent):
+        if prompt is None and not _pending(await self.conversations.messages(cid), self.agent):
             message = "Send a 'prompt' (nothing in this conversation waits for approval)."
             return JSONResponse(oai.error_body(message), status_code=400)
 
         async def events() -> AsyncIterator[bytes]:
             self.busy.add(cid)
             try:
-                async for data in self._turn(cid, history, prompt, approvals):
+                async for data in self._turn(cid, prompt, approvals):
                     yield oai.sse(data)
             finally:
                 self.busy.discard(cid)
@@ -205,23 +216,21 @@ class _Served:
     async def _turn(
         self,
         cid: str,
-        history: list[Message],
         prompt: str | None,
         approvals: dict[str, Decision] | None,
     ) -> AsyncIterator[dict[str, Any]]:
         yield {"type": "run_started"}
         result: RunResult[Any] | None = None
+        session = self.conversations.session(cid)
         try:
             async with self.agent.run_stream(
-                prompt, message_history=history, model=self.model, approvals=approvals
+                prompt, session=session, model=self.model, approvals=approvals
             ) as stream:
                 async for event in stream:
                     for data in _page_events(event, self.agent.output_type is str):
                         yield data
                 result = stream.result
-        except AgentkitError as exc:
-            if exc.messages:
-                self._keep(cid, list(exc.messages))
+        except AgentkitError as exc:  # the session stored nothing: a reload shows the same
             yield {"type": "run_error", "error": type(exc).__name__, "message": str(exc)}
             return
         except Exception as exc:  # a bug, not the client's: the page still hears of it
@@ -231,7 +240,6 @@ class _Served:
                 "message": _internal_error(exc)["error"]["message"],
             }
             return
-        self._keep(cid, list(result.messages))
         usage = result.usage
         yield {
             "type": "run_finished",
@@ -247,12 +255,6 @@ class _Served:
                 "cost_usd": usage.cost_usd,
             },
         }
-
-    def _keep(self, cid: str, messages: list[Message]) -> None:
-        self.conversations[cid] = messages
-        self.conversations.move_to_end(cid)
-        while len(self.conversations) > _MAX_CONVERSATIONS:
-            self.conversations.popitem(last=False)
 
     # -- the OpenAI API -------------------------------------------------------------------
 
@@ -286,6 +288,57 @@ class _Served:
                 result = await self.agent.run(
                     chat.prompt, message_history=history, model=self.model, settings=chat.settings
                 )
+                if result.is_paused:
+                    return await self._paused(result, None)
+                content = oai.output_text(result.output)
+            except AgentkitError as exc:
+                return _error_response(exc)
+            return JSONResponse(oai.completion(name, content, result.usage, id_=id_))
+
+        return _Watched(answer)
+
+    async def _paused(self, result: RunResult[Any], cid: str | None) -> Response:
+        """A run paused for approval: 409 with what waits, kept under a conversation id
+        (a new one for a run made from the client's messages) that ``/v1/approvals`` and
+        the page can resume, on any worker sharing the store."""
+        if cid is None:
+            cid = f"conv-{secrets.token_hex(12)}"
+            await self.conversations.start_paused(cid, result.messages)
+        status, headers, body = _paused_error(cid, result.messages, self.agent)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def approvals(self, request: Request) -> Response:
+        """``POST /v1/approvals``: ``{"conversation": id, "decisions": {call_id: true |
+        false | {"approve": false, "reason": "..."}}, "stream": false}``; resumes the
+        paused run and answers as ``/v1/chat/completions`` would (200, or 409 again)."""
+        try:
+            body = await _read_json(request, self.limit)
+            cid, decisions, stream, include_usage = _approvals_request(body)
+        except oai.ClientError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        waiting = _pending(await self.conversations.messages(cid), self.agent)
+        if not waiting:
+            message = f"Nothing in conversation {cid!r} waits for approval (or it is unknown)."
+            return JSONResponse(oai.error_body(message, param="conversation"), status_code=404)
+        missing = sorted({w["id"] for w in waiting} - set(decisions))
+        if missing:
+            message = f"Decide every waiting call: no decision for {', '.join(missing)}."
+            return JSONResponse(oai.error_body(message, param="decisions"), status_code=400)
+        name, id_ = self.agent.name, oai.completion_id()
+        session = self.conversations.session(cid)
+        if stream:
+            chat = oai.ParsedChat([], UserMessage(content=""), None, True, include_usage)
+            return _EventStream(
+                lambda: self._streamed(chat, [], name, id_, session=session, decisions=decisions)
+            )
+
+        async def answer() -> Response:
+            try:
+                result = await self.agent.run(
+                    approvals=decisions, session=session, model=self.model
+                )
+                if result.is_paused:
+                    return await self._paused(result, cid)
                 content = oai.output_text(result.output)
             except AgentkitError as exc:
                 return _error_response(exc)
@@ -294,18 +347,40 @@ class _Served:
         return _Watched(answer)
 
     async def _streamed(
-        self, chat: oai.ParsedChat, history: list[Message], name: str, id_: str
+        self,
+        chat: oai.ParsedChat,
+        history: list[Message],
+        name: str,
+        id_: str,
+        *,
+        session: Session | None = None,
+        decisions: dict[str, Decision] | None = None,
     ) -> AsyncIterator[bytes]:
+        """The run as chunks: a new one (``chat``, ``history``), or a paused one resumed
+        (``session``, ``decisions``); pausing again ends with the 409's error event."""
         text_output = self.agent.output_type is str
         yield oai.chunk(name, id_=id_, delta={"role": "assistant", "content": ""})
         try:
-            async with self.agent.run_stream(
-                chat.prompt, message_history=history, model=self.model, settings=chat.settings
-            ) as stream:
+            run = (
+                self.agent.run_stream(
+                    chat.prompt, message_history=history, model=self.model, settings=chat.settings
+                )
+                if session is None
+                else self.agent.run_stream(approvals=decisions, session=session, model=self.model)
+            )
+            async with run as stream:
                 async for event in stream:
                     if text_output and isinstance(event, TextDeltaEvent) and event.text:
                         yield oai.chunk(name, id_=id_, delta={"content": event.text})
                 result = stream.result
+            if result.is_paused:
+                cid = getattr(session, "session_id", None)
+                if cid is None:
+                    cid = f"conv-{secrets.token_hex(12)}"
+                    await self.conversations.start_paused(cid, result.messages)
+                yield oai.sse(_paused_error(cid, result.messages, self.agent)[2])
+                yield oai.DONE
+                return
             content = oai.output_text(result.output)
         except AgentkitError as exc:
             yield oai.sse(_run_error(exc)[2])
@@ -474,6 +549,60 @@ def _run_error(exc: AgentkitError) -> tuple[int, dict[str, str], dict[str, Any]]
         return 502, {}, oai.error_body(message, type_="server_error", code=code)
     body = oai.error_body(message, type_="server_error", code=code)
     return 500, {"x-should-retry": "false"}, body
+
+
+def _paused_error(
+    cid: str, messages: Sequence[Message], agent: Agent[Any, Any]
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """The 409 of a paused run: what waits (id, tool, arguments), and where to decide it."""
+    body = oai.error_body(
+        f"The agent paused: a tool call needs approval. Decide it with POST /v1/approvals "
+        f'{{"conversation": "{cid}", "decisions": {{"<id>": true}}}} (false, or '
+        '{"approve": false, "reason": "..."}, denies), or in the web chat.',
+        type_="server_error",
+        code="approval_required",
+    )
+    body["error"]["conversation"] = cid
+    body["error"]["pending"] = _pending(messages, agent)
+    return 409, {"x-should-retry": "false"}, body
+
+
+def _approvals_request(body: Any) -> tuple[str, dict[str, Decision], bool, bool]:
+    if not isinstance(body, dict):
+        raise oai.ClientError("The body must be a JSON object.")
+    cid = body.get("conversation")
+    if not isinstance(cid, str) or not 8 <= len(cid) <= 100:
+        raise oai.ClientError(
+            "'conversation' must be the id a 409 named (8 to 100 characters).",
+            param="conversation",
+        )
+    raw = body.get("decisions")
+    if not isinstance(raw, dict) or not raw:
+        raise oai.ClientError(
+            "'decisions' must map waiting call ids to true, false, or "
+            '{"approve": false, "reason": "..."}.',
+            param="decisions",
+        )
+    decisions: dict[str, Decision] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool):
+            decisions[key] = True if value else Denied(_DENIED_API)
+        elif isinstance(value, dict) and isinstance(value.get("approve"), bool):
+            reason = value.get("reason")
+            if reason is not None and not isinstance(reason, str):
+                raise oai.ClientError(f"decisions.{key}.reason must be a string.")
+            decisions[key] = True if value["approve"] else Denied(reason or _DENIED_API)
+        else:
+            raise oai.ClientError(
+                f'decisions.{key} must be true, false or {{"approve": bool, "reason": str}}.',
+                param=f"decisions.{key}",
+            )
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise oai.ClientError("'stream' must be true or false.", param="stream")
+    options = body.get("stream_options") or {}
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return cid, decisions, stream, include_usage
 
 
 def _error_response(exc: AgentkitError) -> Response:

@@ -1,0 +1,159 @@
+"""Where ``agentkit serve`` keeps conversations: one ``Session`` per conversation id.
+
+``sessions=`` (``--sessions`` on the command line) picks the store:
+
+* ``None``: in this process's memory (the default for ``create_app``; a restart loses
+  them). The oldest idle conversations are evicted past ``max_conversations``.
+* a path (``"chats.db"``): a SQLite file (``SQLiteSession``), which survives restarts
+  and is shared by the workers of one machine. ``agentkit serve`` uses one beside the
+  app by default.
+* ``"postgresql://..."``: a PostgreSQL database (``PostgresSession``), shared by workers
+  on any number of machines.
+* a function ``(conversation_id) -> Session``: any other backend.
+
+Every conversation is then a session, so a turn is stored whole or not at all (a failed
+turn is never kept as the conversation), and a turn paused for approval is kept apart
+until a run resumes it, on any worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentkit._errors import ConfigurationError, SessionConflictError
+from agentkit._run.history import Session, SessionHistory
+from agentkit.messages import Message, SystemMessage, UserMessage
+
+__all__ = ["Conversations", "SessionsOption", "redact_url", "split_paused"]
+
+SessionsOption = str | os.PathLike[str] | Callable[[str], Session] | None
+"""What ``sessions=`` takes (see the module docstring)."""
+
+DEFAULT_MAX_CONVERSATIONS = 1_000
+"""Conversations the in-memory store keeps before evicting the least recently used."""
+
+
+class Conversations:
+    """The server's conversations, by id (see the module docstring)."""
+
+    def __init__(
+        self, sessions: SessionsOption = None, *, max_conversations: int | None = None
+    ) -> None:
+        self.describe = "memory"
+        self.busy: set[str] = set()
+        """Conversations a turn is running in (never evicted)."""
+        self._memory: OrderedDict[str, _MemorySession] | None = None
+        self._limit = max_conversations or DEFAULT_MAX_CONVERSATIONS
+        self._make: Callable[[str], Session]
+        if sessions is None:
+            self._memory = OrderedDict()
+            self._make = self._in_memory
+        elif callable(sessions):
+            self._make, self.describe = sessions, "custom"
+        elif str(sessions).startswith(("postgresql://", "postgres://")):
+            from agentkit.sessions import PostgresSession
+
+            url = str(sessions)
+            self._make, self.describe = (lambda cid: PostgresSession(url, cid)), "postgresql"
+        else:
+            from agentkit.sessions import SQLiteSession
+
+            path = Path(sessions)
+            if path.is_dir():
+                raise ConfigurationError(
+                    f"--sessions {str(path)!r} is a folder; give a file path for the SQLite "
+                    "database (it is created), or a postgresql:// URL."
+                )
+            self._make, self.describe = (lambda cid: SQLiteSession(path, cid)), f"sqlite:{path}"
+
+    def session(self, conversation: str) -> Session:
+        """The session holding ``conversation`` (made empty on first use)."""
+        return self._make(conversation)
+
+    async def messages(self, conversation: str) -> list[Message]:
+        """The conversation so far: its stored turns, then its paused turn."""
+        history = await self.session(conversation).load()
+        return [*history.messages, *history.paused]
+
+    async def start_paused(self, conversation: str, messages: Sequence[Message]) -> None:
+        """Store a conversation that paused in a run made without a session (the OpenAI
+        API's): what came before its last prompt as a turn, the rest as the paused turn."""
+        before, paused = split_paused(messages)
+        session = self.session(conversation)
+        if before:
+            await session.save_turn(before, paused=False, resumed=False)
+        await session.save_turn(paused, paused=True, resumed=False)
+
+    def _in_memory(self, conversation: str) -> Session:
+        assert self._memory is not None
+        session = self._memory.get(conversation)
+        if session is None:
+            session = self._memory[conversation] = _MemorySession()
+        self._memory.move_to_end(conversation)
+        for cid in list(self._memory):  # least recently used first
+            if len(self._memory) <= self._limit:
+                break
+            if cid not in self.busy and cid != conversation:  # never one in use
+                del self._memory[cid]
+        return session
+
+
+def split_paused(messages: Sequence[Message]) -> tuple[list[Message], list[Message]]:
+    """A paused run's messages as (the turns before it, its paused turn), without system
+    messages (a session keeps the conversation; the agent brings its instructions)."""
+    kept: list[Message] = [m for m in messages if not isinstance(m, SystemMessage)]
+    last = max((i for i, m in enumerate(kept) if isinstance(m, UserMessage)), default=0)
+    return kept[:last], kept[last:]
+
+
+class _MemorySession:
+    """A session in this process's memory, with the same promises as ``SQLiteSession``
+    within the process (whole turns, a claimed paused turn)."""
+
+    def __init__(self) -> None:
+        self.turns: list[list[Message]] = []
+        self.paused: list[Message] = []
+        self.claim: str | None = None
+
+    async def load(self) -> SessionHistory:
+        return SessionHistory([m for t in self.turns for m in t], list(self.paused))
+
+    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
+        if paused:
+            self.paused, self.claim = list(messages), None
+            return
+        if resumed and not self.paused:
+            raise SessionConflictError(
+                "The paused turn of this conversation was resumed by another run meanwhile; "
+                "this run's turn was not stored. Reload the conversation."
+            )
+        self.turns.append(list(messages))
+        self.paused, self.claim = [], None
+
+    async def clear(self) -> None:
+        self.turns, self.paused, self.claim = [], [], None
+
+    async def claim_paused(self, claim: str) -> None:
+        if not self.paused or self.claim is not None:
+            raise SessionConflictError(
+                "The paused turn of this conversation is being resumed by another run (or "
+                "was resumed already); nothing ran. Reload the conversation."
+            )
+        self.claim = claim
+
+    async def release_paused(self, claim: str) -> None:
+        if self.claim == claim:
+            self.claim = None
+
+
+def redact_url(value: Any) -> str:
+    """``sessions=`` for a log line, without a password in a URL."""
+    text = str(value)
+    if "://" in text and "@" in text:
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return text
