@@ -25,6 +25,7 @@ import anyio.to_thread
 from agentkit._errors import ConfigurationError, SessionConflictError, UserError
 from agentkit._run.history import SessionHistory
 from agentkit.messages import Message, dump_messages, load_messages
+from agentkit.summary import ContextSummary
 
 __all__ = ["PostgresSession"]
 
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS agentkit_paused (
     messages TEXT NOT NULL,
     claim TEXT,
     stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS agentkit_summaries (
+    session_id TEXT PRIMARY KEY,
+    summary TEXT NOT NULL
 );
 """
 
@@ -95,6 +100,15 @@ class PostgresSession:
     async def release_paused(self, claim: str) -> None:
         """Give the paused turn up again (the run that claimed it failed)."""
         await self._call(lambda db: self._release(db, claim))
+
+    async def load_summary(self) -> ContextSummary | None:
+        """The summary stored by a run under ``ContextWindow(policy="compact")``, if any."""
+        return await self._call(self._load_summary)
+
+    async def save_summary(self, summary: ContextSummary) -> None:
+        """Store ``summary`` in place of the session's summary."""
+        data = summary.to_json()
+        await self._call(lambda db: self._save_summary(db, data))
 
     async def messages(self) -> list[Message]:
         """The conversation: every stored turn, then the paused turn."""
@@ -189,8 +203,21 @@ class PostgresSession:
             (self.session_id, claim),
         )
 
+    def _load_summary(self, db: Any) -> ContextSummary | None:
+        row = db.execute(
+            "SELECT summary FROM agentkit_summaries WHERE session_id = %s", (self.session_id,)
+        ).fetchone()
+        return None if row is None else ContextSummary.from_json(row[0])
+
+    def _save_summary(self, db: Any, data: str) -> None:
+        db.execute(
+            "INSERT INTO agentkit_summaries (session_id, summary) VALUES (%s, %s) "
+            "ON CONFLICT (session_id) DO UPDATE SET summary = EXCLUDED.summary",
+            (self.session_id, data),
+        )
+
     def _clear(self, db: Any) -> None:
         with db.transaction():
             self._lock(db)
-            db.execute("DELETE FROM agentkit_turns WHERE session_id = %s", (self.session_id,))
-            db.execute("DELETE FROM agentkit_paused WHERE session_id = %s", (self.session_id,))
+            for table in ("agentkit_turns", "agentkit_paused", "agentkit_summaries"):
+                db.execute(f"DELETE FROM {table} WHERE session_id = %s", (self.session_id,))

@@ -107,3 +107,17 @@ async def test_a_wrong_server_is_a_clear_error_without_the_password() -> None:
     assert "hunter2" not in str(caught.value)
     assert "hunter2" not in repr(session)
     assert "PostgreSQL" in str(caught.value)
+
+
+async def test_a_compaction_summary_is_stored_replaced_and_cleared(postgres_db: str) -> None:
+    """The summary a compacting window stores comes back from any connection, a new one
+    replaces it, and ``clear()`` forgets it with the turns."""
+    from agentkit.summary import ContextSummary
+
+    first, second = PostgresSession(postgres_db, "s"), PostgresSession(postgres_db, "s")
+    assert await first.load_summary() is None
+    await first.save_summary(ContextSummary("Ada asked about Paris.", 4, "d1"))
+    await first.save_summary(ContextSummary("Ada asked about Paris and Lyon.", 8, "d2"))
+    assert await second.load_summary() == ContextSummary("Ada asked about Paris and Lyon.", 8, "d2")
+    await second.clear()
+    assert await first.load_summary() is None
