@@ -28,7 +28,13 @@ from agentkit._errors import ConfigurationError, SessionConflictError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, SystemMessage, UserMessage
 
-__all__ = ["Conversations", "SessionsOption", "redact_url", "split_paused"]
+__all__ = [
+    "DEFAULT_MAX_CONVERSATIONS",
+    "Conversations",
+    "SessionsOption",
+    "redact_url",
+    "split_paused",
+]
 
 SessionsOption = str | os.PathLike[str] | Callable[[str], Session] | None
 """What ``sessions=`` takes (see the module docstring)."""
