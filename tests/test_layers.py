@@ -47,7 +47,7 @@ LAYERS: list[list[str]] = [
     ["_run.nested"],
     ["_run"],
     ["agent"],
-    ["_postgres"],
+    ["sessions._postgres"],
     ["mcp", "tracing", "sessions", "durable", "local", "guardrails"],
     [""],  # the package: agentkit/__init__.py
     ["testing"],

@@ -22,7 +22,7 @@ them.
 messages; each run starts with the agent's current instructions.
 
 **PostgreSQL**: ``PostgresSession(url, session_id)`` keeps the same promises on a server
-that many workers share (``agentkit._postgres``; needs psycopg 3).
+that many workers share (``agentkit.sessions._postgres``; needs psycopg 3).
 
 **Another backend** is any object with three async methods (``agentkit.Session``)::
 
@@ -75,15 +75,15 @@ from agentkit.messages import Message, UserMessage, dump_messages, load_messages
 from agentkit.summary import ContextSummary
 
 if TYPE_CHECKING:
-    from agentkit._postgres import PostgresSession
+    from agentkit.sessions._postgres import PostgresSession
 
 __all__ = ["BUSY_TIMEOUT", "PostgresSession", "SQLiteSession", "Session", "SessionHistory"]
 
 
 def __getattr__(name: str) -> Any:
-    """``PostgresSession`` (``agentkit._postgres``), imported when first asked for."""
+    """``PostgresSession`` (``agentkit.sessions._postgres``), imported when first asked for."""
     if name == "PostgresSession":
-        from agentkit._postgres import PostgresSession
+        from agentkit.sessions._postgres import PostgresSession
 
         return PostgresSession
     raise AttributeError(f"module 'agentkit.sessions' has no attribute {name!r}")
