@@ -441,12 +441,15 @@ class ContextWindow(Hooks):
         known = await self._known(run, messages, head, current)
         if known is not None:
             sent = self._with_summary(request, known, head)
-            counted = fit.kept(head + known.covers) + fit.counter.message(sent.messages[head])
-            if counted <= fit.limit:
+            size = fit.counter.message(sent.messages[head])
+            if fit.kept(head + known.covers) + size <= fit.limit:
                 return sent, known.covers - 1
+            if fit.kept(current) + size > fit.limit:  # with the current turn it never fits
+                return self._trimmed(run, model, request, fit), None
         # The window overflows (again): summarize the oldest turns, folding in the summary.
         summary_tokens = self.summary_tokens or max(min(1_000, fit.limit // 8), 64)
-        reserve = summary_tokens * (1 if fit.counter.measure is not _utf8 else 4) + 64
+        per_token = 1 if fit.counter.measure is not _utf8 else 4
+        reserve = summary_tokens * per_token + fit.counter.measure(SUMMARY_PREFIX) + 64
         done = head + (known.covers if known is not None else 0)
         target = max(int(fit.limit * self.compact_to) - reserve, fit.kept(current))
         cut = current
@@ -457,7 +460,7 @@ class ContextWindow(Hooks):
                 cut = start
         if cut <= done:  # nothing new to summarize: only trimming can make it fit
             if known is None:
-                return self._fit_to(run, model, request), None
+                return self._trimmed(run, model, request, fit), None
             shift = known.covers - 1
             with_summary = self._with_summary(request, known, head)
             return self._fit_to(run, model, with_summary, shift=shift), shift
@@ -472,26 +475,37 @@ class ContextWindow(Hooks):
             )
         except Exception as exc:  # cancellation propagates; a failure trims instead
             run.report(ContextSummaryFailedEvent(error=f"{type(exc).__name__}: {exc}"))
-            if _is_chain(model):
-                return request, None  # trimmed model by model
-            return self._trim(run, request, fit), None
+            return self._trimmed(run, model, request, fit), None
         summary = ContextSummary(text, cut - head, self._digests.of(messages[head:cut]))
         self._remember(summary)
         await self._store(run, summary)
         sent = self._with_summary(request, summary, head)
-        counted = fit.kept(cut) + fit.counter.message(sent.messages[head])
+        size = fit.counter.message(sent.messages[head])
+        if fit.kept(current) + size > fit.limit:
+            error = f"its summary counts {size} tokens: with the current turn it does not fit"
+            run.report(ContextSummaryFailedEvent(error=error))
+            return self._trimmed(run, model, request, fit), None
+        counted = fit.kept(cut) + size
         run.report(
             ContextCompactedEvent(
                 covered=cut - head,
                 summarized=cut - done,
                 summary=text,
-                input_tokens=counted,
+                input_tokens=min(counted, fit.limit),
                 limit=fit.limit,
             )
         )
         if counted > fit.limit:  # a summary longer than asked for: trim what follows it
             return self._fit_to(run, model, sent, shift=cut - head - 1), cut - head - 1
         return sent, cut - head - 1
+
+    def _trimmed(
+        self, run: RunInfo, model: Model, request: ModelRequest, fit: _Measured
+    ) -> ModelRequest:
+        """``request`` trimmed without a summary (by each model of a chain, for a chain)."""
+        if _is_chain(model):
+            return request
+        return self._trim(run, request, fit)
 
     @staticmethod
     def _with_summary(request: ModelRequest, summary: ContextSummary, head: int) -> ModelRequest:
@@ -544,7 +558,9 @@ class ContextWindow(Hooks):
         wanted: dict[int, list[ContextSummary]] = {}
         for summary in candidates:
             end = head + summary.covers
-            if 0 < summary.covers and end <= current and isinstance(messages[end], UserMessage):
+            if 0 < summary.covers and end <= current < len(messages):
+                if not isinstance(messages[end], UserMessage):  # ends inside a turn
+                    continue
                 wanted.setdefault(summary.covers, []).append(summary)
         if not wanted:
             return None

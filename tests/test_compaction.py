@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
-from support import model_on, tool_history
+from support import FAST_RETRY, model_on, tool_history
 
 from agentkit import (
     Agent,
@@ -330,3 +330,125 @@ async def test_the_summarizers_requests_count_in_the_runs_budget() -> None:
     failed = seen.of(ContextSummaryFailedEvent)
     assert failed and failed[0].error.startswith(UsageLimitExceeded.__name__)
     assert seen.of(ContextTrimmedEvent)
+
+
+@tool
+def fetch_log(name: str) -> str:
+    """Fetch a whole log file.
+
+    Args:
+        name: The log's name.
+    """
+    return "A" * 2_500 + "B" * 2_500
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("policy", ["trim", "compact"])
+async def test_long_tool_results_are_cut_in_the_request_only(policy: Any) -> None:
+    """With tool_result_cap, a 5,000-character result is sent as its first and last 100
+    characters with a note of how much was cut (the request still valid for Mistral),
+    under any policy; a cap for another tool leaves it whole; result.messages keeps it."""
+    replies = [reply_tool_calls(("fetch_log", {"name": "app"})), reply_text("It failed.")] * 2
+    with LocalModelServer(replies, style="mistral") as server:
+        for cap, expected in ((200, 200), ({"other": 100, "fetch_log": 300}, 300)):
+            agent = Agent(
+                _model(server),
+                tools=[fetch_log],
+                settings=ModelSettings(max_tokens=MAX_TOKENS),
+                hooks=[ContextWindow(policy, tool_result_cap=cap)],
+            )
+            result = await agent.run("Why did the app fail?")
+            sent = server.bodies[-1]["messages"][-1]
+            assert sent["role"] == "tool"
+            half = expected // 2
+            note = f"\n[... {5_000 - expected:,} of 5,000 characters cut here ...]\n"
+            assert sent["content"] == "A" * half + note + "B" * half
+            _mistral_count(server.bodies[-1])  # still valid for Mistral
+            assert result.messages[-2].content == "A" * 2_500 + "B" * 2_500
+        uncapped = Agent(
+            _model(server),
+            tools=[fetch_log],
+            settings=ModelSettings(max_tokens=MAX_TOKENS),
+            hooks=[ContextWindow(policy, tool_result_cap={"other": 100})],
+        )
+        server.add(*replies[:2])
+        await uncapped.run("Why did the app fail?")
+        assert len(server.bodies[-1]["messages"][-1]["content"]) == 5_000
+
+
+@pytest.mark.anyio
+async def test_an_agent_can_write_the_summary_and_its_usage_counts() -> None:
+    """An Agent as the summarizer gets the transcript as its prompt, its answer is the
+    summary sent, and its requests and tokens count in the run's usage."""
+    from agentkit.testing import ScriptedModel, text
+
+    writer_model = ScriptedModel([text("The agent's summary.", input_tokens=1_000)])
+    writer = Agent(writer_model, instructions="Summarize faithfully.")
+    side = Server()
+    with LocalModelServer(side, style="mistral") as server:
+        agent = _agent(server, summarizer=writer)
+        result = await agent.run(
+            "Question 60: what do you know about topic 60?", message_history=tool_history(60)
+        )
+    prompt = writer_model.requests[0].messages[-1].content
+    assert isinstance(prompt, str) and "Question 0: what do you know" in prompt
+    assert "Question 60" not in prompt  # the current turn is never summarized
+    assert [_summary_in(body) for body in side.main_bodies] == ["The agent's summary."] * 2
+    assert result.usage.requests == 3 and result.usage.input_tokens >= 1_000
+    assert side.summaries == []
+
+
+def test_bad_settings_are_refused_with_what_to_do() -> None:
+    """A summarizer without the compact policy, a policy or share out of range, or a
+    tool-result cap that is not characters raise ValueError saying what is expected."""
+    with pytest.raises(ValueError, match="policy='compact' only"):
+        ContextWindow(summarizer="mistral:mistral-small-latest")
+    with pytest.raises(ValueError, match="'trim', 'error' or 'compact'"):
+        ContextWindow("summarize")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compact_to"):
+        ContextWindow("compact", compact_to=1.5)
+    with pytest.raises(ValueError, match="tool_result_cap takes characters"):
+        ContextWindow(tool_result_cap={"search": 10})
+    assert "summarizer=None" in repr(ContextWindow("compact"))
+
+
+@pytest.mark.anyio
+async def test_a_fallback_chain_gets_the_summary_then_each_model_its_window() -> None:
+    """Under a FallbackModel, the summary is written for the chain's largest window; when
+    the 6,000-token primary fails, the 4,000-token backup gets the request trimmed to its
+    own window, the summary still first after the system message, valid for Mistral."""
+    from agentkit.models import FallbackModel
+
+    side = Server()
+
+    def answer(request: RecordedRequest) -> Reply:
+        if request.body["model"] == "primary" and not _is_summary_request(request.body):
+            return reply_error(500, "primary is down")
+        return side(request)
+
+    seen = Events()
+    with LocalModelServer(answer, style="mistral") as server:
+        primary = model_on(
+            server,
+            "primary",
+            profile=MISTRAL_SMALL_PROFILE.with_changes(context_window=WINDOW),
+            retry=FAST_RETRY,
+        )
+        backup = model_on(
+            server, "backup", profile=MISTRAL_SMALL_PROFILE.with_changes(context_window=4_000)
+        )
+        agent = Agent(
+            FallbackModel(primary, backup),
+            instructions=INSTRUCTIONS,
+            tools=[lookup],
+            settings=ModelSettings(max_tokens=MAX_TOKENS),
+            hooks=[ContextWindow(policy="compact", summarizer=_model(server, 128_000)), seen],
+        )
+        result = await agent.run(
+            "Question 45: what do you know about topic 45?", message_history=tool_history(45)
+        )
+    assert result.output == "Here is what I found about it."
+    assert len(seen.of(ContextCompactedEvent)) == 1 and len(side.summaries) == 1
+    assert [b["model"] for b in side.main_bodies] == ["backup", "backup"]
+    assert max(side.counted) <= 4_000
+    assert all(_summary_in(b) == side.summaries[-1] for b in side.main_bodies)
