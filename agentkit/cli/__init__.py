@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MODULE:ATTR",
-        help="a tool function, Tool, or list of them (repeatable; file.py:attr works too)",
+        help="a tool function, Tool, MCP server, or list of them (repeatable; file.py:attr "
+        "works too)",
     )
     chat.add_argument("--instructions", help="the system instructions")
     chat.add_argument(
