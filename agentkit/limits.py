@@ -77,9 +77,10 @@ REQUEST_OVERHEAD = 32
 IMAGE_TOKENS = 4_160
 """Tokens one image may take: Pixtral's ceiling (1024 x 1024 px in 16 px patches, with
 row breaks); OpenAI's high-detail images stay below it."""
-DOCUMENT_TOKENS = 32_768
-"""Tokens a document sent by URL or file id is counted as: its size is not known before
-the provider fetches it. An estimate, not a bound; a larger document costs more."""
+DOCUMENT_TOKENS = 8_192
+"""Tokens a document sent by URL or file id is counted as (about ten pages of text): its
+size is not known before the provider fetches it. An estimate, not a bound: a longer
+document costs more, and budgets and context windows cannot see that in advance."""
 _MIN_ANSWER_TOKENS = 16
 """The least ``max_tokens`` worth a last ``on_limit="answer"`` request."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 import mcp_types
 import pytest
 from mcp.server.mcpserver import MCPServer as SDKServer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support import model_on
 
 from agentkit import (
@@ -25,6 +29,7 @@ from agentkit import (
     load_messages,
     tool,
 )
+from agentkit.limits import DOCUMENT_TOKENS, IMAGE_TOKENS, worst_case
 from agentkit.mcp import MCPServer
 from agentkit.messages import AssistantMessage, ContentPart, Message, ToolCall
 from agentkit.models.base import ModelRequest, complete
@@ -39,8 +44,10 @@ from agentkit.models.profiles import (
 from agentkit.sessions import SQLiteSession
 from agentkit.testing import ScriptedModel, tool_calls
 from agentkit.testing.cassettes import load_cassette_data, use_cassette
-from agentkit.testing.replay import check_mistral_conversation
+from agentkit.testing.replay import _from_wire, check_mistral_conversation
 from agentkit.testing.server import LocalModelServer, reply_text, reply_tool_calls
+from agentkit.tokens import count_tokens
+from agentkit.tracing import Tracing
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PDF_URL = "data:application/pdf;base64," + base64.b64encode(PDF).decode()
@@ -493,4 +500,113 @@ async def test_an_exposed_tools_pdf_and_audio_cross_mcp_and_come_back_equal() ->
     assert answer.attachments == (
         AudioPart.from_bytes(WAV),
         DocumentPart(url=PDF_URL, name="3.pdf"),
+    )
+
+
+@pytest.mark.anyio
+async def test_a_tools_document_over_the_limit_is_left_out_and_the_model_told() -> None:
+    """A PDF larger than the model takes in a request is not sent: the tool's answer says
+    so, and the run goes on (sending it would fail every later request)."""
+    profile = MISTRAL_SMALL_PROFILE.with_changes(max_document_bytes=len(PDF) - 1)
+    replies = [reply_tool_calls(("fetch_invoice", {"number": 7})), reply_text("Too big.")]
+    with LocalModelServer(replies, style="mistral") as server:
+        agent = Agent(model_on(server, profile=profile), tools=[fetch_invoice])
+        result = await agent.run("What is the total of invoice 7?")
+    assert result.output == "Too big."
+    answer = result.messages[2]
+    assert isinstance(answer, ToolMessage)
+    assert answer.attachments == ()
+    assert answer.content.endswith(
+        f"[A document of {len(PDF):,} bytes was left out: the model takes at most "
+        f"{len(PDF) - 1:,} bytes of them in a request.]"
+    )
+    assert [m["role"] for m in server.requests[1].body["messages"]] == [
+        "user",
+        "assistant",
+        "tool",
+    ]
+
+
+# --------------------------------------------------------------------------- tracing
+
+
+@pytest.mark.anyio
+async def test_traced_content_shows_documents_and_audio_as_genai_parts() -> None:
+    """With content capture on, a prompt's PDF, file id and audio are GenAI blob, file and
+    blob parts (modality document / audio) in the chat span's input messages."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider, capture_content=True)
+    prompt: list[ContentPart] = [
+        TextPart(text="Both?"),
+        DocumentPart.from_bytes(PDF),
+        DocumentPart.from_file_id("file-1"),
+        AudioPart.from_bytes(WAV),
+    ]
+    profile = MISTRAL_VOXTRAL_PROFILE.with_changes(supports_documents=True)
+    with LocalModelServer([reply_text("Yes.")], style="mistral") as server:
+        agent = Agent(model_on(server, "voxtral-small-latest", profile=profile), hooks=[tracing])
+        await agent.run(prompt)
+    provider.shutdown()
+    (chat,) = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
+    (message,) = json.loads(str((chat.attributes or {})["gen_ai.input.messages"]))
+    assert message["parts"] == [
+        {"type": "text", "content": "Both?"},
+        {
+            "type": "blob",
+            "modality": "document",
+            "mime_type": "application/pdf",
+            "content": base64.b64encode(PDF).decode(),
+        },
+        {"type": "file", "modality": "document", "file_id": "file-1"},
+        {"type": "blob", "modality": "audio", "mime_type": "audio/wav", "content": WAV_B64},
+    ]
+
+
+# --------------------------------------------------------------------------- counting
+
+
+def test_budgets_and_token_counts_see_documents_and_audio() -> None:
+    """A document counts its bytes and a page image (DOCUMENT_TOKENS more by reference),
+    audio its bytes, in both the budget's worst case and count_tokens."""
+    everything = MISTRAL_VOXTRAL_PROFILE.with_changes(supports_documents=True, context_window=None)
+    model = ScriptedModel([], profile=everything)
+    inline = UserMessage(content=(DocumentPart.from_bytes(PDF), AudioPart.from_bytes(WAV)))
+    by_id = UserMessage(content=(DocumentPart.from_file_id("file-1"),))
+    text_only = UserMessage(content=(TextPart(text="x"),))
+    base = worst_case(model, ModelRequest(messages=[text_only])).input_tokens
+    assert worst_case(model, ModelRequest(messages=[by_id])).input_tokens >= (
+        base + IMAGE_TOKENS + DOCUMENT_TOKENS
+    )
+    assert worst_case(model, ModelRequest(messages=[inline])).input_tokens >= (
+        base + IMAGE_TOKENS + len(PDF) + len(WAV)
+    )
+    counted = count_tokens([inline], model="some-local-model")
+    assert counted >= count_tokens([text_only], model="some-local-model") + len(PDF) + len(WAV)
+
+
+def test_recorded_wire_parts_of_either_dialect_read_back_the_same() -> None:
+    """Wire parts of either dialect (OpenAI file / input_audio, Mistral document_url) read
+    back as the same parts, so recorded requests can be checked against Mistral's rules."""
+    openai_wire = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Both?"},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": PDF_URL}},
+                {"type": "file", "file": {"file_id": "file-1"}},
+                {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}},
+            ],
+        }
+    ]
+    everything = MISTRAL_VOXTRAL_PROFILE.with_changes(supports_documents=True)
+    mistral_wire = convert_messages(_from_wire(openai_wire), everything)
+    assert _from_wire(mistral_wire)[0] == UserMessage(
+        content=(
+            TextPart(text="Both?"),
+            DocumentPart(url=PDF_URL, name="a.pdf"),
+            DocumentPart(file_id="file-1"),
+            AudioPart(data=WAV_B64, format="wav"),
+        )
     )

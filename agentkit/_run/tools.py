@@ -33,7 +33,16 @@ from agentkit.approval._resume import Waiting, changed, waiting_on
 from agentkit.approval._types import ApprovalRequest, Denied, canonical_arguments
 from agentkit.events import AgentEvent
 from agentkit.hooks import ToolInvocation, ToolResult
-from agentkit.messages import AssistantMessage, Message, PausedRun, ToolCall, ToolMessage
+from agentkit.messages import (
+    AssistantMessage,
+    Attachment,
+    DocumentPart,
+    Message,
+    PausedRun,
+    ToolCall,
+    ToolMessage,
+)
+from agentkit.models.base import ModelProfile
 from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
 from agentkit.tools import ResumedRun, ToolArgumentsError, tool_result_content
 
@@ -345,13 +354,14 @@ async def _answer(
             if result.paused is not None:  # an agent used as a tool paused for approvals
                 outcome.wait(index, waiting_on(result.paused))
                 continue
+            content, attachments = _fitting(result, run.model.profile)
             outcome.answers.append(
                 ToolMessage(
                     tool_call_id=call.id,
                     name=call.name,
-                    content=_sendable(result.content),
+                    content=_sendable(content),
                     images=result.images,
-                    attachments=result.attachments,
+                    attachments=attachments,
                     is_error=result.is_error,
                 )
             )
@@ -478,6 +488,27 @@ def _describe(error: BaseException) -> str:
     except Exception:
         detail = "(its message could not be printed)"
     return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+def _fitting(result: ToolResult, profile: ModelProfile) -> tuple[str, tuple[Attachment, ...]]:
+    """The result's text and attachments, leaving out (and saying so in the text) any
+    document or audio clip larger than the model takes in a whole request: the model is
+    told and can try another way, where sending it would fail every later request."""
+    kept: list[Attachment] = []
+    notes: list[str] = []
+    for part in result.attachments:
+        kind = "document" if isinstance(part, DocumentPart) else "audio clip"
+        limit = profile.max_document_bytes if kind == "document" else profile.max_audio_bytes
+        if limit is not None and part.size > limit:
+            notes.append(
+                f"[A {kind} of {part.size:,} bytes was left out: the model takes at most "
+                f"{limit:,} bytes of them in a request.]"
+            )
+        else:
+            kept.append(part)
+    if not notes:
+        return result.content, result.attachments
+    return "\n".join([result.content, *notes]), tuple(kept)
 
 
 def _sendable(text: str) -> str:
