@@ -75,8 +75,7 @@ class ImagePart(BaseModel):
                 "could not tell the image type from its bytes (expected PNG, JPEG, GIF or WebP); "
                 "pass media_type='image/...' explicitly"
             )
-        encoded = base64.b64encode(data).decode("ascii")
-        return cls(url=f"data:{media_type};base64,{encoded}")
+        return cls(url=_data_url(data, media_type))
 
     @classmethod
     def from_path(cls, path: str | Path) -> ImagePart:
@@ -87,6 +86,10 @@ class ImagePart(BaseModel):
         if media_type is None or not media_type.startswith("image/"):
             raise ValueError(f"{p} does not look like an image (PNG, JPEG, GIF or WebP)")
         return cls.from_bytes(data, media_type)
+
+
+def _data_url(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _sniff_image_type(data: bytes) -> str | None:
@@ -165,8 +168,7 @@ class DocumentPart(BaseModel):
                 "could not tell the document type from its bytes (only PDF is recognised); "
                 "pass media_type='application/...' explicitly"
             )
-        encoded = base64.b64encode(data).decode("ascii")
-        return cls(url=f"data:{media_type};base64,{encoded}", name=name)
+        return cls(url=_data_url(data, media_type), name=name)
 
     @classmethod
     def from_path(cls, path: str | Path) -> DocumentPart:
