@@ -2,8 +2,10 @@
 
 ``Usage`` is summed over every request of a run, retries included. ``cost_usd``
 is ``None`` when any request's price is unknown: agentkit never reports a
-made-up zero. ``UsageLimits`` are budgets a run never overshoots (see
-``agentkit.limits`` for how each request's worst case is checked before it is sent).
+made-up zero. ``format_usage`` writes a usage as one line for people: the ``agentkit``
+command and the ``agentkit serve`` page both show it. ``UsageLimits`` are budgets a run
+never overshoots (see ``agentkit.limits`` for how each request's worst case is checked
+before it is sent).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ModelPrice", "Usage", "UsageLimits"]
+__all__ = ["ModelPrice", "Usage", "UsageLimits", "format_usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +127,30 @@ class UsageLimits:
             raise ValueError(
                 f"UsageLimits.on_limit must be 'raise' or 'answer', got {self.on_limit!r}"
             )
+
+
+def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = False) -> str:
+    """One line for people: requests, tokens, cost (``$0`` when ``local``, the model runs on
+    this machine; ``unknown`` without a price), and ``seconds`` when given. The ``agentkit``
+    command prints it after each turn and ``agentkit serve``'s page shows it as it is."""
+    requests = f"{usage.requests} request{'s' if usage.requests != 1 else ''}"
+    tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
+    if usage.cached_tokens:
+        tokens += f" ({usage.cached_tokens:,} cached)"
+    if usage.reasoning_tokens:
+        tokens += f" ({usage.reasoning_tokens:,} of them reasoning)"
+    if usage.unreported and usage.unreported >= usage.requests:
+        tokens = "tokens unknown (the server reported none)"
+    elif usage.unreported:
+        plural = "s" if usage.unreported != 1 else ""
+        tokens += f" (+ unknown for {usage.unreported} request{plural} the server did not count)"
+    if local:
+        cost = "$0 (local model)"
+    elif usage.cost_usd is None:
+        cost = "cost unknown (no price for this model)"
+    else:
+        cost = f"${usage.cost_usd:.6f}"
+    parts = [requests, tokens, cost]
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    return " · ".join(parts)

@@ -36,7 +36,7 @@ from agentkit.events import (
     ToolCallStartedEvent,
 )
 from agentkit.output import OUTPUT_TOOL_NAME
-from agentkit.usage import Usage
+from agentkit.usage import format_usage
 
 __all__ = [
     "PROGRESS_AFTER",
@@ -73,31 +73,6 @@ def _guardrail_line(event: GuardrailEvent) -> str:
 def to_jsonable(value: Any) -> Any:
     """``value`` as JSON-ready data (pydantic models, dataclasses, and plain values)."""
     return pydantic_core.to_jsonable_python(value, fallback=repr)
-
-
-def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = False) -> str:
-    """One line: requests, tokens, cost (``$0`` when local, ``unknown`` without a price)."""
-    requests = f"{usage.requests} request{'s' if usage.requests != 1 else ''}"
-    tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
-    if usage.cached_tokens:
-        tokens += f" ({usage.cached_tokens:,} cached)"
-    if usage.reasoning_tokens:
-        tokens += f" ({usage.reasoning_tokens:,} of them reasoning)"
-    if usage.unreported and usage.unreported >= usage.requests:
-        tokens = "tokens unknown (the server reported none)"
-    elif usage.unreported:
-        plural = "s" if usage.unreported != 1 else ""
-        tokens += f" (+ unknown for {usage.unreported} request{plural} the server did not count)"
-    if local:
-        cost = "$0 (local model)"
-    elif usage.cost_usd is None:
-        cost = "cost unknown (no price for this model)"
-    else:
-        cost = f"${usage.cost_usd:.6f}"
-    parts = [requests, tokens, cost]
-    if seconds is not None:
-        parts.append(f"{seconds:.1f} s")
-    return " · ".join(parts)
 
 
 _LOCAL_HINT = "To run offline on the embedded model instead, add --model local."
