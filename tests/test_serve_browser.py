@@ -7,17 +7,23 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
+from pydantic import BaseModel
 from support import model_on, weather_tool
+from test_serve_api import GatedModel
 
 from agentkit import Agent, tool
+from agentkit.models.base import ModelRequest, ModelStreamEvent
 from agentkit.serve import BackgroundServer
 from agentkit.testing import ScriptedModel
-from agentkit.testing.scripted import text, tool_calls
+from agentkit.testing.scripted import output_call, text, tool_calls
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -152,9 +158,9 @@ def test_the_page_streams_tool_calls_and_asks_for_approval(browser: Any) -> None
         assert len(tools) == 2 and len({t.get_attribute("data-tool-call-id") for t in tools}) == 2
         assert "Booked 2 nights in Lyon." in tools[-1].text
         usage = browser.find_elements(By.CSS_SELECTOR, ".usage")
-        # Per turn: the paused turn (two requests, one tool run), then the approved one.
-        assert "2 requests · 50 in / 13 out tokens · 1 tool call" in usage[0].text
-        assert "1 request · 90 in / 20 out tokens · 1 tool call" in usage[1].text
+        # Per turn, in the CLI's words: the paused turn (two requests), then the approved one.
+        assert usage[0].text.startswith("2 requests · 50 in + 13 out tokens · cost unknown")
+        assert usage[1].text.startswith("1 request · 90 in + 20 out tokens · cost unknown")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "serve-chat.png"))
         # The conversation is kept per tab: a reload draws it again.
@@ -199,13 +205,12 @@ def test_thinking_is_folded_apart_from_the_answer(browser: Any) -> None:
             order = browser.execute_script(
                 "return [...document.getElementById('log').children].map(e => e.className)"
             )
-            drawn = ["msg", "thinking", "tool", "thinking", "msg"] + ([] if reloaded else ["usage"])
+            drawn = ["msg", "thinking", "tool", "thinking", "msg", "usage"]
             assert [c.split()[0] for c in order] == drawn
             final = browser.find_element(By.CSS_SELECTOR, ".msg.assistant.final")
             assert final.text == "Rain in Lyon."
-            if not reloaded:
-                usage = browser.find_element(By.CSS_SELECTOR, ".usage").text
-                assert "20 in / 10 out tokens (3 reasoning) · 1 tool call" in usage
+            usage = browser.find_element(By.CSS_SELECTOR, ".usage").text
+            assert "20 in + 10 out tokens (3 of them reasoning) · cost unknown" in usage
             blocks[1].find_element(By.TAG_NAME, "summary").click()
             assert blocks[1].get_attribute("open") is not None
             assert bodies[1].text == "The tool says rain."
@@ -221,7 +226,6 @@ def test_thinking_is_folded_apart_from_the_answer(browser: Any) -> None:
 def test_text_streams_into_the_page_before_the_run_ends(browser: Any) -> None:
     """The first half of an answer is on the page while the model still holds the rest."""
     from selenium.webdriver.common.by import By
-    from test_serve_api import GatedModel
 
     model = GatedModel()
     agent: Agent[Any, str] = Agent(model, name="gated")
@@ -240,6 +244,138 @@ def test_text_streams_into_the_page_before_the_run_ends(browser: Any) -> None:
         assert browser.find_element(By.CSS_SELECTOR, ".msg.assistant.final").text == (
             "first half, second half"
         )
+
+
+class HeldModel(GatedModel):
+    """Holds its first event until the test lets it start (the embedded model takes seconds
+    to its first event), then streams like ``GatedModel``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.may_start = threading.Event()
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+        """Nothing until ``may_start``, then the gated halves."""
+        await anyio.to_thread.run_sync(self.may_start.wait, abandon_on_cancel=True)
+        async for event in super().stream(request):
+            yield event
+
+
+def test_the_page_shows_it_waits_from_the_moment_it_sends(browser: Any) -> None:
+    """In Chromium: the waiting indicator is on the page in the same moment the prompt is
+    sent, stays while the model says nothing, and is gone once its text arrives."""
+    from selenium.webdriver.common.by import By
+
+    model = HeldModel()
+    agent: Agent[Any, str] = Agent(model, name="held")
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        browser.find_element(By.ID, "prompt").send_keys("go")
+        shown = browser.execute_script(
+            "document.getElementById('form').requestSubmit();"
+            "const w = document.querySelector('#log .waiting');"
+            "return w && w.textContent"
+        )
+        assert shown == "waiting for the model"  # before the request has even left
+        waiting = browser.find_element(By.CSS_SELECTOR, "#log .waiting")
+        assert waiting.is_displayed()
+        spinner = waiting.find_element(By.CSS_SELECTOR, ".spinner")
+        assert spinner.value_of_css_property("animation-name") == "spin"
+        assert not _idle(browser)
+        model.may_start.set()
+        _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant.streaming"),
+            "the first text",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#log .waiting") == []
+        assert not _idle(browser)  # the model still holds the second half
+        model.seen_first.set()
+        _wait(browser, _idle, "the run to finish")
+        assert browser.find_elements(By.CSS_SELECTOR, "#log .waiting") == []
+
+
+class TripAdvice(BaseModel):
+    """Advice for a trip."""
+
+    city: str
+    advice: str
+    days: list[str]
+
+
+_DRAWN = """return [...document.getElementById('log').children].map(e => [
+  e.className, e.textContent, e.tagName === 'DETAILS' ? e.open : null,
+  [...e.querySelectorAll('details')].map(d => d.open)])"""
+"""The log as drawn: each element's classes, text and folds (open or not)."""
+
+
+def test_a_failed_turn_looks_the_same_after_a_reload(browser: Any) -> None:
+    """In Chromium: a structured answer is drawn as fields; a turn that then fails (the
+    model's JSON cut off, three times) shows a plain error with the detail folded and is not
+    stored; after a reload the page shows exactly what it showed live, the failed turn at
+    its place between the others, and never the model's cut-off JSON."""
+    from selenium.webdriver.common.by import By
+
+    truncated = '{ "advice": "Pack a light jacket, just in case.'
+    lyon = {"city": "Lyon", "advice": "Take an umbrella.", "days": ["Mon", "Tue"]}
+    oslo = {"city": "Oslo", "advice": "Pack a light jacket, just in case.", "days": ["Wed"]}
+    model = ScriptedModel(
+        [
+            output_call(truncated),  # refused, then fixed: only the fixed answer shows
+            output_call(lyon),
+            tool_calls(("get_weather", {"city": "Tokyo"})),
+            *[output_call(truncated)] * 3,
+            output_call(oslo),
+        ]
+    )
+    agent: Agent[Any, TripAdvice] = Agent(
+        model, tools=[get_weather], output_type=TripAdvice, retries=2, name="travel-desk"
+    )
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        for question in ("Lyon tomorrow?", "And Tokyo?", "Oslo then?"):
+            _ask(browser, question)
+            _wait(browser, _idle, f"the turn {question!r} to end")
+        live = browser.execute_script(_DRAWN)
+        boxes = browser.find_elements(By.CSS_SELECTOR, ".output")
+        assert [
+            b.find_element(By.CSS_SELECTOR, ".title").get_attribute("textContent") for b in boxes
+        ] == ["TripAdvice · validated"] * 2
+        fields = [
+            e.get_attribute("textContent")
+            for e in boxes[0].find_elements(By.CSS_SELECTOR, "dt, dd")
+        ]
+        assert fields == ["city", "Lyon", "advice", "Take an umbrella.", "days", '["Mon","Tue"]']
+        error = browser.find_element(By.CSS_SELECTOR, ".error")
+        what = error.find_element(By.CSS_SELECTOR, ".what").get_attribute("textContent")
+        assert what and "RetriesExhaustedError" not in what and truncated not in what
+        assert "Nothing of this turn was kept" in error.get_attribute("textContent")
+        fold = error.find_element(By.CSS_SELECTOR, "details")
+        assert fold.get_attribute("open") is None
+        assert "RetriesExhaustedError" in fold.get_attribute("textContent")
+        failed_prompt = browser.find_element(By.CSS_SELECTOR, ".msg.user.failed")
+        assert failed_prompt.get_attribute("textContent") == "And Tokyo?"
+        assert [c[0].split()[0] for c in live] == [
+            "msg", "output", "usage",  # Lyon
+            "msg", "tool", "error",  # Tokyo: the tool ran, then the answer failed
+            "msg", "output", "usage",  # Oslo
+        ]  # fmt: skip
+        conversation = browser.execute_script(
+            "return sessionStorage.getItem('agentkit-conversation')"
+        )
+        stored = httpx2.get(f"{served.url}/api/conversations/{conversation}").json()["items"]
+        assert "And Tokyo?" not in [i.get("text") for i in stored]
+        browser.refresh()
+        _wait(
+            browser,
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, ".output")) == 2,
+            "the conversation after a reload",
+        )
+        assert browser.execute_script(_DRAWN) == live
+        assert truncated not in browser.find_element(By.ID, "log").get_attribute("textContent")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "serve-failed-turn.png"))
+    assert model.remaining == 0
 
 
 def test_model_output_and_tool_results_are_text_never_html(browser: Any) -> None:

@@ -90,6 +90,7 @@ def serve_agent(
                 allow_origins=args.allow_origin,
                 allow_hosts=args.allow_host,
                 sessions=sessions,
+                local_model=choice.local,
             )
         renderer.info("stopped")
     return EXIT_OK

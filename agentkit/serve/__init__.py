@@ -59,6 +59,7 @@ def create_app(
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
+    local_model: bool = False,
 ) -> ASGIApp:
     """The ASGI app serving ``agent``: the chat page, its event stream and the OpenAI API.
 
@@ -69,6 +70,8 @@ def create_app(
     addressed to loopback names and ``allow_hosts`` only. ``sessions`` keeps the
     conversations: in memory by default, or a SQLite path, a ``postgresql://`` URL, or a
     function from a conversation id to a ``Session`` (see ``agentkit.serve._store``).
+    ``local_model`` says the model runs on this machine (the embedded model): the page's
+    usage line then says its cost is $0, as the ``agentkit`` command does.
     """
     try:
         from agentkit.serve._app import DEFAULT_MAX_BODY_BYTES
@@ -89,6 +92,7 @@ def create_app(
         allow_origins=allow_origins,
         allow_hosts=allow_hosts,
         sessions=sessions,
+        local_model=local_model,
     )
 
 
@@ -140,6 +144,7 @@ def serve(
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
+    local_model: bool = False,
 ) -> None:
     """Serve ``agent`` with uvicorn until interrupted (what ``agentkit serve`` runs)."""
     token = check_bind(host, token)
@@ -150,6 +155,7 @@ def serve(
         allow_origins=allow_origins,
         allow_hosts=allow_hosts,
         sessions=sessions,
+        local_model=local_model,
     )
     server = _uvicorn_server(app)
     server.config.host, server.config.port = host, port
@@ -177,6 +183,7 @@ class BackgroundServer:
         allow_origins: Sequence[str] = (),
         allow_hosts: Sequence[str] = (),
         sessions: SessionsOption = None,
+        local_model: bool = False,
     ) -> None:
         self.token = check_bind(host, token)
         self.host = host
@@ -188,6 +195,7 @@ class BackgroundServer:
             allow_origins=allow_origins,
             allow_hosts=allow_hosts,
             sessions=sessions,
+            local_model=local_model,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None

@@ -18,9 +18,11 @@ client that disconnects while its run goes on cancels the run.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -44,21 +46,17 @@ from agentkit._errors import (
 )
 from agentkit.approval import Decision, Denied, pending_approvals
 from agentkit.events import (
-    ApprovalRequiredEvent,
-    FinalResultEvent,
-    GuardrailEvent,
-    ModelResponseEvent,
     RunResult,
     TextDeltaEvent,
-    ThinkingDeltaEvent,
-    ToolCallFinishedEvent,
 )
-from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessage
+from agentkit.messages import Message, UserMessage
 from agentkit.models.base import Model
-from agentkit.output import OUTPUT_TOOL_NAME
+from agentkit.output import OutputSchema
 from agentkit.serve import _openai as oai
 from agentkit.serve._guard import BrowserGuard
+from agentkit.serve._page import page_error, page_events, request_json, structured, transcript
 from agentkit.serve._store import Conversations, SessionsOption
+from agentkit.usage import format_usage
 
 if TYPE_CHECKING:
     from agentkit._run.history import Session
@@ -83,6 +81,7 @@ def create_app(
     allow_origins: Sequence[str] = (),
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
+    local_model: bool = False,
 ) -> ASGIApp:
     """The ASGI app serving ``agent`` (see the module docstring for its routes).
 
@@ -91,10 +90,12 @@ def create_app(
     memory by default, a SQLite path, a ``postgresql://`` URL or a session factory).
     Without a token, only requests addressed to a loopback name (or
     one of ``allow_hosts``) are answered; pages on ``allow_origins`` may call it (CORS).
+    ``local_model`` says the model runs on this machine: the page shows its cost as $0.
     The app holds the agent's connections open while it is served (its lifespan), and
     closes them at shutdown.
     """
     served = _Served(agent, model, max_body_bytes, Conversations(sessions))
+    served.local_model = local_model
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -165,6 +166,12 @@ class _Served:
         self.limit = limit
         self.conversations = conversations
         self.busy = conversations.busy
+        self.local_model = False
+        """The model runs on this machine (the page's usage line says $0)."""
+        self.output: OutputSchema[Any] | None = (
+            None if agent.output_type is str else OutputSchema(agent.output_type)
+        )
+        """Validates a structured answer found in a stored conversation (to draw it)."""
 
     # -- the page -------------------------------------------------------------------------
 
@@ -186,7 +193,10 @@ class _Served:
     async def conversation(self, request: Request) -> Response:
         messages = await self.conversations.messages(request.path_params["cid"])
         pending = _pending(messages, self.agent)
-        return JSONResponse({"items": _transcript(messages), "pending": pending})
+        return JSONResponse({"items": transcript(messages, self.output), "pending": pending})
+
+    async def _items(self, cid: str) -> list[dict[str, Any]]:
+        return transcript(await self.conversations.messages(cid), self.output)
 
     async def chat(self, request: Request) -> Response:
         try:
@@ -222,29 +232,34 @@ class _Served:
         yield {"type": "run_started"}
         result: RunResult[Any] | None = None
         session = self.conversations.session(cid)
+        started = time.monotonic()
         try:
             async with self.agent.run_stream(
                 prompt, session=session, model=self.model, approvals=approvals
             ) as stream:
                 async for event in stream:
-                    for data in _page_events(event, self.agent.output_type is str):
+                    for data in page_events(event, self.agent.output_type is str):
                         yield data
                 result = stream.result
-        except AgentkitError as exc:  # the session stored nothing: a reload shows the same
-            yield {"type": "run_error", "error": type(exc).__name__, "message": str(exc)}
-            return
-        except Exception as exc:  # a bug, not the client's: the page still hears of it
-            yield {
-                "type": "run_error",
-                "error": "InternalError",
-                "message": _internal_error(exc)["error"]["message"],
-            }
+        except Exception as exc:  # the session stored nothing of the turn
+            error = page_error(exc)
+            # Where the failed turn sits in the stored conversation: the page keeps the turn
+            # in the tab and draws it there again after a reload.
+            with contextlib.suppress(Exception):  # a store that failed now: the page appends
+                error["kept"] = len(await self._items(cid))
+            yield error
             return
         usage = result.usage
-        yield {
+        finished: dict[str, Any] = {
             "type": "run_finished",
             "paused": result.is_paused,
             "output": None if result.is_paused else oai.output_text(result.output),
+            "structured": None
+            if result.is_paused or self.output is None
+            else structured(result.output),
+            "usage_text": format_usage(
+                usage, seconds=time.monotonic() - started, local=self.local_model
+            ),
             "usage": {
                 "requests": usage.requests,
                 "input_tokens": usage.input_tokens,
@@ -255,6 +270,9 @@ class _Served:
                 "cost_usd": usage.cost_usd,
             },
         }
+        with contextlib.suppress(Exception):  # where the page's usage line goes on a reload
+            finished["kept"] = len(await self._items(cid))
+        yield finished
 
     # -- the OpenAI API -------------------------------------------------------------------
 
@@ -399,94 +417,9 @@ class _Served:
         yield oai.DONE
 
 
-# -- the page's event stream ----------------------------------------------------------------
-
-
-def _page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
-    """The page's events for one run event (most run events show nothing)."""
-    if isinstance(event, TextDeltaEvent) and text_output and event.text:
-        return [{"type": "text", "delta": event.text}]
-    if isinstance(event, ThinkingDeltaEvent) and event.text:
-        return [{"type": "thinking", "delta": event.text}]
-    if isinstance(event, ModelResponseEvent):
-        return [
-            {"type": "tool_call_started", "id": c.id, "name": c.name, "arguments": c.arguments}
-            for c in event.response.message.tool_calls
-            if c.name != OUTPUT_TOOL_NAME
-        ]
-    if isinstance(event, ToolCallFinishedEvent) and event.name != OUTPUT_TOOL_NAME:
-        return [
-            {
-                "type": "tool_call_finished",
-                "id": event.tool_call_id,
-                "name": event.name,
-                "arguments": event.arguments,
-                "result": event.content,
-                "is_error": event.is_error,
-            }
-        ]
-    if isinstance(event, GuardrailEvent) and event.action != "passed":
-        return [
-            {
-                "type": "guardrail",
-                "guardrail": event.guardrail,
-                "kind": event.kind,
-                "action": event.action,
-                "reason": event.reason,
-                "tool_name": event.tool_name,
-                "tool_call_id": event.tool_call_id,
-            }
-        ]
-    if isinstance(event, ApprovalRequiredEvent):
-        return [{"type": "approval_required", "requests": [_request(r) for r in event.requests]}]
-    if isinstance(event, FinalResultEvent):
-        return []
-    return []
-
-
-def _request(r: Any) -> dict[str, Any]:
-    """A waiting call as the page shows it; ``id`` is the key its decision is sent with
-    (``"p1/c1"`` for a call of an agent used as a tool, named in ``agent``)."""
-    return {"id": r.key, "name": r.tool_name, "arguments": r.arguments, "agent": r.agent}
-
-
-def _transcript(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """A conversation as the page draws it: user and assistant text, the model's thinking
-    (folded), tool calls and results."""
-    items: list[dict[str, Any]] = []
-    calls: dict[str, tuple[str, str]] = {}
-    for message in messages:
-        if isinstance(message, UserMessage):
-            content = message.content
-            if not isinstance(content, str):
-                content = " ".join(getattr(p, "text", "[image]") for p in content)
-            items.append({"type": "user", "text": content})
-        elif isinstance(message, AssistantMessage):
-            items.extend({"type": "thinking", "text": part.text} for part in message.thinking)
-            for call in message.tool_calls:
-                calls[call.id] = (call.name, call.arguments)
-                if call.name == OUTPUT_TOOL_NAME:
-                    items.append({"type": "assistant", "text": call.arguments})
-            if message.content:
-                items.append({"type": "assistant", "text": message.content})
-        elif isinstance(message, ToolMessage) and message.name != OUTPUT_TOOL_NAME:
-            name, arguments = calls.get(message.tool_call_id, (message.name, ""))
-            items.append(
-                {
-                    "type": "tool",
-                    "id": message.tool_call_id,
-                    "name": name,
-                    "arguments": arguments,
-                    "result": message.content,
-                    "is_error": message.is_error,
-                }
-            )
-    return items
-
-
 def _pending(messages: Sequence[Message], agent: Agent[Any, Any]) -> list[dict[str, Any]]:
     """The tool calls of a paused conversation that still wait for a decision."""
-    return [_request(r) for r in pending_approvals(messages, agent.tools)]
+    return [request_json(r) for r in pending_approvals(messages, agent.tools)]
 
 
 def _chat_request(body: Any) -> tuple[str, str | None, dict[str, Decision] | None]:

@@ -1,0 +1,186 @@
+"""What the chat page of ``agentkit serve`` is sent: its events, and a stored conversation.
+
+The page draws a turn live from ``page_events`` and redraws a stored conversation from
+``transcript``; both say the same things in the same shapes, so a reload shows what the
+live turn showed:
+
+* text as it streams (plain-text agents), the model's thinking (folded), tool calls
+  and their results, guardrails, calls waiting for approval;
+* a structured output as fields (``structured``): only the answer that was accepted,
+  never an attempt the model was sent back to fix;
+* a turn that failed (``page_error``): one sentence for the user, the developer detail
+  apart (the page folds it), and nothing of the turn stored (the page keeps the failed
+  turn in the tab and draws it again at its place, ``kept``, after a reload).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic_core
+
+from agentkit._errors import AgentkitError, ConfigurationError
+from agentkit.events import (
+    ApprovalRequiredEvent,
+    GuardrailEvent,
+    ModelResponseEvent,
+    RetryEvent,
+    TextDeltaEvent,
+    ThinkingDeltaEvent,
+    ToolCallFinishedEvent,
+)
+from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessage
+from agentkit.output import OUTPUT_TOOL_NAME, OutputSchema, OutputValidationError
+
+__all__ = ["page_error", "page_events", "request_json", "structured", "transcript"]
+
+_NO_KEY_HINT = (
+    "Whoever runs this server: set the key and restart it, or restart it with --model local "
+    "to use the embedded model (offline, no key)."
+)
+
+
+def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
+    """The page's events for one run event (most run events show nothing)."""
+    if isinstance(event, TextDeltaEvent) and text_output and event.text:
+        return [{"type": "text", "delta": event.text}]
+    if isinstance(event, ThinkingDeltaEvent) and event.text:
+        return [{"type": "thinking", "delta": event.text}]
+    if isinstance(event, RetryEvent):  # the page says it waits again; the reason is the model's
+        return [{"type": "retry", "retries_left": event.retries_left}]
+    if isinstance(event, ModelResponseEvent):
+        return [
+            {"type": "tool_call_started", "id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in event.response.message.tool_calls
+            if c.name != OUTPUT_TOOL_NAME
+        ]
+    if isinstance(event, ToolCallFinishedEvent) and event.name != OUTPUT_TOOL_NAME:
+        return [
+            {
+                "type": "tool_call_finished",
+                "id": event.tool_call_id,
+                "name": event.name,
+                "arguments": event.arguments,
+                "result": event.content,
+                "is_error": event.is_error,
+            }
+        ]
+    if isinstance(event, GuardrailEvent) and event.action != "passed":
+        return [
+            {
+                "type": "guardrail",
+                "guardrail": event.guardrail,
+                "kind": event.kind,
+                "action": event.action,
+                "reason": event.reason,
+                "tool_name": event.tool_name,
+                "tool_call_id": event.tool_call_id,
+            }
+        ]
+    if isinstance(event, ApprovalRequiredEvent):
+        return [
+            {"type": "approval_required", "requests": [request_json(r) for r in event.requests]}
+        ]
+    return []
+
+
+def request_json(r: Any) -> dict[str, Any]:
+    """A waiting call as the page shows it; ``id`` is the key its decision is sent with
+    (``"p1/c1"`` for a call of an agent used as a tool, named in ``agent``)."""
+    return {"id": r.key, "name": r.tool_name, "arguments": r.arguments, "agent": r.agent}
+
+
+def structured(output: Any) -> dict[str, Any]:
+    """A structured output as the page draws it: its type's name and its data (an object's
+    fields become rows)."""
+    return {"type": type(output).__name__, "data": pydantic_core.to_jsonable_python(output)}
+
+
+def page_error(exc: Exception) -> dict[str, Any]:
+    """A failed turn as the page shows it: ``message`` in the user's terms (what happened,
+    what to do), ``detail`` for a developer (the page folds it), ``error`` the type."""
+    if not isinstance(exc, AgentkitError):  # a bug: said plainly, the traceback in the log
+        logging.getLogger("agentkit.serve").exception("the run failed unexpectedly")
+        return {
+            "type": "run_error",
+            "error": "InternalError",
+            "message": (
+                "The server failed unexpectedly; this is a bug, not something a different "
+                "question can fix. Its log has the details."
+            ),
+            "detail": f"{type(exc).__name__} (the traceback is in the server's log)",
+        }
+    message, detail = _explain(exc)
+    if isinstance(exc, ConfigurationError) and "No API key" in message:
+        message = f"The server cannot reach its model: {message} {_NO_KEY_HINT}"
+    return {
+        "type": "run_error",
+        "error": type(exc).__name__,
+        "message": message,
+        "detail": detail,
+    }
+
+
+def _explain(exc: AgentkitError) -> tuple[str, str]:
+    """(what the user reads, what a developer reads) for ``exc``."""
+    detail = f"{type(exc).__name__}: {str(exc).strip()}"
+    return " ".join(str(exc).split()), detail
+
+
+def transcript(
+    messages: Sequence[Message], output: OutputSchema[Any] | None
+) -> list[dict[str, Any]]:
+    """A stored conversation as the page draws it, in the live turn's shapes: user and
+    assistant text, the model's thinking (folded), tool calls and results, and each
+    accepted structured output (``output`` validates it; ``None`` for a text agent)."""
+    refused = {m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.is_error}
+    items: list[dict[str, Any]] = []
+    calls: dict[str, tuple[str, str]] = {}
+    sent_back = False  # the last answer was sent back to the model: next comes its feedback
+    for message in messages:
+        if isinstance(message, UserMessage):
+            if sent_back:  # the loop's feedback on a refused answer: never shown live
+                sent_back = False
+                continue
+            content = message.content
+            if not isinstance(content, str):
+                content = " ".join(getattr(p, "text", "[image]") for p in content)
+            items.append({"type": "user", "text": content})
+        elif isinstance(message, AssistantMessage):
+            items.extend({"type": "thinking", "text": part.text} for part in message.thinking)
+            for call in message.tool_calls:
+                calls[call.id] = (call.name, call.arguments)
+                if call.name == OUTPUT_TOOL_NAME and output is not None:
+                    if call.id not in refused:
+                        items.extend(_output_item(output, call.arguments, tool=True))
+            if message.content and output is None:
+                items.append({"type": "assistant", "text": message.content})
+            elif message.content and not message.tool_calls and output is not None:
+                shown = _output_item(output, message.content, tool=False)
+                items.extend(shown)
+                sent_back = not shown
+        elif isinstance(message, ToolMessage) and message.name != OUTPUT_TOOL_NAME:
+            name, arguments = calls.get(message.tool_call_id, (message.name, ""))
+            items.append(
+                {
+                    "type": "tool",
+                    "id": message.tool_call_id,
+                    "name": name,
+                    "arguments": arguments,
+                    "result": message.content,
+                    "is_error": message.is_error,
+                }
+            )
+    return items
+
+
+def _output_item(output: OutputSchema[Any], data: str, *, tool: bool) -> list[dict[str, Any]]:
+    """The structured output in ``data`` as one page item, or none when it does not
+    validate (an attempt the model was sent back to fix)."""
+    try:
+        value = output.validate_arguments(data) if tool else output.validate_text(data)
+    except OutputValidationError:
+        return []
+    return [{"type": "output", "structured": structured(value)}]
