@@ -610,3 +610,14 @@ def test_recorded_wire_parts_of_either_dialect_read_back_the_same() -> None:
             AudioPart(data=WAV_B64, format="wav"),
         )
     )
+
+
+def test_chat_history_names_documents_and_audio() -> None:
+    """``agentkit chat``'s /history shows a prompt's text with each part's kind in brackets."""
+    from agentkit.cli._chat import _one_line
+
+    prompt = UserMessage(
+        content=(TextPart(text="Both?"), DocumentPart.from_bytes(PDF), AudioPart.from_bytes(WAV))
+    )
+    assert _one_line(prompt) == "Both? [document] [audio]"
+    assert _one_line(AssistantMessage(content=None)) == ""

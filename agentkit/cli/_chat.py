@@ -122,8 +122,11 @@ def _one_line(message: Message) -> str:
     if isinstance(message, AssistantMessage) and message.tool_calls:
         calls = ", ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
         return f"{message.content or ''} [calls {calls}]".strip()
-    content = getattr(message, "content", "")
-    line = content if isinstance(content, str) else "[text and images]"
+    content = getattr(message, "content", None) or ""
+    if isinstance(content, str):
+        line = content
+    else:  # text, and each image, document or audio clip as [image], [document], [audio]
+        line = " ".join(getattr(p, "text", f"[{p.type}]") for p in content)
     return line if len(line) <= 200 else line[:199] + "…"
 
 

@@ -146,7 +146,7 @@ def transcript(
                 continue
             content = message.content
             if not isinstance(content, str):
-                content = " ".join(getattr(p, "text", "[image]") for p in content)
+                content = " ".join(getattr(p, "text", f"[{p.type}]") for p in content)
             items.append({"type": "user", "text": content})
         elif isinstance(message, AssistantMessage):
             items.extend({"type": "thinking", "text": part.text} for part in message.thinking)
