@@ -621,3 +621,13 @@ def test_chat_history_names_documents_and_audio() -> None:
     )
     assert _one_line(prompt) == "Both? [document] [audio]"
     assert _one_line(AssistantMessage(content=None)) == ""
+
+
+def test_audio_in_a_format_the_server_refuses_fails_before_sending() -> None:
+    """OpenAI takes wav and mp3 only: a FLAC clip is refused, naming the formats it takes."""
+    flac = UserMessage(content=(AudioPart.from_bytes(b"fLaC" + b"\x00" * 8),))
+    with pytest.raises(UnsupportedContentError, match=r"'flac' audio.*takes only mp3, wav"):
+        convert_messages([flac], profile_for("gpt-4o-audio-preview"))
+    assert convert_messages([flac], MISTRAL_VOXTRAL_PROFILE)[0]["content"][0]["type"] == (
+        "input_audio"
+    )

@@ -86,6 +86,8 @@ class ModelProfile:
     (checked before sending; ``None``: no limit known)."""
     max_audio_bytes: int | None = None
     """The most audio bytes one request may carry, all clips together (``None``: no limit)."""
+    audio_formats: frozenset[str] | None = None
+    """The audio formats the server takes (OpenAI: ``wav``, ``mp3``); ``None``: any."""
     supports_json_schema: bool = True
     """Accepts ``response_format: {"type": "json_schema", ...}``."""
     supports_json_object: bool = True

@@ -262,6 +262,13 @@ class _Converter:
             return _document_part(part, profile)
         if not profile.supports_audio:
             raise _no_audio(profile, where)
+        formats = profile.audio_formats
+        if formats is not None and part.format not in formats:
+            raise UnsupportedContentError(
+                f"The conversation has {part.format!r} audio ({where}), but profile "
+                f"{profile.name!r} takes only {', '.join(sorted(formats))}. Convert the clip "
+                "(ffmpeg -i clip.flac clip.mp3) and send AudioPart.from_path('clip.mp3')."
+            )
         self.audio_bytes += part.size
         return _audio_part(part, profile)
 

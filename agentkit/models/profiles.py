@@ -53,7 +53,9 @@ OPENAI_PROFILE = ModelProfile(
 ``OPENAI_REASONING_PROFILE``. Documents are PDFs, inline or by file id (chat completions
 fetch no document URL), at most 32 MB a request (OpenAI's documented limit)."""
 
-OPENAI_AUDIO_PROFILE = OPENAI_PROFILE.with_changes(name="openai-audio", supports_audio=True)
+OPENAI_AUDIO_PROFILE = OPENAI_PROFILE.with_changes(
+    name="openai-audio", supports_audio=True, audio_formats=frozenset({"wav", "mp3"})
+)
 """OpenAI's audio-input chat models (``gpt-4o-audio-preview``, ``gpt-audio``...): ``wav`` and
 ``mp3`` clips as ``input_audio``, at most 25 MB a request (OpenAI's audio upload limit)."""
 
