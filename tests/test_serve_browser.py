@@ -102,6 +102,14 @@ def _idle(driver: Any) -> bool:
     return bool(driver.execute_script("return document.body.dataset.state === 'idle'"))
 
 
+_DRAWN = """return [...document.getElementById('log').children].map(e => [
+  e.className, e.textContent, e.tagName === 'DETAILS' ? e.open : null,
+  [...e.querySelectorAll('details')].map(d => d.open),
+  [...e.querySelectorAll('button')].map(b => b.disabled)])"""
+"""The log as drawn: each element's classes, text, folds (open or not) and buttons (disabled
+or not)."""
+
+
 get_weather = weather_tool("{city} tomorrow: rain, high 12 C.")
 
 
@@ -163,15 +171,64 @@ def test_the_page_streams_tool_calls_and_asks_for_approval(browser: Any) -> None
         assert usage[1].text.startswith("1 request · 90 in + 20 out tokens · cost unknown")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "serve-chat.png"))
-        # The conversation is kept per tab: a reload draws it again.
+        live = browser.execute_script(_DRAWN)
+        assert [c[0] for c in live] == [
+            "msg user", "tool done", "tool done", "approval", "usage",  # paused for approval
+            "msg assistant final", "usage",  # approved: the call ran, then the answer
+        ]  # fmt: skip
+        # The conversation is kept per tab: a reload draws it as it was, decisions included.
         browser.refresh()
         _wait(
             browser,
             lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant.final"),
             "the conversation after a reload",
         )
-        assert browser.find_elements(By.CSS_SELECTOR, ".msg.user")[0].text.startswith("Weather")
-        assert len(browser.find_elements(By.CSS_SELECTOR, ".tool.done")) == 2
+        assert browser.execute_script(_DRAWN) == live
+    assert model.remaining == 0
+
+
+def test_a_call_waiting_for_approval_is_decided_after_a_reload(browser: Any) -> None:
+    """In Chromium: a turn paused for approval looks the same after a reload, its card in
+    place and still live; approving it there resumes the run, and a further reload shows
+    the decision."""
+    from selenium.webdriver.common.by import By
+
+    model = ScriptedModel(
+        [tool_calls(("book_hotel", {"city": "Lyon", "nights": 2})), text("Booked.")]
+    )
+    agent: Agent[Any, str] = Agent(model, tools=[book_hotel], name="travel-desk")
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "Book me 2 nights in Lyon")
+        _wait(browser, _idle, "the turn to pause")
+        paused = browser.execute_script(_DRAWN)
+        assert [c[0] for c in paused] == ["msg user", "tool", "approval", "usage"]
+        browser.refresh()
+        approve = _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".approval .approve"),
+            "the Approve button after a reload",
+        )[0]
+        assert browser.execute_script(_DRAWN) == paused
+        approve.click()
+        _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant.final"),
+            "the answer",
+        )
+        _wait(browser, _idle, "the run to finish")
+        done = browser.execute_script(_DRAWN)
+        assert [c[0] for c in done] == [
+            "msg user", "tool done", "approval", "usage", "msg assistant final", "usage",
+        ]  # fmt: skip
+        assert "approved" in done[2][1]
+        browser.refresh()
+        _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant.final"),
+            "the conversation after a second reload",
+        )
+        assert browser.execute_script(_DRAWN) == done
     assert model.remaining == 0
 
 
@@ -301,12 +358,6 @@ class TripAdvice(BaseModel):
     city: str
     advice: str
     days: list[str]
-
-
-_DRAWN = """return [...document.getElementById('log').children].map(e => [
-  e.className, e.textContent, e.tagName === 'DETAILS' ? e.open : null,
-  [...e.querySelectorAll('details')].map(d => d.open)])"""
-"""The log as drawn: each element's classes, text and folds (open or not)."""
 
 
 def test_a_failed_turn_looks_the_same_after_a_reload(browser: Any) -> None:

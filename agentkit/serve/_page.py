@@ -132,12 +132,12 @@ def _explain(exc: AgentkitError) -> tuple[str, str]:
 def transcript(
     messages: Sequence[Message], output: OutputSchema[Any] | None
 ) -> list[dict[str, Any]]:
-    """A stored conversation as the page draws it, in the live turn's shapes: user and
-    assistant text, the model's thinking (folded), tool calls and results, and each
-    accepted structured output (``output`` validates it; ``None`` for a text agent)."""
-    refused = {m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.is_error}
+    """A stored conversation as the page draws it, in the order the live turn drew it: user
+    and assistant text, the model's thinking (folded), each tool call where the model made
+    it (with its result, or ``None`` while it waits for approval), and each accepted
+    structured output (``output`` validates it; ``None`` for a text agent)."""
+    results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
     items: list[dict[str, Any]] = []
-    calls: dict[str, tuple[str, str]] = {}
     sent_back = False  # the last answer was sent back to the model: next comes its feedback
     for message in messages:
         if isinstance(message, UserMessage):
@@ -150,29 +150,29 @@ def transcript(
             items.append({"type": "user", "text": content})
         elif isinstance(message, AssistantMessage):
             items.extend({"type": "thinking", "text": part.text} for part in message.thinking)
-            for call in message.tool_calls:
-                calls[call.id] = (call.name, call.arguments)
-                if call.name == OUTPUT_TOOL_NAME and output is not None:
-                    if call.id not in refused:
-                        items.extend(_output_item(output, call.arguments, tool=True))
-            if message.content and output is None:
+            if output is None and message.content:
                 items.append({"type": "assistant", "text": message.content})
-            elif message.content and not message.tool_calls and output is not None:
+            elif output is not None and message.content and not message.tool_calls:
                 shown = _output_item(output, message.content, tool=False)
                 items.extend(shown)
                 sent_back = not shown
-        elif isinstance(message, ToolMessage) and message.name != OUTPUT_TOOL_NAME:
-            name, arguments = calls.get(message.tool_call_id, (message.name, ""))
-            items.append(
-                {
-                    "type": "tool",
-                    "id": message.tool_call_id,
-                    "name": name,
-                    "arguments": arguments,
-                    "result": message.content,
-                    "is_error": message.is_error,
-                }
-            )
+            elif not message.tool_calls:  # an empty answer: the loop sent it back
+                sent_back = True
+            for call in message.tool_calls:
+                result = results.get(call.id)
+                if call.name != OUTPUT_TOOL_NAME:
+                    items.append(
+                        {
+                            "type": "tool",
+                            "id": call.id,
+                            "name": call.name,
+                            "arguments": call.arguments,
+                            "result": None if result is None else result.content,
+                            "is_error": result is not None and result.is_error,
+                        }
+                    )
+                elif output is not None and result is not None and not result.is_error:
+                    items.extend(_output_item(output, call.arguments, tool=True))
     return items
 
 
