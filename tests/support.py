@@ -12,7 +12,9 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
 * ``validate_request``: assert a request body passes mistral-common's validator.
 * ``tool_agent``: an agent with both kinds of tool, small budgets and fast retries.
 * ``wait_closed``: wait until a server has seen every client connection close.
-* ``tool_history``: a long past conversation of tool-using turns (for context windows).
+* ``tool_history``: a long past conversation of tool-using turns (for context windows), and
+  ``lookup``, the tool its calls name.
+* ``mistral_count``: a request body's prompt tokens by mistral-common (after its validator).
 * ``TextSink``: a file-like object that keeps what is written (a CLI's stdout in-process).
 * ``line_reader``: an ``input`` stand-in answering a CLI's prompts from a list of lines.
 * ``marked_processes``: the live processes started with ``MCP_TEST_MARK=mark`` (a server
@@ -27,6 +29,7 @@ offer) keeps it next to the test.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import shutil
@@ -130,6 +133,27 @@ def model_on(
     )
 
 
+@functools.cache
+def _tekken() -> Any:
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    return MistralTokenizer.v3(is_tekken=True)
+
+
+def mistral_count(body: Mapping[str, Any]) -> int:
+    """A request body's prompt tokens by mistral-common's Tekken tokenizer, after its
+    request validator (v3, serving mode) passed it."""
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
+    from mistral_common.tokens.tokenizers.base import TokenizerVersion
+
+    request = ChatCompletionRequest.from_openai(
+        body["messages"], body.get("tools"), model="mistral-small-2506"
+    )
+    get_validator(TokenizerVersion.v3, ValidationMode.serving).validate_request(request)
+    return len(_tekken().encode_chat_completion(request).tokens)
+
+
 def validate_request(body: Mapping[str, Any], model: str = MODEL) -> None:
     """Assert that one chat request body passes mistral-common's validator (serving mode)."""
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
@@ -160,6 +184,16 @@ def wait_closed(server: LocalModelServer, within: float = 10.0) -> None:
     while server.open_connections and time.monotonic() < deadline:
         time.sleep(0.005)
     assert server.open_connections == 0, f"{server.open_connections} connection(s) left open"
+
+
+@tool
+def lookup(query: str) -> str:
+    """Look something up.
+
+    Args:
+        query: What to look up.
+    """
+    return f"Results for {query}: " + "lorem ipsum dolor sit amet, " * 6
 
 
 def tool_history(turns: int) -> list[Message]:

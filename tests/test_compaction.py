@@ -6,7 +6,6 @@ process, its usage is counted, and a failed summary falls back to trimming."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
-from support import FAST_RETRY, model_on, tool_history
+from support import FAST_RETRY, lookup, mistral_count, model_on, tool_history
 
 from agentkit import (
     Agent,
@@ -52,36 +51,6 @@ T = TypeVar("T")
 INSTRUCTIONS = "Answer from the tool results."
 
 
-@tool
-def lookup(query: str) -> str:
-    """Look something up.
-
-    Args:
-        query: What to look up.
-    """
-    return f"Results for {query}: " + "lorem ipsum dolor sit amet, " * 6
-
-
-@functools.cache
-def _tekken() -> Any:
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-
-    return MistralTokenizer.v3(is_tekken=True)
-
-
-def _mistral_count(body: dict[str, Any]) -> int:
-    """The request's prompt tokens by mistral-common, after its request validator passed it."""
-    from mistral_common.protocol.instruct.request import ChatCompletionRequest
-    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
-    from mistral_common.tokens.tokenizers.base import TokenizerVersion
-
-    request = ChatCompletionRequest.from_openai(
-        body["messages"], body.get("tools"), model="mistral-small-2506"
-    )
-    get_validator(TokenizerVersion.v3, ValidationMode.serving).validate_request(request)
-    return len(_tekken().encode_chat_completion(request).tokens)
-
-
 def _is_summary_request(body: dict[str, Any]) -> bool:
     first = body["messages"][0]
     return bool(first["role"] == "system" and first["content"].startswith("You write the memory"))
@@ -99,7 +68,7 @@ class Server:
 
     def __call__(self, request: RecordedRequest) -> Reply:
         body = request.body
-        count = _mistral_count(body) + body["max_tokens"]
+        count = mistral_count(body) + body["max_tokens"]
         if _is_summary_request(body):
             self.summary_prompts.append(body["messages"][1]["content"])
             text = f"Summary {len(self.summaries)}: the user asked about many lorem topics."
@@ -363,7 +332,7 @@ async def test_long_tool_results_are_cut_in_the_request_only(policy: Any) -> Non
             half = expected // 2
             note = f"\n[... {5_000 - expected:,} of 5,000 characters cut here ...]\n"
             assert sent["content"] == "A" * half + note + "B" * half
-            _mistral_count(server.bodies[-1])  # still valid for Mistral
+            mistral_count(server.bodies[-1])  # still valid for Mistral
             assert result.messages[-2].content == "A" * 2_500 + "B" * 2_500
         uncapped = Agent(
             _model(server),
@@ -452,3 +421,21 @@ async def test_a_fallback_chain_gets_the_summary_then_each_model_its_window() ->
     assert [b["model"] for b in side.main_bodies] == ["backup", "backup"]
     assert max(side.counted) <= 4_000
     assert all(_summary_in(b) == side.summaries[-1] for b in side.main_bodies)
+
+
+@pytest.mark.anyio
+async def test_the_web_servers_memory_sessions_keep_the_summary_too() -> None:
+    """A conversation of `agentkit serve`'s in-memory store keeps the summary a
+    compacting run wrote, so the next run (with a new hook) sends it without asking."""
+    from agentkit.serve._store import Conversations
+
+    session = Conversations().session("c1")
+    await session.save_turn(tool_history(60), paused=False, resumed=False)
+    side = Server()
+    with LocalModelServer(side, style="mistral") as server:
+        big = _model(server, window=128_000)
+        await _agent(server, summarizer=big).run("Question 60: and topic 60?", session=session)
+        assert len(side.summaries) == 1
+        await _agent(server, summarizer=big).run("Question 61: and topic 61?", session=session)
+    assert len(side.summaries) == 1
+    assert [_summary_in(b) for b in side.main_bodies] == [side.summaries[0]] * 4

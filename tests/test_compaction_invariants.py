@@ -13,6 +13,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import lookup
 
 from agentkit import (
     AssistantMessage,
@@ -27,7 +28,6 @@ from agentkit import (
     ToolMessage,
     UserMessage,
     count_tokens,
-    tool,
 )
 from agentkit._run.history import check_history
 from agentkit.hooks import RunInfo
@@ -42,16 +42,6 @@ from agentkit.usage import Usage
 
 SYSTEM = SystemMessage(content="Answer from the tool results.")
 WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod".split()
-
-
-@tool
-def lookup(query: str) -> str:
-    """Look something up.
-
-    Args:
-        query: What to look up.
-    """
-    return query
 
 
 @st.composite

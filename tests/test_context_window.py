@@ -4,13 +4,12 @@ whole turns (never a tool call without its result), and what cannot fit is refus
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import model_on, tool_history
+from support import lookup, mistral_count, model_on, tool_history
 
 from agentkit import (
     Agent,
@@ -25,7 +24,6 @@ from agentkit import (
     ToolMessage,
     UserMessage,
     count_tokens,
-    tool,
 )
 from agentkit.models import OpenAIChatModel
 from agentkit.models.profiles import MISTRAL_SMALL_PROFILE
@@ -40,36 +38,6 @@ from agentkit.testing.server import (
 
 WINDOW = 6_000
 MAX_TOKENS = 500
-
-
-@tool
-def lookup(query: str) -> str:
-    """Look something up.
-
-    Args:
-        query: What to look up.
-    """
-    return f"Results for {query}: " + "lorem ipsum dolor sit amet, " * 6
-
-
-@functools.cache
-def _tekken() -> Any:
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-
-    return MistralTokenizer.v3(is_tekken=True)
-
-
-def _mistral_count(body: dict[str, Any]) -> int:
-    """The request's prompt tokens by mistral-common, after its request validator passed it."""
-    from mistral_common.protocol.instruct.request import ChatCompletionRequest
-    from mistral_common.protocol.instruct.validator import ValidationMode, get_validator
-    from mistral_common.tokens.tokenizers.base import TokenizerVersion
-
-    request = ChatCompletionRequest.from_openai(
-        body["messages"], body.get("tools"), model="mistral-small-2506"
-    )
-    get_validator(TokenizerVersion.v3, ValidationMode.serving).validate_request(request)
-    return len(_tekken().encode_chat_completion(request).tokens)
 
 
 def _model(server: LocalModelServer, window: int = WINDOW) -> OpenAIChatModel:
@@ -93,7 +61,7 @@ def test_count_tokens_is_never_below_mistral_commons_count() -> None:
             "tools": encode_tools(tools, MISTRAL_SMALL_PROFILE),
         }
         counted = count_tokens(messages, tools, model="mistral-small-2506")
-        real = _mistral_count(body)
+        real = mistral_count(body)
         assert real <= counted <= real * 1.5 + 100, (turns, real, counted)
 
 
@@ -103,7 +71,7 @@ def test_the_estimate_for_other_models_errs_high() -> None:
 
     messages = [*tool_history(10), UserMessage(content="Now?")]
     body = {"messages": convert_messages(messages, MISTRAL_SMALL_PROFILE)}
-    assert count_tokens(messages, model="gpt-4o") >= _mistral_count(body)
+    assert count_tokens(messages, model="gpt-4o") >= mistral_count(body)
 
 
 @pytest.mark.anyio
@@ -118,7 +86,7 @@ async def test_a_sixty_turn_session_is_trimmed_to_fit_every_request(tmp_path: Pa
 
     def server_side(request: RecordedRequest) -> Reply:
         body = request.body
-        counted.append(_mistral_count(body) + body["max_tokens"])
+        counted.append(mistral_count(body) + body["max_tokens"])
         if body["messages"][-1]["role"] == "user":
             return reply_tool_calls(("lookup", {"query": "the newest topic"}))
         return reply_text("Here is what I found.")

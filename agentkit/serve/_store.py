@@ -27,6 +27,7 @@ from typing import Any
 from agentkit._errors import ConfigurationError, SessionConflictError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, SystemMessage, UserMessage
+from agentkit.summary import ContextSummary
 
 __all__ = [
     "DEFAULT_MAX_CONVERSATIONS",
@@ -118,12 +119,20 @@ def split_paused(messages: Sequence[Message]) -> tuple[list[Message], list[Messa
 
 class _MemorySession:
     """A session in this process's memory, with the same promises as ``SQLiteSession``
-    within the process (whole turns, a claimed paused turn)."""
+    within the process (whole turns, a claimed paused turn, a compacting window's
+    summary)."""
 
     def __init__(self) -> None:
         self.turns: list[list[Message]] = []
         self.paused: list[Message] = []
         self.claim: str | None = None
+        self.summary: ContextSummary | None = None
+
+    async def load_summary(self) -> ContextSummary | None:
+        return self.summary
+
+    async def save_summary(self, summary: ContextSummary) -> None:
+        self.summary = summary
 
     async def load(self) -> SessionHistory:
         return SessionHistory([m for t in self.turns for m in t], list(self.paused))
@@ -141,7 +150,7 @@ class _MemorySession:
         self.paused, self.claim = [], None
 
     async def clear(self) -> None:
-        self.turns, self.paused, self.claim = [], [], None
+        self.turns, self.paused, self.claim, self.summary = [], [], None, None
 
     async def claim_paused(self, claim: str) -> None:
         if not self.paused or self.claim is not None:
