@@ -284,14 +284,37 @@ def node_bin(name: str) -> str:
     return str(path)
 
 
-def load_example(name: str) -> ModuleType:
-    """``examples/NAME.py`` imported as the module ``NAME`` (once per test session)."""
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str, folder: str | None = None) -> ModuleType:
+    """``examples/NAME.py``, or ``examples/NAME/NAME.py``, or ``examples/FOLDER/NAME.py``
+    imported as the module ``NAME`` (once per test session)."""
     if name in sys.modules:
         return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    path = EXAMPLES / (folder or "") / f"{name}.py"
+    if not path.exists():
+        path = EXAMPLES / name / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def readme_commands(example: str, program: str) -> list[list[str]]:
+    """The commands of ``examples/EXAMPLE/README.md``'s shell blocks that run ``program``
+    (``agentkit``, ``curl``, ``python``), each as its arguments after the program: lines
+    continued with a backslash are joined and comments dropped, as a shell would."""
+    import re
+    import shlex
+
+    text = (EXAMPLES / example / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == program:
+                commands.append(words[1:])
+    return commands

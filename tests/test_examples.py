@@ -31,8 +31,17 @@ def travel() -> ModuleType:
 
 
 def test_every_example_is_covered() -> None:
-    """Each example file has tests here (a new example must get some)."""
+    """Each example file has tests here (a new example must get some), and each example
+    folder has a README.md and its own test module, tests/test_example_<folder>.py."""
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == ["travel_desk"]
+    folders = [
+        p for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in ("evals", "__pycache__")
+    ]
+    assert folders
+    tests = Path(__file__).resolve().parent
+    for folder in folders:
+        assert (folder / "README.md").is_file(), f"{folder.name} has no README.md"
+        assert (tests / f"test_example_{folder.name}.py").is_file(), f"{folder.name} has no test"
 
 
 def test_travel_desk_looks_up_the_weather_and_answers(travel: Any) -> None:
