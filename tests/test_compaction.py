@@ -27,6 +27,7 @@ from agentkit import (
     Hooks,
     ModelSettings,
     RunInfo,
+    TextDeltaEvent,
     UsageLimitExceeded,
     UsageLimits,
     tool,
@@ -424,9 +425,11 @@ async def test_a_fallback_chain_gets_the_summary_then_each_model_its_window() ->
 
 
 @pytest.mark.anyio
-async def test_the_web_servers_memory_sessions_keep_the_summary_too() -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "stream"])
+async def test_the_web_servers_memory_sessions_keep_the_summary_too(streamed: bool) -> None:
     """A conversation of `agentkit serve`'s in-memory store keeps the summary a
-    compacting run wrote, so the next run (with a new hook) sends it without asking."""
+    compacting run wrote (streamed or not), so the next run (with a new hook) sends it
+    without asking."""
     from agentkit.serve._store import Conversations
 
     session = Conversations().session("c1")
@@ -434,8 +437,15 @@ async def test_the_web_servers_memory_sessions_keep_the_summary_too() -> None:
     side = Server()
     with LocalModelServer(side, style="mistral") as server:
         big = _model(server, window=128_000)
-        await _agent(server, summarizer=big).run("Question 60: and topic 60?", session=session)
-        assert len(side.summaries) == 1
-        await _agent(server, summarizer=big).run("Question 61: and topic 61?", session=session)
-    assert len(side.summaries) == 1
+        for prompt in ("Question 60: and topic 60?", "Question 61: and topic 61?"):
+            agent = _agent(server, summarizer=big)
+            if streamed:
+                async with agent.run_stream(prompt, session=session) as stream:
+                    deltas = [e async for e in stream if isinstance(e, TextDeltaEvent)]
+                assert deltas  # the answer streamed through the compacting hook
+            else:
+                await agent.run(prompt, session=session)
+            assert len(side.summaries) == 1
     assert [_summary_in(b) for b in side.main_bodies] == [side.summaries[0]] * 4
+    stored = (await session.load()).messages
+    assert [m.role for m in stored[-8:]] == ["user", "assistant", "tool", "assistant"] * 2
