@@ -143,6 +143,22 @@ async def test_repeated_identical_calls_get_feedback_then_an_error() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_same_invalid_answer_again_and_again_names_the_invalid_answer() -> None:
+    """The same invalid final answer four turns in a row ends as RetriesExhaustedError with
+    the validation error the model was told, not as a tool loop "told the result will not
+    change" (the newcomer's "Convert 100 EUR to USD" in the demo)."""
+    cut = output_call('{"value": ')
+    model = ScriptedModel([cut, cut, cut, cut])
+    with pytest.raises(RetriesExhaustedError) as info:
+        await Agent(model, output_type=Answer).run("go")
+    assert not isinstance(info.value, ToolLoopError)
+    assert "not valid JSON" in str(info.value)
+    assert "will not change" not in str(info.value)
+    assert len(info.value.attempts) == 4
+    assert [r.tool_choice for r in model.requests] == ["required"] * 4
+
+
+@pytest.mark.anyio
 async def test_after_a_stopped_loop_the_output_tool_is_named() -> None:
     """With a structured output, the request after loop feedback names the final-result tool."""
     same = tool_calls(("lookup", {"key": "a"}))

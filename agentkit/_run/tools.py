@@ -447,7 +447,14 @@ async def _apply_validators(run: Run, output: Any) -> Any:
 
 
 def _check_repeats(run: Run, calls: Sequence[ToolCall]) -> bool:
-    """Track identical tool-call turns; True when this turn is one too many."""
+    """Track identical tool-call turns; True when this turn is one too many.
+
+    A turn that gives the final result is not tracked: it ends the run, or it failed
+    validation, was told why, and counts against the retry budget, whose error names that
+    reason (it was never told "the result will not change")."""
+    if run.plan.mode == "tool" and any(c.name == OUTPUT_TOOL_NAME for c in calls):
+        run.last_calls, run.repeats = (), 0
+        return False
     signature = tuple((c.name, _normalized_args(c.arguments)) for c in calls)
     if signature == run.last_calls:
         run.repeats += 1
