@@ -13,6 +13,7 @@ wrapped as ``{"result": ...}`` so every server accepts the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Generic, Literal, TypeVar, get_type_hints
 import pydantic_core
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, UserError
 from agentkit.schema import format_validation_errors, type_schema
 from agentkit.tools import ToolDefinition
 
@@ -72,6 +73,7 @@ class OutputSchema(Generic[OutputT]):
     """The output type, its JSON schema, its validators, and how to ask for it."""
 
     def __init__(self, output_type: Any, *, mode: OutputMode | None = None) -> None:
+        _check_is_a_type(output_type)
         self.output_type = output_type
         self.mode_override = mode
         self.is_text = output_type is str
@@ -206,13 +208,39 @@ class OutputSchema(Generic[OutputT]):
             return None
 
 
+_VALUES = (str, bytes, int, float, bool, dict, list, tuple, set, frozenset, BaseModel)
+
+
+def _check_is_a_type(output_type: Any) -> None:
+    """Refuse a value where a type belongs (``"str"``, ``Report(city="x")``): pydantic would
+    take a string for a forward reference and give an unrelated error for an instance."""
+    if isinstance(output_type, str):
+        raise UserError(
+            f"output_type={output_type!r} is a string, not a type: pass the type itself, "
+            f"without quotes (output_type={output_type})."
+        )
+    is_instance = isinstance(output_type, _VALUES) or (
+        dataclasses.is_dataclass(output_type) and not isinstance(output_type, type)
+    )
+    if is_instance:
+        name = type(output_type).__name__
+        raise UserError(
+            f"output_type is an instance of {name} ({output_type!r:.80}), not a type: pass the "
+            f"class, output_type={name}."
+        )
+
+
 def _is_json_error(exc: ValidationError) -> bool:
     return any(err["type"] == "json_invalid" for err in exc.errors(include_url=False))
 
 
 def _not_json(exc: Exception) -> str:
-    reason = str(exc).splitlines()
-    detail = reason[-1].strip() if reason else "invalid JSON"
+    if isinstance(exc, ValidationError):  # its last line is a link, not the reason
+        reasons = [e["msg"] for e in exc.errors(include_url=False) if e["type"] == "json_invalid"]
+        detail = reasons[0] if reasons else "invalid JSON"
+    else:
+        lines = str(exc).strip().splitlines()
+        detail = lines[0] if lines else "invalid JSON"
     return (
         f"The output was not valid JSON ({detail}). "
         "Send only the JSON object, with no text around it."
