@@ -9,8 +9,10 @@
 
 A bare name picks the route from its family (``"mistral-small-2506"`` goes to Mistral
 or Opper, ``"gpt-4o"`` to OpenAI). The profile always follows the model's family,
-whatever the route: Mistral behind Opper speaks the Mistral dialect. A missing key
-is a ``ConfigurationError`` naming the variable, at the first request.
+whatever the route: Mistral behind Opper speaks the Mistral dialect. A string that
+names no route is a ``ConfigurationError`` as soon as the agent is built
+(``check_model_string``); a missing key is one naming the variable, at the first request
+(the ``agentkit`` command checks it when it starts).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from agentkit._errors import ConfigurationError
 from agentkit.models.base import Model
 from agentkit.models.profiles import profile_for
 
-__all__ = ["DEFAULT_MODEL", "PROVIDERS", "Provider", "infer_model"]
+__all__ = ["DEFAULT_MODEL", "PROVIDERS", "Provider", "check_model_string", "infer_model"]
 
 DEFAULT_MODEL = "mistral-small-2506"
 """The model used when none is given: Mistral Small 3.2."""
@@ -74,12 +76,9 @@ def _mistral_route(name: str) -> Model:
     )
 
 
-def infer_model(model: Model | str | None) -> Model:
-    """A ``Model`` from a model instance (returned as is), a model string, or ``None``."""
-    if model is None:
-        return _mistral_route(DEFAULT_MODEL)
-    if not isinstance(model, str):
-        return model
+def _route(model: str) -> tuple[Provider | None, str]:
+    """Where a model string goes: ``(provider, name)``, or ``(None, name)`` for a bare
+    Mistral-family name (Opper or Mistral, whichever key is set)."""
     prefix, sep, name = model.partition(":")
     if sep:
         provider = PROVIDERS.get(prefix.lower())
@@ -93,14 +92,31 @@ def infer_model(model: Model | str | None) -> Model:
             raise ConfigurationError(
                 f"Model string {model!r} names no model: write it as '{prefix}:<model name>'."
             )
-        return _model(provider, name)
+        return provider, name
     lowered = model.lower()
     if any(family in lowered for family in _MISTRAL_FAMILY):
-        return _mistral_route(model)
+        return None, model
     if lowered.startswith(("gpt-", "o1", "o3", "o4", "chatgpt")):
-        return _model(PROVIDERS["openai"], model)
+        return PROVIDERS["openai"], model
     raise ConfigurationError(
         f"Cannot tell where to send model {model!r}: write it as 'provider:model' "
         "('opper:mistral/mistral-small-2506', 'mistral:mistral-small-2506', 'openai:gpt-4o-mini'), "
         "or pass an OpenAIChatModel(base_url=...)."
     )
+
+
+def check_model_string(model: str) -> None:
+    """Raise ``ConfigurationError`` now for a model string that names no route (an unknown
+    ``provider:``, no model name, a bare name of no known family). Keys are not checked:
+    they may be set later, before the first run."""
+    _route(model)
+
+
+def infer_model(model: Model | str | None) -> Model:
+    """A ``Model`` from a model instance (returned as is), a model string, or ``None``."""
+    if model is None:
+        return _mistral_route(DEFAULT_MODEL)
+    if not isinstance(model, str):
+        return model
+    provider, name = _route(model)
+    return _mistral_route(name) if provider is None else _model(provider, name)

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     import httpx2
     from openai import AsyncOpenAI
 
-__all__ = ["OpenAIChatModel", "RetryPolicy"]
+__all__ = ["OpenAIChatModel", "RetryPolicy", "check_base_url"]
 
 _NO_KEY_NEEDED = "agentkit-no-key"
 _DRAIN_LIMIT = 1 << 20
@@ -105,6 +105,10 @@ class OpenAIChatModel(ModelLifecycle):
         api_key_env: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        if base_url is not None:
+            check_base_url(base_url)
+        elif client is None and os.environ.get("OPENAI_BASE_URL"):
+            check_base_url(os.environ["OPENAI_BASE_URL"], source="OPENAI_BASE_URL")
         self._name = model
         self._profile = profile if profile is not None else profile_for(model)
         self._settings = settings if settings is not None else ModelSettings()
@@ -333,6 +337,13 @@ class OpenAIChatModel(ModelLifecycle):
             self._wire_cache = (key, url, headers)
         return url, headers
 
+    def check_api_key(self) -> None:
+        """Raise the ``ConfigurationError`` the first request would when no API key is
+        configured (none passed, its variable unset); nothing otherwise. For a command or a
+        server to fail when it starts, not at the first question."""
+        if self._user_client is None:
+            self._key()
+
     def _key(self) -> str:
         if self._api_key is not None:
             return self._api_key
@@ -506,6 +517,26 @@ def _timeout_dict(timeout: float) -> dict[str, Any]:
 
 
 _SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def check_base_url(url: str, *, source: str = "base_url") -> str:
+    """``url`` if it is an http(s) URL with a host; else a ``ConfigurationError`` that says
+    how to write it (raised before any request, never retried as a connection failure)."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as exc:
+        raise ConfigurationError(f"{source} {url!r} is not a URL ({exc}).") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        example = f"http://{text}" if "://" not in text else "http://127.0.0.1:8080/v1"
+        raise ConfigurationError(
+            f"{source} {url!r} is not an http(s) URL with a host: write it in full, "
+            f"with its scheme, such as {example}"
+        )
+    return text
 
 
 def _ssl_context(base_url: str) -> ssl.SSLContext:
