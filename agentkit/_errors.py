@@ -47,11 +47,17 @@ it to send a message back to the model.
 
 Errors raised during a run carry the conversation so far in ``.messages`` (set by
 the loop, also on ``ModelAPIError``), so nothing the user had is lost.
+
+``explain_error(exc)`` gives an error as a person reads it: one sentence (what happened,
+what to do; written from the error's type and attributes, never from the model's words)
+and the developer detail apart. The ``agentkit`` command prints the sentence, the detail
+with ``--verbose``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +72,7 @@ __all__ = [
     "ConfigurationError",
     "ContentFilteredError",
     "ContextWindowExceededError",
+    "Explanation",
     "GuardrailTripped",
     "HistoryError",
     "MCPConnectionError",
@@ -91,6 +98,7 @@ __all__ = [
     "UnsupportedContentError",
     "UsageLimitExceeded",
     "UserError",
+    "explain_error",
 ]
 
 
@@ -245,7 +253,18 @@ class GuardrailTripped(AgentRunError):
 
 
 class ToolLoopError(AgentRunError):
-    """The model kept repeating the same tool call with the same arguments."""
+    """The model kept repeating the same tool call with the same arguments; ``.tool_names``
+    names the tools it called."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_names: Sequence[str] = (),
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.tool_names = tuple(tool_names)
 
 
 class ToolExecutionError(AgentRunError):
@@ -373,3 +392,123 @@ class ModelConnectionError(ModelAPIError):
 
 class ModelTimeoutError(ModelAPIError):
     """The request timed out, still after the bounded retries."""
+
+
+# -- errors as a person reads them ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """An error for a person: ``summary``, one sentence (what happened, what to do), and
+    ``detail``, what a developer needs (the type and the full message)."""
+
+    summary: str
+    detail: str
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _detail(exc: BaseException) -> str:
+    lines = [f"{type(exc).__name__}: {str(exc).strip()}"]
+    if isinstance(exc, RetriesExhaustedError) and len(exc.attempts) > 1:
+        lines.append("Each try's error, oldest first:")
+        lines.extend(f"  {n}. {_one_line(a)}" for n, a in enumerate(exc.attempts, 1))
+    cause = exc.__cause__
+    if cause is not None:
+        lines.append(f"Caused by {type(cause).__name__}: {cause}")
+    return "\n".join(lines)
+
+
+def _times(attempts: Sequence[str]) -> str:
+    return "once" if len(attempts) == 1 else f"{len(attempts)} times"
+
+
+def _where(exc: ModelAPIError) -> str:
+    return f"model {exc.model_name}" if exc.model_name else "the model"
+
+
+def _summary(exc: BaseException) -> str:
+    """One sentence for ``exc``, in the user's terms."""
+    if isinstance(exc, UserError):  # written for the person who set things up
+        return _one_line(str(exc))
+    if isinstance(exc, OutputTruncatedError):
+        return (
+            f"The model's answer was cut off at its length limit ({_times(exc.attempts)}); "
+            "ask for a shorter answer, or raise max_tokens."
+        )
+    if isinstance(exc, RetriesExhaustedError):
+        tries = len(exc.attempts)
+        return (
+            f"The model did not manage a valid answer in {tries} {'try' if tries == 1 else 'tries'}"
+            "; ask again in other words, or use a more capable model."
+        )
+    if isinstance(exc, ToolLoopError):
+        names = " and ".join(exc.tool_names) or "a tool"
+        return (
+            f"The model kept calling {names} with the same arguments, so the run was stopped; "
+            "ask again in other words."
+        )
+    if isinstance(exc, MaxTurnsExceededError):
+        return (
+            "The model used all the requests the agent allows (max_turns) without finishing "
+            "its answer; ask a narrower question, or raise max_turns."
+        )
+    if isinstance(exc, ContentFilteredError):
+        return "The provider's content filter stopped the answer; ask in other words."
+    if isinstance(exc, GuardrailTripped):
+        return f"The guardrail {exc.guardrail} stopped the run: {_one_line(exc.reason)}"
+    if isinstance(exc, ToolExecutionError):
+        cause = exc.__cause__
+        why = f" ({type(cause).__name__}: {_one_line(str(cause))})" if cause else ""
+        return f"The tool {exc.tool_name} failed{why}; fix the tool or what it depends on."
+    if isinstance(exc, UsageLimitExceeded):
+        return (
+            f"The run stopped before it could pass its {exc.limit} budget; raise the limit, "
+            "or ask for less."
+        )
+    if isinstance(exc, ContextWindowExceededError):
+        return (
+            f"The conversation no longer fits the model's context window ({exc.input_tokens:,} "
+            f"tokens, {exc.limit:,} fit); start a new conversation, or send less."
+        )
+    if isinstance(exc, ModelAPIError):
+        return _api_summary(exc)
+    if isinstance(exc, AgentkitError):
+        return _one_line(str(exc))
+    return f"{type(exc).__name__}: {_one_line(str(exc))}"
+
+
+def _api_summary(exc: ModelAPIError) -> str:
+    where = _where(exc)
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"The server of {where} refused the API key ({exc.status_code}); check that the "
+            "key is right and has access to this model."
+        )
+    if isinstance(exc, ModelNotFoundError):
+        return f"The server does not know {where} (404); check the model name and the base URL."
+    if isinstance(exc, RateLimitError):
+        return f"The server of {where} is rate limiting (429); wait a little and try again."
+    if isinstance(exc, ServerError):
+        return f"The server of {where} failed ({exc.status_code}); try again later."
+    if isinstance(exc, BadRequestError):
+        return (
+            f"The server of {where} rejected the request ({exc.status_code}); its reason is in "
+            "the details."
+        )
+    if isinstance(exc, ModelTimeoutError):
+        return f"{where.capitalize()} did not answer in time; try again, or raise the timeout."
+    if isinstance(exc, ModelConnectionError):
+        return (
+            f"Could not reach the server of {where}; check that it runs and that the base URL "
+            "is right."
+        )
+    status = f" ({exc.status_code})" if exc.status_code else ""
+    return f"The server of {where} failed{status}; try again later."
+
+
+def explain_error(exc: BaseException) -> Explanation:
+    """``exc`` for a person: a one-sentence summary and the developer detail."""
+    return Explanation(summary=_summary(exc), detail=_detail(exc))

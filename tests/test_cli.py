@@ -190,14 +190,16 @@ def test_demo_runs_the_travel_desk_with_a_model_from_the_environment(
 def test_no_key_and_no_local_extra_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without an API key or the local extra, demo exits 2 naming the keys and the extra."""
+    """Without an API key or the local extra, demo exits 2 naming the keys and how to install
+    the extra, and not ``--model local``, which would fail the same way (one hint)."""
     import agentkit.local
 
     monkeypatch.setattr(agentkit.local, "local_model_available", lambda: False)
     assert main(["demo", "--no-chat"]) == 2
     out = capsys.readouterr().out
-    assert "No API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY)" in out
-    assert "pip install -e '.[local]'" in out
+    assert "no API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY)" in out
+    assert f"pip install -e '{ROOT}[local]'" in out
+    assert "--model local" not in out
 
 
 def test_resolve_model_follows_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -407,7 +409,7 @@ def test_chat_loop_leaves_on_ctrl_d_and_survives_agent_errors() -> None:
         session, out = _session(Agent(model, retries=0), portal)
         assert chat_loop(session, read) == 0
     assert "one" in out.text
-    assert "[error] The model failed 1 times in a row" in out.text
+    assert "[error] The model did not manage a valid answer in 1 try; ask again" in out.text
     assert "The conversation goes on from before that turn." in out.text
     assert out.text.rstrip().endswith("bye")
     assert len(session.history) == 2

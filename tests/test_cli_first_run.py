@@ -65,8 +65,9 @@ def test_readme_chat_command_finds_its_tools_through_the_console_script() -> Non
 
 
 def test_run_without_a_key_says_how_to_run_locally(capsys: pytest.CaptureFixture[str]) -> None:
-    """``run`` with no API key fails in one line naming the keys and ``--model local``."""
-    assert main(["run", f"{TRAVEL_DESK}:agent", "Weather in Oslo?"]) == 1
+    """``run`` with no API key fails at start (exit 2) in one line naming the keys and
+    ``--model local``."""
+    assert main(["run", f"{TRAVEL_DESK}:agent", "Weather in Oslo?"]) == 2
     errors = _error_lines(capsys.readouterr().out)
     assert len(errors) == 1
     assert errors[0].startswith("[error] No API key for mistral-small-2506: set OPPER_API_KEY")
@@ -76,16 +77,17 @@ def test_run_without_a_key_says_how_to_run_locally(capsys: pytest.CaptureFixture
 def test_chat_without_a_key_says_how_to_run_locally(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A chat turn on a Mistral model with no key shows the missing key and ``--model local``."""
-    lines = iter(["hello"])
+    """A chat on a Mistral model with no key fails when it starts (exit 2, no prompt read),
+    naming the missing key and ``--model local``."""
+    prompts: list[str] = []
 
     def read(prompt: str) -> str:
-        for line in lines:
-            return line
+        prompts.append(prompt)
         raise EOFError
 
     monkeypatch.setattr("builtins.input", read)
-    assert main(["chat", "--model", "mistral-small-2506"]) == 0
+    assert main(["chat", "--model", "mistral-small-2506"]) == 2
+    assert prompts == []
     errors = _error_lines(capsys.readouterr().out)
     assert errors == [
         "[error] No API key for mistral-small-2506: set OPPER_API_KEY (Opper gateway, "

@@ -462,11 +462,12 @@ def _check_repeats(run: Run, calls: Sequence[ToolCall]) -> bool:
         run.last_calls = signature
         run.repeats = 1
     if run.repeats > LOOP_LIMIT:
-        names = ", ".join(sorted({c.name for c in calls}))
+        tool_names = sorted({c.name for c in calls})
         raise ToolLoopError(
-            f"The model called {names} with the same arguments {run.repeats} turns in a "
-            "row, after being told the result will not change. Check the tool's result "
-            "and the instructions.",
+            f"The model called {', '.join(tool_names)} with the same arguments {run.repeats} "
+            "turns in a row, after being told the result will not change. Check the tool's "
+            "result and the instructions.",
+            tool_names=tool_names,
             messages=run.messages,
         )
     return run.repeats == LOOP_LIMIT

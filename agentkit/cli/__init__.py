@@ -32,7 +32,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from agentkit._errors import AgentkitError, ConfigurationError
+from agentkit._errors import AgentkitError, UserError
 from agentkit.cli._chat import LOCAL_CHAT_INSTRUCTIONS, chat_agent, cmd_chat, session_path
 from agentkit.cli._demo import cmd_demo, cmd_serve
 from agentkit.cli._eval import add_eval_parser, cmd_eval
@@ -44,7 +44,7 @@ from agentkit.cli._load import (
     resolve_model,
 )
 from agentkit.cli._mcp import add_mcp_parser, cmd_mcp
-from agentkit.cli._render import Renderer, explain, make_renderer
+from agentkit.cli._render import Renderer, make_renderer
 from agentkit.cli._run import EXIT_STATUS_HELP, cmd_run, result_json
 from agentkit.cli._turns import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ChatSession
 
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error, not only its message"
     )
+    parser.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"agentkit {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     model_help = (
         "'local' for the embedded model, or a model string such as "
@@ -139,7 +141,25 @@ def _parser() -> argparse.ArgumentParser:
     _serve_arguments(serve)
     add_eval_parser(commands, model_help)
     add_mcp_parser(commands, model_help)
+    for command in commands.choices.values():
+        _verbose_argument(command)
     return parser
+
+
+_VERBOSE_HELP = "show an error's details (its type and full message) under its one sentence"
+
+
+def _version() -> str:
+    from agentkit import __version__
+
+    return __version__
+
+
+def _verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` after the command too (``agentkit chat --verbose``)."""
+    parser.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP
+    )
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,20 +209,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = sys.stderr if args.command == "mcp" else None  # stdio: stdout is the protocol's
     renderer = make_renderer(out, plain=True if args.plain else None)
+    renderer.verbose = args.verbose
     command = _COMMANDS[args.command]
     try:
         with renderer.progress():
             return command(args, renderer)
-    except ConfigurationError as exc:
-        if args.debug:
-            raise
-        renderer.error(explain(exc))
-        return EXIT_USAGE
     except AgentkitError as exc:
         if args.debug:
             raise
-        renderer.error(f"{type(exc).__name__}: {explain(exc)}")
-        return EXIT_ERROR
+        renderer.failed(exc)
+        return EXIT_USAGE if isinstance(exc, UserError) else EXIT_ERROR
     except KeyboardInterrupt:
         renderer.error("interrupted")
         return EXIT_INTERRUPTED

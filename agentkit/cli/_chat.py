@@ -19,8 +19,8 @@ from agentkit._errors import AgentkitError
 from agentkit.approval import ApprovalRequest, Decision, Denied
 from agentkit.cli import _otlp
 from agentkit.cli._elicit import ask_in_terminal
-from agentkit.cli._load import load_tools, model_scope, resolve_model
-from agentkit.cli._render import Renderer, explain
+from agentkit.cli._load import check_model, load_tools, model_scope, resolve_model
+from agentkit.cli._render import Renderer
 from agentkit.cli._turns import EXIT_OK, ChatSession, portal
 from agentkit.events import RunResult
 from agentkit.hooks import Hooks, RequestHandler, RunInfo
@@ -82,7 +82,7 @@ def _converse(session: ChatSession, read: Callable[[str], str], prompt: str | No
         while result is not None and result.approvals_needed:
             result = session.turn(None, approvals=ask_approvals(session, read, result))
     except AgentkitError as exc:
-        session.renderer.error(explain(exc))
+        session.renderer.failed(exc)
         session.renderer.info("The conversation goes on from before that turn.")
 
 
@@ -93,7 +93,7 @@ def _decide_waiting(session: ChatSession, read: Callable[[str], str]) -> None:
     try:
         waiting = session.waits_for_approval()
     except AgentkitError as exc:
-        session.renderer.error(explain(exc))
+        session.renderer.failed(exc)
         return
     if waiting:
         session.renderer.info("The conversation ends in tool calls that wait for your approval.")
@@ -205,6 +205,7 @@ def cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
     tools = load_tools(args.tools)
     ask_in_terminal(tools, input, renderer)  # MCP servers' questions to the user
     choice = resolve_model(args.model, local_fallback=True, base_url=args.base_url)
+    check_model(choice)
     agent, chat_hooks = chat_agent(tools, args.instructions, local=choice.local)
     with (
         _otlp.from_environment() as otlp_hooks,

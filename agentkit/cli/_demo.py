@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit._errors import AgentkitError, ConfigurationError
 from agentkit.cli._chat import chat_loop
-from agentkit.cli._load import ModelChoice, load_agent, load_module, model_scope, resolve_model
-from agentkit.cli._render import Renderer, explain
+from agentkit.cli._load import (
+    ModelChoice,
+    check_model,
+    load_agent,
+    load_module,
+    model_scope,
+    resolve_model,
+)
+from agentkit.cli._render import Renderer
 from agentkit.cli._turns import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ChatSession, portal
 
 if TYPE_CHECKING:
@@ -44,6 +51,7 @@ def cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
     agent = demo.build_agent()
     prompt: str = args.prompt or demo.DEMO_PROMPT
     choice = resolve_model(args.model, local_fallback=True)
+    check_model(choice, agent.model_spec)
     if args.web:
         return serve_agent(agent, args, choice, renderer)
     with model_scope(choice, renderer) as model, portal() as loop:
@@ -53,7 +61,7 @@ def cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
         try:
             result = session.turn(prompt)
         except AgentkitError as exc:
-            renderer.error(explain(exc))
+            renderer.failed(exc)
             return EXIT_ERROR
         if result is None:
             return EXIT_INTERRUPTED
@@ -70,6 +78,7 @@ def serve_agent(
     from agentkit.serve._store import redact_url
 
     token = check_bind(args.host, args.token)  # refused before any model starts
+    check_model(choice, agent.model_spec)  # no key: fail now, not at every request
     sessions = args.sessions or _default_sessions(getattr(args, "target", None))
     with model_scope(choice, renderer) as model:
         host = f"[{args.host}]" if ":" in args.host else args.host

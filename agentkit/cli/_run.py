@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from agentkit._errors import AgentkitError
+from agentkit._errors import AgentkitError, UserError
 from agentkit.cli import _otlp
-from agentkit.cli._load import ModelChoice, load_agent, model_scope, resolve_model
+from agentkit.cli._load import ModelChoice, check_model, load_agent, model_scope, resolve_model
 from agentkit.cli._render import Renderer, explain, to_jsonable
 from agentkit.cli._turns import (
     EXIT_ERROR,
@@ -23,7 +23,7 @@ from agentkit.events import RunResult
 from agentkit.messages import dump_messages
 from agentkit.usage import Usage
 
-__all__ = ["EXIT_STATUS_HELP", "cmd_run", "paused_json", "result_json"]
+__all__ = ["EXIT_STATUS_HELP", "cmd_run", "error_json", "paused_json", "result_json"]
 
 EXIT_STATUS_HELP = (
     f"exit status: {EXIT_OK} the run ended with its output; {EXIT_ERROR} the run failed; "
@@ -36,15 +36,22 @@ EXIT_STATUS_HELP = (
 
 def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     """``agentkit run FILE.py:AGENT PROMPT``: one run; the exit status says how it ended."""
-    agent = load_agent(args.target)
-    # The agent's own model, whatever keys the environment holds: only --model changes it.
-    has_model = agent.model_spec is not None
-    choice = (
-        ModelChoice(None)
-        if has_model and args.model is None and args.base_url is None
-        else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
-    )
     quiet = args.json
+    try:
+        agent = load_agent(args.target)
+        # The agent's own model, whatever keys the environment holds: only --model changes it.
+        has_model = agent.model_spec is not None
+        choice = (
+            ModelChoice(None)
+            if has_model and args.model is None and args.base_url is None
+            else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
+        )
+        check_model(choice, agent.model_spec)  # no key: fail now, with the hint
+    except AgentkitError as exc:
+        if not quiet:
+            raise
+        print(json.dumps(error_json(exc), ensure_ascii=False))
+        return EXIT_USAGE if isinstance(exc, UserError) else EXIT_ERROR
     shown = _QuietRenderer() if quiet else renderer
     with (
         _otlp.from_environment() as hooks,
@@ -61,9 +68,9 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
                 result = session.turn(None, approvals=allowed)
         except AgentkitError as exc:
             if quiet:
-                print(json.dumps(_error_json(exc), ensure_ascii=False))
+                print(json.dumps(error_json(exc), ensure_ascii=False))
             else:
-                renderer.error(explain(exc))
+                renderer.failed(exc)
             return EXIT_ERROR
     if result is None:
         return EXIT_INTERRUPTED
@@ -144,6 +151,10 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _error_json(exc: AgentkitError) -> dict[str, Any]:
+def error_json(exc: AgentkitError) -> dict[str, Any]:
+    """An error as ``--json`` prints it: ``error`` (``type``; ``message``, the sentence the
+    text mode shows, with the same hint; ``detail``, the full message) and ``messages``, the
+    conversation so far (empty when the run never started)."""
     messages = json.loads(dump_messages(exc.messages)) if exc.messages else []
-    return {"error": {"type": type(exc).__name__, "message": str(exc)}, "messages": messages}
+    error = {"type": type(exc).__name__, "message": explain(exc), "detail": str(exc)}
+    return {"error": error, "messages": messages}
