@@ -16,7 +16,11 @@ whatever text it is shown; scored by ``tools/demo_eval.py``):
 - the model writes only the advice (its first sentence is kept): the answer's ``city``
   and ``forecast`` are the looked-up data, filled in by the output validator.
 
-It knows the cities of its table only: for another one, ``get_weather`` lists them.
+It knows the cities of its table only, and says so in a sentence, not an error: asked
+about another city ("Tokyo"), about something else ("Convert 100 EUR to USD") or what it
+can do, ``get_weather`` answers with what the desk does and the cities it knows (a small
+model picks a city whatever the question, so the tool gives a forecast only for a city the
+question names), and that sentence is the answer's advice, word for word.
 """
 
 from __future__ import annotations
@@ -88,15 +92,40 @@ CITIES = tuple(name.title() for name in FORECASTS)
 """The cities with a forecast, as ``get_weather`` accepts them."""
 
 
-def _known_city(city: str) -> str:
-    """The table's key for ``city`` ("Lyon", "lyon, France", "Lyon tomorrow", "Lyons" all
-    give lyon)."""
-    words: list[str] = re.findall(r"[a-z]+", city.lower())
+def _cities_in(text: str) -> list[str]:
+    """The table's keys ``text`` names, in order ("Lyon", "lyon, France", "Lyon tomorrow",
+    "Lyons" all name lyon)."""
+    words: list[str] = re.findall(r"[a-z]+", text.lower())
     close = (difflib.get_close_matches(word, FORECASTS, n=1, cutoff=0.8) for word in words)
-    key = next((match[0] for match in close if match), None)  # "Oslos" is Oslo
-    if key is None:
+    return list(dict.fromkeys(match[0] for match in close if match))  # "Oslos" is Oslo
+
+
+def _known_city(city: str) -> str:
+    """The table's key for ``city``; ``ModelRetry`` listing the cities when it has none."""
+    keys = _cities_in(city)
+    if not keys:
         raise ModelRetry(f"No forecast for {city!r}. Pick one of: {', '.join(CITIES)}.")
-    return key
+    return keys[0]
+
+
+_KNOWN = f"{', '.join(CITIES[:-1])} and {CITIES[-1]}"
+
+WHAT_I_DO = f"I give tomorrow's weather and what to pack for {_KNOWN}."
+"""The desk's answer to a question about no city it knows (what it can do)."""
+
+
+def no_forecast(place: str) -> str:
+    """The desk's answer about a place it has no forecast for."""
+    return f"I have no forecast for {place}: I know tomorrow's weather in {_KNOWN} only."
+
+
+def _place_named(city: str, question: str) -> str | None:
+    """The words of ``city`` the question names as a place: capitalized there, not at its
+    start, not an acronym ("Tokyo" in "What's the weather in Tokyo?"; not "EUR")."""
+    named = re.findall(r"(?<=[\w,;:] )[A-Z][a-z][\w'-]*", question)
+    wanted = {word.lower() for word in re.findall(r"[A-Za-z][\w'-]*", city)}
+    words = [word for word in named if word.lower() in wanted]
+    return " ".join(list(dict.fromkeys(words))[:3]) or None
 
 
 def forecast_text(city: str) -> str:
@@ -106,15 +135,30 @@ def forecast_text(city: str) -> str:
     return f"{key.title()} tomorrow: {sky}, high {high} C, {rain}% chance of rain."
 
 
+def _question(messages: Sequence[Message]) -> str:
+    """The text of the last user message ("" when there is none, or it is not text)."""
+    last = next((m for m in reversed(messages) if isinstance(m, UserMessage)), None)
+    return last.content if last is not None and isinstance(last.content, str) else ""
+
+
 @tool
-def get_weather(city: str) -> str:
+def get_weather(ctx: RunContext[Any], city: str) -> str:
     """Tomorrow's weather forecast for a city.
 
     Args:
         city: The city the question is about.
     """
-    forecast = forecast_text(city)
-    return f"{forecast} {_TIP}{PACKING[FORECASTS[_known_city(city)][0]]}"
+    question = _question(ctx.messages)
+    named = _cities_in(question)
+    key = next(iter(_cities_in(city)), None)
+    if key is not None and key in named:
+        sky = FORECASTS[key][0]
+        return f"{forecast_text(key)} {_TIP}{PACKING[sky]}"
+    if named:  # the question is about a city of the table, not this one
+        other = named[0].title()
+        raise ModelRetry(f"The question is about {other}: call get_weather with city={other!r}.")
+    place = _place_named(city, question)
+    return no_forecast(place) if place else WHAT_I_DO
 
 
 ADVICE_DESCRIPTION = "What to wear or bring, in one short sentence."
@@ -123,7 +167,7 @@ ADVICE_DESCRIPTION = "What to wear or bring, in one short sentence."
 ANSWER_TOKENS = 80
 """The most tokens a step's tool call (a city, or one sentence of advice, as JSON) may take."""
 
-ADVICE_LIMIT = 160
+ADVICE_LIMIT = 200
 """The most characters an advice may have."""
 
 
@@ -152,12 +196,18 @@ class TripAdvice(BaseModel):
 
 INSTRUCTIONS = (
     "You are a travel desk. Call get_weather for the city in the last question, "
-    "then answer with its tip."
+    "then answer with its tip, or with its words when it has no forecast."
 )
 
 
+def _is_forecast(looked_up: str) -> bool:
+    """Whether ``get_weather`` gave a forecast (else: the desk's sentence about what it does)."""
+    return f" {_TIP}" in looked_up
+
+
 def _looked_up(messages: Any) -> str | None:
-    """The forecast ``get_weather`` gave since the last user message, if any."""
+    """What ``get_weather`` answered since the last user message (a forecast, or the desk's
+    sentence when it has none), if it answered."""
     for message in reversed(list(messages)):
         if isinstance(message, UserMessage):
             return None
@@ -177,11 +227,14 @@ def _this_question(messages: Sequence[Message]) -> tuple[Message, ...]:
 
 def _with_tip(definition: ToolDefinition, looked_up: str | None) -> ToolDefinition:
     """The final-answer tool with the looked-up forecast in its description and the tip
-    as the advice's description: a small model copies from what it is shown, so what it
-    is shown is right."""
-    if looked_up is None or f" {_TIP}" not in looked_up:
+    as the advice's description (or the desk's sentence, when it has no forecast): a small
+    model copies from what it is shown, so what it is shown is right."""
+    if looked_up is None:
         return definition
-    forecast, tip = looked_up.split(f" {_TIP}", 1)
+    if _is_forecast(looked_up):
+        forecast, tip = looked_up.split(f" {_TIP}", 1)
+    else:
+        forecast, tip = "a question the desk has no forecast for", looked_up
     parameters = dict(definition.parameters)
     properties = dict(parameters.get("properties", {}))
     # The cap closes the string (and the JSON) in time; the advice keeps its first sentence.
@@ -242,6 +295,8 @@ def build_agent(model: Any = None) -> Agent[None, TripAdvice]:
         forecast = _looked_up(ctx.messages)
         if forecast is None:
             raise ModelRetry("First call get_weather for the city, then answer from it.")
+        if not _is_forecast(forecast):  # the desk's own words: a small model's rewording errs
+            return TripAdvice(advice=forecast)
         forecast = forecast.split(f" {_TIP}")[0]
         copied = output.advice.lower().strip(" .")
         prompts = (ADVICE_DESCRIPTION, INSTRUCTIONS, TripAdvice.__doc__ or "")

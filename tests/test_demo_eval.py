@@ -47,10 +47,10 @@ def demo_eval() -> ModuleType:
 @pytest.mark.slow  # the embedded model answers two questions
 @pytest.mark.skipif(not local_model_available(), reason=_MISSING)
 def test_two_questions_are_asked_scored_and_tabled() -> None:
-    """``demo_eval.py --count 2`` on the embedded model prints a header, one row per question
-    with a verdict, seconds and a reason, and the totals for 2 questions."""
+    """``demo_eval.py --count 2 --no-off-script`` on the embedded model prints a header, one
+    row per question with a verdict, seconds and a reason, and the totals for 2 questions."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--count", "2"],
+        [sys.executable, str(SCRIPT), "--count", "2", "--no-off-script"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -132,3 +132,44 @@ def test_there_are_ten_questions_one_per_city(demo_eval: Any) -> None:
     assert len(cities) == len(set(cities)) == 10
     assert set(cities) <= set(demo_eval.travel_desk.FORECASTS)
     assert sum(first is not None for first, _q, _c in demo_eval.QUESTIONS) >= 3
+
+
+def test_off_script_questions_ask_what_it_does_an_unknown_city_and_another_task(
+    demo_eval: Any,
+) -> None:
+    """The off-script questions are the newcomer's: what it can do (after the demo question),
+    Tokyo, and a currency conversion."""
+    questions = [question for _first, question, _words in demo_eval.OFF_SCRIPT]
+    assert questions == [
+        "What can you do?",
+        "What's the weather in Tokyo tomorrow?",
+        "Convert 100 EUR to USD",
+    ]
+    assert demo_eval.OFF_SCRIPT[0][0] == demo_eval.travel_desk.DEMO_PROMPT
+
+
+def test_judge_off_script_accepts_the_desk_saying_what_it_does(demo_eval: Any) -> None:
+    """A sentence saying what the desk does, naming Tokyo, with no forecast, is right."""
+    travel = demo_eval.travel_desk
+    output = _advice(demo_eval, city="", forecast="", advice=travel.no_forecast("Tokyo"))
+    assert demo_eval.judge_off_script(output, ("Tokyo", "weather")) == ""
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"city": "Lyon", "forecast": "Lyon tomorrow: rain.", "advice": "Take an umbrella."},
+            "answers with a forecast",
+        ),
+        ({"city": "", "forecast": "", "advice": "I give the weather for"}, "cut off"),
+        ({"city": "", "forecast": "", "advice": "Take an umbrella."}, "does not say weather"),
+        ({"city": "", "forecast": "", "advice": ""}, "empty"),
+    ],
+)
+def test_judge_off_script_names_what_is_wrong(
+    demo_eval: Any, fields: dict[str, str], reason: str
+) -> None:
+    """Another city's forecast, a cut-off sentence, one that does not say what the desk does,
+    and an empty one each fail, with the reason said."""
+    assert reason in demo_eval.judge_off_script(_advice(demo_eval, **fields), ("weather",))

