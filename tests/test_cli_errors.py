@@ -5,6 +5,7 @@ the server starts, with the one hint that fits the install."""
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
 from pathlib import Path
 
@@ -137,6 +138,25 @@ def test_serve_without_a_key_fails_when_it_starts(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     (error,) = _errors(out)
     assert error.startswith("[error] No API key for mistral-small-2506")
+    assert "Serving" not in out
+
+
+def test_serve_on_a_port_in_use_fails_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve`` on a port another server holds says so in one line (exit 2) before anything
+    starts, instead of the web server's own log line and exit status 3."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        argv = ["serve", f"{TRAVEL_DESK}:agent", "--model", "openai:gpt-4o", "--port", str(port)]
+        assert main(argv) == 2
+    out = capsys.readouterr().out
+    (error,) = _errors(out)
+    assert error.startswith(f"[error] Cannot serve on 127.0.0.1:{port} (")
+    assert error.endswith("pick another port with --port (or another --host).")
     assert "Serving" not in out
 
 

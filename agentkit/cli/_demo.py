@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import socket
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -80,6 +81,7 @@ def serve_agent(
     token = check_bind(args.host, args.token)  # refused before any model starts
     check_model(choice, agent.model_spec)  # no key: fail now, not at every request
     sessions = args.sessions or _default_sessions(getattr(args, "target", None))
+    _check_port_free(args.host, args.port)
     with model_scope(choice, renderer) as model:
         host = f"[{args.host}]" if ":" in args.host else args.host
         url = f"http://{host}:{args.port}"
@@ -114,6 +116,23 @@ def _default_sessions(target: str | None) -> str | None:
     if file.endswith(".py"):
         return str(Path(file).with_suffix(".sessions.db"))
     return "agentkit-sessions.db"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A ``ConfigurationError`` now when ``host:port`` cannot be bound (in use, or not an
+    address of this machine), instead of the server's own log line after the model starts."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigurationError(
+            f"Cannot serve on {host}:{port} ({reason}): stop what uses it, or pick another "
+            "port with --port (or another --host)."
+        ) from None
 
 
 def cmd_serve(args: argparse.Namespace, renderer: Renderer) -> int:
