@@ -47,10 +47,8 @@ class Agent(Generic[DepsT, OutputT]):
 
     ``model`` is a ``Model``, a model string such as ``"mistral:mistral-small-2506"``
     or ``"opper:mistral/mistral-small-2506"``, or ``None`` for Mistral Small 3.2
-    through whichever API key is set. A model string that names no route (``"foo"``) is
-    a ``ConfigurationError`` here; the model is built at the first run (a missing API key
-    fails then). ``output_type`` is a type (``str``, a pydantic model class, ``list[int]``...);
-    a string or an instance is a ``UserError``. ``hooks`` wrap
+    through whichever API key is set; a string that names no route fails here, a missing key
+    at the first run. ``output_type`` is a type, not a string or instance. ``hooks`` wrap
     every run, model request and tool call (see ``agentkit.Hooks``). ``usage_limits``
     are budgets every run keeps to (see ``agentkit.UsageLimits``).
     """
@@ -111,10 +109,6 @@ class Agent(Generic[DepsT, OutputT]):
             raise ConfigurationError(f"retries must be 0 or more, got {retries}")
         if max_turns < 1:
             raise ConfigurationError(f"max_turns must be 1 or more, got {max_turns}")
-        if isinstance(model, str):  # a mistyped model fails here, not at the first run
-            from agentkit.models.infer import check_model_string
-
-            check_model_string(model)
         from agentkit._run import AgentConfig, Runner  # the run core: on first use
         from agentkit.models.base import ModelSettings
         from agentkit.output import OUTPUT_TOOL_NAME, OutputSchema

@@ -67,6 +67,10 @@ class Runner:
         self.config = config
         self.hooks = tuple(hooks)
         HookSet(self.hooks)  # checks them: a TypeError names what is not a Hooks
+        if isinstance(model, str):  # a mistyped model fails when the agent is built
+            from agentkit.models.infer import check_model_string
+
+            check_model_string(model)
         self.model_spec = model
         self._model: Model | None = None
         self._override: Model | None = None

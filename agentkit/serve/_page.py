@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic_core
 
-from agentkit._errors import AgentkitError, ConfigurationError
+from agentkit._errors import AgentkitError, ConfigurationError, explain_error
 from agentkit.events import (
     ApprovalRequiredEvent,
     GuardrailEvent,
@@ -124,9 +124,10 @@ def page_error(exc: Exception) -> dict[str, Any]:
 
 
 def _explain(exc: AgentkitError) -> tuple[str, str]:
-    """(what the user reads, what a developer reads) for ``exc``."""
-    detail = f"{type(exc).__name__}: {str(exc).strip()}"
-    return " ".join(str(exc).split()), detail
+    """(what the user reads, what a developer reads) for ``exc``: the sentence and the
+    detail the ``agentkit`` command shows (``explain_error``)."""
+    explanation = explain_error(exc)
+    return explanation.summary, explanation.detail
 
 
 def transcript(
