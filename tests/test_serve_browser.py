@@ -352,6 +352,53 @@ def test_the_page_shows_it_waits_from_the_moment_it_sends(browser: Any) -> None:
         assert browser.find_elements(By.CSS_SELECTOR, "#log .waiting") == []
 
 
+def test_the_page_says_which_tool_runs_then_waits_for_the_model(browser: Any) -> None:
+    """In Chromium: while a tool runs the indicator names it; once it returned, the page
+    says it waits for the model again, until the answer arrives."""
+    release = threading.Event()
+
+    @tool
+    def look_up(city: str) -> str:
+        """Look a city up (returns when the test lets it).
+
+        Args:
+            city: The city.
+        """
+        release.wait(30)
+        return f"{city}: found"
+
+    model = HeldModel()  # after the tool, the model says nothing until told
+    script = ScriptedModel([tool_calls(("look_up", {"city": "Lyon"}))])
+
+    class ToolThenHeld(HeldModel):
+        """Calls ``look_up`` first, then holds its answer like ``HeldModel``."""
+
+        async def stream(self, request: ModelRequest) -> AsyncIterator[ModelStreamEvent]:
+            """The scripted tool call first; afterwards, the held answer."""
+            source = script if script.remaining else model
+            async for event in source.stream(request):
+                yield event
+
+    agent: Agent[Any, str] = Agent(ToolThenHeld(), tools=[look_up], name="desk")
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "Find Lyon")
+
+        def label(d: Any) -> str:
+            script = "const w = document.querySelector('#log .waiting'); return w && w.textContent"
+            return str(d.execute_script(script) or "")
+
+        _wait(browser, lambda d: label(d) == "running look_up", "the tool named as running")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "serve-waiting.png"))
+        release.set()
+        _wait(browser, lambda d: label(d) == "waiting for the model", "the model's turn again")
+        model.may_start.set()
+        model.seen_first.set()
+        _wait(browser, _idle, "the run to finish")
+        assert label(browser) == ""
+
+
 class TripAdvice(BaseModel):
     """Advice for a trip."""
 
