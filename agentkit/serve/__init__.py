@@ -6,7 +6,8 @@
     app = agent.to_asgi()                        # the same app, for any ASGI server
 
 ``GET /`` is a chat page (one self-contained HTML file: no CDN, no build step) that
-streams answers and tool calls, shows usage per turn and asks Approve / Deny for
+shows what it waits for, streams answers and tool calls, draws a structured output as
+fields, shows usage per turn (in the CLI's words) and asks Approve / Deny for
 tool calls that need approval. ``POST /v1/chat/completions`` and ``GET /v1/models``
 speak the OpenAI API, so any OpenAI client or chat UI can use the agent.
 
