@@ -21,7 +21,7 @@ tests/ is not a package: pytest puts this directory on ``sys.path`` for the test
   process that must be gone).
 * ``node_bin``: the path of a command from ``tests/node`` (real JavaScript peers that
   ``.ci/run`` installs with ``npm ci``); skips when they are not installed (a failure
-  under ``CI=true``).
+  under ``CI=true``). ``node_script``: the command running a script of ``tests/node``.
 
 A test that needs a tool of its own (another signature, a side effect this module does not
 offer) keeps it next to the test.
@@ -35,7 +35,8 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from agentkit.models import ModelProfile
-    from agentkit.testing.server import LocalModelServer
+    from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply
 
 MODEL = "mistral-small-2506"
 """The model name ``model_on`` uses unless told otherwise (its profile has the strictest
@@ -271,6 +272,17 @@ def marked_processes(mark: str) -> list[int]:
     return pids
 
 
+def node_script(script: str, *packages: str) -> list[str]:
+    """The command running ``tests/node/<script>`` with node, or skip the test when node or
+    one of the npm ``packages`` it imports is not installed (``npm ci --prefix tests/node``)."""
+    import pytest
+
+    missing = [p for p in packages if not (NODE_DIR / "node_modules" / p).exists()]
+    if shutil.which("node") is None or missing:
+        pytest.skip(f"node or {missing} not installed: run `npm ci --prefix tests/node`")
+    return ["node", str(NODE_DIR / script)]
+
+
 def node_bin(name: str) -> str:
     """The path of ``name`` in ``tests/node/node_modules/.bin``, or skip the test.
 
@@ -318,3 +330,44 @@ def readme_commands(example: str, program: str) -> list[list[str]]:
             if words and words[0] == program:
                 commands.append(words[1:])
     return commands
+
+
+@tool(name="refund", needs_approval=True)
+def refund_order(order_id: str) -> str:
+    """Refund an order (needs approval).
+
+    Args:
+        order_id: The order to refund.
+    """
+    return f"refunded {order_id}"
+
+
+def help_desk(request: RecordedRequest) -> Reply:
+    """A model that looks the weather up (thinking first), asks to ``refund`` the order a
+    "Refund X" prompt names, says how a tool answered, and greets anything else
+    (thinking first)."""
+    from agentkit.testing.server import reply_text, reply_tool_calls
+
+    last = request.body["messages"][-1]
+    content = last["content"] if isinstance(last["content"], str) else json.dumps(last["content"])
+    if last["role"] == "tool":
+        return reply_text(f"Done: {last['content']}")
+    if "Refund" in content:
+        return reply_tool_calls(("refund", {"order_id": content.split()[-1].strip('"')}))
+    if "weather" in content:
+        return reply_tool_calls(("get_weather", {"city": "Paris"}), thinking="Look it up.")
+    return reply_text("Hello!", thinking="A greeting.")
+
+
+@contextmanager
+def served_desk(sessions: Path) -> Iterator[tuple[str, LocalModelServer]]:
+    """``agentkit serve``'s app for an agent on ``help_desk`` (with ``get_weather`` and
+    ``refund_order``), conversations in the SQLite file ``sessions``: its URL and the
+    model server."""
+    from agentkit.serve import BackgroundServer
+    from agentkit.testing.server import LocalModelServer
+
+    with LocalModelServer(help_desk, style="mistral") as upstream:
+        agent = Agent(model_on(upstream), tools=[get_weather, refund_order], name="desk")
+        with BackgroundServer(agent, sessions=sessions) as server:
+            yield server.url, upstream

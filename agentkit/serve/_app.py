@@ -8,6 +8,7 @@ Routes::
     POST /v1/approvals            decide the calls a paused API run waits for, and resume it
     GET  /v1/models               the served agent, as the one model
     POST /v1/chat/completions     OpenAI-compatible chat completions, plain and streamed
+    POST /ag-ui                   a run as AG-UI events (``_agui``)
 
 Every request is checked against the token when one is set (``Authorization: Bearer``,
 or ``?token=`` for the page itself), and against cross-site and rebound callers
@@ -52,10 +53,12 @@ from agentkit.events import (
 from agentkit.messages import Message, UserMessage
 from agentkit.models.base import Model
 from agentkit.output import OutputSchema
+from agentkit.serve import _agui as agui
 from agentkit.serve import _openai as oai
 from agentkit.serve._guard import BrowserGuard
 from agentkit.serve._page import page_error, page_events, request_json, structured, transcript
 from agentkit.serve._store import Conversations, SessionsOption
+from agentkit.serve._ui import UITurn
 from agentkit.usage import format_usage
 
 if TYPE_CHECKING:
@@ -110,6 +113,7 @@ def create_app(
             Route("/v1/models", served.models, methods=["GET"]),
             Route("/v1/chat/completions", served.completions, methods=["POST"]),
             Route("/v1/approvals", served.approvals, methods=["POST"]),
+            Route("/ag-ui", served.ag_ui, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -273,6 +277,66 @@ class _Served:
         with contextlib.suppress(Exception):  # where the page's usage line goes on a reload
             finished["kept"] = len(await self._items(cid))
         yield finished
+
+    # -- the front-end protocols (AG-UI) ---------------------------------------------------
+
+    async def ag_ui(self, request: Request) -> Response:
+        return await self._ui(request, agui.parse)
+
+    async def _ui(self, request: Request, parse: Callable[[Any, bool], UITurn]) -> Response:
+        """A turn asked for in a front-end protocol, run once on the conversation's session
+        and written by the protocol's stream (``serve._ui``)."""
+        try:
+            turn = parse(await _read_json(request, self.limit), self.agent.output_type is str)
+        except oai.ClientError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        cid = turn.conversation
+        if cid in self.busy:
+            message = "This conversation has a turn running; wait for it to end."
+            return JSONResponse(oai.error_body(message), status_code=409)
+        stored = await self.conversations.messages(cid)
+        if turn.prompt is None and not _pending(stored, self.agent):
+            message = f"Nothing in conversation {cid!r} waits for approval: send a user message."
+            return JSONResponse(oai.error_body(message), status_code=409)
+        if turn.seed and not stored:  # a conversation the store does not know: the client's
+            session = self.conversations.session(cid)
+            await session.save_turn(turn.seed, paused=False, resumed=False)
+
+        async def events() -> AsyncIterator[bytes]:
+            self.busy.add(cid)
+            try:
+                async for data in self._ui_turn(turn):
+                    yield data
+            finally:
+                self.busy.discard(cid)
+
+        return _EventStream(events, headers=turn.stream.headers)
+
+    async def _ui_turn(self, turn: UITurn) -> AsyncIterator[bytes]:
+        out = turn.stream
+        for data in out.start():
+            yield data
+        try:
+            async with self.agent.run_stream(
+                turn.prompt,
+                session=self.conversations.session(turn.conversation),
+                model=self.model,
+                approvals=turn.approvals,
+            ) as stream:
+                async for event in stream:
+                    for data in out.event(event):
+                        yield data
+                result = stream.result
+        except AgentkitError as exc:  # the session stored nothing of the failed turn
+            for data in out.failed(str(exc), type(exc).__name__):
+                yield data
+            return
+        except Exception as exc:  # a bug, not the client's: the client still hears of it
+            for data in out.failed(_internal_error(exc)["error"]["message"], "internal_error"):
+                yield data
+            return
+        for data in out.finished(result):
+            yield data
 
     # -- the OpenAI API -------------------------------------------------------------------
 
@@ -619,8 +683,13 @@ class _Watched(Response):
 class _EventStream(Response):
     """Server-sent events from an async generator; a client that leaves cancels it."""
 
-    def __init__(self, events: Callable[[], AsyncIterator[bytes]]) -> None:
+    def __init__(
+        self,
+        events: Callable[[], AsyncIterator[bytes]],
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
         self.events = events
+        self.extra_headers = list(headers)
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -632,6 +701,7 @@ class _EventStream(Response):
                     (b"content-type", b"text/event-stream; charset=utf-8"),
                     (b"cache-control", b"no-store"),
                     (b"x-accel-buffering", b"no"),
+                    *self.extra_headers,
                 ],
             }
         )
