@@ -9,6 +9,7 @@ Routes::
     GET  /v1/models               the served agent, as the one model
     POST /v1/chat/completions     OpenAI-compatible chat completions, plain and streamed
     POST /ag-ui                   a run as AG-UI events (``_agui``)
+    POST /ai-sdk/chat             a turn as the Vercel AI SDK's UI message stream (``_aisdk``)
 
 Every request is checked against the token when one is set (``Authorization: Bearer``,
 or ``?token=`` for the page itself), and against cross-site and rebound callers
@@ -54,6 +55,7 @@ from agentkit.messages import Message, UserMessage
 from agentkit.models.base import Model
 from agentkit.output import OutputSchema
 from agentkit.serve import _agui as agui
+from agentkit.serve import _aisdk as aisdk
 from agentkit.serve import _openai as oai
 from agentkit.serve._guard import BrowserGuard
 from agentkit.serve._page import page_error, page_events, request_json, structured, transcript
@@ -114,6 +116,7 @@ def create_app(
             Route("/v1/chat/completions", served.completions, methods=["POST"]),
             Route("/v1/approvals", served.approvals, methods=["POST"]),
             Route("/ag-ui", served.ag_ui, methods=["POST"]),
+            Route("/ai-sdk/chat", served.ai_sdk, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -278,10 +281,13 @@ class _Served:
             finished["kept"] = len(await self._items(cid))
         yield finished
 
-    # -- the front-end protocols (AG-UI) ---------------------------------------------------
+    # -- the front-end protocols (AG-UI, the AI SDK's UI messages) -------------------------
 
     async def ag_ui(self, request: Request) -> Response:
         return await self._ui(request, agui.parse)
+
+    async def ai_sdk(self, request: Request) -> Response:
+        return await self._ui(request, aisdk.parse)
 
     async def _ui(self, request: Request, parse: Callable[[Any, bool], UITurn]) -> Response:
         """A turn asked for in a front-end protocol, run once on the conversation's session
