@@ -344,14 +344,16 @@ def refund_order(order_id: str) -> str:
 
 def help_desk(request: RecordedRequest) -> Reply:
     """A model that looks the weather up (thinking first), asks to ``refund`` the order a
-    "Refund X" prompt names, says how a tool answered, and greets anything else
-    (thinking first)."""
-    from agentkit.testing.server import reply_text, reply_tool_calls
+    "Refund X" prompt names, says how a tool answered, refuses (HTTP 400) a prompt saying
+    "Fail", and greets anything else (thinking first)."""
+    from agentkit.testing.server import reply_error, reply_text, reply_tool_calls
 
     last = request.body["messages"][-1]
     content = last["content"] if isinstance(last["content"], str) else json.dumps(last["content"])
     if last["role"] == "tool":
         return reply_text(f"Done: {last['content']}")
+    if "Fail" in content:
+        return reply_error(400, "The model refused this request.", style="mistral")
     if "Refund" in content:
         return reply_tool_calls(("refund", {"order_id": content.split()[-1].strip('"')}))
     if "weather" in content:

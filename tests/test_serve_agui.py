@@ -175,6 +175,31 @@ def test_a_denial_with_a_reason_reaches_the_model(served: tuple[str, LocalModelS
         assert resumed[-1]["result"] == f"Done: Denied: {told}"
 
 
+def test_a_failed_run_ends_with_run_error(served: tuple[str, LocalModelServer]) -> None:
+    """A run whose model refuses ends with a valid RUN_ERROR naming the failure, and the
+    failed turn is not kept: the thread's next run sends the model only its own prompt."""
+    url, upstream = served
+    failed = validated(post(url, run_input("thread-0008", "Fail now")))
+    assert [e["type"] for e in failed] == ["RUN_STARTED", "RUN_ERROR"]
+    assert "The model refused this request." in failed[-1]["message"]
+    validated(post(url, run_input("thread-0008", "Hi")))
+    users = [m["content"] for m in upstream.requests[-1].body["messages"] if m["role"] == "user"]
+    assert users == ["Hi"]
+
+
+def test_a_new_message_on_a_paused_thread_is_refused(served: tuple[str, LocalModelServer]) -> None:
+    """A user message sent while the thread waits for approval ends with RUN_ERROR saying
+    so (the waiting calls are decided with ``resume`` first), and the pause is kept."""
+    url, _ = served
+    paused = validated(post(url, run_input("thread-0009", "Refund F6")))
+    refused = validated(post(url, run_input("thread-0009", "Hi")))
+    (interrupt,) = paused[-1]["outcome"]["interrupts"]
+    resume = [{"interruptId": interrupt["id"], "status": "resolved", "payload": True}]
+    resumed = validated(post(url, run_input("thread-0009", resume=resume)))
+    assert refused[-1]["type"] == "RUN_ERROR"
+    assert resumed[-1]["result"] == "Done: refunded F6"
+
+
 def test_bad_run_inputs_are_400s_saying_what_to_fix(served: tuple[str, LocalModelServer]) -> None:
     """Frontend tools, a missing thread id, a last message that is not the user's and a
     malformed resume payload are refused with 400 naming the field; nothing runs."""

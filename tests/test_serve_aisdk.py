@@ -85,6 +85,18 @@ def test_a_turn_streams_steps_reasoning_tools_and_text(
     assert got[-1]["messageMetadata"]["usage"]["totalTokens"] > 0
 
 
+def test_a_failed_run_is_an_error_chunk(served: tuple[str, LocalModelServer]) -> None:
+    """A run whose model refuses ends with an ``error`` chunk naming the failure (then
+    ``[DONE]``); the ``ai`` chat client reports it as its error."""
+    url, _ = served
+    got = chunks(post(url, {"id": "chat-0003", "messages": [user("Fail now")]}))
+    assert [c["type"] for c in got] == ["start", "error"]
+    assert "The model refused this request." in got[-1]["errorText"]
+    (failed,) = chat(url, "chat-node-0003", [{"message": "Fail now"}])
+    assert failed["status"] == "error"
+    assert "The model refused this request." in failed["error"]
+
+
 def test_bad_chat_requests_are_400s_saying_what_to_fix(
     served: tuple[str, LocalModelServer],
 ) -> None:
