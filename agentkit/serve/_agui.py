@@ -52,7 +52,7 @@ from agentkit.serve._ui import (
     approval_schema,
     conversation_id,
     image,
-    request_json,
+    waiting_json,
 )
 
 __all__ = ["PROTOCOL_VERSION", "AGUIStream", "parse"]
@@ -294,7 +294,7 @@ class AGUIStream:
         out = self._close()
         waiting = result.approvals_needed
         if waiting or self.resumed:
-            pending = [request_json(r) for r in waiting]
+            pending = [waiting_json(r) for r in waiting]
             out.append(
                 self._emit("STATE_SNAPSHOT", snapshot={**self.state, "pendingApprovals": pending})
             )

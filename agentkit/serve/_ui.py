@@ -28,7 +28,7 @@ __all__ = [
     "conversation_id",
     "image",
     "json_or_text",
-    "request_json",
+    "waiting_json",
 ]
 
 
@@ -114,7 +114,7 @@ def approval_schema() -> dict[str, Any]:
     }
 
 
-def request_json(request: ApprovalRequest) -> dict[str, Any]:
+def waiting_json(request: ApprovalRequest) -> dict[str, Any]:
     """A waiting call as the protocols describe it (``id`` is its approval key)."""
     return {
         "id": request.key,
