@@ -476,6 +476,33 @@ def test_a_failed_turn_looks_the_same_after_a_reload(browser: Any) -> None:
     assert model.remaining == 0
 
 
+def test_a_missing_key_is_said_in_the_users_terms(
+    browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Chromium, on a server without its model's API key: the error says who can fix it
+    and how, and the developer detail (which key) opens from a "details" fold."""
+    from selenium.webdriver.common.by import By
+
+    for name in ("OPPER_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    agent: Agent[Any, str] = Agent("mistral-small-2506", name="travel-desk")
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "Weather in Lyon?")
+        error = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"), "the error")[0]
+        _wait(browser, _idle, "the turn to end")
+        assert error.find_element(By.CSS_SELECTOR, ".what").text.startswith(
+            "The server has no API key for its model (mistral-small-2506)"
+        )
+        fold = error.find_element(By.CSS_SELECTOR, "details")
+        assert "MISTRAL_API_KEY" not in error.text  # folded
+        fold.find_element(By.TAG_NAME, "summary").click()
+        assert "ConfigurationError: No API key for mistral-small-2506" in fold.text
+        assert "MISTRAL_API_KEY" in fold.text
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "serve-no-key.png"))
+
+
 def test_model_output_and_tool_results_are_text_never_html(browser: Any) -> None:
     """An answer and a tool result holding ``<script>`` and ``<img onerror>`` show as
     text; no script of theirs runs and no element of theirs appears."""

@@ -15,6 +15,7 @@ from test_serve_api import _page_events
 
 from agentkit import Agent
 from agentkit.cli._render import PlainRenderer
+from agentkit.local import local_model_available
 from agentkit.serve import BackgroundServer
 from agentkit.testing import ScriptedModel
 from agentkit.testing.scripted import output_call, text
@@ -132,6 +133,10 @@ def test_a_missing_key_says_who_can_fix_it_and_how(monkeypatch: pytest.MonkeyPat
         failed = _turn(served.url, "hello")[-1]
         assert _items(served.url) == []
     assert failed["type"] == "run_error" and failed["error"] == "ConfigurationError"
-    assert failed["message"].startswith("The server cannot reach its model: ")
-    assert "MISTRAL_API_KEY" in failed["message"] and "--model local" in failed["message"]
-    assert failed["detail"].startswith("ConfigurationError: ")
+    assert failed["message"].startswith(
+        "The server has no API key for its model (mistral-small-2506), so it cannot answer. "
+        "Whoever runs it: set the key the details name and restart the server"
+    )
+    assert ("--model local" in failed["message"]) is local_model_available()  # one fitting hint
+    assert failed["detail"].startswith("ConfigurationError: No API key for mistral-small-2506")
+    assert "MISTRAL_API_KEY" in failed["detail"]

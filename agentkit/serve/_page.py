@@ -16,6 +16,7 @@ live turn showed:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,10 +37,7 @@ from agentkit.output import OUTPUT_TOOL_NAME, OutputSchema, OutputValidationErro
 
 __all__ = ["page_error", "page_events", "request_json", "structured", "transcript"]
 
-_NO_KEY_HINT = (
-    "Whoever runs this server: set the key and restart it, or restart it with --model local "
-    "to use the embedded model (offline, no key)."
-)
+_NO_KEY = re.compile(r"No API key for ([^:]+):")
 
 
 def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
@@ -113,14 +111,30 @@ def page_error(exc: Exception) -> dict[str, Any]:
             "detail": f"{type(exc).__name__} (the traceback is in the server's log)",
         }
     message, detail = _explain(exc)
-    if isinstance(exc, ConfigurationError) and "No API key" in message:
-        message = f"The server cannot reach its model: {message} {_NO_KEY_HINT}"
+    missing_key = _NO_KEY.search(message) if isinstance(exc, ConfigurationError) else None
+    if missing_key:  # the page's user may not run the server: say who can fix it, and how
+        message = _no_key(missing_key.group(1))
     return {
         "type": "run_error",
         "error": type(exc).__name__,
         "message": message,
         "detail": detail,
     }
+
+
+def _no_key(model: str) -> str:
+    """The page's sentence for a missing API key, with the one hint that fits the install."""
+    from agentkit.local import local_model_available
+
+    offline = (
+        ", or restart it with --model local (the embedded model: offline, no key)"
+        if local_model_available()
+        else ""
+    )
+    return (
+        f"The server has no API key for its model ({model}), so it cannot answer. Whoever runs "
+        f"it: set the key the details name and restart the server{offline}."
+    )
 
 
 def _explain(exc: AgentkitError) -> tuple[str, str]:
