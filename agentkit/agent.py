@@ -178,10 +178,11 @@ class Agent(Generic[DepsT, OutputT]):
     def as_tool(self, *, name: str | None = None, description: str | None = None) -> Tool[Any]:
         """This agent as a tool of another: it takes one argument, ``prompt``.
 
-        The child runs with the parent's deps; its usage is added to the parent's as it
-        goes (so the parent's limits count it); its events appear in the parent's stream
-        as ``AgentToolEvent`` (the child's name, the parent's tool-call id); cancelling
-        the parent cancels it. Its output is the tool's result: text, or JSON.
+        The child runs with the parent's deps (and on the parent's run's model when it was
+        built without one); its usage is added to the parent's as it goes (so the parent's
+        limits count it); its events appear in the parent's stream as ``AgentToolEvent``
+        (the child's name, the parent's tool-call id); cancelling the parent cancels it. Its
+        output is the tool's result: text, or JSON.
 
         When one of the child's calls needs approval, the child pauses and so does the
         parent: its ``approvals_needed`` lists the child's requests (with ``agent`` and

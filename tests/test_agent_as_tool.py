@@ -18,7 +18,7 @@ from agentkit import (
     tool,
 )
 from agentkit.messages import ToolMessage
-from agentkit.testing import ScriptedModel, output_call, tool_calls
+from agentkit.testing import ScriptedModel, ScriptedResponse, output_call, tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +97,24 @@ async def test_cancelling_the_parent_cancels_the_child() -> None:
         await started.wait()
         tg.cancel_scope.cancel()
     assert child_cancelled.is_set()
+
+
+async def test_a_child_without_a_model_runs_on_the_parents_model() -> None:
+    """A child built with no model runs on the model of the parent's run (an override such
+    as ``agentkit run --model`` included); a child with its own model keeps it."""
+    own = ScriptedModel(["Rome is sunny."])
+    shared = Agent(None, name="weather")
+    keeps = Agent(own, name="rome")
+    parent = Agent(None, tools=[shared.as_tool(), keeps.as_tool()])
+    paris: list[ScriptedResponse | str] = [
+        tool_calls(("weather", {"prompt": "Paris?"})),
+        "Paris is cloudy.",
+        "Cloudy.",
+    ]
+    model = ScriptedModel([*paris, tool_calls(("rome", {"prompt": "Rome?"})), "Sunny."])
+    first = await parent.run("Paris?", model=model)
+    assert first.output == "Cloudy."
+    assert _tool_answers(model, 2)[0].content == "Paris is cloudy."
+    second = await parent.run("Rome?", model=model)
+    assert second.output == "Sunny." and len(own.requests) == 1
+    assert _tool_answers(model, 4)[0].content == "Rome is sunny."

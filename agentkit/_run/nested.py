@@ -41,6 +41,8 @@ def agent_tool(runner: Runner, name: str | None, description: str | None) -> Too
             None if resumed is not None else prompt,
             message_history=None if resumed is None else list(resumed.paused.messages),
             deps=ctx.deps,
+            # A child built without a model runs on the parent's (an override included).
+            model=ctx.model if runner.model_spec is None else None,
             stream=ctx.streaming,
             approvals=None if resumed is None else resumed.approvals,
             parent=ctx,
