@@ -15,9 +15,12 @@ from typing import Any
 
 import httpx2
 import pytest
-from support import node_script, served_desk
+from pydantic import BaseModel
+from support import model_on, node_script, served_desk
 
-from agentkit.testing.server import LocalModelServer
+from agentkit import Agent
+from agentkit.serve import BackgroundServer
+from agentkit.testing.server import LocalModelServer, reply_json
 
 ag_ui_core = pytest.importorskip("ag_ui.core")
 
@@ -198,6 +201,38 @@ def test_a_new_message_on_a_paused_thread_is_refused(served: tuple[str, LocalMod
     resumed = validated(post(url, run_input("thread-0009", resume=resume)))
     assert refused[-1]["type"] == "RUN_ERROR"
     assert resumed[-1]["result"] == "Done: refunded F6"
+
+
+class Trip(BaseModel):
+    """A structured output."""
+
+    city: str
+    umbrella: bool
+
+
+def test_a_structured_output_is_the_result_and_json_text(tmp_path: Path) -> None:
+    """An agent with a structured output finishes with it as RUN_FINISHED's ``result``
+    (an object) and as the text message's JSON; an image part reaches the model."""
+    pixel = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+        "AAAABJRU5ErkJggg=="
+    )
+    content = [
+        {"type": "text", "text": "Lyon?"},
+        {"type": "image", "source": {"type": "data", "value": pixel, "mimeType": "image/png"}},
+    ]
+    body = {
+        **run_input("thread-0010"),
+        "messages": [{"id": "u", "role": "user", "content": content}],
+    }
+    with LocalModelServer([reply_json({"city": "Lyon", "umbrella": True})], style="mistral") as up:
+        agent = Agent(model_on(up), output_type=Trip, name="trip")
+        with BackgroundServer(agent, sessions=tmp_path / "chats.db") as server:
+            events = validated(post(server.url, body))
+    text = "".join(e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT")
+    assert json.loads(text) == events[-1]["result"] == {"city": "Lyon", "umbrella": True}
+    (sent,) = [m for m in up.requests[0].body["messages"] if m["role"] == "user"]
+    assert sent["content"][1]["image_url"]["url"] == f"data:image/png;base64,{pixel}"
 
 
 def test_bad_run_inputs_are_400s_saying_what_to_fix(served: tuple[str, LocalModelServer]) -> None:

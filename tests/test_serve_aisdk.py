@@ -16,9 +16,12 @@ from typing import Any
 
 import httpx2
 import pytest
-from support import node_script, served_desk
+from pydantic import BaseModel
+from support import model_on, node_script, served_desk
 
-from agentkit.testing.server import LocalModelServer
+from agentkit import Agent
+from agentkit.serve import BackgroundServer
+from agentkit.testing.server import LocalModelServer, reply_json
 
 
 @pytest.fixture
@@ -95,6 +98,30 @@ def test_a_failed_run_is_an_error_chunk(served: tuple[str, LocalModelServer]) ->
     (failed,) = chat(url, "chat-node-0003", [{"message": "Fail now"}])
     assert failed["status"] == "error"
     assert "The model refused this request." in failed["error"]
+
+
+class Trip(BaseModel):
+    """A structured output."""
+
+    city: str
+    umbrella: bool
+
+
+def test_a_structured_output_is_json_text_and_a_file_part_an_image(tmp_path: Path) -> None:
+    """An agent with a structured output answers it as a JSON text part; a user's image
+    file part reaches the model as an image."""
+    url_ = "https://example.com/lyon.png"
+    file_part = {"type": "file", "mediaType": "image/png", "url": url_}
+    message = {"id": "u", "role": "user", "parts": [*user("Lyon?")["parts"], file_part]}
+    with LocalModelServer([reply_json({"city": "Lyon", "umbrella": True})], style="mistral") as up:
+        agent = Agent(model_on(up), output_type=Trip, name="trip")
+        with BackgroundServer(agent, sessions=tmp_path / "chats.db") as server:
+            got = chunks(post(server.url, {"id": "chat-0004", "messages": [message]}))
+    text = "".join(c["delta"] for c in got if c["type"] == "text-delta")
+    assert json.loads(text) == {"city": "Lyon", "umbrella": True}
+    assert got[-1]["finishReason"] == "stop"
+    (sent,) = [m for m in up.requests[0].body["messages"] if m["role"] == "user"]
+    assert sent["content"][1]["image_url"]["url"] == url_
 
 
 def test_bad_chat_requests_are_400s_saying_what_to_fix(
