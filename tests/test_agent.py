@@ -155,14 +155,19 @@ async def test_whole_run_with_every_kind_of_fixable_mistake() -> None:
 
 @pytest.mark.anyio
 async def test_tool_results_come_back_in_call_order() -> None:
-    """Tool answers follow the order of the calls even when later calls finish first."""
+    """Tool answers follow the order of the calls even when later calls finish first
+    (each call waits for the next one to finish, so they finish 2, 1, 0)."""
     finished: list[int] = []
+    done = [anyio.Event() for _ in range(3)]
 
     @tool
     async def slow(n: int) -> int:
-        """Return n after others."""
-        await anyio.sleep(0.01 * (3 - n))
+        """Return n after the later calls."""
+        if n < 2:
+            with anyio.fail_after(30):  # a hang guard (calls run one by one), not a timing check
+                await done[n + 1].wait()
         finished.append(n)
+        done[n].set()
         return n
 
     model = ScriptedModel(
