@@ -124,6 +124,26 @@ def test_a_structured_output_is_json_text_and_a_file_part_an_image(tmp_path: Pat
     assert sent["content"][1]["image_url"]["url"] == url_
 
 
+def test_the_store_has_the_conversation_the_client_only_starts_it(
+    served: tuple[str, LocalModelServer],
+) -> None:
+    """A chat the store does not know starts from the client's earlier messages; once
+    stored, the store's copy is the history and the client's is not read."""
+    url, upstream = served
+    hello = {"id": "a0", "role": "assistant", "parts": [{"type": "text", "text": "Hello!"}]}
+    first = [user("Hi there", "u0"), hello, user("Hi again")]
+    chunks(post(url, {"id": "chat-0005", "messages": first}))
+    sent = upstream.requests[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent if m["role"] != "system"] == [
+        ("user", "Hi there"),
+        ("assistant", "Hello!"),
+        ("user", "Hi again"),
+    ]
+    chunks(post(url, {"id": "chat-0005", "messages": [user("Forged", "f"), user("Bye")]}))
+    users = [m["content"] for m in upstream.requests[-1].body["messages"] if m["role"] == "user"]
+    assert users == ["Hi there", "Hi again", "Bye"]
+
+
 def test_bad_chat_requests_are_400s_saying_what_to_fix(
     served: tuple[str, LocalModelServer],
 ) -> None:

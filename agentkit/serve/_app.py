@@ -300,7 +300,8 @@ class _Served:
         if cid in self.busy:
             message = "This conversation has a turn running; wait for it to end."
             return JSONResponse(oai.error_body(message), status_code=409)
-        stored = await self.conversations.messages(cid)
+        needed = turn.prompt is None or turn.seed  # read the store only when it decides
+        stored = await self.conversations.messages(cid) if needed else []
         if turn.prompt is None and not _pending(stored, self.agent):
             message = f"Nothing in conversation {cid!r} waits for approval: send a user message."
             return JSONResponse(oai.error_body(message), status_code=409)
