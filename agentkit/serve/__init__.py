@@ -9,7 +9,9 @@
 shows what it waits for, streams answers and tool calls, draws a structured output as
 fields, shows usage per turn (in the CLI's words) and asks Approve / Deny for
 tool calls that need approval. ``POST /v1/chat/completions`` and ``GET /v1/models``
-speak the OpenAI API, so any OpenAI client or chat UI can use the agent.
+speak the OpenAI API, so any OpenAI client or chat UI can use the agent. ``POST /ag-ui``
+(AG-UI events, for CopilotKit and ``@ag-ui/client``) and ``POST /ai-sdk/chat`` (the
+Vercel AI SDK's UI message stream, for ``useChat``) serve front-end frameworks.
 
 It binds to 127.0.0.1 by default; any other host needs a token (``token=`` or
 ``AGENTKIT_SERVE_TOKEN``), then checked on every request. Browsers cannot use it behind
