@@ -6,6 +6,7 @@
     ├── UserError                      the program is wrong; fix the code, not the model
     │   ├── ToolDefinitionError        a function cannot become a tool (raised at decoration)
     │   ├── ConfigurationError         no API key, unknown model string, bad option
+    │   │   └── MissingAPIKeyError     no API key for the model; ``.variables`` to set
     │   │   └── UnsupportedContentError  an image, document or audio the model cannot take
     │   ├── ApprovalError              decisions that do not match the paused calls
     │   ├── HistoryError               a message history that cannot be sent (index, reason)
@@ -79,6 +80,7 @@ __all__ = [
     "MCPError",
     "MCPToolError",
     "MaxTurnsExceededError",
+    "MissingAPIKeyError",
     "ModelAPIError",
     "ModelConnectionError",
     "ModelHTTPError",
@@ -138,6 +140,16 @@ class UnsupportedContentError(ConfigurationError):
     (``supports_vision``, ``supports_documents``, ``supports_audio``), in a form its server
     refuses, or more inline bytes than the profile takes in one request. Raised before
     anything is sent; the message names the part and the fix."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key for the model: ``.model_name`` is the model, ``.variables`` the environment
+    variables any one of which would hold it. The message says the same, for a programmer."""
+
+    def __init__(self, message: str, *, model_name: str, variables: Sequence[str]) -> None:
+        super().__init__(message)
+        self.model_name = model_name
+        self.variables = tuple(variables)
 
 
 class ApprovalError(UserError):
@@ -431,6 +443,9 @@ def _where(exc: ModelAPIError) -> str:
 
 def _summary(exc: BaseException) -> str:
     """One sentence for ``exc``, in the user's terms."""
+    if isinstance(exc, MissingAPIKeyError):
+        keys = " or ".join(exc.variables)
+        return f"No API key for {exc.model_name}: set {keys} (export {exc.variables[0]}=...)."
     if isinstance(exc, UserError):  # written for the person who set things up
         return _one_line(str(exc))
     if isinstance(exc, OutputTruncatedError):

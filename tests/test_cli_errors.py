@@ -114,10 +114,13 @@ def test_run_json_without_a_key_carries_the_hint_of_text_mode(
     assert main(["run", f"{TRAVEL_DESK}:agent", "Weather in Oslo?", "--json"]) == 2
     data = json.loads(capsys.readouterr().out)
     error = data["error"]
-    assert error["type"] == "ConfigurationError"
-    assert error["message"].startswith("No API key for mistral-small-2506: set OPPER_API_KEY")
+    assert error["type"] == "MissingAPIKeyError"
+    assert error["message"].startswith(
+        "No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY "
+        "(export MISTRAL_API_KEY=...). "
+    )
     _assert_one_hint(error["message"], local_installed)
-    assert error["detail"].startswith("No API key for mistral-small-2506")
+    assert error["detail"].startswith("No API key for mistral-small-2506: set OPPER_API_KEY")
     assert data["messages"] == []
 
 
@@ -178,8 +181,8 @@ def test_a_model_without_its_key_fails_when_the_command_starts(
     monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("a prompt was read"))
     assert main(argv) == 2
     (error,) = _errors(capsys.readouterr().out)
-    assert "No API key for" in error
-    assert "OPENAI_API_KEY" in error or "MISTRAL_API_KEY" in error
+    assert error.startswith("[error] No API key for ")
+    assert "set OPENAI_API_KEY (export" in error or "set MISTRAL_API_KEY or OPPER" in error
 
 
 def test_a_base_url_without_a_scheme_fails_before_any_request(
@@ -310,3 +313,24 @@ def test_the_detail_lists_each_try() -> None:
     detail = explain_error(error).detail
     assert "1. first problem" in detail
     assert detail.index("1. first problem") < detail.index("2. second problem")
+
+
+def test_a_missing_key_names_its_model_and_variables() -> None:
+    """A missing key is a MissingAPIKeyError (a ConfigurationError) carrying the model and the
+    variables to set, which its sentence names."""
+    from agentkit import MissingAPIKeyError
+    from agentkit.models.infer import infer_model
+
+    with pytest.raises(MissingAPIKeyError) as info:
+        infer_model("mistral-small-2506")
+    assert isinstance(info.value, ConfigurationError)
+    assert (info.value.model_name, info.value.variables) == (
+        "mistral-small-2506",
+        ("MISTRAL_API_KEY", "OPPER_API_KEY"),
+    )
+    with pytest.raises(MissingAPIKeyError) as info:
+        OpenAIChatModel("gpt-4o").check_api_key()
+    assert info.value.variables == ("OPENAI_API_KEY",)
+    assert explain_error(info.value).summary == (
+        "No API key for gpt-4o: set OPENAI_API_KEY (export OPENAI_API_KEY=...)."
+    )

@@ -70,7 +70,9 @@ def test_run_without_a_key_says_how_to_run_locally(capsys: pytest.CaptureFixture
     assert main(["run", f"{TRAVEL_DESK}:agent", "Weather in Oslo?"]) == 2
     errors = _error_lines(capsys.readouterr().out)
     assert len(errors) == 1
-    assert errors[0].startswith("[error] No API key for mistral-small-2506: set OPPER_API_KEY")
+    assert errors[0].startswith(
+        "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY"
+    )
     assert errors[0].endswith("To run offline on the embedded model instead, add --model local.")
 
 
@@ -90,10 +92,9 @@ def test_chat_without_a_key_says_how_to_run_locally(
     assert prompts == []
     errors = _error_lines(capsys.readouterr().out)
     assert errors == [
-        "[error] No API key for mistral-small-2506: set OPPER_API_KEY (Opper gateway, "
-        "https://api.opper.ai/v3/compat) or MISTRAL_API_KEY (Mistral's API), or pass a model "
-        "such as 'openai:gpt-4o-mini' or an OpenAIChatModel. To run offline on the embedded "
-        "model instead, add --model local."
+        "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY "
+        "(export MISTRAL_API_KEY=...). To run offline on the embedded model instead, add "
+        "--model local."
     ]
 
 

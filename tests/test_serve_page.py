@@ -132,11 +132,11 @@ def test_a_missing_key_says_who_can_fix_it_and_how(monkeypatch: pytest.MonkeyPat
     with BackgroundServer(agent) as served:
         failed = _turn(served.url, "hello")[-1]
         assert _items(served.url) == []
-    assert failed["type"] == "run_error" and failed["error"] == "ConfigurationError"
+    assert failed["type"] == "run_error" and failed["error"] == "MissingAPIKeyError"
     assert failed["message"].startswith(
         "The server has no API key for its model (mistral-small-2506), so it cannot answer. "
         "Whoever runs it: set the key the details name and restart the server"
     )
     assert ("--model local" in failed["message"]) is local_model_available()  # one fitting hint
-    assert failed["detail"].startswith("ConfigurationError: No API key for mistral-small-2506")
+    assert failed["detail"].startswith("MissingAPIKeyError: No API key for mistral-small-2506")
     assert "MISTRAL_API_KEY" in failed["detail"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, MissingAPIKeyError
 from agentkit.cli._render import Renderer, local_install_command
 from agentkit.models.base import Model
 from agentkit.tools import Toolset
@@ -191,9 +191,9 @@ def resolve_model(
 
         try:
             infer_model(spec)  # a bad string fails here, before anything starts
+        except MissingAPIKeyError:  # a good string; check_model says which key
+            return ModelChoice(spec)
         except ConfigurationError as exc:
-            if "No API key" in str(exc):  # a good string; check_model says which key
-                return ModelChoice(spec)
             raise ConfigurationError(f"--model {spec}: {exc} {MODEL_FORMS}") from None
         return ModelChoice(spec)
     if os.environ.get("OPPER_API_KEY") or os.environ.get("MISTRAL_API_KEY"):

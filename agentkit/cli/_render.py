@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import pydantic_core
 
-from agentkit._errors import ConfigurationError, UserError, explain_error
+from agentkit._errors import MissingAPIKeyError, UserError, explain_error
 from agentkit.events import (
     AgentEvent,
     FinalResultEvent,
@@ -103,7 +103,7 @@ def explain(exc: BaseException, *, verbose: bool = False) -> str:
     ``verbose``, the developer detail on the lines below."""
     explanation = explain_error(exc)
     message = explanation.summary
-    if isinstance(exc, ConfigurationError) and "No API key for" in message:
+    if isinstance(exc, MissingAPIKeyError):
         message += " " + offline_hint()
     if verbose:
         message += "\n" + explanation.detail

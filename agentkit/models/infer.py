@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, MissingAPIKeyError
 from agentkit.models.base import Model
 from agentkit.models.profiles import profile_for
 
@@ -69,10 +69,12 @@ def _mistral_route(name: str) -> Model:
         return _model(opper, name if "/" in name else opper.model_prefix + name)
     if os.environ.get("MISTRAL_API_KEY"):
         return _model(PROVIDERS["mistral"], name.split("/", 1)[-1])
-    raise ConfigurationError(
+    raise MissingAPIKeyError(
         f"No API key for {name}: set OPPER_API_KEY (Opper gateway, "
         "https://api.opper.ai/v3/compat) or MISTRAL_API_KEY (Mistral's API), "
-        "or pass a model such as 'openai:gpt-4o-mini' or an OpenAIChatModel."
+        "or pass a model such as 'openai:gpt-4o-mini' or an OpenAIChatModel.",
+        model_name=name,
+        variables=("MISTRAL_API_KEY", "OPPER_API_KEY"),
     )
 
 

@@ -36,6 +36,7 @@ from agentkit._errors import (
     AuthenticationError,
     ConfigurationError,
     ContentFilteredError,
+    MissingAPIKeyError,
     ModelAPIError,
     ModelConnectionError,
     ModelTimeoutError,
@@ -353,9 +354,11 @@ class OpenAIChatModel(ModelLifecycle):
             return key
         if self._api_key_env is None and self._base_url is not None:
             return _NO_KEY_NEEDED
-        raise ConfigurationError(
+        raise MissingAPIKeyError(
             f"No API key for {self._where()}: set the environment variable {env} "
-            "(or pass api_key=... to OpenAIChatModel)."
+            "(or pass api_key=... to OpenAIChatModel).",
+            model_name=self._name,
+            variables=(env,),
         )
 
     def _endpoint(self) -> Endpoint:

@@ -16,13 +16,12 @@ live turn showed:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
 
-from agentkit._errors import AgentkitError, ConfigurationError, explain_error
+from agentkit._errors import AgentkitError, MissingAPIKeyError, explain_error
 from agentkit.events import (
     ApprovalRequiredEvent,
     GuardrailEvent,
@@ -36,8 +35,6 @@ from agentkit.messages import AssistantMessage, Message, ToolMessage, UserMessag
 from agentkit.output import OUTPUT_TOOL_NAME, OutputSchema, OutputValidationError
 
 __all__ = ["page_error", "page_events", "request_json", "structured", "transcript"]
-
-_NO_KEY = re.compile(r"No API key for ([^:]+):")
 
 
 def page_events(event: object, text_output: bool) -> list[dict[str, Any]]:
@@ -111,9 +108,8 @@ def page_error(exc: Exception) -> dict[str, Any]:
             "detail": f"{type(exc).__name__} (the traceback is in the server's log)",
         }
     message, detail = _explain(exc)
-    missing_key = _NO_KEY.search(message) if isinstance(exc, ConfigurationError) else None
-    if missing_key:  # the page's user may not run the server: say who can fix it, and how
-        message = _no_key(missing_key.group(1))
+    if isinstance(exc, MissingAPIKeyError):  # the page's user may not run the server: say
+        message = _no_key(exc.model_name)  # who can fix it, and how
     return {
         "type": "run_error",
         "error": type(exc).__name__,
