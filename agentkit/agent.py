@@ -45,12 +45,11 @@ OutputT = TypeVar("OutputT", default=str)
 class Agent(Generic[DepsT, OutputT]):
     """An assistant: a model, instructions, tools and an output type.
 
-    ``model`` is a ``Model``, a model string such as ``"mistral:mistral-small-2506"``
-    or ``"opper:mistral/mistral-small-2506"``, or ``None`` for Mistral Small 3.2
-    through whichever API key is set; a string that names no route fails here, a missing key
-    at the first run. ``output_type`` is a type, not a string or instance. ``hooks`` wrap
-    every run, model request and tool call (see ``agentkit.Hooks``). ``usage_limits``
-    are budgets every run keeps to (see ``agentkit.UsageLimits``).
+    ``model`` is a ``Model``, a model string such as ``"mistral:mistral-small-2506"``, or
+    ``None`` for Mistral Small 3.2 through whichever API key is set; a string that names no
+    route fails here, a missing key at the first run. ``output_type`` is a type, not a string
+    or instance. ``hooks`` wrap every run, model request and tool call (``agentkit.Hooks``);
+    ``usage_limits`` are budgets every run keeps to (``agentkit.UsageLimits``).
     """
 
     @overload
