@@ -495,33 +495,38 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_one_line(str(exc))}"
 
 
+_API_SENTENCES: tuple[tuple[type[ModelAPIError], str], ...] = (
+    (
+        AuthenticationError,
+        "The server of {where} refused the API key ({status}); check that the key is right "
+        "and has access to this model.",
+    ),
+    (
+        ModelNotFoundError,
+        "The server does not know {where} (404); check the model name and the base URL.",
+    ),
+    (RateLimitError, "The server of {where} is rate limiting (429); wait a little and try again."),
+    (ServerError, "The server of {where} failed ({status}); try again later."),
+    (
+        BadRequestError,
+        "The server of {where} rejected the request ({status}); its reason is in the details.",
+    ),
+    (ModelTimeoutError, "The server of {where} did not answer in time; try again later."),
+    (
+        ModelConnectionError,
+        "Could not reach the server of {where}; check that it runs and that the base URL is right.",
+    ),
+)
+"""A model endpoint's failure as a sentence, per error class (the first that matches)."""
+
+
 def _api_summary(exc: ModelAPIError) -> str:
-    where = _where(exc)
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"The server of {where} refused the API key ({exc.status_code}); check that the "
-            "key is right and has access to this model."
-        )
-    if isinstance(exc, ModelNotFoundError):
-        return f"The server does not know {where} (404); check the model name and the base URL."
-    if isinstance(exc, RateLimitError):
-        return f"The server of {where} is rate limiting (429); wait a little and try again."
-    if isinstance(exc, ServerError):
-        return f"The server of {where} failed ({exc.status_code}); try again later."
-    if isinstance(exc, BadRequestError):
-        return (
-            f"The server of {where} rejected the request ({exc.status_code}); its reason is in "
-            "the details."
-        )
-    if isinstance(exc, ModelTimeoutError):
-        return f"{where.capitalize()} did not answer in time; try again, or raise the timeout."
-    if isinstance(exc, ModelConnectionError):
-        return (
-            f"Could not reach the server of {where}; check that it runs and that the base URL "
-            "is right."
-        )
-    status = f" ({exc.status_code})" if exc.status_code else ""
-    return f"The server of {where} failed{status}; try again later."
+    template = next(
+        (text for cls, text in _API_SENTENCES if isinstance(exc, cls)),
+        "The server of {where} failed{status_note}; try again later.",
+    )
+    status_note = f" ({exc.status_code})" if exc.status_code else ""
+    return template.format(where=_where(exc), status=exc.status_code, status_note=status_note)
 
 
 def explain_error(exc: BaseException) -> Explanation:
