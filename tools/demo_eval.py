@@ -153,7 +153,9 @@ async def ask(
             history, requests = list(earlier.messages), earlier.usage.requests
         result = await agent.run(question, model=model, message_history=history)
     except AgentkitError as exc:
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+        attempts = getattr(exc, "attempts", None)  # spent retries: the last try's error
+        detail = attempts[-1] if attempts else str(exc)
+        reason = f"{type(exc).__name__}: {' '.join(detail.split())[:90]}"
         return Score(label, False, time.monotonic() - started, reason)
     seconds = time.monotonic() - started
     output = result.output
