@@ -47,6 +47,7 @@ LAYERS: list[list[str]] = [
     ["_run.nested"],
     ["_run"],
     ["agent"],
+    ["sessions._base"],
     ["sessions._postgres"],
     ["mcp", "tracing", "sessions", "durable", "local", "guardrails"],
     [""],  # the package: agentkit/__init__.py

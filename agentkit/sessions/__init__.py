@@ -62,16 +62,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio.to_thread
-
 from agentkit._errors import SessionConflictError, UserError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
+from agentkit.sessions._base import ThreadedSession
 from agentkit.summary import ContextSummary
 
 if TYPE_CHECKING:
@@ -142,7 +141,7 @@ def _set_up(db: sqlite3.Connection) -> None:
         pause = min(pause * 2, 0.05)
 
 
-class SQLiteSession:
+class SQLiteSession(ThreadedSession):
     """A conversation kept in a SQLite file (the standard library's ``sqlite3``).
 
     ``path`` is any file path (its folder is created); ``session_id`` separates
@@ -165,45 +164,7 @@ class SQLiteSession:
     def __repr__(self) -> str:
         return f"SQLiteSession({str(self.path)!r}, {self.session_id!r})"
 
-    # -- the protocol ---------------------------------------------------------------------
-
-    async def load(self) -> SessionHistory:
-        """The stored turns, in commit order, and the paused turn (if a run paused)."""
-        return await self._call(self._load)
-
-    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
-        """Store one run's turn in one transaction (see ``agentkit.Session``)."""
-        data = dump_messages(messages).decode("utf-8")
-        await self._call(lambda db: self._save(db, data, paused=paused, resumed=resumed))
-
-    async def clear(self) -> None:
-        """Forget the conversation: every turn, and the paused turn."""
-        await self._call(self._clear)
-
-    async def claim_paused(self, claim: str) -> None:
-        """Claim the paused turn for the run that resumes it; ``SessionConflictError``
-        when another run claimed it first (or it is gone)."""
-        await self._call(lambda db: self._claim(db, claim))
-
-    async def release_paused(self, claim: str) -> None:
-        """Give the paused turn up again (the run that claimed it failed)."""
-        await self._call(lambda db: self._release(db, claim))
-
-    async def load_summary(self) -> ContextSummary | None:
-        """The summary stored by a run under ``ContextWindow(policy="compact")``, if any."""
-        return await self._call(self._load_summary)
-
-    async def save_summary(self, summary: ContextSummary) -> None:
-        """Store ``summary`` in place of the session's summary."""
-        data = summary.to_json()
-        await self._call(lambda db: self._save_summary(db, data))
-
     # -- more ------------------------------------------------------------------------------
-
-    async def messages(self) -> list[Message]:
-        """The conversation: every stored turn, then the paused turn."""
-        history = await self.load()
-        return [*history.messages, *history.paused]
 
     async def pop_turn(self) -> list[Message]:
         """Remove the last turn (the last user message and everything after it) and
@@ -211,9 +172,6 @@ class SQLiteSession:
         return await self._call(self._pop)
 
     # -- in the worker thread -------------------------------------------------------------
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await anyio.to_thread.run_sync(self._with_connection, fn)
 
     def _with_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if not self._ready:

@@ -17,14 +17,13 @@ own (so it works under asyncio and trio, and nothing stays open between calls).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
-
-import anyio.to_thread
 
 from agentkit._errors import ConfigurationError, SessionConflictError, UserError
 from agentkit._run.history import SessionHistory
-from agentkit.messages import Message, dump_messages, load_messages
+from agentkit.messages import load_messages
+from agentkit.sessions._base import ThreadedSession
 from agentkit.summary import ContextSummary
 
 __all__ = ["PostgresSession"]
@@ -56,7 +55,7 @@ _ready: set[str] = set()
 _ready_lock = threading.Lock()
 
 
-class PostgresSession:
+class PostgresSession(ThreadedSession):
     """A conversation kept in PostgreSQL (see the module docstring).
 
     ``url`` is a libpq connection string (``postgresql://user:pass@host:5432/db``);
@@ -77,48 +76,7 @@ class PostgresSession:
     def __repr__(self) -> str:  # never the URL: it may hold a password
         return f"PostgresSession(<url>, {self.session_id!r})"
 
-    # -- the protocol ---------------------------------------------------------------------
-
-    async def load(self) -> SessionHistory:
-        """The stored turns, in commit order, and the paused turn (if a run paused)."""
-        return await self._call(self._load)
-
-    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
-        """Store one run's turn in one transaction (see ``agentkit.Session``)."""
-        data = dump_messages(messages).decode("utf-8")
-        await self._call(lambda db: self._save(db, data, paused=paused, resumed=resumed))
-
-    async def clear(self) -> None:
-        """Forget the conversation: every turn, and the paused turn."""
-        await self._call(self._clear)
-
-    async def claim_paused(self, claim: str) -> None:
-        """Claim the paused turn for the run that resumes it; ``SessionConflictError``
-        when another run (on any worker) claimed it first, or it is gone."""
-        await self._call(lambda db: self._claim(db, claim))
-
-    async def release_paused(self, claim: str) -> None:
-        """Give the paused turn up again (the run that claimed it failed)."""
-        await self._call(lambda db: self._release(db, claim))
-
-    async def load_summary(self) -> ContextSummary | None:
-        """The summary stored by a run under ``ContextWindow(policy="compact")``, if any."""
-        return await self._call(self._load_summary)
-
-    async def save_summary(self, summary: ContextSummary) -> None:
-        """Store ``summary`` in place of the session's summary."""
-        data = summary.to_json()
-        await self._call(lambda db: self._save_summary(db, data))
-
-    async def messages(self) -> list[Message]:
-        """The conversation: every stored turn, then the paused turn."""
-        history = await self.load()
-        return [*history.messages, *history.paused]
-
     # -- in the worker thread -------------------------------------------------------------
-
-    async def _call(self, fn: Callable[[Any], T]) -> T:
-        return await anyio.to_thread.run_sync(self._with_connection, fn)
 
     def _with_connection(self, fn: Callable[[Any], T]) -> T:
         try:

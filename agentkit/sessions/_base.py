@@ -1,0 +1,97 @@
+"""What every SQL session shares: the ``Session`` protocol's async methods, each run on a
+database connection in a worker thread (so the event loop never waits on the disk or
+the network, under asyncio and trio alike).
+
+A backend (``SQLiteSession``, ``PostgresSession``) gives ``_with_connection(fn)``, which
+opens a connection, calls ``fn(db)`` and closes it, and the ``_load``, ``_save``,
+``_clear``, ``_claim``, ``_release``, ``_load_summary`` and ``_save_summary`` steps,
+each one transaction on ``db``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from agentkit._run.history import SessionHistory
+from agentkit.messages import Message, dump_messages
+from agentkit.summary import ContextSummary
+
+__all__ = ["ThreadedSession"]
+
+T = TypeVar("T")
+
+
+class ThreadedSession:
+    """The async surface of a session over a blocking database driver (see above)."""
+
+    session_id: str
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    async def load(self) -> SessionHistory:
+        """The stored turns, in commit order, and the paused turn (if a run paused)."""
+        return await self._call(self._load)
+
+    async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
+        """Store one run's turn in one transaction (see ``agentkit.Session``)."""
+        data = dump_messages(messages).decode("utf-8")
+        await self._call(lambda db: self._save(db, data, paused=paused, resumed=resumed))
+
+    async def clear(self) -> None:
+        """Forget the conversation: every turn, the paused turn and the summary."""
+        await self._call(self._clear)
+
+    async def claim_paused(self, claim: str) -> None:
+        """Claim the paused turn for the run that resumes it; ``SessionConflictError``
+        when another run (in any process) claimed it first, or it is gone."""
+        await self._call(lambda db: self._claim(db, claim))
+
+    async def release_paused(self, claim: str) -> None:
+        """Give the paused turn up again (the run that claimed it failed)."""
+        await self._call(lambda db: self._release(db, claim))
+
+    async def load_summary(self) -> ContextSummary | None:
+        """The summary stored by a run under ``ContextWindow(policy="compact")``, if any."""
+        return await self._call(self._load_summary)
+
+    async def save_summary(self, summary: ContextSummary) -> None:
+        """Store ``summary`` in place of the session's summary."""
+        data = summary.to_json()
+        await self._call(lambda db: self._save_summary(db, data))
+
+    async def messages(self) -> list[Message]:
+        """The conversation: every stored turn, then the paused turn."""
+        history = await self.load()
+        return [*history.messages, *history.paused]
+
+    # -- what a backend gives --------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[Any], T]) -> T:
+        return await anyio.to_thread.run_sync(self._with_connection, fn)
+
+    def _with_connection(self, fn: Callable[[Any], T]) -> T:
+        raise NotImplementedError
+
+    def _load(self, db: Any) -> SessionHistory:
+        raise NotImplementedError
+
+    def _save(self, db: Any, data: str, *, paused: bool, resumed: bool) -> None:
+        raise NotImplementedError
+
+    def _clear(self, db: Any) -> None:
+        raise NotImplementedError
+
+    def _claim(self, db: Any, claim: str) -> None:
+        raise NotImplementedError
+
+    def _release(self, db: Any, claim: str) -> None:
+        raise NotImplementedError
+
+    def _load_summary(self, db: Any) -> ContextSummary | None:
+        raise NotImplementedError
+
+    def _save_summary(self, db: Any, data: str) -> None:
+        raise NotImplementedError
