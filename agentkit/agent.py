@@ -202,27 +202,14 @@ class Agent(Generic[DepsT, OutputT]):
         none. Put it first in a history you build yourself."""
         return self._runner.plan(model).system
 
-    def to_asgi(
-        self,
-        *,
-        model: Model | str | None = None,
-        token: str | None = None,
-        allow_origins: Sequence[str] = (),
-        allow_hosts: Sequence[str] = (),
-        sessions: Any = None,
-    ) -> Any:
+    def to_asgi(self, **options: Any) -> Any:
         """This agent as an ASGI app: a web chat at ``/`` and the OpenAI chat-completions
-        API under ``/v1`` (see ``agentkit.serve``; needs the ``web`` extra)."""
+        API under ``/v1``; ``options`` are ``agentkit.serve.create_app``'s (``model``,
+        ``token``, ``sessions``, ``allow_origins``, ``allow_hosts``, ...). Needs the
+        ``web`` extra."""
         from agentkit.serve import create_app  # lazy: the one upward import (serve is optional)
 
-        return create_app(
-            self,
-            model=model,
-            token=token,
-            allow_origins=allow_origins,
-            allow_hosts=allow_hosts,
-            sessions=sessions,
-        )
+        return create_app(self, **options)
 
     def to_mcp(
         self,
