@@ -75,6 +75,7 @@ from agentkit.messages import (
 )
 from agentkit.tools import RunContext, Tool, Toolset, tool
 from agentkit.usage import ModelPrice, Usage, UsageLimits
+from agentkit.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from agentkit._run.history import Session, SessionHistory
@@ -112,7 +113,6 @@ if TYPE_CHECKING:
     from agentkit.models.base import MistralGuardrail, ModelSettings
     from agentkit.toolsearch import ToolSearch
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Agent",

@@ -86,6 +86,7 @@ from agentkit.messages import (
 from agentkit.models.base import Model, ModelRequest, ModelResponse
 from agentkit.tools import ToolDefinition
 from agentkit.usage import Usage
+from agentkit.version import __version__
 
 __all__ = ["CAPTURE_CONTENT_ENV", "Tracing"]
 
@@ -94,7 +95,6 @@ CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ``capture_content`` is not given."""
 
 _SCOPE = "agentkit"
-_VERSION = "0.1.0"
 
 # -- attribute names (GenAI semantic conventions, plus agentkit's own) ------------------------
 
@@ -343,8 +343,8 @@ class Tracing(Hooks):
     ) -> None:
         tracers = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         meters = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        self._tracer = tracers.get_tracer(_SCOPE, _VERSION)
-        meter = meters.get_meter(_SCOPE, _VERSION)
+        self._tracer = tracers.get_tracer(_SCOPE, __version__)
+        meter = meters.get_meter(_SCOPE, __version__)
         self._metrics = _Instruments(
             tokens=meter.create_histogram(
                 _TOKEN_USAGE_METRIC,

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
 
 LAYERS: list[list[str]] = [
-    ["_errors"],
+    ["version", "_errors"],
     ["_guard"],
     ["_pii"],
     ["messages"],

@@ -65,6 +65,7 @@ from agentkit.messages import AudioPart, ImagePart, MediaPart, Message
 from agentkit.output import OutputSchema
 from agentkit.tools import RunContext, Tool, ToolArgumentsError, tool_result_content
 from agentkit.usage import Usage
+from agentkit.version import __version__
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -114,20 +115,11 @@ def agent_server(
     served = _Served(agent, model, deps, expose_tools, description)
     return Server(
         agent.name,
-        version=_version(),
+        version=__version__,
         instructions=description,
         on_list_tools=served.list_tools,
         on_call_tool=served.call_tool,
     )
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("agentkit")
-    except PackageNotFoundError:  # pragma: no cover - a checkout that is not installed
-        return "0"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ PACKAGES = [
     "pydantic",
     "pydantic-core",
     "anyio",
-    "agentkit",
+    "agentkit-loop",
     "pydantic-ai-slim",
     "openai-agents",
 ]
