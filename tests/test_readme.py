@@ -60,6 +60,22 @@ def test_scripted_model_example_runs_as_written(monkeypatch: pytest.MonkeyPatch)
     assert namespace["result"].output == "Sunny in Paris."
 
 
+def test_scripted_structured_and_replay_examples_run_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ScriptedModel structured-answer example and the ReplayModel example (no top-level
+    await) run as written after the quickstart and the ScriptedModel example."""
+    namespace = _namespace_after_quickstart(monkeypatch)
+    blocks = _python_blocks()
+    for needle in ('text("Sunny in Paris.")', "output_call({", "ReplayModel(saved)"):
+        block = next(b for b in blocks if needle in b)
+        assert "await " not in block
+        exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["report"].summary == "Sunny"
+    assert namespace["replayed"].output == "Sunny in Paris."
+    assert namespace["replay"].played == 2
+
+
 def _namespace_after_quickstart(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The quickstart's definitions (get_weather, ...), its run played on a local server."""
     blocks = _python_blocks()

@@ -141,6 +141,19 @@ def test_base_url_command_runs_as_written() -> None:
     assert request.headers["authorization"] == "Bearer none"
 
 
+def test_own_llama_cpp_server_command_uses_the_flags_local_llama_server_uses() -> None:
+    """The README's command to start llama-cpp-python's server runs the module
+    LocalLlamaServer runs, with its tool-calling chat format and only flags it passes too."""
+    words = _block("bash", "llama_cpp.server").replace("\\\n", " ").split()
+    assert words[:3] == ["python", "-m", "llama_cpp.server"]
+    ours = agentkit.local.LocalLlamaServer()._command(Path("m.gguf"), 8080)
+    assert "llama_cpp.server" in ours[2]  # the child's bootstrap runs that module
+    flags = {w: words[i + 1] for i, w in enumerate(words) if w.startswith("--")}
+    assert flags["--chat_format"] == "chatml-function-calling"
+    assert ours[ours.index("--chat_format") + 1] == "chatml-function-calling"
+    assert set(flags) <= {w for w in ours if w.startswith("--")}
+
+
 def test_the_readme_never_installs_the_unrelated_pypi_package() -> None:
     """No README command installs ``agentkit`` from PyPI (an unrelated project there); the
     chosen distribution name is stated."""
