@@ -26,7 +26,14 @@ from agentkit._errors import ConfigurationError, UserError
 from agentkit.schema import format_validation_errors, type_schema
 from agentkit.tools import ToolDefinition
 
-__all__ = ["OUTPUT_TOOL_NAME", "OutputMode", "OutputSchema", "OutputSpec", "OutputValidationError"]
+__all__ = [
+    "EMPTY_ANSWER",
+    "OUTPUT_TOOL_NAME",
+    "OutputMode",
+    "OutputSchema",
+    "OutputSpec",
+    "OutputValidationError",
+]
 
 OutputT = TypeVar("OutputT")
 
@@ -35,6 +42,9 @@ OutputMode = Literal["native", "tool", "prompted"]
 tool, or the schema in the instructions (with ``json_object`` where supported)."""
 
 OUTPUT_TOOL_NAME = "final_result"
+EMPTY_ANSWER = "Your answer was empty."
+"""How the feedback to a model that answered with nothing begins (a ``RetryEvent``'s
+``reason``): the CLI tells a ``--base-url`` user what makes a server answer empty."""
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 
 
@@ -163,7 +173,7 @@ class OutputSchema(Generic[OutputT]):
             text = fenced.group(1)
         if not text.strip():
             raise OutputValidationError(
-                "Your answer was empty. Answer with a JSON object that matches the schema."
+                f"{EMPTY_ANSWER} Answer with a JSON object that matches the schema."
             )
         return self._validate(text)
 

@@ -88,3 +88,21 @@ def test_resolve_model_with_a_base_url() -> None:
     """``resolve_model`` keeps the base URL and the bare name, whatever keys are set."""
     choice = resolve_model("openai:llama-cpp", local_fallback=True, base_url="http://h/v1")
     assert choice == ModelChoice("llama-cpp", base_url="http://h/v1")
+
+
+def test_chat_base_url_says_once_what_makes_a_server_answer_empty(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``--base-url`` server that answers with nothing (llama-cpp-python with a chat format
+    that cannot call tools) gets the retry shown, then once the hint naming the chat format."""
+    with LocalModelServer(style="openai") as server:
+        for content in ("", "", "Hello."):
+            server.add(reply_text(content))
+        _lines(monkeypatch, "hi")
+        assert main(["--plain", "chat", "--base-url", server.base_url, "--model", "llama-cpp"]) == 0
+        assert len(server.requests) == 3
+    out = capsys.readouterr().out
+    assert out.count("Your answer was empty.") == 2
+    assert out.count("--chat_format chatml-function-calling") == 1
+    assert "The server answered with nothing." in out
+    assert "Hello." in out

@@ -43,7 +43,7 @@ from agentkit.messages import (
     ToolMessage,
 )
 from agentkit.models.base import ModelProfile
-from agentkit.output import OUTPUT_TOOL_NAME, OutputValidationError
+from agentkit.output import EMPTY_ANSWER, OUTPUT_TOOL_NAME, OutputValidationError
 from agentkit.tools import ResumedRun, ToolArgumentsError, tool_result_content
 
 __all__ = ["LOOP_LIMIT", "Outcome", "call_tools", "validate_text_output"]
@@ -399,7 +399,7 @@ async def validate_text_output(run: Run, message: AssistantMessage) -> Any:
         )
     if not message.content and run.config.output.is_text:
         raise OutputValidationError(
-            "Your answer was empty. Answer with text" + (", or call a tool." if run.tools else ".")
+            f"{EMPTY_ANSWER} Answer with text" + (", or call a tool." if run.tools else ".")
         )
     text = message.content or ""
     output_schema = run.config.output

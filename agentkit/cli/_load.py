@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_KEY_VARIABLES",
+    "EMPTY_ANSWER_HINT",
     "MODEL_FORMS",
     "ModelChoice",
     "check_model",
@@ -232,6 +233,14 @@ def _local_banner(model: Model) -> str:
     )
 
 
+EMPTY_ANSWER_HINT = (
+    "The server answered with nothing. A llama-cpp-python server does that when its chat "
+    "format cannot call tools: start it with --chat_format chatml-function-calling "
+    "(README: Your own server)."
+)
+"""What ``chat`` and ``run`` say the first time a ``--base-url`` server answers empty."""
+
+
 @contextlib.contextmanager
 def model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str | None]:
     """The model for the command, with the local server running while it is used."""
@@ -242,6 +251,7 @@ def model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str
         profile = profile_for(choice.spec)
         key = os.environ.get("OPENAI_API_KEY") or "none"
         renderer.info(f"Model: {choice.spec} at {choice.base_url} ({profile.name} profile).")
+        renderer.empty_answer_hint = EMPTY_ANSWER_HINT
         yield OpenAIChatModel(choice.spec, base_url=choice.base_url, api_key=key, profile=profile)
         return
     if not choice.local:

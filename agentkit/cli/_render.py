@@ -36,7 +36,7 @@ from agentkit.events import (
     ToolCallFinishedEvent,
     ToolCallStartedEvent,
 )
-from agentkit.output import OUTPUT_TOOL_NAME
+from agentkit.output import EMPTY_ANSWER, OUTPUT_TOOL_NAME
 from agentkit.usage import format_usage
 
 __all__ = [
@@ -135,6 +135,9 @@ class Renderer:
         self._thinking = False  # the model's thinking is being shown
         self.verbose = False
         """Show an error's developer detail under its sentence (``--verbose``)."""
+        self.empty_answer_hint: str | None = None
+        """Shown once, the first time the model answers with nothing (``--base-url``: what
+        makes a server do that)."""
 
     # -- progress: what the command waits for, when nothing streams ------------------
 
@@ -234,6 +237,9 @@ class Renderer:
         elif isinstance(event, RetryEvent):
             self._newline()
             self.retry(event.reason, event.retries_left)
+            if self.empty_answer_hint and event.reason.startswith(EMPTY_ANSWER):
+                self.note(self.empty_answer_hint)
+                self.empty_answer_hint = None
         elif isinstance(event, GuardrailEvent):
             if event.action != "passed":
                 self._newline()
