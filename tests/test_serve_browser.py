@@ -497,7 +497,7 @@ def test_a_missing_key_is_said_in_the_users_terms(
         fold = error.find_element(By.CSS_SELECTOR, "details")
         assert "MISTRAL_API_KEY" not in error.text  # folded
         fold.find_element(By.TAG_NAME, "summary").click()
-        assert "ConfigurationError: No API key for mistral-small-2506" in fold.text
+        assert "MissingAPIKeyError: No API key for mistral-small-2506" in fold.text
         assert "MISTRAL_API_KEY" in fold.text
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "serve-no-key.png"))
