@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import anyio
+import doc_blocks
 import pytest
 from dbos import DBOS
 
@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [b.text for b in doc_blocks.blocks()]
 
 
 @pytest.mark.slow  # > 3 s

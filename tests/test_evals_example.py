@@ -7,11 +7,11 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import doc_blocks
 import pytest
 from support import load_example
 
@@ -78,8 +78,7 @@ def test_the_committed_baseline_has_the_report_shape() -> None:
 
 
 def _readme_block(marker: str, kind: str = "python") -> str:
-    blocks = re.findall(rf"```{kind}\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
-    return str(next(b for b in blocks if marker in b))
+    return doc_blocks.block(marker, kind)
 
 
 def test_the_readme_commands_name_the_example_files() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+import doc_blocks
 import httpx2
 import openai
 import pytest
@@ -167,7 +167,7 @@ def test_the_openai_endpoint_answers_a_trip_with_400() -> None:
 def test_the_readme_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
     """The README's guardrails example runs offline as written: the tool result is
     redacted and the password question is stopped."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks = [b.text for b in doc_blocks.blocks()]
     example = next(b for b in blocks if "PIIRedactor()" in b)
     exec(compile(example, str(README), "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out == "Jane: [EMAIL], [PHONE]\nstopped: asks for a password\n"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+import doc_blocks
 import pytest
 from support import validate_request
 
@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [b.text for b in doc_blocks.blocks()]
 
 
 def _models_on(server: LocalModelServer, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:

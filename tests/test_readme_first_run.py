@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import doc_blocks
 import pytest
 
 import agentkit.local
@@ -21,16 +22,8 @@ README = ROOT / "README.md"
 pytestmark = pytest.mark.usefixtures("no_keys")
 
 
-def _section() -> str:
-    body = README.read_text()
-    start = body.index("## First steps: offline, your own server, or a key")
-    return body[start : body.index("\n## ", start + 1)]
-
-
 def _block(lang: str, needle: str) -> str:
-    blocks = re.findall(rf"```{lang}\n(.*?)```", _section(), flags=re.DOTALL)
-    block: str = next(b for b in blocks if needle in b)
-    return block
+    return doc_blocks.block(needle, lang)
 
 
 class _StandIn:

@@ -4,11 +4,11 @@ mcp-server-time over stdio, an in-process SDK server, and a local model server."
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import anyio
+import doc_blocks
 import pytest
 
 import agentkit._run.start
@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _block(marker: str) -> str:
-    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks: list[str] = [b.text for b in doc_blocks.blocks()]
     return next(b for b in blocks if marker in b)
 
 

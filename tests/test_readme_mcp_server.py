@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import anyio
+import doc_blocks
 import pytest
 from support import get_weather
 
@@ -22,7 +22,7 @@ def test_the_to_mcp_example_answers_through_the_sdk_client(
 ) -> None:
     """The example's client calls the served agent: the model's answer after its tool call
     is printed, with the run's total tokens from ``_meta``."""
-    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks: list[str] = [b.text for b in doc_blocks.blocks()]
     block = next(b for b in blocks if "desk.to_mcp()" in b)
     replies = [reply_tool_calls(("get_weather", {"city": "Paris"})), reply_text("Sunny, 21 C.")]
     with LocalModelServer(replies, style="mistral") as server:

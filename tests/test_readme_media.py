@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import re
 from pathlib import Path
 from typing import Any
 
+import doc_blocks
 import pytest
 
 import agentkit._run.start
@@ -20,7 +20,7 @@ def test_documents_example_sends_the_prompts_and_the_tools_pdfs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The prompt's PDF and the one the tool returns both reach the model as documents."""
-    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks: list[str] = [b.text for b in doc_blocks.blocks()]
     block = next(b for b in blocks if "DocumentPart" in b)
     quote, invoice = b"%PDF-1.7 quote", b"%PDF-1.7 invoice 7"
     (tmp_path / "invoices").mkdir()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import anyio
+import doc_blocks
 import pytest
 
 import agentkit._run.start
@@ -20,7 +20,7 @@ def test_thinking_example_shows_thinking_dimmed_apart_from_the_answer(
     monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     """The example prints the streamed thinking dimmed, then the answer, and counts both."""
-    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks: list[str] = [b.text for b in doc_blocks.blocks()]
     block = next(b for b in blocks if "ThinkingDeltaEvent" in b)
     reply = reply_text("132.", thinking="12 x 11 = 132.", usage=usage(20, 30, reasoning_tokens=9))
     with LocalModelServer([reply], style="mistral") as server:

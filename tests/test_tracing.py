@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import doc_blocks
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -869,12 +870,11 @@ def test_agentkit_run_exports_traces_when_the_otlp_endpoint_is_set(tmp_path: Pat
 def test_readme_tracing_setup_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's tracing block, after the quickstart's definitions, exports a run's
     spans over OTLP to the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT."""
-    import re
 
     import agentkit._run.start
 
     readme = Path(__file__).resolve().parent.parent / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    blocks = [b.text for b in doc_blocks.blocks()]
     quickstart = next(b for b in blocks if "run_sync" in b)
     setup = next(b for b in blocks if "Tracing(provider)" in b)
     replies = [
