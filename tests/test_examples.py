@@ -32,16 +32,19 @@ def travel() -> ModuleType:
 
 def test_every_example_is_covered() -> None:
     """Each example file has tests here (a new example must get some), and each example
-    folder has a README.md and its own test module, tests/test_example_<folder>.py."""
+    folder has a README.md, its own test module (tests/test_example_<folder>.py) and a
+    link in the README's Examples list."""
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == ["travel_desk"]
     folders = [
         p for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in ("evals", "__pycache__")
     ]
     assert folders
     tests = Path(__file__).resolve().parent
+    readme = (EXAMPLES.parent / "README.md").read_text()
     for folder in folders:
         assert (folder / "README.md").is_file(), f"{folder.name} has no README.md"
         assert (tests / f"test_example_{folder.name}.py").is_file(), f"{folder.name} has no test"
+        assert f"](examples/{folder.name}/)" in readme, f"README's Examples lacks {folder.name}"
 
 
 def test_travel_desk_looks_up_the_weather_and_answers(travel: Any) -> None:
