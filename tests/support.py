@@ -57,6 +57,7 @@ from agentkit.models import OpenAIChatModel, RetryPolicy
 
 if TYPE_CHECKING:
     import httpx2
+    import pytest
 
     from agentkit.models import ModelProfile
     from agentkit.testing.server import LocalModelServer, RecordedRequest, Reply
@@ -373,3 +374,22 @@ def served_desk(sessions: Path) -> Iterator[tuple[str, LocalModelServer]]:
         agent = Agent(model_on(upstream), tools=[get_weather, refund_order], name="desk")
         with BackgroundServer(agent, sessions=sessions) as server:
             yield server.url, upstream
+
+
+def run_json_command(
+    command: list[str], script: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> tuple[dict[str, Any], LocalModelServer]:
+    """Run an example README's ``agentkit run ... --json`` command from the repository root
+    with its model on a ``LocalModelServer`` playing ``script`` (as ``mistral-small-2506``);
+    the JSON result it printed (the exit status must be 0) and the server."""
+    from agentkit.cli import main
+    from agentkit.testing.server import LocalModelServer
+
+    with LocalModelServer(script) as server:
+        monkeypatch.chdir(EXAMPLES.parent)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        model = ["--base-url", server.base_url, "--model", MODEL]
+        status = main(["--plain", *command, *model])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    return json.loads(out), server

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from support import load_example, readme_commands
+from support import load_example, readme_commands, run_json_command
 
 from agentkit import UsageLimitExceeded, UsageLimits
-from agentkit.cli import main
 from agentkit.models.base import ModelRequest
 from agentkit.testing import ScriptedModel, ScriptedResponse, text, tool_calls
 from agentkit.testing.server import (
-    LocalModelServer,
     RecordedRequest,
     Reply,
     reply_text,
     reply_tool_calls,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 PLAN = "Day 1: the 1 h 56 TGV, then Vieux Lyon. Day 2: Fourviere hill."
 
 team = load_example("agent_team")
@@ -67,14 +61,7 @@ def test_the_readme_command_delegates_and_counts_the_whole_team(
     planner asks both specialists, each calls its own tool, their answers are the planner's
     tool results, and the usage printed is the team's: six requests."""
     (command,) = readme_commands("agent_team", "agentkit")
-    with LocalModelServer(_as_server) as server:
-        monkeypatch.chdir(ROOT)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        model = ["--base-url", server.base_url, "--model", "mistral-small-2506"]
-        status = main(["--plain", *command, *model])
-    out = capsys.readouterr().out
-    assert status == 0, out
-    result = json.loads(out)
+    result, server = run_json_command(command, _as_server, monkeypatch, capsys)
     assert result["output"] == PLAN
     answers = {m["name"]: m["content"] for m in result["messages"] if m["role"] == "tool"}
     assert answers == {"rail_expert": "1 h 56.", "local_guide": "Vieux Lyon, Fourviere."}

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from support import load_example, readme_commands
+from support import load_example, readme_commands, run_json_command
 
 from agentkit import ToolMessage
-from agentkit.cli import main
 from agentkit.mcp import MCPServer
 from agentkit.testing import ScriptedModel, output_call, tool_calls
-from agentkit.testing.server import LocalModelServer, reply_json, reply_tool_calls
+from agentkit.testing.server import reply_json, reply_tool_calls
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORT = {
     "question": "Do heat pumps work in a Norwegian winter?",
     "answer": "Yes, down to about -15 C; colder needs a backup.",
@@ -46,14 +43,7 @@ def test_the_readme_command_searches_reads_dates_and_reports(
         reply_tool_calls(("library_read", {"note_id": "N1"})),
         reply_json(REPORT),
     ]
-    with LocalModelServer(script) as server:
-        monkeypatch.chdir(ROOT)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        model = ["--base-url", server.base_url, "--model", "mistral-small-2506"]
-        status = main(["--plain", *command, *model])
-    out = capsys.readouterr().out
-    assert status == 0, out
-    result = json.loads(out)
+    result, server = run_json_command(command, script, monkeypatch, capsys)
     assert result["output"] == REPORT
     tools = {m["name"]: m["content"] for m in result["messages"] if m["role"] == "tool"}
     assert tools["library_search"] == (
