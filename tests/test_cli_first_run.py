@@ -184,8 +184,58 @@ def test_local_chat_gets_instructions_and_an_example_that_stop_the_echo() -> Non
         ("user", "What is the capital of France?"),
     ]
     assert [m.role for m in result.messages] == ["system", "user", "assistant"]
-    assert chat_agent([], "Be terse.", local=True)[1] == ()
     assert chat_agent([], None, local=False)[1] == ()
+
+
+def test_local_chat_with_instructions_and_tools_keeps_the_example_and_says_what_to_expect(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``chat --tools ... --instructions "Be brief."`` on the embedded model (stood in for)
+    still sends the example exchange after the user's instructions, and says before the first
+    prompt that the base model seldom calls a tool itself."""
+    import agentkit.local
+    from agentkit.cli._chat import LOCAL_TOOLS_NOTE
+    from agentkit.models.openai import OpenAIChatModel
+    from agentkit.models.profiles import LLAMA_CPP_PROFILE
+
+    class StandIn:
+        def __init__(self) -> None:
+            self.server = LocalModelServer([reply_text("Brief.")], style="openai")
+
+        def __enter__(self) -> StandIn:
+            self.server.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.server.__exit__(None, None, None)
+
+        def model(self) -> OpenAIChatModel:
+            return OpenAIChatModel(
+                "gemma-3-270m", base_url=self.server.base_url, profile=LLAMA_CPP_PROFILE
+            )
+
+    stand_in = StandIn()
+    monkeypatch.setattr(agentkit.local, "LocalLlamaServer", lambda: stand_in)
+    monkeypatch.setattr(agentkit.local, "local_model_available", lambda: True)
+    typed = iter(["Weather in Lyon?"])
+
+    def read(prompt: str) -> str:
+        for line in typed:
+            return line
+        raise EOFError  # Ctrl-D: the chat ends
+
+    monkeypatch.setattr("builtins.input", read)
+    argv = ["--plain", "chat", "--model", "local", "--tools", "support:get_weather"]
+    assert main([*argv, "--instructions", "Be brief."]) == 0
+    out = capsys.readouterr().out
+    assert out.index(LOCAL_TOOLS_NOTE) < out.index("Brief.")
+    sent = stand_in.server.requests[0].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("system", "Be brief."),
+        ("user", "What is the capital of Spain?"),
+        ("assistant", "The capital of Spain is Madrid."),
+        ("user", "Weather in Lyon?"),
+    ]
 
 
 @pytest.mark.slow  # > 3 s

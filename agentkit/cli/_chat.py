@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCAL_CHAT_INSTRUCTIONS",
+    "LOCAL_TOOLS_NOTE",
     "LocalChatExample",
     "ask_approvals",
     "chat_agent",
@@ -166,6 +167,13 @@ LOCAL_CHAT_INSTRUCTIONS = (
 )
 """``chat``'s instructions on the embedded model when ``--instructions`` is not given."""
 
+LOCAL_TOOLS_NOTE = (
+    "The embedded model is a small base model: it seldom calls a tool on its own. "
+    "agentkit demo shows an assistant built for it (its hooks name the tool to call); "
+    "set MISTRAL_API_KEY or OPPER_API_KEY for a model that picks tools itself."
+)
+"""What ``chat --tools`` says on the embedded model, before the first prompt."""
+
 _LOCAL_CHAT_EXAMPLE = (
     UserMessage(content="What is the capital of Spain?"),
     AssistantMessage(content="The capital of Spain is Madrid."),
@@ -190,13 +198,17 @@ class LocalChatExample(Hooks):
 def chat_agent(
     tools: Sequence[Any], instructions: str | None, *, local: bool
 ) -> tuple[Agent[Any, Any], tuple[Hooks, ...]]:
-    """The agent ``chat`` talks to, and the hooks its turns run with: on the embedded model
-    with no instructions given, ``LOCAL_CHAT_INSTRUCTIONS`` and ``LocalChatExample``."""
+    """The agent ``chat`` talks to, and the hooks its turns run with: on the embedded model,
+    ``LocalChatExample`` (with ``--instructions`` too: without the example the base model
+    echoes the question whatever the instructions say), and ``LOCAL_CHAT_INSTRUCTIONS`` when
+    no instructions are given."""
     from agentkit.agent import Agent
 
     hooks: tuple[Hooks, ...] = ()
-    if local and instructions is None:
-        instructions, hooks = LOCAL_CHAT_INSTRUCTIONS, (LocalChatExample(),)
+    if local:
+        hooks = (LocalChatExample(),)
+        if instructions is None:
+            instructions = LOCAL_CHAT_INSTRUCTIONS
     return Agent(None, instructions=instructions, tools=tools, name="chat"), hooks
 
 
@@ -221,6 +233,8 @@ def cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
         session = ChatSession(
             agent, loop, renderer, model=model, local=choice.local, hooks=hooks, store=store
         )
+        if choice.local and tools:
+            renderer.note(LOCAL_TOOLS_NOTE)
         if store is not None:
             session.history = loop.call(store.messages)
             renderer.info(f"Session {args.session!r}: {len(session.history)} messages so far.")
