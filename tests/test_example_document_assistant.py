@@ -97,3 +97,19 @@ def test_a_line_that_does_not_multiply_out_goes_back() -> None:
     assert feedback.content == (
         "'Espresso blend \"Hafen\", 1 kg': 2.0 x 18.5 is not 222.0; read this line again."
     )
+
+
+def test_without_a_key_the_command_says_what_to_do_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no API key and no ``--model``, the command exits 1 with the error's one
+    sentence naming the variables to set (no traceback); a missing file likewise."""
+    for variable in ("MISTRAL_API_KEY", "OPPER_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(ROOT)
+    assert documents.main(["examples/document_assistant/invoice.txt"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("examples/document_assistant/invoice.txt: No API key for ")
+    assert "MISTRAL_API_KEY" in err and "Traceback" not in err
+    assert documents.main(["nowhere.txt", *MODEL]) == 1
+    assert "No such file or directory" in capsys.readouterr().err

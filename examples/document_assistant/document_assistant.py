@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentkit import Agent, DocumentPart, ModelRetry, TextPart
+from agentkit import Agent, AgentkitError, DocumentPart, ModelRetry, TextPart
 
 
 class Line(BaseModel):
@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extractor = build_agent(args.model)
     for file in args.files:
-        result = extractor.run_sync(prompt_for(file))
+        try:
+            result = extractor.run_sync(prompt_for(file))
+        except (AgentkitError, OSError) as exc:  # a missing key, an unreadable file...
+            print(f"{file}: {exc}", file=sys.stderr)
+            return 1
         print(result.output.model_dump_json(indent=2))
         print(f"{file}: {result.usage.requests} request(s)", file=sys.stderr)
     return 0
