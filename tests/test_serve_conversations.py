@@ -276,3 +276,62 @@ def test_the_openai_sdk_sees_the_pause_and_its_conversation(tmp_path: Path) -> N
     assert body["conversation"].startswith("conv-")
     assert body["pending"][0]["name"] == "refund"
     assert len(upstream.requests) == 1  # not retried: the agent ran once
+
+
+def _age(path: Path, conversation: str, days: float) -> None:
+    """Make ``conversation``'s last turn in the SQLite file ``days`` days older."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "UPDATE agentkit_activity SET used_at = used_at - ? WHERE session_id = ?",
+            (days * 86_400, conversation),
+        )
+
+
+def test_idle_conversations_are_forgotten_by_an_explicit_age(tmp_path: Path) -> None:
+    """With ``forget_after``, a server forgets at start the conversations idle longer than
+    that, and keeps the recent ones; without it, it forgets nothing."""
+    store = tmp_path / "chats.db"
+    with LocalModelServer([reply_text("Hi old."), reply_text("Hi new.")], style="mistral") as up:
+        with BackgroundServer(Agent(model_on(up), name="desk"), sessions=store) as served:
+            for cid in ("old-conversation", "new-conversation"):
+                httpx2.post(served.url + "/api/chat", json={"conversation": cid, "prompt": "Hi"})
+        _age(store, "old-conversation", days=10)
+
+        def items(url: str, cid: str) -> int:
+            return len(httpx2.get(f"{url}/api/conversations/{cid}").json()["items"])
+
+        with BackgroundServer(Agent(model_on(up)), sessions=store) as served:
+            kept = items(served.url, "old-conversation")
+        week = 7 * 86_400.0
+        with BackgroundServer(Agent(model_on(up)), sessions=store, forget_after=week) as served:
+            old, new = items(served.url, "old-conversation"), items(served.url, "new-conversation")
+    assert kept == 2
+    assert (old, new) == (0, 2)
+
+
+@pytest.mark.slow  # a real PostgreSQL
+def test_postgres_forgets_idle_conversations_but_not_kept_ones(postgres_db: str) -> None:
+    """``PostgresSession.forget_idle`` forgets the whole database's conversations idle past
+    the age, except those it is told to keep (one a turn is running in)."""
+    import psycopg
+
+    from agentkit.sessions import PostgresSession
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        for cid in ("a", "b", "c"):
+            await PostgresSession(postgres_db, cid).save_turn([], paused=False, resumed=False)
+        with psycopg.connect(postgres_db, autocommit=True) as db:
+            db.execute(
+                "UPDATE agentkit_activity SET used_at = used_at - 864000 "
+                "WHERE session_id IN ('a', 'c')"
+            )
+        gone = await PostgresSession(postgres_db, "x").forget_idle(86_400, keep={"c"})
+        again = await PostgresSession(postgres_db, "x").forget_idle(86_400, keep={"c"})
+        return gone, again
+
+    gone, again = anyio.run(scenario)
+    assert gone == ["a"]
+    assert again == []  # "b" is recent, "c" kept, "a" already gone

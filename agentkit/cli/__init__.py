@@ -178,6 +178,13 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "keeps them in memory)",
     )
     parser.add_argument(
+        "--forget-after-days",
+        type=float,
+        metavar="DAYS",
+        help="forget conversations nobody used for DAYS days (checked while serving; "
+        "default: keep them)",
+    )
+    parser.add_argument(
         "--allow-origin",
         action="append",
         default=[],

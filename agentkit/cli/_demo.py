@@ -101,6 +101,9 @@ def serve_agent(
                 allow_origins=args.allow_origin,
                 allow_hosts=args.allow_host,
                 sessions=sessions,
+                forget_after=None
+                if args.forget_after_days is None
+                else args.forget_after_days * 86_400,
                 local_model=choice.local,
             )
         renderer.info("stopped")

@@ -63,6 +63,7 @@ def create_app(
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
     local_model: bool = False,
+    forget_after: float | None = None,
 ) -> ASGIApp:
     """The ASGI app serving ``agent``: the chat page, its event stream and the OpenAI API.
 
@@ -73,6 +74,7 @@ def create_app(
     addressed to loopback names and ``allow_hosts`` only. ``sessions`` keeps the
     conversations: in memory by default, or a SQLite path, a ``postgresql://`` URL, or a
     function from a conversation id to a ``Session`` (see ``agentkit.serve._store``).
+    ``forget_after`` (seconds) forgets conversations idle that long (never one in use).
     ``local_model`` says the model runs on this machine (the embedded model): the page's
     usage line then says its cost is $0, as the ``agentkit`` command does.
     """
@@ -96,6 +98,7 @@ def create_app(
         allow_hosts=allow_hosts,
         sessions=sessions,
         local_model=local_model,
+        forget_after=forget_after,
     )
 
 
@@ -148,6 +151,7 @@ def serve(
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
     local_model: bool = False,
+    forget_after: float | None = None,
 ) -> None:
     """Serve ``agent`` with uvicorn until interrupted (what ``agentkit serve`` runs)."""
     token = check_bind(host, token)
@@ -159,6 +163,7 @@ def serve(
         allow_hosts=allow_hosts,
         sessions=sessions,
         local_model=local_model,
+        forget_after=forget_after,
     )
     server = _uvicorn_server(app)
     server.config.host, server.config.port = host, port
@@ -187,6 +192,7 @@ class BackgroundServer:
         allow_hosts: Sequence[str] = (),
         sessions: SessionsOption = None,
         local_model: bool = False,
+        forget_after: float | None = None,
     ) -> None:
         self.token = check_bind(host, token)
         self.host = host
@@ -199,6 +205,7 @@ class BackgroundServer:
             allow_hosts=allow_hosts,
             sessions=sessions,
             local_model=local_model,
+            forget_after=forget_after,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None

@@ -87,6 +87,7 @@ def create_app(
     allow_hosts: Sequence[str] = (),
     sessions: SessionsOption = None,
     local_model: bool = False,
+    forget_after: float | None = None,
 ) -> ASGIApp:
     """The ASGI app serving ``agent`` (see the module docstring for its routes).
 
@@ -96,16 +97,22 @@ def create_app(
     Without a token, only requests addressed to a loopback name (or
     one of ``allow_hosts``) are answered; pages on ``allow_origins`` may call it (CORS).
     ``local_model`` says the model runs on this machine: the page shows its cost as $0.
+    ``forget_after`` (seconds) forgets conversations idle that long, checked at start
+    and then every ``forget_after / 10`` seconds (at most hourly); never one in use.
     The app holds the agent's connections open while it is served (its lifespan), and
     closes them at shutdown.
     """
-    served = _Served(agent, model, max_body_bytes, Conversations(sessions))
+    conversations = Conversations(sessions, forget_after=forget_after)
+    served = _Served(agent, model, max_body_bytes, conversations)
     served.local_model = local_model
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with agent:
+        async with agent, anyio.create_task_group() as tg:
+            if forget_after is not None:
+                await tg.start(conversations.forget_idle_forever)
             yield
+            tg.cancel_scope.cancel()
 
     app = Starlette(
         routes=[

@@ -18,11 +18,16 @@ until a run resumes it, on any worker.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import anyio
+import anyio.abc
 
 from agentkit._errors import ConfigurationError, SessionConflictError
 from agentkit._run.history import Session, SessionHistory
@@ -48,8 +53,17 @@ class Conversations:
     """The server's conversations, by id (see the module docstring)."""
 
     def __init__(
-        self, sessions: SessionsOption = None, *, max_conversations: int | None = None
+        self,
+        sessions: SessionsOption = None,
+        *,
+        max_conversations: int | None = None,
+        forget_after: float | None = None,
     ) -> None:
+        if forget_after is not None and forget_after <= 0:
+            raise ConfigurationError(
+                f"forget_after must be a positive number of seconds, not {forget_after!r}."
+            )
+        self.forget_after = forget_after
         self.describe = "memory"
         self.busy: set[str] = set()
         """Conversations a turn is running in (never evicted)."""
@@ -76,6 +90,43 @@ class Conversations:
                     "database (it is created), or a postgresql:// URL."
                 )
             self._make, self.describe = (lambda cid: SQLiteSession(path, cid)), f"sqlite:{path}"
+
+    async def forget_idle(self) -> list[str]:
+        """Forget the conversations idle for ``forget_after`` seconds, never one a turn
+        runs in here; returns their ids (a custom store forgets nothing)."""
+        if self.forget_after is None:
+            return []
+        if self._memory is not None:
+            cutoff = time.monotonic() - self.forget_after
+            gone = [
+                cid
+                for cid, s in self._memory.items()
+                if s.used_at < cutoff and cid not in self.busy
+            ]
+            for cid in gone:
+                del self._memory[cid]
+            return gone
+        probe = self.session("agentkit-eviction")
+        forget = getattr(probe, "forget_idle", None)
+        if forget is None:
+            return []
+        forgotten: list[str] = await forget(self.forget_after, keep=set(self.busy))
+        return forgotten
+
+    async def forget_idle_forever(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """``forget_idle`` now (started once that is done), then every tenth of
+        ``forget_after`` (at most hourly)."""
+        assert self.forget_after is not None
+        while True:
+            try:
+                await self.forget_idle()
+            except Exception:  # a store that is down must not stop the server
+                logging.getLogger("agentkit.serve").exception("forgetting idle conversations")
+            task_status.started()
+            task_status = anyio.TASK_STATUS_IGNORED
+            await anyio.sleep(min(self.forget_after / 10, 3600.0))
 
     def session(self, conversation: str) -> Session:
         """The session holding ``conversation`` (made empty on first use)."""
@@ -126,6 +177,7 @@ class _MemorySession:
         self.turns: list[list[Message]] = []
         self.paused: list[Message] = []
         self.claim: str | None = None
+        self.used_at = time.monotonic()
         self.summary: ContextSummary | None = None
 
     async def load_summary(self) -> ContextSummary | None:
@@ -138,6 +190,7 @@ class _MemorySession:
         return SessionHistory([m for t in self.turns for m in t], list(self.paused))
 
     async def save_turn(self, messages: Sequence[Message], *, paused: bool, resumed: bool) -> None:
+        self.used_at = time.monotonic()
         if paused:
             self.paused, self.claim = list(messages), None
             return

@@ -107,6 +107,10 @@ CREATE TABLE IF NOT EXISTS agentkit_summaries (
     session_id TEXT PRIMARY KEY,
     summary TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agentkit_activity (
+    session_id TEXT PRIMARY KEY,
+    used_at REAL NOT NULL
+);
 """
 
 BUSY_TIMEOUT = 30.0
@@ -219,6 +223,10 @@ class SQLiteSession(ThreadedSession):
                 db.execute(
                     "INSERT INTO agentkit_turns (session_id, messages) VALUES (?, ?)", (sid, data)
                 )
+            db.execute(
+                "INSERT OR REPLACE INTO agentkit_activity (session_id, used_at) VALUES (?, ?)",
+                (sid, time.time()),
+            )
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -264,10 +272,21 @@ class SQLiteSession(ThreadedSession):
 
     def _clear(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM agentkit_turns WHERE session_id = ?", (self.session_id,))
-        db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (self.session_id,))
-        db.execute("DELETE FROM agentkit_summaries WHERE session_id = ?", (self.session_id,))
+        _delete(db, self.session_id)
         db.execute("COMMIT")
+
+    def _forget_idle(self, db: sqlite3.Connection, cutoff: float, keep: set[str]) -> list[str]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                "SELECT session_id FROM agentkit_activity WHERE used_at < ?", (cutoff,)
+            ).fetchall()
+            gone = [sid for (sid,) in rows if sid not in keep]
+            for sid in gone:
+                _delete(db, sid)
+        finally:
+            db.execute("COMMIT")
+        return gone
 
     def _pop(self, db: sqlite3.Connection) -> list[Message]:
         sid = self.session_id
@@ -303,3 +322,12 @@ class SQLiteSession(ThreadedSession):
             return popped
         finally:
             db.execute("COMMIT")
+
+
+def _delete(db: sqlite3.Connection, session_id: str) -> None:
+    """Every row of one session (inside the caller's transaction)."""
+    for table in _TABLES:
+        db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+
+
+_TABLES = ("agentkit_turns", "agentkit_paused", "agentkit_summaries", "agentkit_activity")

@@ -10,7 +10,8 @@ each one transaction on ``db``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -62,6 +63,14 @@ class ThreadedSession:
         data = summary.to_json()
         await self._call(lambda db: self._save_summary(db, data))
 
+    async def forget_idle(self, older_than: float, *, keep: Collection[str] = ()) -> list[str]:
+        """Forget every conversation in this session's store (its file or database, not
+        only this session) whose last turn was stored more than ``older_than`` seconds
+        ago, except those in ``keep``; returns their ids. Conversations last stored
+        before this method existed are never forgotten (they have no time)."""
+        cutoff = time.time() - older_than
+        return await self._call(lambda db: self._forget_idle(db, cutoff, set(keep)))
+
     async def messages(self) -> list[Message]:
         """The conversation: every stored turn, then the paused turn."""
         history = await self.load()
@@ -94,4 +103,7 @@ class ThreadedSession:
         raise NotImplementedError
 
     def _save_summary(self, db: Any, data: str) -> None:
+        raise NotImplementedError
+
+    def _forget_idle(self, db: Any, cutoff: float, keep: set[str]) -> list[str]:
         raise NotImplementedError

@@ -17,6 +17,7 @@ own (so it works under asyncio and trio, and nothing stays open between calls).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -48,7 +49,12 @@ CREATE TABLE IF NOT EXISTS agentkit_summaries (
     session_id TEXT PRIMARY KEY,
     summary TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agentkit_activity (
+    session_id TEXT PRIMARY KEY,
+    used_at DOUBLE PRECISION NOT NULL
+);
 """
+_TABLES = ("agentkit_turns", "agentkit_paused", "agentkit_summaries", "agentkit_activity")
 
 _SETUP_LOCK_ID = 0x6167656E746B6974  # "agentkit": one setup at a time per server
 _ready: set[str] = set()
@@ -129,6 +135,7 @@ class PostgresSession(ThreadedSession):
                     "claim = NULL, stored_at = now()",
                     (sid, data),
                 )
+                self._touch(db)
                 return
             gone = db.execute("DELETE FROM agentkit_paused WHERE session_id = %s", (sid,))
             if resumed and gone.rowcount == 0:
@@ -140,6 +147,14 @@ class PostgresSession(ThreadedSession):
             db.execute(
                 "INSERT INTO agentkit_turns (session_id, messages) VALUES (%s, %s)", (sid, data)
             )
+        self._touch(db)
+
+    def _touch(self, db: Any) -> None:
+        db.execute(
+            "INSERT INTO agentkit_activity (session_id, used_at) VALUES (%s, %s) "
+            "ON CONFLICT (session_id) DO UPDATE SET used_at = EXCLUDED.used_at",
+            (self.session_id, time.time()),
+        )
 
     def _claim(self, db: Any, claim: str) -> None:
         with db.transaction():
@@ -177,5 +192,25 @@ class PostgresSession(ThreadedSession):
     def _clear(self, db: Any) -> None:
         with db.transaction():
             self._lock(db)
-            for table in ("agentkit_turns", "agentkit_paused", "agentkit_summaries"):
+            for table in _TABLES:
                 db.execute(f"DELETE FROM {table} WHERE session_id = %s", (self.session_id,))
+
+    def _forget_idle(self, db: Any, cutoff: float, keep: set[str]) -> list[str]:
+        rows = db.execute(
+            "SELECT session_id FROM agentkit_activity WHERE used_at < %s", (cutoff,)
+        ).fetchall()
+        gone: list[str] = []
+        for (sid,) in rows:
+            if sid in keep:
+                continue
+            with db.transaction():  # under the session's writer lock, checked again
+                db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sid,))
+                still = db.execute(
+                    "SELECT 1 FROM agentkit_activity WHERE session_id = %s AND used_at < %s",
+                    (sid, cutoff),
+                ).fetchone()
+                if still:
+                    for table in _TABLES:
+                        db.execute(f"DELETE FROM {table} WHERE session_id = %s", (sid,))
+                    gone.append(sid)
+        return gone
