@@ -55,11 +55,17 @@ class _StandIn:
 def test_offline_python_example_runs_as_written(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The LocalLlamaServer example runs verbatim (the server stood in for) and prints the
-    cleaned answer."""
-    monkeypatch.setattr(agentkit.local, "LocalLlamaServer", _StandIn)
+    """The LocalLlamaServer example runs verbatim (the server stood in for), sends the example
+    exchange between its instructions and the question, and prints the cleaned answer."""
+    stand_in = _StandIn()
+    monkeypatch.setattr(agentkit.local, "LocalLlamaServer", lambda: stand_in)
     exec(compile(_block("python", "LocalLlamaServer"), str(README), "exec"), {"__name__": "r"})
     assert capsys.readouterr().out == "The capital of France is Paris.\n"
+    sent = stand_in._server.requests[0].body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "What is the capital of Spain?"
+    assert sent[2]["content"] == "The capital of Spain is Madrid."
+    assert sent[3]["content"] == "What is the capital of France?"
 
 
 def test_local_model_server_example_runs_as_written() -> None:
