@@ -393,3 +393,32 @@ def run_json_command(
     out = capsys.readouterr().out
     assert status == 0, out
     return json.loads(out), server
+
+
+class LocalLlamaStandIn:
+    """Stands in for ``agentkit.local.LocalLlamaServer`` (patch it with ``lambda: stand_in``):
+    the same ``with`` and ``model()``, the model a llama.cpp-profile ``gemma-3-270m`` on a
+    ``LocalModelServer`` (``.server``) answering ``replies``."""
+
+    def __init__(self, *replies: Reply) -> None:
+        from agentkit.testing.server import LocalModelServer
+
+        self.server = LocalModelServer(list(replies), style="openai")
+
+    def __enter__(self) -> LocalLlamaStandIn:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(None, None, None)
+
+    def model(self) -> OpenAIChatModel:
+        """A model for the stand-in server, as ``LocalLlamaServer.model()`` gives one."""
+        from agentkit.models.profiles import LLAMA_CPP_PROFILE
+
+        return OpenAIChatModel(
+            "gemma-3-270m",
+            base_url=self.server.base_url,
+            api_key="local",
+            profile=LLAMA_CPP_PROFILE,
+        )

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import TextSink
+from support import LocalLlamaStandIn, TextSink, line_reader
 
 from agentkit.cli import load_object, main
 from agentkit.testing.server import LocalModelServer, reply_text
@@ -195,36 +195,11 @@ def test_local_chat_with_instructions_and_tools_keeps_the_example_and_says_what_
     prompt that the base model seldom calls a tool itself."""
     import agentkit.local
     from agentkit.cli._chat import LOCAL_TOOLS_NOTE
-    from agentkit.models.openai import OpenAIChatModel
-    from agentkit.models.profiles import LLAMA_CPP_PROFILE
 
-    class StandIn:
-        def __init__(self) -> None:
-            self.server = LocalModelServer([reply_text("Brief.")], style="openai")
-
-        def __enter__(self) -> StandIn:
-            self.server.__enter__()
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.server.__exit__(None, None, None)
-
-        def model(self) -> OpenAIChatModel:
-            return OpenAIChatModel(
-                "gemma-3-270m", base_url=self.server.base_url, profile=LLAMA_CPP_PROFILE
-            )
-
-    stand_in = StandIn()
+    stand_in = LocalLlamaStandIn(reply_text("Brief."))
     monkeypatch.setattr(agentkit.local, "LocalLlamaServer", lambda: stand_in)
     monkeypatch.setattr(agentkit.local, "local_model_available", lambda: True)
-    typed = iter(["Weather in Lyon?"])
-
-    def read(prompt: str) -> str:
-        for line in typed:
-            return line
-        raise EOFError  # Ctrl-D: the chat ends
-
-    monkeypatch.setattr("builtins.input", read)
+    monkeypatch.setattr("builtins.input", line_reader(["Weather in Lyon?"], []))
     argv = ["--plain", "chat", "--model", "local", "--tools", "support:get_weather"]
     assert main([*argv, "--instructions", "Be brief."]) == 0
     out = capsys.readouterr().out

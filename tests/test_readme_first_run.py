@@ -12,9 +12,10 @@ from typing import Any
 
 import doc_blocks
 import pytest
+from support import LocalLlamaStandIn
 
 import agentkit.local
-from agentkit.models import LLAMA_CPP_PROFILE, OpenAIChatModel
+from agentkit.models import LLAMA_CPP_PROFILE
 from agentkit.testing.server import LocalModelServer, reply_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,42 +27,19 @@ def _block(lang: str, needle: str) -> str:
     return doc_blocks.block(needle, lang)
 
 
-class _StandIn:
-    """Stands in for LocalLlamaServer: the same ``with`` and ``model()``, over a test server
-    answering as llama.cpp does (entities and a leaked template token included)."""
-
-    def __init__(self) -> None:
-        self._server = LocalModelServer(
-            [reply_text("The capital of France is Paris.<|im_end|>\n<|im_start|>user")],
-            style="openai",
-        )
-
-    def __enter__(self) -> _StandIn:
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(None, None, None)
-
-    def model(self) -> OpenAIChatModel:
-        return OpenAIChatModel(
-            "gemma-3-270m",
-            base_url=self._server.base_url,
-            api_key="local",
-            profile=LLAMA_CPP_PROFILE,
-        )
-
-
 def test_offline_python_example_runs_as_written(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The LocalLlamaServer example runs verbatim (the server stood in for), sends the example
     exchange between its instructions and the question, and prints the cleaned answer."""
-    stand_in = _StandIn()
+    # a test server answering as llama.cpp does (entities and a leaked template token included)
+    stand_in = LocalLlamaStandIn(
+        reply_text("The capital of France is Paris.<|im_end|>\n<|im_start|>user")
+    )
     monkeypatch.setattr(agentkit.local, "LocalLlamaServer", lambda: stand_in)
     exec(compile(_block("python", "LocalLlamaServer"), str(README), "exec"), {"__name__": "r"})
     assert capsys.readouterr().out == "The capital of France is Paris.\n"
-    sent = stand_in._server.requests[0].body["messages"]
+    sent = stand_in.server.requests[0].body["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[1]["content"] == "What is the capital of Spain?"
     assert sent[2]["content"] == "The capital of Spain is Madrid."
