@@ -30,9 +30,9 @@ import difflib
 import re
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from agentkit import (
@@ -191,7 +191,8 @@ class TripAdvice(BaseModel):
     """The city looked up (filled in from the ``get_weather`` result)."""
     forecast: SkipJsonSchema[str] = ""
     """Its forecast, as ``get_weather`` gave it (filled in likewise)."""
-    advice: Annotated[str, AfterValidator(_one_sentence)] = Field(description=ADVICE_DESCRIPTION)
+    advice: str = Field(description=ADVICE_DESCRIPTION)
+    """One sentence (``from_the_lookup`` keeps the first and refuses a cut-off one)."""
 
 
 INSTRUCTIONS = (
@@ -298,14 +299,18 @@ def build_agent(model: Any = None) -> Agent[None, TripAdvice]:
         if not _is_forecast(forecast):  # the desk's own words: a small model's rewording errs
             return TripAdvice(advice=forecast)
         forecast = forecast.split(f" {_TIP}")[0]
-        copied = output.advice.lower().strip(" .")
+        try:
+            advice = _one_sentence(output.advice)
+        except ValueError as exc:
+            raise ModelRetry(f"The advice is wrong: {exc}.") from None
+        copied = advice.lower().strip(" .")
         prompts = (ADVICE_DESCRIPTION, INSTRUCTIONS, TripAdvice.__doc__ or "")
         tip = PACKING[FORECASTS[_known_city(forecast)][0]]
         others = (other.lower().strip(" .") for other in PACKING.values() if other != tip)
         if any(copied in text.lower() for text in prompts) or copied in others:
             raise ModelRetry(f"Advice for this forecast, such as: {tip}")
         city = forecast.split(" tomorrow")[0]
-        return output.model_copy(update={"city": city, "forecast": forecast})
+        return TripAdvice(city=city, forecast=forecast, advice=advice)
 
     return agent
 

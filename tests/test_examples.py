@@ -214,14 +214,39 @@ def test_travel_desk_gives_up_after_its_retry_budget(travel: Any) -> None:
 def test_travel_desk_keeps_one_sentence_of_advice(travel: Any) -> None:
     """The advice keeps its first sentence (whitespace folded); one over 200 characters is
     refused, as are an empty one and one with no sentence end (cut off)."""
-    advice = travel.TripAdvice(advice="Take a coat.\nThe weather is good for the 1")
-    assert advice.advice == "Take a coat."
+    assert travel._one_sentence("Take a coat.\nThe weather is good for the 1") == "Take a coat."
     with pytest.raises(ValueError, match="over 200 characters"):
-        travel.TripAdvice(advice="x" * 201 + ".")
+        travel._one_sentence("x" * 201 + ".")
     with pytest.raises(ValueError, match="empty"):
-        travel.TripAdvice(advice="  ")
+        travel._one_sentence("  ")
     with pytest.raises(ValueError, match="cut off"):
-        travel.TripAdvice(advice="Wear warm boots and a")
+        travel._one_sentence("Wear warm boots and a")
+
+
+def test_travel_desk_sends_cut_off_advice_back(travel: Any) -> None:
+    """Advice with no sentence end goes back to the model saying so; a desk sentence (no
+    forecast) is never refused for the model's wording, which it replaces."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Oslo"})),
+            output_call({"advice": "Wear warm boots and a"}),
+            output_call({"advice": "Wear warm boots."}),
+            tool_calls(("get_weather", {"city": "EUR"})),
+            output_call({"advice": "I give tomorrow's weather and what to pack for Amst"}),
+        ]
+    )
+    agent = travel.build_agent(model)
+    result = agent.run_sync("Oslo?")
+    feedback = model.requests[2].messages[-1]
+    assert isinstance(feedback, ToolMessage) and feedback.is_error
+    assert feedback.content == (
+        "The advice is wrong: the advice is cut off: write one short sentence, ending with a "
+        "full stop."
+    )
+    assert result.output.advice == "Wear warm boots."
+    other = agent.run_sync("Convert 100 EUR to USD")
+    assert other.output == travel.TripAdvice(advice=travel.WHAT_I_DO)
+    assert other.usage.requests == 2
 
 
 def test_module_level_agent_is_ready_for_agentkit_run(travel: Any) -> None:
