@@ -167,6 +167,9 @@ ADVICE_DESCRIPTION = "What to wear or bring, in one short sentence."
 ANSWER_TOKENS = 80
 """The most tokens a step's tool call (a city, or one sentence of advice, as JSON) may take."""
 
+DESK_CAP = 40
+"""The advice's length cap when the desk's own sentence will replace it (no forecast)."""
+
 ADVICE_LIMIT = 200
 """The most characters an advice may have."""
 
@@ -234,12 +237,13 @@ def _with_tip(definition: ToolDefinition, looked_up: str | None) -> ToolDefiniti
         return definition
     if _is_forecast(looked_up):
         forecast, tip = looked_up.split(f" {_TIP}", 1)
-    else:
-        forecast, tip = "a question the desk has no forecast for", looked_up
+        cap = len(tip) + 30
+    else:  # the desk's sentence replaces the advice: a short cap, so the JSON always closes
+        forecast, tip, cap = "a question the desk has no forecast for", looked_up, DESK_CAP
     parameters = dict(definition.parameters)
     properties = dict(parameters.get("properties", {}))
     # The cap closes the string (and the JSON) in time; the advice keeps its first sentence.
-    advice = {"type": "string", "description": tip, "maxLength": len(tip) + 30}
+    advice = {"type": "string", "description": tip, "maxLength": cap}
     properties["advice"] = advice
     parameters["properties"] = properties
     return dataclasses.replace(

@@ -142,8 +142,9 @@ def test_travel_desk_rejects_another_forecasts_tip(travel: Any) -> None:
 
 def test_travel_desk_says_it_has_no_forecast_for_an_unknown_city(travel: Any) -> None:
     """A city the question names but the table lacks ("Tokyo") gets a sentence, not an error:
-    get_weather says so and lists the known cities, the answer tool shows that sentence, and
-    it is the answer's advice word for word, with no city or forecast."""
+    get_weather says so and lists the known cities, the answer tool shows that sentence (with a
+    short cap: it replaces what the model writes), and it is the answer's advice word for
+    word, with no city or forecast."""
     model = ScriptedModel(
         [
             tool_calls(("get_weather", {"city": "Tokyo"})),
@@ -159,7 +160,8 @@ def test_travel_desk_says_it_has_no_forecast_for_an_unknown_city(travel: Any) ->
     answer = next(m for m in result.messages if isinstance(m, ToolMessage))
     assert (answer.is_error, answer.content) == (False, sentence)
     (answer_tool,) = model.requests[1].tools
-    assert answer_tool.parameters["properties"]["advice"]["description"] == sentence
+    advice = answer_tool.parameters["properties"]["advice"]
+    assert (advice["description"], advice["maxLength"]) == (sentence, travel.DESK_CAP)
 
 
 @pytest.mark.parametrize(
