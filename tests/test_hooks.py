@@ -27,10 +27,12 @@ from agentkit import (
     ToolCallFinishedEvent,
     ToolInvocation,
     ToolResult,
+    UsageLimitExceeded,
+    UsageLimits,
     UserError,
     tool,
 )
-from agentkit.messages import AssistantMessage, ToolMessage
+from agentkit.messages import AssistantMessage, ToolMessage, UserMessage
 from agentkit.models import ModelRequest, ModelResponse, ModelSettings
 from agentkit.models.base import complete
 from agentkit.testing import LocalModelServer, ScriptedModel, text, tool_calls
@@ -320,6 +322,31 @@ async def test_wrap_run_sees_the_error_that_ends_a_run() -> None:
     with pytest.raises(AgentkitError):
         await agent.run("Hello")
     assert log == ["r: run starts (agent)", "r: request 1", "r: run failed (AgentkitError)"]
+
+
+@pytest.mark.anyio
+async def test_each_run_gets_exactly_the_hooks_it_passes_whatever_the_run_before_passed() -> None:
+    """Runs passing the same hook objects, others, the same in another order, or a budget
+    each run through exactly their own hooks (and their budget)."""
+    log: list[str] = []
+    a, b = Recorder("a", log), Recorder("b", log)
+
+    def answer(request: ModelRequest) -> Any:
+        asked = isinstance(request.messages[-1], UserMessage)
+        return tool_calls(("get_weather", {"city": "Paris"})) if asked else text("Sunny.")
+
+    agent = Agent(ScriptedModel([answer] * 20), tools=[get_weather])
+    for hooks in ([a], [a], [b], [a, b], [b, a]):
+        log.clear()
+        assert (await agent.run("Weather?", hooks=hooks)).output == "Sunny."
+        assert [line for line in log if "run starts" in line] == [
+            f"{h.name}: run starts (agent)" for h in hooks
+        ]
+    with pytest.raises(UsageLimitExceeded):  # the budget's hook joins the same hooks
+        await agent.run("Weather?", hooks=[b, a], usage_limits=UsageLimits(requests=1))
+    log.clear()
+    assert (await agent.run("Weather?", hooks=[b, a])).output == "Sunny."
+    assert log[0] == "b: run starts (agent)" and "a: run done (Sunny.)" in log
 
 
 def test_hooks_must_be_hooks_instances() -> None:

@@ -63,6 +63,9 @@ class RunPlan:
     plain_hooks: list[Any] = field(default_factory=list)
     """The hook set of a run that adds no hooks and has no budget (one entry, built by the
     first such run): the agent's hooks and the default context window."""
+    run_hooks: list[Any] = field(default_factory=list)
+    """``(hooks, hook set)`` of the last run that added hooks of its own and has no budget
+    (one entry): a run that adds the very same hook objects reuses its hook set."""
     toolset_tools: list[_ToolsetTools] = field(default_factory=list)
     """The tools last built from the toolsets' lists (one entry), shared by the runs that
     see the same lists: the same objects each time, so what is cached by identity

@@ -22,6 +22,7 @@ the calling tool call's ``RunContext`` as ``parent``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import AsyncExitStack, aclosing, contextmanager
 from dataclasses import replace
@@ -271,18 +272,30 @@ class Runner:
 
     def _hook_set(self, plan: RunPlan, hooks: Sequence[Hooks], ledger: Ledger) -> HookSet:
         """The run's hooks: the agent's, the run's, the default context window, and the
-        limits hook innermost (it checks exactly what is sent) when a budget applies."""
+        limits hook innermost (it checks exactly what is sent) when a budget applies.
+
+        Without a budget the set is reused: built once per plan for a run that adds no
+        hooks, and kept for the next run that adds the very same hook objects (an
+        evaluation, a server passing one tracing hook to every run)."""
         limited = ledger.limited
+        built: HookSet
         if not hooks and not limited:  # the agent's own hooks: built once per plan
             if not plan.plain_hooks:
                 inner = window_hooks(plan.model, self.hooks)
                 plan.plain_hooks.append(HookSet([*self.hooks, *inner]))
-            built: HookSet = plan.plain_hooks[0]
+            built = plan.plain_hooks[0]
             return built
+        if not limited and plan.run_hooks:
+            last, built = plan.run_hooks[0]
+            if len(last) == len(hooks) and all(map(operator.is_, last, hooks)):
+                return built
         inner = window_hooks(plan.model, [*self.hooks, *hooks])
         if limited:
             inner.append(UsageLimitsHook(ledger))
-        return HookSet([*self.hooks, *hooks, *inner])
+            return HookSet([*self.hooks, *hooks, *inner])
+        built = HookSet([*self.hooks, *hooks, *inner])
+        plan.run_hooks[:] = [(tuple(hooks), built)]
+        return built
 
     async def _hold(self, run_stack: AsyncExitStack, resource: Model | Toolset) -> None:
         """Keep a model or toolset open for the run, or for the agent's ``async with`` block.
