@@ -12,9 +12,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from support import model_on, weather_tool
 
-from agentkit import Agent, AssistantMessage, ToolMessage, UserMessage
+from agentkit import Agent, AssistantMessage, Hooks, RunInfo, ToolMessage, UserMessage
 from agentkit._errors import ConfigurationError
 from agentkit.evals import (
+    NOT_RECORDED,
     Case,
     Contains,
     Dataset,
@@ -25,6 +26,7 @@ from agentkit.evals import (
     IsInstance,
     MatchesExpected,
     RecordedTool,
+    ReplayedTools,
     Report,
     ToolCalled,
     WithinLimits,
@@ -141,6 +143,71 @@ async def test_replayed_tools_never_call_the_tool_and_count_unrecorded_calls() -
     results = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
     assert results[0].content == "Sunny, 24 C" and not results[0].is_error
     assert results[1].is_error and "not recorded" in results[1].content
+
+
+async def test_cases_run_at_once_each_replay_their_own_recording() -> None:
+    """Cases evaluated concurrently each get their own case's recorded tool results, and
+    each counts only its own unrecorded calls."""
+
+    class Pause(Hooks):
+        async def wrap_model_request(self, run: RunInfo, request: Any, handler: Any) -> Any:
+            await anyio.sleep(0.01)  # the other cases run in between
+            return await handler(request)
+
+    calls: list[str] = []
+    agent = Agent(None, tools=[weather_tool(calls=calls)], hooks=[Pause()])
+    cities = ["Paris", "Oslo", "Rome", "Lima"]
+    cases = [
+        Case(
+            name=city,
+            prompt=city,
+            tool_results=[
+                RecordedTool(tool="get_weather", args={"city": city}, content=f"{city}: recorded")
+            ],
+        )
+        for city in cities
+    ]
+
+    def answer(request: Any) -> Any:
+        last = request.messages[-1]
+        if isinstance(last, UserMessage):  # Rome's case asks for a city it has no record of
+            city = "Lima" if last.content == "Rome" else last.content
+            return tool_calls(("get_weather", {"city": city}))
+        return last.content  # the tool's answer, as the output
+
+    report = await Dataset(cases=cases).evaluate(
+        agent, model=ScriptedModel([answer] * 8), concurrency=4
+    )
+    assert calls == []
+    outputs = {c.name: c.output for c in report.cases}
+    assert outputs["Rome"].startswith("Error: not recorded")
+    assert {name: outputs[name] for name in ("Paris", "Oslo", "Lima")} == {
+        name: f"{name}: recorded" for name in ("Paris", "Oslo", "Lima")
+    }
+    assert {c.name: c.not_recorded for c in report.cases} == {
+        "Paris": [],
+        "Oslo": [],
+        "Rome": ['get_weather({"city": "Lima"})'],
+        "Lima": [],
+    }
+
+
+def test_replayed_tools_answer_as_a_hook_of_any_run() -> None:
+    """``ReplayedTools`` given as a run's hook answers its calls from the recording, never
+    calling the tool, and lists the calls it had no record of."""
+    calls: list[str] = []
+    replay = ReplayedTools(
+        [RecordedTool(tool="get_weather", args={"city": "Paris"}, content="Wet")]
+    )
+    model = ScriptedModel(
+        [tool_calls(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})), "ok"]
+    )
+    Agent(model, tools=[weather_tool(calls=calls)]).run_sync("Weather?", hooks=[replay])
+    assert calls == []
+    assert replay.not_recorded == ['get_weather({"city": "Rome"})']
+    answers = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
+    assert answers[0].content == "Wet" and not answers[0].is_error
+    assert answers[1].is_error and NOT_RECORDED in answers[1].content
 
 
 async def test_live_tools_run_the_real_functions() -> None:

@@ -12,8 +12,9 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,7 +29,7 @@ from agentkit.evals._evaluators import (
 )
 from agentkit.evals._report import CaseResult, Report, UsageSummary
 from agentkit.hooks import Hooks, RunInfo, ToolHandler, ToolInvocation, ToolResult
-from agentkit.messages import AssistantMessage, Message, UserMessage
+from agentkit.messages import AssistantMessage, Message, ToolCall, UserMessage
 from agentkit.usage import Usage
 
 if TYPE_CHECKING:
@@ -44,11 +45,37 @@ NOT_RECORDED = "not recorded"
 _ERROR_CHARS = 2000
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _args_of(text: str) -> Any:
+    """The call's arguments as JSON data, or the text itself when it is not JSON (as
+    ``json.loads``, without its two regular-expression passes: a replayed call is hot)."""
+    document = text.strip(" \t\n\r")  # JSON's whitespace, and only it
     try:
-        return json.loads(text)
+        value, end = _DECODER.raw_decode(document)
     except ValueError:
         return text
+    return value if end == len(document) else text
+
+
+def _recorded_answer(
+    recorded: Sequence[RecordedTool], not_recorded: list[str], call: ToolCall
+) -> ToolResult:
+    """The recorded answer for this tool and these arguments, or a "not recorded" error
+    (the call then added to ``not_recorded``)."""
+    name, args = call.name, _args_of(call.arguments)
+    for item in recorded:
+        if item.tool == name and item.args == args:
+            return ToolResult(content=item.content, is_error=item.is_error)
+    shown = f"{name}({call.arguments})"
+    not_recorded.append(shown)
+    known = sorted({f"{r.tool}({json.dumps(r.args)})" for r in recorded if r.tool == name})
+    hint = f" Recorded calls of {name}: {', '.join(known)}." if known else ""
+    return ToolResult(
+        content=f"Error: {NOT_RECORDED}: the recording has no result for {shown}.{hint}",
+        is_error=True,
+    )
 
 
 class ReplayedTools(Hooks):
@@ -65,21 +92,35 @@ class ReplayedTools(Hooks):
         self, run: RunInfo, invocation: ToolInvocation, handler: ToolHandler
     ) -> ToolResult:
         """The recorded answer for this tool and these arguments, or a "not recorded" error."""
-        name, args = invocation.call.name, _args_of(invocation.call.arguments)
-        for item in self.recorded:
-            if item.tool == name and item.args == args:
-                return ToolResult(content=item.content, is_error=item.is_error)
-        shown = f"{name}({invocation.call.arguments})"
-        self.not_recorded.append(shown)
-        known = sorted({f"{r.tool}({json.dumps(r.args)})" for r in self.recorded if r.tool == name})
-        hint = f" Recorded calls of {name}: {', '.join(known)}." if known else ""
-        return ToolResult(
-            content=f"Error: {NOT_RECORDED}: the recording has no result for {shown}.{hint}",
-            is_error=True,
-        )
+        return _recorded_answer(self.recorded, self.not_recorded, invocation.call)
+
+
+_replaying: ContextVar[tuple[Sequence[RecordedTool], list[str]]] = ContextVar(
+    "agentkit.evals.replaying"
+)
+"""The running case's recorded tool results, and its calls that were not recorded (set by
+``_run_case`` around the case's run: the task's own, and its tool calls' tasks')."""
+
+
+class _CaseReplay(Hooks):
+    """The one hook every replayed run gets: it answers each tool call from the running
+    case's recording (``_replaying``). Every run passing this same object lets the run core
+    reuse the run's hook set instead of building one per case."""
+
+    async def wrap_tool_call(
+        self, run: RunInfo, invocation: ToolInvocation, handler: ToolHandler
+    ) -> ToolResult:
+        """The running case's recorded answer (never the tool itself)."""
+        recorded, not_recorded = _replaying.get()
+        return _recorded_answer(recorded, not_recorded, invocation.call)
+
+
+_CASE_REPLAY = _CaseReplay()
 
 
 def _label_all(evaluators: Sequence[_Evaluator]) -> list[tuple[str, _Evaluator]]:
+    if len(evaluators) == 1:
+        return [(evaluators[0].label(), evaluators[0])]
     seen: dict[str, int] = {}
     out = []
     for evaluator in evaluators:
@@ -89,24 +130,24 @@ def _label_all(evaluators: Sequence[_Evaluator]) -> list[tuple[str, _Evaluator]]
     return out
 
 
-def _as_result(label: str, value: Any, pass_at: float | None) -> EvaluatorResult:
-    reason = value.reason if isinstance(value, EvaluationReason) else None
-    raw = value.value if isinstance(value, EvaluationReason) else value
-    if isinstance(raw, bool):
-        return EvaluatorResult(label, passed=raw, reason=reason)
-    score = float(raw)
-    if math.isnan(score):
-        raise ValueError("the evaluator returned NaN")
-    passed = None if pass_at is None else score >= pass_at
-    return EvaluatorResult(label, passed=passed, score=score, reason=reason)
-
-
 async def _evaluate_one(
     label: str, evaluator: _Evaluator, ctx: EvaluatorContext
 ) -> EvaluatorResult:
+    """The evaluator's verdict: a check (a bool), or a score (a number) that passes at the
+    evaluator's ``pass_at()``; its own failure (NaN included) an error of this case only."""
     try:
         value = await evaluator.evaluate(ctx)
-        return _as_result(label, value, evaluator.pass_at())
+        if isinstance(value, EvaluationReason):
+            raw, reason = value.value, value.reason
+        else:
+            raw, reason = value, None
+        if isinstance(raw, bool):
+            return EvaluatorResult(label, raw, None, reason)
+        score = float(raw)
+        if math.isnan(score):
+            raise ValueError("the evaluator returned NaN")
+        pass_at = evaluator.pass_at()
+        return EvaluatorResult(label, None if pass_at is None else score >= pass_at, score, reason)
     except Exception as exc:  # the evaluator's own failure fails this case only
         return EvaluatorResult(evaluator=label, error=_error_text(exc))
 
@@ -116,10 +157,6 @@ def _unknown_usage(messages: list[Message], start: int) -> Usage:
     (never a made-up zero)."""
     answers = sum(isinstance(m, AssistantMessage) for m in messages[start:])
     return Usage(requests=answers, cost_usd=None, unreported=answers)
-
-
-def _time_limit(seconds: float | None) -> AbstractContextManager[Any]:
-    return nullcontext() if seconds is None else anyio.fail_after(seconds)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -133,31 +170,36 @@ async def _run_case(
     dataset: Dataset,
     options: dict[str, Any],
 ) -> CaseResult:
-    hooks: list[Hooks] = []
-    replay: ReplayedTools | None = None
+    not_recorded: list[str] = []
+    hooks: tuple[Hooks, ...] = ()
     if options["tools"] == "recorded":
-        replay = ReplayedTools(case.tool_results)
-        hooks.append(replay)
+        hooks = (_CASE_REPLAY,)  # the same object every run: its hook set is reused
     output: Any = None
-    messages: list[Message] = list(case.history)
-    new_index = len(messages)
-    usage = Usage()
+    messages: list[Message]
+    new_index = len(case.history)
+    usage: Usage
     error: str | None = None
     prompt: str | UserMessage | None = case.prompt
     history = case.history
     if prompt is None and history and isinstance(history[-1], UserMessage):
         prompt, history = history[-1], history[:-1]  # a prompt with images, say
+    timeout = options["timeout"]
     started = time.perf_counter()
+    replaying = _replaying.set((case.tool_results, not_recorded)) if hooks else None
     try:
-        with _time_limit(options["timeout"]):
-            result = await agent.run(
-                prompt,
-                message_history=history or None,
-                model=options["model"],
-                deps=options["deps"],
-                hooks=hooks,
-                usage_limits=options["usage_limits"],
-            )
+        running = agent.run(
+            prompt,
+            message_history=history or None,
+            model=options["model"],
+            deps=options["deps"],
+            hooks=hooks,
+            usage_limits=options["usage_limits"],
+        )
+        if timeout is None:
+            result = await running
+        else:
+            with anyio.fail_after(timeout):
+                result = await running
         output, messages, new_index, usage = (
             result.output,
             result.messages,
@@ -165,41 +207,46 @@ async def _run_case(
             result.usage,
         )
     except TimeoutError:
-        error = f"TimeoutError: the case ran over its timeout of {options['timeout']} s"
+        error = f"TimeoutError: the case ran over its timeout of {timeout} s"
+        messages = list(case.history)
         usage = _unknown_usage(messages, new_index)
     except Exception as exc:  # one case's failure never stops the others
         error = _error_text(exc)
         conversation = getattr(exc, "messages", None)
-        if isinstance(conversation, list):
-            messages = conversation
+        messages = conversation if isinstance(conversation, list) else list(case.history)
         run_usage = getattr(exc, "usage", None)
         usage = run_usage if isinstance(run_usage, Usage) else _unknown_usage(messages, new_index)
+    finally:
+        if replaying is not None:
+            _replaying.reset(replaying)
     latency = time.perf_counter() - started
-    not_recorded = replay.not_recorded if replay else []
     results: list[EvaluatorResult] = []
+    passed = error is None
     judge_usage = None
     evaluators = case.evaluators
     if options["shared"]:  # the dataset's and the run's, for every case
         evaluators = [*evaluators, *options["shared"]]
     if error is None and evaluators:
         ctx = EvaluatorContext(
-            case=case,
-            output=output,
-            messages=messages,
-            new_message_index=new_index,
-            usage=usage,
-            latency_s=latency,
-            error=error,
-            not_recorded=list(not_recorded),
-            judge_model=options["judge_model"],
+            case,
+            output,
+            messages,
+            new_index,
+            usage,
+            latency,
+            None,
+            list(not_recorded),
+            options["judge_model"],
         )
         for label, evaluator in _label_all(evaluators):
-            results.append(await _evaluate_one(label, evaluator, ctx))
+            verdict = await _evaluate_one(label, evaluator, ctx)
+            results.append(verdict)
+            passed = passed and verdict.ok
         if ctx.judge_usage.requests:
             judge_usage = UsageSummary.of(ctx.judge_usage)
     return CaseResult(
         case.name,
-        error is None and all(r.ok for r in results),
+        passed,
         as_jsonable(output),
         case.expected_output,
         error,
@@ -213,8 +260,8 @@ async def _run_case(
 
 
 @contextmanager
-def _progress(total: int, show: bool | None, title: str) -> Iterator[Any]:
-    """A rich progress bar on a terminal (``advance()`` per case), or nothing."""
+def _progress(total: int, show: bool | None, title: str) -> Iterator[Callable[[], None] | None]:
+    """A rich progress bar on a terminal (``advance()`` per case), or ``None``."""
     if show is None:
         show = sys.stderr.isatty()
     if show:
@@ -223,7 +270,7 @@ def _progress(total: int, show: bool | None, title: str) -> Iterator[Any]:
         except ImportError:
             show = False
     if not show:
-        yield lambda: None
+        yield None
         return
     with Progress(transient=True) as bar:
         task = bar.add_task(title, total=total)
@@ -267,7 +314,8 @@ async def evaluate_dataset(
         async def worker() -> None:
             for index, case in queue:  # shared: each case is taken by one worker
                 results[index] = await _run_case(case, agent, dataset, options)
-                advance()
+                if advance is not None:
+                    advance()
 
         workers = min(concurrency, len(dataset.cases))
         if workers == 1:
