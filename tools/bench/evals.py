@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -136,29 +133,10 @@ def _child(label: str, n: int) -> None:
 
 def _instructions(label: str, n: int) -> int:
     """Instructions per case of one side, counted by callgrind in a fresh process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--child",
-                label,
-                str(n),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for line in Path(out).read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1]) // n
-    raise RuntimeError("callgrind wrote no totals")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from instructions import callgrind_count
+
+    return callgrind_count([__file__, "--child", label, str(n)], n)
 
 
 def _print(loop: float, sides: Mapping[str, float], show: Any) -> bool:

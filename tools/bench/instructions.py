@@ -70,7 +70,9 @@ def _child(name: str, base_url: str, variant: str, runs: int) -> None:
     loop.close()
 
 
-def _count(name: str, base_url: str, variant: str, runs: int) -> int:
+def callgrind_count(args: list[str], per: int) -> int:
+    """Instructions counted while ``functools.reduce`` runs in ``python *args`` under
+    callgrind (a fresh process; its output dropped), divided by ``per``."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         subprocess.run(
@@ -81,12 +83,7 @@ def _count(name: str, base_url: str, variant: str, runs: int) -> int:
                 "--toggle-collect=functools_reduce",
                 f"--callgrind-out-file={out}",
                 sys.executable,
-                __file__,
-                "--child",
-                name,
-                base_url,
-                variant,
-                str(runs),
+                *args,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -94,8 +91,12 @@ def _count(name: str, base_url: str, variant: str, runs: int) -> int:
         )
         for line in Path(out).read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1]) // runs
+                return int(line.split()[1]) // per
     raise RuntimeError("callgrind wrote no totals")
+
+
+def _count(name: str, base_url: str, variant: str, runs: int) -> int:
+    return callgrind_count([__file__, "--child", name, base_url, variant, str(runs)], runs)
 
 
 def main() -> None:
