@@ -1,5 +1,5 @@
-"""The documentation site: every Python block of ``docs/`` is run by a test or says why not,
-every page is in the navigation, and every example is on the examples page.
+"""The documentation: every Python block of ``docs/`` and the README is run by a test or says
+why not, every page is in the navigation, and every example is on the examples page.
 
 A block is run by a test when the comment right above it names the test
 (``<!-- run by tests/test_readme.py::test_quickstart_runs_as_written -->``) and that test
@@ -29,7 +29,7 @@ PYTHON_ALIASES = {"py", "python3", "pycon", "ipython"}
 def _site_blocks() -> list[doc_blocks.Block]:
     return [
         b
-        for path in sorted(DOCS.rglob("*.md"))
+        for path in [doc_blocks.README, *sorted(DOCS.rglob("*.md"))]
         for b in doc_blocks.blocks_of(path, kind=None)
         if b.kind == "python" or b.kind in PYTHON_ALIASES
     ]
@@ -101,7 +101,8 @@ def _verdict(block: doc_blocks.Block) -> str | None:
 
 
 def test_every_python_block_of_the_site_is_run_or_says_why_not() -> None:
-    """Each Python block of docs/ is run by the test its comment names, or gives a reason."""
+    """Each Python block of docs/ and the README is run by the test its comment names, or
+    gives a reason."""
     site = _site_blocks()
     assert site, "docs/ has no Python block: the site or this test lost its pages"
     problems = [f"{b.where}: {why}" for b in site if (why := _verdict(b)) is not None]
