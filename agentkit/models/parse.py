@@ -345,11 +345,17 @@ class StreamAccumulator:
         for choice in _list(chunk.get("choices"), "a chunk's choices"):
             choice = _object(choice, "a chunk's choice")
             delta = _object(choice.get("delta") or {}, "a chunk's delta")
-            reasoning = _reasoning_field(delta)
-            if reasoning is not None:
-                events.append(self._think(reasoning))
+            if "reasoning_content" in delta or "reasoning" in delta:
+                reasoning = _reasoning_field(delta)
+                if reasoning is not None:
+                    events.append(self._think(reasoning))
             content = delta.get("content")
-            if isinstance(content, list):
+            if content.__class__ is str:  # the usual delta: text, appended as it comes
+                if content:
+                    self._text.append(content)
+                    self._thought_last = False
+                    events.append(TextDelta(content))
+            elif isinstance(content, list):
                 for part in content:  # in order: thinking chunks and text parts
                     text, thinking = _content([part], "a chunk's delta.content")
                     events.extend(self._think(t) for t in thinking if t)
