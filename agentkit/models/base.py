@@ -281,12 +281,15 @@ class ModelSettings:
         """These settings with every field set in ``override`` taking precedence."""
         if override is None:
             return self
-        changes = {
-            f.name: getattr(override, f.name)
-            for f in fields(override)
-            if getattr(override, f.name) is not None
-        }
+        changes = {}
+        for name in _SETTING_NAMES:  # once per request: no fields() call, one getattr each
+            value = getattr(override, name)
+            if value is not None:
+                changes[name] = value
         return replace(self, **changes) if changes else self
+
+
+_SETTING_NAMES = tuple(f.name for f in fields(ModelSettings))
 
 
 @dataclass(frozen=True, slots=True)
