@@ -185,7 +185,13 @@ class OpenAIChatModel(ModelLifecycle):
 
     async def _request_whole(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
-        response = await self._send_for(request, body, False)
+        try:
+            response = await self._send(body, False, self._timeout(request))
+        except AuthenticationError as exc:
+            block = self._guardrail_block(request, exc)
+            if block is None:
+                raise
+            raise block from exc
         try:
             answer = parse_response(response.content, self._profile.price, self._profile.provider)
         except ResponseShapeError as exc:
@@ -203,7 +209,13 @@ class OpenAIChatModel(ModelLifecycle):
 
     async def _stream_sse(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         body = self._encoder.encode(request, stream=True)
-        response = await self._send_for(request, body, True)
+        try:
+            response = await self._send(body, True, self._timeout(request))
+        except AuthenticationError as exc:
+            block = self._guardrail_block(request, exc)
+            if block is None:
+                raise
+            raise block from exc
         acc = StreamAccumulator(self._profile.price, self._profile.provider)
         cleaner = OutputCleaner(self._profile)  # the profile's output cleaning, as text streams
         done = False
@@ -373,24 +385,22 @@ class OpenAIChatModel(ModelLifecycle):
         secrets = _secrets(pool.headers) if pool is not None else ()
         return Endpoint(self._name, self.base_url, hint, secrets)
 
-    async def _send_for(self, request: ModelRequest, body: bytes, stream: bool) -> httpx2.Response:
-        """Send ``request``'s encoded body; a 403 to a request that carried Mistral's
-        guardrails is their block, raised as ``ContentFilteredError`` with Mistral's reason
-        (Mistral answers a blocked request with 403)."""
-        try:
-            return await self._send(body, stream, self._timeout(request))
-        except AuthenticationError as exc:
-            guardrails = self._settings.merged(request.settings).guardrails
-            if exc.status_code != 403 or not guardrails or not self._profile.supports_guardrails:
-                raise
-            reason, _ = error_message(
-                exc.body if isinstance(exc.body, str) else json.dumps(exc.body)
-            )
-            raise ContentFilteredError(
-                f"Mistral's guardrails blocked the request to {self._where()} (403): {reason}. "
-                "Its moderation scored the input past a MistralGuardrail threshold; nothing was "
-                "generated. Change the input, or the MistralGuardrail's thresholds."
-            ) from exc
+    def _guardrail_block(
+        self, request: ModelRequest, exc: AuthenticationError
+    ) -> ContentFilteredError | None:
+        """A 403 to a request that carried Mistral's guardrails is their block: the
+        ``ContentFilteredError`` to raise, with Mistral's reason (Mistral answers a blocked
+        request with 403); None for any other ``exc``. (Checked only on failure, so the
+        request path pays no wrapper coroutine.)"""
+        guardrails = self._settings.merged(request.settings).guardrails
+        if exc.status_code != 403 or not guardrails or not self._profile.supports_guardrails:
+            return None
+        reason, _ = error_message(exc.body if isinstance(exc.body, str) else json.dumps(exc.body))
+        return ContentFilteredError(
+            f"Mistral's guardrails blocked the request to {self._where()} (403): {reason}. "
+            "Its moderation scored the input past a MistralGuardrail threshold; nothing was "
+            "generated. Change the input, or the MistralGuardrail's thresholds."
+        )
 
     async def _send(self, body: bytes, stream: bool, limit: float | None) -> httpx2.Response:
         """POST the body (retrying what is worth retrying); the raw HTTP response."""
