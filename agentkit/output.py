@@ -23,7 +23,12 @@ import pydantic_core
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from agentkit._errors import ConfigurationError, UserError
-from agentkit.schema import format_validation_errors, type_schema
+from agentkit.schema import (
+    format_validation_errors,
+    model_json,
+    type_schema,
+    validate_model_json,
+)
 from agentkit.tools import ToolDefinition
 
 __all__ = [
@@ -185,7 +190,7 @@ class OutputSchema(Generic[OutputT]):
         try:
             if self.wrapped:
                 try:
-                    parsed = pydantic_core.from_json(data)
+                    parsed = model_json(data)
                 except ValueError as exc:
                     raise OutputValidationError(_not_json(exc)) from None
                 if not isinstance(parsed, dict) or "result" not in parsed:
@@ -195,7 +200,7 @@ class OutputSchema(Generic[OutputT]):
                     )
                 value: OutputT = self._adapter.validate_python(parsed["result"])
                 return value
-            value = self._adapter.validate_json(data)
+            value = validate_model_json(self._adapter.validate_json, data)
             return value
         except ValidationError as exc:
             if _is_json_error(exc):
@@ -211,11 +216,14 @@ class OutputSchema(Generic[OutputT]):
         if self._partial_adapter is None or not data:
             return None
         try:
-            return self._partial_adapter.validate_json(
-                data, experimental_allow_partial="trailing-strings"
-            )
+            return validate_model_json(self._validate_partial, data)
         except (ValidationError, ValueError):
             return None
+
+    def _validate_partial(self, data: str | bytes) -> Any:
+        return self._partial_adapter.validate_json(
+            data, experimental_allow_partial="trailing-strings"
+        )
 
 
 _VALUES = (str, bytes, int, float, bool, dict, list, tuple, set, frozenset, BaseModel)

@@ -24,7 +24,7 @@ import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
@@ -42,11 +42,14 @@ __all__ = [
     "RUN_CONTEXT_MARKER",
     "FunctionSchema",
     "TypeSchema",
+    "escape_raw_controls",
     "format_validation_errors",
     "function_schema",
     "is_run_context",
+    "model_json",
     "to_strict",
     "type_schema",
+    "validate_model_json",
 ]
 
 RUN_CONTEXT_MARKER = "__agentkit_run_context__"
@@ -104,7 +107,11 @@ class FunctionSchema:
     """Whether nested objects have defaulted fields, where a ``null`` means the default."""
 
     def validate_json(self, data: str | bytes) -> dict[str, Any]:
-        """Validate JSON arguments; raises ``pydantic.ValidationError``."""
+        """Validate JSON arguments (control characters written raw inside strings allowed,
+        see ``validate_model_json``); raises ``pydantic.ValidationError``."""
+        return validate_model_json(self._validate_json, data)
+
+    def _validate_json(self, data: str | bytes) -> dict[str, Any]:
         if self.nested_nulls and ("null" in data if isinstance(data, str) else b"null" in data):
             try:
                 parsed = pydantic_core.from_json(data)
@@ -460,6 +467,52 @@ def _lean(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(title, str) and (key == title or key.endswith(f"__{title}")):
             del definition["title"]
     return schema
+
+
+# --------------------------------------------------------------------------- model-written JSON
+# A small model, or a server whose grammar lets it (llama-cpp-python's), writes a newline or
+# tab inside a JSON string raw. The text is otherwise whole, so JSON a model wrote is read as
+# json.loads(strict=False) does, only after a strict parse refused a control character. What
+# agentkit wrote and a server's own JSON stay strict; what agentkit sends is escaped.
+
+T = TypeVar("T")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)', re.DOTALL)  # or one the text ends in
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _escape(string: re.Match[str]) -> str:
+    return _CONTROL.sub(lambda c: _ESCAPES.get(c[0]) or f"\\u{ord(c[0]):04x}", string[0])
+
+
+def escape_raw_controls(data: str | bytes) -> str | None:
+    """``data`` with the control characters written raw inside its JSON strings escaped
+    (a newline as ``\\n``; between values they are whitespace, kept), or ``None`` when
+    there are none (or it is not UTF-8)."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    escaped = _JSON_STRING.sub(_escape, data)
+    return None if escaped == data else escaped
+
+
+def validate_model_json(validate: Callable[[str | bytes], T], data: str | bytes) -> T:
+    """``validate(data)`` (a pydantic ``validate_json``, or ``from_json``); when it refuses
+    only control characters written raw inside strings, ``validate`` of the escaped text."""
+    try:
+        return validate(data)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        escaped = escape_raw_controls(data) if "control character" in str(exc) else None
+        if escaped is None:
+            raise
+    return validate(escaped)
+
+
+def model_json(data: str | bytes) -> Any:
+    """``pydantic_core.from_json(data)``, control characters inside strings allowed."""
+    return validate_model_json(pydantic_core.from_json, data)
 
 
 # --------------------------------------------------------------------------- output types

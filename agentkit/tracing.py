@@ -728,7 +728,7 @@ def _assistant_parts(message: AssistantMessage) -> list[dict[str, Any]]:
         parts.append({"type": "text", "content": message.content})
     for call in message.tool_calls:
         try:
-            arguments: Any = json.loads(call.arguments)
+            arguments: Any = json.loads(call.arguments, strict=False)  # model-written
         except ValueError:
             arguments = call.arguments
         parts.append(

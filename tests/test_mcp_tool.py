@@ -128,3 +128,13 @@ async def test_arguments_are_checked_against_the_server_schema() -> None:
     }
     with pytest.raises(ToolArgumentsError, match="2 errors"):
         transfer.validate_args('{"amount": "x"}')
+
+
+async def test_arguments_with_a_raw_newline_are_read() -> None:
+    """Arguments a model wrote with a raw newline inside a string are read, as for a
+    Python tool."""
+    server, _ = _bank()
+    async with MCPServer.in_process(server) as bank:
+        tools = {t.name: t for t in await bank.list_tools()}
+    args = tools["transfer"].validate_args('{"account": "A\n1", "amount": 3}')
+    assert args == {"account": "A\n1", "amount": 3}

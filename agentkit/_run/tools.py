@@ -535,6 +535,6 @@ def _error_answer(call: ToolCall, text: str) -> ToolMessage:
 
 def _normalized_args(arguments: str) -> str:
     try:
-        return json.dumps(json.loads(arguments), sort_keys=True)
+        return json.dumps(json.loads(arguments, strict=False), sort_keys=True)
     except ValueError:
         return arguments

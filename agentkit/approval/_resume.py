@@ -289,7 +289,7 @@ def _arguments(call: ToolCall, tools: Mapping[str, Tool[Any]] | None) -> str:
         except ToolArgumentsError:
             pass
     try:
-        data = json.loads(call.arguments or "{}")
+        data = json.loads(call.arguments or "{}", strict=False)  # model-written
     except ValueError:
         return call.arguments
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -60,7 +60,7 @@ class ApprovalRequest:
     @property
     def args(self) -> dict[str, Any]:
         """The arguments as a dict."""
-        value: dict[str, Any] = json.loads(self.arguments)
+        value: dict[str, Any] = json.loads(self.arguments, strict=False)  # model-written
         return value
 
 

@@ -348,7 +348,7 @@ def _subset(wanted: Any, got: Any) -> bool:
 
 def _parsed(arguments: str) -> Any:
     try:
-        return json.loads(arguments)
+        return json.loads(arguments, strict=False)  # model-written
     except ValueError:
         return arguments
 
