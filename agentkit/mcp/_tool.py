@@ -145,7 +145,7 @@ class MCPTool(Tool[Callable[..., Any]]):
         if not arguments or not arguments.strip():
             arguments = "{}"
         try:
-            value = json.loads(arguments, strict=False)  # a model wrote it: see agentkit._json
+            value = json.loads(arguments, strict=False)  # a model wrote it: see schema.model_json
         except ValueError as exc:
             raise ToolArgumentsError(
                 f"the arguments are not valid JSON ({exc}). Send the arguments as one JSON "
