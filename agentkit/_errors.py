@@ -364,12 +364,15 @@ class ModelAPIError(AgentkitError):
         status_code: int | None = None,
         body: Any = None,
         model_name: str | None = None,
+        base_url: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.body = body
         self.model_name = model_name
+        self.base_url = base_url
+        """The endpoint it was sent to, when known (a connection error names its host)."""
         self.retry_after: float | None = None
         """Seconds the server asked to wait before retrying (``Retry-After``), if it said."""
 
@@ -520,7 +523,37 @@ _API_SENTENCES: tuple[tuple[type[ModelAPIError], str], ...] = (
 """A model endpoint's failure as a sentence, per error class (the first that matches)."""
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _unreachable(exc: ModelConnectionError) -> str | None:
+    """A connection error in the user's terms, naming the host it could not reach: a
+    provider's (check the network) or one on this machine (check that it runs)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(exc.base_url or "")
+        host, port = parts.hostname, parts.port  # never the user:password part
+    except ValueError:
+        return None
+    if not host:
+        return None
+    model = f" (model {exc.model_name})" if exc.model_name else ""
+    if host in _LOOPBACK or host.startswith("127."):
+        address = f"{host}:{port}" if port else host
+        return (
+            f"Could not reach the model server at {address}{model}; check that it runs "
+            "and that the base URL is right."
+        )
+    return (
+        f"Could not reach {host}{model}; check the network connection (and the base URL, "
+        "if you set one)."
+    )
+
+
 def _api_summary(exc: ModelAPIError) -> str:
+    if isinstance(exc, ModelConnectionError) and (sentence := _unreachable(exc)):
+        return sentence
     template = next(
         (text for cls, text in _API_SENTENCES if isinstance(exc, cls)),
         "The server of {where} failed{status_note}; try again later.",

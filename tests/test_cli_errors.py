@@ -290,6 +290,16 @@ ERRORS: list[tuple[AgentkitError, str]] = [
     (RateLimitError("x", status_code=429), "is rate limiting (429); wait a little"),
     (ServerError("x", status_code=503), "failed (503); try again later"),
     (ModelConnectionError("x", model_name="m"), "Could not reach the server of model m"),
+    (
+        ModelConnectionError(
+            "x", model_name="mistral-small-2506", base_url="https://user:pw@api.mistral.ai/v1"
+        ),
+        "Could not reach api.mistral.ai (model mistral-small-2506); check the network connection",
+    ),
+    (
+        ModelConnectionError("x", model_name="llama-cpp", base_url="http://127.0.0.1:8080/v1"),
+        "Could not reach the model server at 127.0.0.1:8080 (model llama-cpp); check that it runs",
+    ),
 ]
 
 

@@ -26,6 +26,7 @@ from agentkit._errors import (
     ModelTimeoutError,
     RateLimitError,
     ServerError,
+    explain_error,
 )
 from agentkit.messages import UserMessage
 from agentkit.models._transport import Endpoint, transport_error
@@ -481,6 +482,10 @@ async def test_nothing_listening_is_connection_error() -> None:
         await complete(model, HI)
     assert base_url in str(info.value)
     assert "server is running" in str(info.value)
+    assert explain_error(info.value).summary == (
+        f"Could not reach the model server at 127.0.0.1:{port} (model m); check that it runs "
+        "and that the base URL is right."
+    )
 
 
 @pytest.mark.anyio

@@ -153,6 +153,7 @@ def transport_error(endpoint: Endpoint, exc: Exception, attempts: int) -> ModelA
             f"Could not get an answer from {endpoint.where}{tries}: {type(exc).__name__}: "
             f"{detail}. Check the base URL and that the server is running.",
             model_name=endpoint.model_name,
+            base_url=endpoint.base_url,
         )
     return None
 
