@@ -102,14 +102,21 @@ def test_chat_without_a_key_says_how_to_run_locally(
 def test_a_bad_model_lists_every_accepted_form(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A ``--model`` agentkit cannot route exits 2 listing local, each provider and bare names."""
+    """A ``--model`` agentkit cannot route exits 2 with its reason and one hint, the command
+    line's: local, each provider and bare names (not the advice for Python code)."""
     argv = {"run": ["run", f"{TRAVEL_DESK}:agent", "hi"], "chat": ["chat"], "demo": ["demo"]}
     assert main([*argv[command], "--model", "nope:thing"]) == 2
     (error,) = _error_lines(capsys.readouterr().out)
-    assert error.startswith("[error] --model nope:thing: Unknown provider 'nope'")
+    assert error.startswith("[error] --model nope:thing: Unknown provider 'nope' in model string")
     for form in ("'local'", "'mistral:<model>'", "'opper:<model>'", "'openai:<model>'"):
         assert form in error
     assert "'mistral-small-2506'" in error
+    assert main([*argv[command], "--model", "foo"]) == 2
+    (error,) = _error_lines(capsys.readouterr().out)
+    assert error.startswith(
+        "[error] --model foo: Cannot tell where to send model 'foo'. --model accepts: 'local'"
+    )
+    assert "OpenAIChatModel" not in error and "write it as" not in error
 
 
 def test_a_configuration_error_is_one_line_and_a_traceback_only_with_debug(

@@ -114,8 +114,9 @@ def test_the_same_answers_against_their_baseline_exit_0(
 def test_usage_errors_exit_2(
     dataset: Path, app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A missing agent, an unreadable dataset or baseline, an agent without a model, and a
-    bad option are usage errors (exit 2) with a message."""
+    """A missing agent, an unreadable dataset or baseline, no key for the model (the agent
+    has none of its own, or ``--model``'s), and a bad option are usage errors (exit 2) with
+    a message, before any case runs."""
     assert main(["--plain", "eval", str(dataset)]) == 2
     assert "usage: agentkit eval DATASET FILE.py:AGENT" in capsys.readouterr().out
     assert main(["--plain", "eval", str(tmp_path / "none.yaml"), f"{app}:agent"]) == 2
@@ -125,7 +126,14 @@ def test_usage_errors_exit_2(
     assert main(["--plain", "eval", str(dataset), f"{app}:agent", "--baseline", str(bad)]) == 2
     assert "not an agentkit evaluation report" in capsys.readouterr().out
     assert main(["--plain", "eval", str(dataset), f"{app}:agent"]) == 2
-    assert "has no model of its own" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith(
+        "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY "
+        "(export MISTRAL_API_KEY=...). To run offline on the embedded model instead, add "
+        "--model local."
+    )
+    args = ["--plain", "eval", str(dataset), f"{app}:agent", "--model", "gpt-4o-mini"]
+    assert main(args) == 2  # before any case runs, not once per case
+    assert capsys.readouterr().out.startswith("[error] No API key for gpt-4o-mini: set OPENAI")
     assert main(["--plain", "eval", "--from-cassettes", str(CASSETTES)]) == 2
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", str(dataset), f"{app}:agent", "--concurrency", "many"])

@@ -16,8 +16,13 @@ from typing import Any
 
 import anyio
 
-from agentkit._errors import ConfigurationError
-from agentkit.cli._load import ModelChoice, load_agent, model_scope, resolve_model
+from agentkit.cli._load import (
+    ModelChoice,
+    check_model,
+    load_agent,
+    model_scope,
+    resolve_model,
+)
 from agentkit.cli._render import Renderer, RichRenderer
 from agentkit.cli._turns import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
@@ -125,10 +130,7 @@ def cmd_eval(args: argparse.Namespace, renderer: Renderer) -> int:
         if agent.model_spec is not None and args.model is None and args.base_url is None
         else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
     )
-    if choice.spec is None and not choice.local and agent.model_spec is None:
-        raise ConfigurationError(
-            f"{args.target} has no model of its own: pass --model ('local' for the embedded one)"
-        )
+    check_model(choice, agent.model_spec)  # no key: fail now, not in every case
     with model_scope(choice, renderer) as model:
 
         async def evaluate() -> Any:

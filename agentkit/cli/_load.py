@@ -194,8 +194,9 @@ def resolve_model(
             infer_model(spec)  # a bad string fails here, before anything starts
         except MissingAPIKeyError:  # a good string; check_model says which key
             return ModelChoice(spec)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"--model {spec}: {exc} {MODEL_FORMS}") from None
+        except ConfigurationError as exc:  # its reason, then the command line's forms
+            reason = str(exc).split(": ", 1)[0]  # (not the advice for Python code)
+            raise ConfigurationError(f"--model {spec}: {reason}. {MODEL_FORMS}") from None
         return ModelChoice(spec)
     if os.environ.get("OPPER_API_KEY") or os.environ.get("MISTRAL_API_KEY"):
         return ModelChoice("mistral-small-2506")
