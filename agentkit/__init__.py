@@ -29,6 +29,7 @@ from agentkit._errors import (
     ConfigurationError,
     ContentFilteredError,
     ContextWindowExceededError,
+    Explanation,
     GuardrailTripped,
     HistoryError,
     MaxTurnsExceededError,
@@ -55,6 +56,7 @@ from agentkit._errors import (
     UnsupportedContentError,
     UsageLimitExceeded,
     UserError,
+    explain_error,
 )
 from agentkit._guard import RealRequestBlockedError
 from agentkit.agent import Agent, RunStream
@@ -138,6 +140,7 @@ __all__ = [
     "ContextWindowExceededError",
     "Denied",
     "DocumentPart",
+    "Explanation",
     "FinalResultEvent",
     "GuardrailEvent",
     "GuardrailResult",
@@ -209,6 +212,7 @@ __all__ = [
     "UserMessage",
     "count_tokens",
     "dump_messages",
+    "explain_error",
     "load_messages",
     "tool",
 ]

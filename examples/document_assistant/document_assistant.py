@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentkit import Agent, AgentkitError, DocumentPart, ModelRetry, TextPart
+from agentkit import Agent, AgentkitError, DocumentPart, ModelRetry, TextPart, explain_error
 
 
 class Line(BaseModel):
@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     for file in args.files:
         try:
             result = extractor.run_sync(prompt_for(file))
-        except (AgentkitError, OSError) as exc:  # a missing key, an unreadable file...
+        except AgentkitError as exc:  # a missing key, a server out of reach...
+            print(f"{file}: {explain_error(exc).summary}", file=sys.stderr)  # in a user's terms
+            return 1
+        except OSError as exc:  # an unreadable file
             print(f"{file}: {exc}", file=sys.stderr)
             return 1
         print(result.output.model_dump_json(indent=2))
