@@ -476,6 +476,45 @@ def test_a_failed_turn_looks_the_same_after_a_reload(browser: Any) -> None:
     assert model.remaining == 0
 
 
+def test_an_answer_an_output_validator_changed_looks_the_same_after_a_reload(
+    browser: Any,
+) -> None:
+    """In Chromium: a structured answer that the agent's output validator completed (the city
+    filled in from the lookup, the advice cut to one sentence, as the demo's travel desk
+    does) is drawn after a reload as it was live, never as the model's raw arguments."""
+    from selenium.webdriver.common.by import By
+
+    cut_off = "The weather is good for the 1"
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Lyon"})),
+            output_call({"city": "", "advice": f"Take an umbrella. {cut_off}", "days": []}),
+        ]
+    )
+    agent: Agent[Any, TripAdvice] = Agent(
+        model, tools=[get_weather], output_type=TripAdvice, name="travel-desk"
+    )
+
+    @agent.output_validator
+    def from_the_lookup(output: TripAdvice) -> TripAdvice:
+        """The looked-up city, and the advice's first sentence."""
+        advice = output.advice.split(". ")[0].rstrip(".") + "."
+        return output.model_copy(update={"city": "Lyon", "advice": advice, "days": ["Mon"]})
+
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "Lyon tomorrow?")
+        _wait(browser, _idle, "the turn to end")
+        live = browser.execute_script(_DRAWN)
+        box = browser.find_element(By.CSS_SELECTOR, ".output")
+        fields = [e.get_attribute("textContent") for e in box.find_elements(By.CSS_SELECTOR, "dd")]
+        assert fields == ["Lyon", "Take an umbrella.", '["Mon"]']
+        browser.refresh()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".output"), "the reload")
+        assert browser.execute_script(_DRAWN) == live
+    assert model.remaining == 0
+
+
 def test_a_missing_key_is_said_in_the_users_terms(
     browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
