@@ -47,8 +47,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from agentkit._errors import ContextWindowExceededError, SessionStoreError
 from agentkit.events import ContextCompactedEvent, ContextSummaryFailedEvent, ContextTrimmedEvent
 from agentkit.hooks import Hooks, RequestHandler, RunInfo
+from agentkit.limits import _max_tokens
 from agentkit.messages import Message, SystemMessage, ToolMessage, UserMessage
-from agentkit.models.base import Model, ModelRequest, ModelResponse, ModelSettings
+from agentkit.models.base import Model, ModelRequest, ModelResponse
 from agentkit.summary import (
     SUMMARY_PREFIX,
     ContextSummary,
@@ -94,12 +95,6 @@ oldest turns by a summary (``"compact"``)."""
 _POLICIES = ("trim", "error", "compact")
 _RECENT = 256
 """Summaries a compacting hook keeps (the newest), and capped tool results it reuses."""
-
-
-def _max_tokens(model: Model, request: ModelRequest) -> int:
-    own = getattr(model, "settings", None)
-    settings = own.merged(request.settings) if isinstance(own, ModelSettings) else request.settings
-    return settings.max_tokens or model.profile.max_output_tokens
 
 
 _CHAIN_CLASS: list[type[FallbackModel]] = []

@@ -106,9 +106,14 @@ class WorstCase:
 
 
 def _max_tokens(model: Model, request: ModelRequest) -> int:
-    own = getattr(model, "settings", None)
-    settings = own.merged(request.settings) if isinstance(own, ModelSettings) else request.settings
-    return settings.max_tokens or model.profile.max_output_tokens
+    """The request's ``max_tokens`` as it is sent: the request's setting, else the model's
+    own, else the profile's (what merging the settings gives, without merging the rest)."""
+    cap = request.settings.max_tokens
+    if cap is None:
+        own = getattr(model, "settings", None)
+        if isinstance(own, ModelSettings):
+            cap = own.max_tokens
+    return cap or model.profile.max_output_tokens
 
 
 def attachment_tokens(part: DocumentPart | AudioPart) -> int:

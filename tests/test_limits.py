@@ -19,7 +19,7 @@ from agentkit import (
     UsageLimits,
     tool,
 )
-from agentkit.limits import worst_case
+from agentkit.limits import _max_tokens, worst_case
 from agentkit.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
 from agentkit.models import FallbackModel, ModelRequest, OpenAIChatModel
 from agentkit.models.dialect import convert_messages
@@ -309,3 +309,21 @@ async def test_a_streamed_run_is_refused_the_same_way() -> None:
                     pass
     assert len(server.requests) == 1
     assert server.bodies[0]["stream"] is True
+
+
+@pytest.mark.parametrize("own", [None, 0, 300])
+@pytest.mark.parametrize("asked", [None, 0, 40])
+def test_max_tokens_is_the_merged_settings_max_tokens(own: int | None, asked: int | None) -> None:
+    """The max_tokens a request is checked with is the one merging the model's settings
+    with the request's gives (the request's, else the model's, else the profile's)."""
+    model = OpenAIChatModel(
+        "mistral-small-2506",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="k",
+        settings=ModelSettings(max_tokens=own),
+    )
+    request = ModelRequest(
+        messages=[UserMessage(content="hi")], settings=ModelSettings(max_tokens=asked)
+    )
+    merged = model.settings.merged(request.settings).max_tokens
+    assert _max_tokens(model, request) == (merged or model.profile.max_output_tokens)

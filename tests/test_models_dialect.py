@@ -427,6 +427,19 @@ def test_tool_definitions_are_encoded_once_per_tools_tuple() -> None:
     assert encoder._tools[id(tools)][1] is cached
 
 
+def test_settings_merged_once_per_run_follow_each_request() -> None:
+    """The encoder remembers the last request's merged settings, yet a request with other
+    settings (or the first ones again) is encoded with its own, as a fresh encoder would."""
+    own = ModelSettings(max_tokens=50, temperature=0.5)
+    encoder = RequestEncoder("gpt-4o", OPENAI_PROFILE, own)
+    first = ModelSettings(temperature=0.1)
+    second = ModelSettings(max_tokens=7, seed=3)
+    for settings in (first, first, second, first, ModelSettings()):
+        request = ModelRequest(messages=[UserMessage(content="hi")], settings=settings)
+        fresh = RequestEncoder("gpt-4o", OPENAI_PROFILE, own).encode(request)
+        assert encoder.encode(request) == fresh
+
+
 # --------------------------------------------------------------------------- messages
 
 

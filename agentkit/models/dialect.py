@@ -548,7 +548,16 @@ class RequestEncoder:
     dict (for tests and debugging).
     """
 
-    __slots__ = ("_fields", "_formats", "_model", "_profile", "_settings", "_tools", "model_name")
+    __slots__ = (
+        "_fields",
+        "_formats",
+        "_merged",
+        "_model",
+        "_profile",
+        "_settings",
+        "_tools",
+        "model_name",
+    )
 
     def __init__(self, model_name: str, profile: ModelProfile, settings: ModelSettings) -> None:
         self.model_name = model_name
@@ -581,6 +590,8 @@ class RequestEncoder:
         # alive by the entry, so its id cannot be reused while cached.
         self._tools: dict[int, tuple[object, bytes]] = {}
         self._formats: dict[int, tuple[object, dict[str, Any] | None]] = {}
+        # the last request's settings, and the model's merged with them
+        self._merged: tuple[ModelSettings, ModelSettings] | None = None
 
     def _tools_json(self, tools: Sequence[ToolDefinition]) -> bytes:
         entry = self._tools.get(id(tools))
@@ -601,6 +612,17 @@ class RequestEncoder:
             self._formats.clear()
         self._formats[id(output)] = (output, fmt)
         return fmt
+
+    def _settings_for(self, request: ModelRequest) -> ModelSettings:
+        """The model's settings merged with the request's; merged once for a run (its
+        requests share one settings object, as do the runs of an agent given none)."""
+        override = request.settings
+        last = self._merged
+        if last is not None and last[0] is override:
+            return last[1]
+        settings = self._settings.merged(override)
+        self._merged = (override, settings)
+        return settings
 
     def _options(self, body: dict[str, Any], settings: ModelSettings) -> None:
         """The reasoning level, cache key, predicted output and guardrails, where set and
@@ -641,7 +663,7 @@ class RequestEncoder:
         """The request body as JSON bytes."""
         profile = self._profile
         fields = self._fields
-        settings = self._settings.merged(request.settings)
+        settings = self._settings_for(request)
         body: dict[str, Any] = {
             "model": self.model_name,
             "messages": convert_messages(request.messages, profile),
