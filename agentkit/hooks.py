@@ -88,8 +88,12 @@ class RunInfo:
 
     def take_reported(self) -> list[AgentEvent]:
         """The events reported and not given out yet, in order (the list is emptied)."""
-        reported, self.reported[:] = list(self.reported), []
-        return reported
+        reported = self.reported
+        if not reported:  # most requests and turns: no hook reported anything
+            return []
+        taken = reported.copy()
+        reported.clear()
+        return taken
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,8 +256,9 @@ class Runner:
                                 final = event  # given out once the run's scopes have closed
                                 break
                             yield event
-                        async for reported in _reported(run):  # by on_event of the final
-                            yield reported
+                        if run.reported:  # by on_event of the final
+                            async for reported in _reported(run):
+                                yield reported
                     except AgentkitError:  # what hooks reported before they ended the run
                         async for reported in _reported(run):
                             yield reported
