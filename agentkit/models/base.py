@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from types import AsyncGeneratorType
 from typing import Any, Literal, Protocol, Self, get_args, runtime_checkable
 
 import anyio
@@ -510,6 +511,13 @@ def _response_deltas(response: ModelResponse) -> list[TextDelta | ThinkingDelta 
 
 
 async def _close(events: AsyncIterator[Any]) -> None:
+    """Close a model's stream, shielded (its cleanup runs even when the run is cancelled).
+
+    An async generator that has already run to its end (or was closed) has nothing to
+    close: its ``aclose()`` would return at once, so it is not called (nor the shield
+    entered), which is what an answer read to its end always is."""
+    if type(events) is AsyncGeneratorType and events.ag_frame is None:
+        return
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         with anyio.CancelScope(shield=True):
