@@ -164,7 +164,7 @@ class OpenAIChatModel(ModelLifecycle):
             f"profile={self._profile.name!r})"
         )
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
         """Send one request: deltas as they arrive (when ``request.stream``), then the
         ``ModelResponse``.
 
@@ -174,14 +174,15 @@ class OpenAIChatModel(ModelLifecycle):
         profile asks for it, an empty answer carries a ``follow_up`` for the loop.
 
         The request goes out on this event loop's pool (opened by the first request on
-        the loop, closed when the loop ends).
+        the loop, closed when the loop ends). (A plain method returning the generator
+        that does the work: no generator in between for every delta to pass through.)
         """
         if request.stream and (not request.tools or self._profile.stream_tool_requests):
-            async with aclosing(self._stream_sse(request)) as events:
-                async for event in events:
-                    yield event
-        else:
-            yield await self._request_whole(request)
+            return self._stream_sse(request)
+        return self._whole(request)
+
+    async def _whole(self, request: ModelRequest) -> AsyncGenerator[ModelStreamEvent, None]:
+        yield await self._request_whole(request)
 
     async def _request_whole(self, request: ModelRequest) -> ModelResponse:
         body = self._encoder.encode(request)
