@@ -11,7 +11,7 @@ from support import model_on
 
 from agentkit import Agent
 from agentkit.models import RetryPolicy
-from agentkit.models._transport import sse_data
+from agentkit.models._transport import sse_batches
 from agentkit.testing.server import LocalModelServer, reply_error, reply_text
 
 
@@ -39,17 +39,19 @@ async def test_retry_after_ms_that_is_nan_uses_the_backoff() -> None:
 # --------------------------------------------------------------------------- SSE framing
 
 
-async def _payloads(*pieces: bytes) -> list[bytes]:
+async def _batches(*pieces: bytes) -> list[list[bytes]]:
     async def body() -> AsyncIterator[bytes]:
         for piece in pieces:
             yield piece
 
     response = httpx2.Response(200, content=body())
-    out = []
-    async for data in sse_data(response):
-        out.append(data)
+    out = [batch async for batch in sse_batches(response)]
     await response.aclose()
     return out
+
+
+async def _payloads(*pieces: bytes) -> list[bytes]:
+    return [data for batch in await _batches(*pieces) for data in batch]
 
 
 @pytest.mark.parametrize(
@@ -74,3 +76,11 @@ async def test_sse_accepts_every_line_end_the_spec_allows(pieces: tuple[bytes, .
 async def test_sse_joins_multi_line_data_with_cr_line_ends() -> None:
     """Two ``data:`` lines of one event, CR-separated, are one payload joined by LF."""
     assert await _payloads(b"data: a\rdata: b\r\r") == [b"a\nb"]
+
+
+@pytest.mark.anyio
+async def test_sse_gives_the_events_each_read_completes_together() -> None:
+    """One batch per read that completes events, in order; a read completing none gives none."""
+    pieces = (b"data: a\n\ndata: b\n\ndata: c", b"\n", b"\n", b"data: d\n\n")
+    batches = await _batches(*pieces)
+    assert batches == [[b"a", b"b"], [b"c"], [b"d"]]

@@ -38,7 +38,7 @@ from agentkit.models.parse import error_message
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["Endpoint", "RetryPolicy", "send", "sse_data", "status_error", "transport_error"]
+__all__ = ["Endpoint", "RetryPolicy", "send", "sse_batches", "status_error", "transport_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +263,12 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
     return max(date.timestamp() - time.time(), 0.0)
 
 
-async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
-    """The ``data`` payload of each server-sent event, as bytes."""
+async def sse_batches(response: httpx2.Response) -> AsyncGenerator[list[bytes], None]:
+    """The ``data`` payload of each server-sent event, as bytes: after each read of the
+    body, the payloads of the events it completed (often several; never an empty batch).
+
+    Batched so a stream costs one generator step per read of the body, not one per event.
+    """
     buffer = b""
     data: list[bytes] = []
     held = b""  # a CR at the end of a chunk: its LF may start the next one
@@ -277,6 +281,7 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
                 if buffer.endswith(b"\r"):
                     buffer, held = buffer[:-1], b"\r"
                 buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            batch: list[bytes] = []
             start = 0
             while True:
                 end = buffer.find(b"\n", start)
@@ -286,13 +291,15 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
                 start = end + 1
                 if not line:
                     if data:
-                        yield data[0] if len(data) == 1 else b"\n".join(data)
+                        batch.append(data[0] if len(data) == 1 else b"\n".join(data))
                         data = []
                 elif line.startswith(b"data:"):
                     payload = line[5:]
                     data.append(payload[1:] if payload.startswith(b" ") else payload)
                 # other fields (event:, id:, retry:) and comments (":") are ignored
             buffer = buffer[start:]
+            if batch:
+                yield batch
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
@@ -302,4 +309,4 @@ async def sse_data(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
         payload = buffer[5:]
         data.append(payload[1:] if payload.startswith(b" ") else payload)
     if data:
-        yield b"\n".join(data)
+        yield [b"\n".join(data)]

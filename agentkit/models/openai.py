@@ -43,7 +43,7 @@ from agentkit._errors import (
 )
 from agentkit.models._clean import OutputCleaner, clean_response
 from agentkit.models._loops import LoopBound, until_loop_ends
-from agentkit.models._transport import Endpoint, RetryPolicy, send, sse_data, transport_error
+from agentkit.models._transport import Endpoint, RetryPolicy, send, sse_batches, transport_error
 from agentkit.models.base import (
     ModelLifecycle,
     ModelProfile,
@@ -223,26 +223,27 @@ class OpenAIChatModel(ModelLifecycle):
         failure: Exception | None = None
         drained = 0
         try:
-            async with aclosing(sse_data(response)) as payloads:
-                async for data in payloads:
-                    if failure is not None:  # a bad chunk: read on (bounded), then raise
-                        drained += len(data)
-                        if drained > _DRAIN_LIMIT:
-                            break
-                    elif data == b"[DONE]":
-                        done = True  # read on to the end of the body: no half-read stream
-                    elif not done:
-                        try:
-                            events = acc.feed(data)
-                        except Exception as exc:
-                            failure = exc
-                            continue
-                        for event in events:
-                            if cleaner.active and isinstance(event, TextDelta):
-                                if text := cleaner.feed(event.text):
-                                    yield TextDelta(text)
-                            else:
-                                yield event
+            async with aclosing(sse_batches(response)) as batches:
+                async for batch in batches:
+                    for data in batch:
+                        if failure is not None:  # a bad chunk: read on (bounded), then raise
+                            drained += len(data)
+                        elif data == b"[DONE]":
+                            done = True  # read on to the end of the body: no half-read stream
+                        elif not done:
+                            try:
+                                events = acc.feed(data)
+                            except Exception as exc:
+                                failure = exc
+                                continue
+                            for event in events:
+                                if cleaner.active and isinstance(event, TextDelta):
+                                    if text := cleaner.feed(event.text):
+                                        yield TextDelta(text)
+                                else:
+                                    yield event
+                    if drained > _DRAIN_LIMIT:
+                        break
             if failure is not None:
                 raise failure
         except ResponseShapeError as exc:
