@@ -273,6 +273,7 @@ async def sse_batches(response: httpx2.Response) -> AsyncGenerator[list[bytes], 
     data: list[bytes] = []
     held = b""  # a CR at the end of a chunk: its LF may start the next one
     chunks = response.aiter_bytes()
+    read_all = False
     try:
         async for chunk in chunks:
             buffer += held + chunk
@@ -300,8 +301,10 @@ async def sse_batches(response: httpx2.Response) -> AsyncGenerator[list[bytes], 
             buffer = buffer[start:]
             if batch:
                 yield batch
+        read_all = True
     finally:
-        aclose = getattr(chunks, "aclose", None)
+        # Read to the end, the body's iterator has closed itself: no shielded scope to pay.
+        aclose = None if read_all else getattr(chunks, "aclose", None)
         if aclose is not None:
             with anyio.CancelScope(shield=True):
                 await aclose()

@@ -251,8 +251,9 @@ class OpenAIChatModel(ModelLifecycle):
         except Exception as exc:
             raise self._stream_error(exc, acc) from None
         finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
+            if not response.is_closed:  # read to the end, the body has closed the response
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
         if not done and not acc.finished:
             raise ModelConnectionError(
                 f"The stream from {self._where()} ended after {acc.chunks} chunks, before the "
