@@ -129,6 +129,8 @@ def _arguments(value: Any) -> str:
 def _count(value: Any, what: str, warn: Callable[[str], None] | None) -> int:
     """A token count: a whole number >= 0. Negative ones become 0 and fractions are cut,
     each with a warning; anything but a number is a malformed body."""
+    if type(value) is int and value >= 0:  # what servers send
+        return value
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -266,6 +268,8 @@ def parse_response(
 
 
 def _thinking_parts(texts: list[str], provider: str | None) -> tuple[ThinkingPart, ...]:
+    if not texts:
+        return ()
     return tuple(ThinkingPart(text=text, provider=provider) for text in texts if text)
 
 
