@@ -129,6 +129,8 @@ class ToolResult:
     @classmethod
     def with_media(cls, content: str, media: Sequence[MediaPart], **fields: Any) -> ToolResult:
         """A result whose media (images, documents, audio) are sorted into their fields."""
+        if not media:  # most tools return text or data
+            return cls(content, **fields)
         images = tuple(m for m in media if isinstance(m, ImagePart))
         attachments = tuple(m for m in media if not isinstance(m, ImagePart))
         return cls(content, images, attachments=attachments, **fields)

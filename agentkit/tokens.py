@@ -207,20 +207,20 @@ def _length_bound(message: Message) -> int:
             for part in message.content
         )
     if isinstance(message, AssistantMessage):
-        thinking = sum(4 * len(part.text) + CALL_MARGIN for part in message.thinking)
-        return (
-            thinking
-            + 4 * len(message.content or "")
-            + sum(
-                12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
-                for call in message.tool_calls
-            )
+        bound = 4 * len(message.content or "") + sum(
+            12 * (len(call.name) + len(call.arguments)) + 4 * len(call.id) + 64 + CALL_MARGIN
+            for call in message.tool_calls
         )
-    return (
+        if message.thinking:
+            bound += sum(4 * len(part.text) + CALL_MARGIN for part in message.thinking)
+        return bound
+    bound = (
         12 * (len(message.content) + len(message.tool_call_id))
         + 4 * len(message.name or "")
         + 64
         + CALL_MARGIN
         + IMAGE_TOKENS * len(message.images)
-        + sum(_media_bound(part) for part in message.attachments)
     )
+    if message.attachments:
+        bound += sum(_media_bound(part) for part in message.attachments)
+    return bound

@@ -475,7 +475,10 @@ def _check_repeats(run: Run, calls: Sequence[ToolCall]) -> bool:
 
 def _without_thinking(conversation: list[Message]) -> list[Message]:
     """The conversation as tools see it: the model's thinking is not theirs to read."""
-    if not any(isinstance(m, AssistantMessage) and m.thinking for m in conversation):
+    for m in conversation:
+        if isinstance(m, AssistantMessage) and m.thinking:
+            break
+    else:  # no thinking in it (most conversations): the list itself
         return conversation
     return [
         m.model_copy(update={"thinking": ()})
@@ -502,6 +505,8 @@ def _fitting(result: ToolResult, profile: ModelProfile) -> tuple[str, tuple[Atta
     """The result's text and attachments, leaving out (and saying so in the text) any
     document or audio clip larger than the model takes in a whole request: the model is
     told and can try another way, where sending it would fail every later request."""
+    if not result.attachments:
+        return result.content, result.attachments
     kept: list[Attachment] = []
     notes: list[str] = []
     for part in result.attachments:

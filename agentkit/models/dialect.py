@@ -376,7 +376,7 @@ class _Converter:
     def thinking_of(self, msg: AssistantMessage) -> list[ThinkingPart]:
         """The message's thinking this server takes back: made by its provider (or of
         unknown origin), not empty; none when the profile sends no thinking."""
-        if self.profile.send_thinking == "none":
+        if not msg.thinking or self.profile.send_thinking == "none":
             return []
         provider = self.profile.provider
         return [
