@@ -518,3 +518,31 @@ async def test_events_reported_by_tool_hooks_and_on_event_are_given_out(stream: 
     with pytest.raises(UserError, match="stop here"):
         await play(Agent(script(), tools=[get_weather], hooks=[Reporter(fail=True)]))
     assert seen == ["tool get_weather"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_hooks_report_comes_before_its_response_event(stream: bool) -> None:
+    """What a request hook reports goes out after the model's answer and before that
+    request's ModelResponseEvent, streamed or not, seen by on_event in that order."""
+    seen: list[str] = []
+
+    class Asked(Hooks):
+        async def wrap_model_request(self, run: RunInfo, request: Any, handler: Any) -> Any:
+            response = await handler(request)
+            run.report(ModelWarningEvent(f"asked {run.turn}"))
+            return response
+
+        async def on_event(self, run: RunInfo, event: AgentEvent) -> None:
+            if isinstance(event, ModelWarningEvent | ModelResponseEvent):
+                seen.append(getattr(event, "message", type(event).__name__))
+
+    model = ScriptedModel([tool_calls(("get_weather", {"city": "Paris"})), text("ok")])
+    agent = Agent(model, tools=[get_weather], hooks=[Asked()])
+    if stream:
+        async with agent.run_stream("hi") as run:
+            async for _ in run:
+                pass
+    else:
+        await agent.run("hi")
+    assert seen == ["asked 1", "ModelResponseEvent", "asked 2", "ModelResponseEvent"]

@@ -3,9 +3,9 @@
 A run is a sequence of steps:
 
 - ``_Ask``: send a model request (the next turn's, or the follow-up a model asked for)
-  through the one request point, ``agentkit._run.request.send``, which applies the
-  hooks; count it, record its usage in the run's ledger, and decide the next step from
-  the answer.
+  through the one request point, ``agentkit._run.request`` (``send`` streamed,
+  ``send_whole`` not), which applies the hooks; count it, record its usage in the
+  run's ledger, and decide the next step from the answer.
 - ``_CallTools``: the answer has tool calls: classify, execute and answer them
   (``agentkit._run.tools``), then append the assistant message with one answer per call.
 - ``_Retry``: the model made a fixable mistake (the feedback is already in the
@@ -32,7 +32,7 @@ from agentkit._errors import (
     OutputTruncatedError,
     RetriesExhaustedError,
 )
-from agentkit._run.request import send
+from agentkit._run.request import response_events, send, send_whole
 from agentkit._run.state import Run, load_tools
 from agentkit._run.tools import LOOP_LIMIT, Outcome, call_tools, validate_text_output
 from agentkit.approval._types import ApprovalRequest
@@ -98,13 +98,18 @@ async def run_events(run: Run) -> AsyncGenerator[AgentEvent, None]:
                 request = step.request or _next_request(run)
                 _count_turn(run)
                 response: ModelResponse | None = None
-                async with aclosing(send(run, request)) as items:
-                    async for item in items:
-                        if isinstance(item, ModelResponse):
-                            response = item
-                        else:
-                            yield item
-                assert response is not None, "a request always ends with its response"
+                if request.stream:
+                    async with aclosing(send(run, request)) as items:
+                        async for item in items:
+                            if isinstance(item, ModelResponse):
+                                response = item
+                            else:
+                                yield item
+                    assert response is not None, "a request always ends with its response"
+                else:
+                    response = await send_whole(run, request)
+                    for event in response_events(run, response):
+                        yield event
                 run.ledger.record(response.usage)
                 yield ModelResponseEvent(response)
                 step = await _read_answer(run, response)

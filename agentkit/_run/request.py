@@ -1,17 +1,25 @@
 """The loop's one request point: a model request through the hooks, as run events.
 
-``send`` yields the run events of one request (text and tool-call deltas, partial
-outputs, when streamed) and, last, the ``ModelResponse``. Unstreamed, the request goes
-through the hook chain to ``complete()``. Streamed with no request hooks, the model's
-deltas are translated as they come. Streamed through request hooks, the chain's
-coroutine is driven from here and hands the request back to be streamed here, in the
-same task (see ``_through_hooks``).
+``send_whole`` sends an unstreamed request through the hook chain to ``complete()``
+and returns its ``ModelResponse``; ``response_events`` are the events that go out
+before it. ``send`` yields the run events of a streamed request (text and tool-call
+deltas, partial outputs), then those events, then the ``ModelResponse``. With no
+request hooks, the model's deltas are translated as they come. Through request hooks,
+the chain's coroutine is driven from here and hands the request back to be streamed
+here, in the same task (see ``_through_hooks``).
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from contextlib import aclosing
 from typing import Any
 
@@ -42,21 +50,37 @@ from agentkit.models.base import (
 )
 from agentkit.output import OUTPUT_TOOL_NAME
 
-__all__ = ["send"]
+__all__ = ["response_events", "send", "send_whole"]
+
+
+async def send_whole(run: Run, request: ModelRequest) -> ModelResponse:
+    """One unstreamed model request, through the hook chain to ``complete()``: its
+    response (no generator per request: the events before it are ``response_events``)."""
+    model, hooks = run.model, run.hooks
+    if hooks.requests:
+        return await hooks.request_chain(run, lambda r: complete(model, r))(request)
+    return await complete(model, request)
+
+
+def response_events(run: Run, response: ModelResponse) -> Iterator[AgentEvent]:
+    """The events that go out before ``response``: a ``ModelFallbackEvent`` for each
+    model that failed before one answered, its warnings, then what request hooks
+    reported (taken once the events before have been handed out)."""
+    for switch in response.fallbacks:
+        yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
+    for warning in response.warnings:
+        yield ModelWarningEvent(warning)
+    yield from run.take_reported()
 
 
 async def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
-    """One model request: its run events if streamed, then its response (preceded by a
-    ``ModelFallbackEvent`` for each model that failed before one answered)."""
+    """One streamed model request: its run events, then its response (preceded by its
+    ``response_events``)."""
     events = _send(run, request)
     async with aclosing(events):
         async for item in events:
             if isinstance(item, ModelResponse):
-                for switch in item.fallbacks:
-                    yield ModelFallbackEvent(switch.from_model, switch.to_model, switch.error)
-                for warning in item.warnings:
-                    yield ModelWarningEvent(warning)
-                for event in run.take_reported():  # what request hooks reported
+                for event in response_events(run, item):
                     yield event
             yield item
 
@@ -64,17 +88,10 @@ async def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | M
 async def _send(
     run: Run, request: ModelRequest
 ) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
-    model, hooks = run.model, run.hooks
-    if not request.stream:
-        if hooks.requests:
-            chain = hooks.request_chain(run, lambda r: complete(model, r))
-            yield await chain(request)
-        else:
-            yield await complete(model, request)
-        return
     translate = _Translator(run.plan)
+    hooks = run.hooks
     if not hooks.requests:
-        async with _closing(stream_events(model, request)) as events:
+        async with _closing(stream_events(run.model, request)) as events:
             async for event in events:
                 for out in translate(event):
                     yield out
