@@ -23,8 +23,6 @@ from collections.abc import (
 from contextlib import aclosing
 from typing import Any
 
-import anyio
-
 from agentkit._run.plan import RunPlan
 from agentkit._run.state import Run
 from agentkit.events import (
@@ -44,6 +42,7 @@ from agentkit.models.base import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    _close,
     _response_deltas,
     complete,
     stream_events,
@@ -330,7 +329,7 @@ class _Translator:
 
 
 class _closing:
-    """``aclosing`` for an async iterator that may not have ``aclose``, shielded."""
+    """``aclosing`` for an async iterator that may not have ``aclose``, shielded (``_close``)."""
 
     __slots__ = ("events",)
 
@@ -341,7 +340,4 @@ class _closing:
         return self.events
 
     async def __aexit__(self, *exc_info: object) -> None:
-        aclose = getattr(self.events, "aclose", None)
-        if aclose is not None:
-            with anyio.CancelScope(shield=True):
-                await aclose()
+        await _close(self.events)  # (not at all when it ran to its end)

@@ -467,20 +467,27 @@ async def stream_events(model: Model, request: ModelRequest) -> AsyncIterator[Mo
     ``ModelResponse``,
     whether or not the model (or its server) streamed.
     """
-    seen_delta = False
+    seen_delta = answered = False
     events = model.stream(request)
     try:
         async for event in events:
+            if answered:  # past its response: not given out (the model is closed below)
+                break
             if isinstance(event, ModelResponse):
                 if not seen_delta:
                     for delta in _response_deltas(event):
                         yield delta
                 yield event
-                return
+                # Read on (as complete() does): the model's stream ends after its
+                # response, so there is nothing to close, no shielded scope per request.
+                answered = True
+                continue
             seen_delta = True
             yield event
     finally:
         await _close(events)
+    if answered:
+        return
     raise ModelAPIError(
         f"Model {model.name!r} ended its stream without a response; a Model's stream() "
         "must yield a ModelResponse last.",
