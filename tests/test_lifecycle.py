@@ -80,6 +80,49 @@ print("done")
 """
 
 
+_LOOP_END_CONCURRENT = """
+import asyncio, sys, anyio
+from agentkit import Agent
+from agentkit.models import OpenAIChatModel
+
+async def main():
+    agent = Agent(OpenAIChatModel("mistral-small-2506", base_url=sys.argv[1], api_key="k"))
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(agent.run, "hi")
+
+if sys.argv[2] == "asyncio":
+    asyncio.run(main())
+else:
+    anyio.run(main, backend=sys.argv[2])
+print("done")
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_agent_dropped_as_its_loop_ends_closes_every_connection_without_a_warning(
+    backend: str,
+) -> None:
+    """Under ``python -X dev``, an agent built in the loop's main coroutine, whose five
+    concurrent runs opened five connections, is dropped as that coroutine returns: the
+    loop's end still closes all five (no unclosed transport, no destroyed pending task)."""
+    with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
+        done = subprocess.run(
+            [*DEV_PYTHON, _LOOP_END_CONCURRENT, server.base_url, backend],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "done"
+        assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
+        assert "destroyed but it is pending" not in done.stderr, done.stderr
+        assert "Exception ignored" not in done.stderr, done.stderr
+        assert server.connections == 5
+        anyio.run(all_closed, server)
+
+
 @pytest.mark.parametrize("how", ["asyncio", "trio", "run_sync"])
 def test_the_end_of_the_event_loop_closes_the_pool_without_a_warning(how: str) -> None:
     """Under ``python -X dev`` with ResourceWarning an error, runs on ``asyncio.run``,
