@@ -7,6 +7,7 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 
 import anyio
 import httpx2
@@ -40,6 +41,37 @@ async def test_runs_on_one_event_loop_share_one_connection() -> None:
             assert (await agent.run("hi")).output == "ok"
         assert server.connections == 1
         assert len(server.requests) == 50
+
+
+IN_FLIGHT = 150
+"""More runs in flight at once than httpx2's default pool allows connections (100)."""
+
+
+@pytest.mark.anyio
+@pytest.mark.anyio_backends("asyncio", "trio")
+async def test_concurrent_runs_on_the_shared_pool_are_all_in_flight_at_once() -> None:
+    """150 concurrent ``await agent.run()`` on one event loop, sharing the model's pool, all
+    reach the server at once (each answer waits until all 150 requests are in): the pool
+    agentkit makes caps neither connections nor requests below that."""
+    everyone = threading.Barrier(IN_FLIGHT, timeout=30)  # a bound, not a speed check
+
+    def answer(request: srv.RecordedRequest) -> srv.Reply:
+        if request.body["messages"][-1]["content"] == "hi":
+            everyone.wait()  # one thread per connection; raises if fewer ever arrive
+        return srv.reply_text("ok")
+
+    with LocalModelServer(answer) as server:
+        agent = Agent(model_on(server))
+        outputs: list[str] = []
+
+        async def one() -> None:
+            outputs.append((await agent.run("hi")).output)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(IN_FLIGHT):
+                tg.start_soon(one)
+        assert outputs == ["ok"] * IN_FLIGHT
+        assert server.connections >= IN_FLIGHT  # HTTP/1.1: a request in flight per connection
 
 
 @pytest.mark.anyio
