@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import functools
-import mimetypes
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = [
     "AssistantMessage",
@@ -82,7 +84,7 @@ class ImagePart(BaseModel):
         """An image read from a file, sent as a data URL with the file's media type."""
         p = Path(path)
         data = p.read_bytes()
-        media_type = _sniff_image_type(data) or mimetypes.guess_type(p.name)[0]
+        media_type = _sniff_image_type(data) or _guess_type(p.name)
         if media_type is None or not media_type.startswith("image/"):
             raise ValueError(f"{p} does not look like an image (PNG, JPEG, GIF or WebP)")
         return cls.from_bytes(data, media_type)
@@ -90,6 +92,13 @@ class ImagePart(BaseModel):
 
 def _data_url(data: bytes, media_type: str) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _guess_type(name: str) -> str | None:
+    """The media type a file name suggests (``mimetypes``, loaded with the first file)."""
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0]
 
 
 def _sniff_image_type(data: bytes) -> str | None:
@@ -175,7 +184,7 @@ class DocumentPart(BaseModel):
         """A document read from a file, sent inline, named after the file."""
         p = Path(path)
         data = p.read_bytes()
-        media_type = _sniff_document_type(data) or mimetypes.guess_type(p.name)[0]
+        media_type = _sniff_document_type(data) or _guess_type(p.name)
         if media_type is None:
             raise ValueError(f"{p}: unknown document type; use DocumentPart.from_bytes(...)")
         return cls.from_bytes(data, media_type, name=p.name)
@@ -389,6 +398,8 @@ Message = Annotated[
 
 @functools.cache
 def _messages_adapter() -> TypeAdapter[list[Message]]:
+    from pydantic import TypeAdapter  # pydantic.type_adapter: with the first use, not at import
+
     return TypeAdapter(list[Message])
 
 

@@ -46,7 +46,6 @@ from pydantic import ValidationError
 
 from agentkit._errors import ToolDefinitionError, UserError
 from agentkit.messages import AudioPart, DocumentPart, ImagePart, MediaPart, Message, PausedRun
-from agentkit.schema import format_validation_errors, function_schema
 from agentkit.usage import Usage
 
 __all__ = [
@@ -212,6 +211,8 @@ class Tool(Generic[FuncT]):
                 f"tool function {_callable_name(function)} is a generator; a tool returns one "
                 "value. Collect the items and return them (e.g. as a list)"
             )
+        from agentkit.schema import function_schema  # with the first tool: not at import
+
         schema = function_schema(function, name=tool_name, description=description)
         self.function = function
         self.name = tool_name
@@ -301,6 +302,8 @@ def _arguments_message(e: ValidationError) -> str:
             "the arguments must be a JSON object with the parameters as keys. "
             "Send one JSON object matching the tool's parameters."
         )
+    from agentkit.schema import format_validation_errors
+
     count = f"{len(errors)} error" + ("" if len(errors) == 1 else "s")
     return f"{count}:\n{format_validation_errors(e)}\nFix these arguments and call the tool again."
 

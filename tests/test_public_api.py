@@ -40,9 +40,12 @@ LOADED_ON_FIRST_USE = (
     "agentkit.limits",
     "agentkit.models",
     "agentkit.output",
+    "agentkit.schema",
     "agentkit.sessions",
     "anyio",
     "json",
+    "mimetypes",
+    "pydantic.type_adapter",
     "sqlite3",
 )
 """What `import agentkit` leaves to the first `Agent(...)`, run or lazy name (the run core,
