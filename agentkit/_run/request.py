@@ -20,7 +20,6 @@ from collections.abc import (
     Generator,
     Iterator,
 )
-from contextlib import aclosing
 from typing import Any
 
 from agentkit._run.plan import RunPlan
@@ -72,32 +71,27 @@ def response_events(run: Run, response: ModelResponse) -> Iterator[AgentEvent]:
     yield from run.take_reported()
 
 
-async def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+def send(run: Run, request: ModelRequest) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
     """One streamed model request: its run events, then its response (preceded by its
-    ``response_events``)."""
-    events = _send(run, request)
-    async with aclosing(events):
-        async for item in events:
-            if isinstance(item, ModelResponse):
-                for event in response_events(run, item):
-                    yield event
-            yield item
-
-
-async def _send(
-    run: Run, request: ModelRequest
-) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+    ``response_events``). (A plain function returning the generator that does the work:
+    no generator in between for every delta to pass through.)"""
     translate = _Translator(run.plan)
-    hooks = run.hooks
-    if not hooks.requests:
-        async with _closing(stream_events(run.model, request)) as events:
-            async for event in events:
-                for out in translate(event):
-                    yield out
-        return
-    async with aclosing(_through_hooks(run, request, translate)) as outs:
-        async for out in outs:
-            yield out
+    if run.hooks.requests:
+        return _through_hooks(run, request, translate)
+    return _direct(run, request, translate)
+
+
+async def _direct(
+    run: Run, request: ModelRequest, translate: _Translator
+) -> AsyncGenerator[AgentEvent | ModelResponse, None]:
+    """A streamed request with no request hooks: the model's deltas translated as they come."""
+    async with _closing(stream_events(run.model, request)) as events:
+        async for event in events:
+            for out in translate(event):
+                if isinstance(out, ModelResponse):
+                    for before in response_events(run, out):
+                        yield before
+                yield out
 
 
 async def _through_hooks(
@@ -162,6 +156,8 @@ async def _through_hooks(
                 yield out
         for out in translate.flush():
             yield out
+    for before in response_events(run, response):
+        yield before
     yield response
 
 
