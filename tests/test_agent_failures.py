@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -262,3 +263,27 @@ async def test_model_errors_carry_the_conversation() -> None:
         await Agent(model, instructions="hi").run("go")
     assert info.value.messages is not None
     assert [m.role for m in info.value.messages] == ["system", "user"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        '{"city": "Paris"}',
+        '{"b": 1, "a": [1, {"z": 1.5, "y": "\\u00e9"}]}',
+        '{"x": NaN}',
+        '{"t": "a\tb"}',
+        '\ufeff{"a": 1}',
+    ],
+)
+def test_repeated_calls_are_compared_as_sorted_json(arguments: str) -> None:
+    """Tool-call arguments are compared across turns as json.dumps(..., sort_keys=True)
+    of what json.loads(..., strict=False) makes of them, else as they are (the encoder
+    and decoder are built once; the text they give is the same)."""
+    from agentkit._run.tools import _normalized_args
+
+    try:
+        expected = json.dumps(json.loads(arguments, strict=False), sort_keys=True)
+    except ValueError:
+        expected = arguments
+    assert _normalized_args(arguments) == expected
+    assert _normalized_args("not json") == "not json"

@@ -538,8 +538,14 @@ def _error_answer(call: ToolCall, text: str) -> ToolMessage:
     return ToolMessage(tool_call_id=call.id, name=call.name, content=text, is_error=True)
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+"""``json.dumps(..., sort_keys=True)``, its encoder built once (not once per call)."""
+_LENIENT_JSON = json.JSONDecoder(strict=False)
+"""``json.loads(..., strict=False)`` (model-written JSON), its decoder built once."""
+
+
 def _normalized_args(arguments: str) -> str:
     try:
-        return json.dumps(json.loads(arguments, strict=False), sort_keys=True)
+        return _SORTED_JSON.encode(_LENIENT_JSON.decode(arguments))
     except ValueError:
         return arguments
