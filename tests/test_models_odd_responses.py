@@ -71,7 +71,9 @@ async def test_odd_field_types_in_a_200_are_model_api_errors(what: str) -> None:
 
 
 STREAMED_ODD = {
+    "choices not a list": b'{"id": "x", "choices": 5}',
     "choices not objects": b'{"id": "x", "choices": ["x"]}',
+    "numeric content": b'{"choices": [{"index": 0, "delta": {"content": 5}}]}',
     "delta not an object": b'{"id": "x", "choices": [{"index": 0, "delta": "x"}]}',
     "null tool-call name": json.dumps(
         {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": 7}]}}]}

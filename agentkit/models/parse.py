@@ -335,9 +335,13 @@ class StreamAccumulator:
         if not isinstance(chunk, dict):
             raise ResponseShapeError("a stream chunk is not a JSON object")
         self.chunks += 1
-        error = _error_in_body(chunk)
-        if error is not None:
-            raise ResponseShapeError(f"the server reported an error mid-stream: {error}")
+        # The checks below call the strict readers (_list, _object, _string, which raise
+        # on a wrong type) only when a value is not already of the usual type: the same
+        # result, without a function call per field per chunk.
+        if chunk.get("error") is not None:
+            raise ResponseShapeError(
+                f"the server reported an error mid-stream: {_error_in_body(chunk)}"
+            )
         if self.response_id is None:
             self.response_id = _string(chunk.get("id"), "a chunk's id")
         if self.model_name is None:
@@ -346,9 +350,15 @@ class StreamAccumulator:
         if usage:
             self.usage = usage
         events: list[ModelStreamEvent] = []
-        for choice in _list(chunk.get("choices"), "a chunk's choices"):
-            choice = _object(choice, "a chunk's choice")
-            delta = _object(choice.get("delta") or {}, "a chunk's delta")
+        choices = chunk.get("choices")
+        if choices.__class__ is not list:
+            choices = _list(choices, "a chunk's choices")
+        for choice in choices:
+            if choice.__class__ is not dict:
+                choice = _object(choice, "a chunk's choice")
+            delta = choice.get("delta") or {}
+            if delta.__class__ is not dict:
+                delta = _object(delta, "a chunk's delta")
             if "reasoning_content" in delta or "reasoning" in delta:
                 reasoning = _reasoning_field(delta)
                 if reasoning is not None:
@@ -365,14 +375,16 @@ class StreamAccumulator:
                     events.extend(self._think(t) for t in thinking if t)
                     if text:
                         events.append(self._say(text))
-            else:
+            elif content is not None:
                 text, _ = _content(content, "a chunk's delta.content")
                 if text:
                     events.append(self._say(text))
-            for tc in _list(delta.get("tool_calls"), "a chunk's delta.tool_calls"):
-                events.append(self._call_delta(_object(tc, "a streamed tool call")))
-            finish_reason = _string(choice.get("finish_reason"), "a chunk's finish_reason")
-            if finish_reason:
+            calls = delta.get("tool_calls")
+            if calls is not None:
+                for tc in _list(calls, "a chunk's delta.tool_calls"):
+                    events.append(self._call_delta(_object(tc, "a streamed tool call")))
+            finish_reason = choice.get("finish_reason")
+            if finish_reason is not None and _string(finish_reason, "a chunk's finish_reason"):
                 self.finish_reason = finish_reason
         return events
 
