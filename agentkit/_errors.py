@@ -562,6 +562,17 @@ def _api_summary(exc: ModelAPIError) -> str:
     return template.format(where=_where(exc), status=exc.status_code, status_note=status_note)
 
 
-def explain_error(exc: BaseException) -> Explanation:
-    """``exc`` for a person: a one-sentence summary and the developer detail."""
+_EMBEDDED_MODEL_GONE = (
+    "The embedded model stopped answering (its server on this machine is gone); restart the "
+    "command to start it again."
+)
+"""A connection error of the embedded model, which the command started itself."""
+
+
+def explain_error(exc: BaseException, *, embedded_model: bool = False) -> Explanation:
+    """``exc`` for a person: a one-sentence summary and the developer detail.
+    ``embedded_model``: the model is the embedded one the command runs, so a connection
+    error means its server stopped, not that the user's URL or network is wrong."""
+    if embedded_model and isinstance(exc, ModelConnectionError):
+        return Explanation(summary=_EMBEDDED_MODEL_GONE, detail=_detail(exc))
     return Explanation(summary=_summary(exc), detail=_detail(exc))

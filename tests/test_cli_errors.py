@@ -4,6 +4,7 @@ the server starts, with the one hint that fits the install."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import textwrap
@@ -22,6 +23,7 @@ from agentkit import (
     MaxTurnsExceededError,
     ModelConnectionError,
     ModelNotFoundError,
+    ModelTimeoutError,
     OutputTruncatedError,
     RateLimitError,
     RetriesExhaustedError,
@@ -32,6 +34,7 @@ from agentkit import (
 )
 from agentkit._errors import AgentkitError, explain_error
 from agentkit.cli import main
+from agentkit.cli._render import PlainRenderer
 from agentkit.models.openai import OpenAIChatModel
 from agentkit.testing.server import LocalModelServer, reply_tool_calls
 
@@ -315,6 +318,25 @@ def test_each_error_reads_as_one_sentence_with_its_detail_apart(
     assert explanation.summary.endswith(".")
     assert "Error" not in explanation.summary
     assert explanation.detail.startswith(f"{type(error).__name__}: x")
+
+
+def test_the_embedded_model_gone_is_said_so() -> None:
+    """When the command runs the embedded model, a connection error says it stopped and to
+    restart (the user gave no URL to check); other errors, and other models, read as usual."""
+    gone = ModelConnectionError("x", model_name="gemma-3-270m", base_url="http://127.0.0.1:9/v1")
+    stopped = (
+        "The embedded model stopped answering (its server on this machine is gone); restart "
+        "the command to start it again."
+    )
+    assert explain_error(gone, embedded_model=True).summary == stopped
+    assert explain_error(gone).summary.startswith("Could not reach the model server at 127.0.0.1:9")
+    late = ModelTimeoutError("x", model_name="gemma-3-270m")
+    assert explain_error(late, embedded_model=True) == explain_error(late)
+    out = io.StringIO()
+    renderer = PlainRenderer(out)
+    renderer.embedded_model = True  # as model_scope sets it for --model local
+    renderer.failed(gone)
+    assert out.getvalue().splitlines()[0] == f"[error] {stopped}"
 
 
 def test_the_detail_lists_each_try() -> None:

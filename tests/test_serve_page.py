@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 from typing import Any
 
 import httpx2
@@ -16,6 +17,7 @@ from test_serve_api import _page_events
 from agentkit import Agent
 from agentkit.cli._render import PlainRenderer
 from agentkit.local import local_model_available
+from agentkit.models import OpenAIChatModel, RetryPolicy
 from agentkit.serve import BackgroundServer
 from agentkit.testing import ScriptedModel
 from agentkit.testing.scripted import output_call, text
@@ -140,3 +142,29 @@ def test_a_missing_key_says_who_can_fix_it_and_how(monkeypatch: pytest.MonkeyPat
     assert ("--model local" in failed["message"]) is local_model_available()  # one fitting hint
     assert failed["detail"].startswith("MissingAPIKeyError: No API key for mistral-small-2506")
     assert "MISTRAL_API_KEY" in failed["detail"]
+
+
+def test_the_embedded_model_gone_is_said_so() -> None:
+    """On a server of the embedded model (``local_model``), a turn whose model server is
+    gone says the embedded model stopped and to restart, not to check a base URL the user
+    never gave; the connection error stays in the detail."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        unused_port = sock.getsockname()[1]
+    model = OpenAIChatModel(
+        "gemma-3-270m",
+        base_url=f"http://127.0.0.1:{unused_port}/v1",
+        api_key="local",
+        retry=RetryPolicy(max_retries=0),
+    )
+    with BackgroundServer(Agent(model, name="desk"), local_model=True) as served:
+        failed = _turn(served.url, "hello")[-1]
+    assert failed["type"] == "run_error" and failed["error"] == "ModelConnectionError"
+    assert failed["message"] == (
+        "The embedded model stopped answering (its server on this machine is gone); restart "
+        "the command to start it again."
+    )
+    assert failed["detail"].startswith(
+        f"ModelConnectionError: Could not get an answer from model 'gemma-3-270m' at "
+        f"http://127.0.0.1:{unused_port}/v1"
+    )

@@ -271,5 +271,6 @@ def model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str
     with LocalLlamaServer() as server:
         model = server.model()
         renderer.waiting(None)
+        renderer.embedded_model = True
         renderer.info(_local_banner(model))
         yield model

@@ -97,11 +97,12 @@ def local_install_command() -> str:
     return "in the agentkit clone: pip install -e '.[local]'"
 
 
-def explain(exc: BaseException, *, verbose: bool = False) -> str:
+def explain(exc: BaseException, *, verbose: bool = False, embedded_model: bool = False) -> str:
     """What the command shows for an error: one sentence, what happened and what to do
-    (``agentkit._errors.explain_error``); how to run offline when an API key is missing; and with
-    ``verbose``, the developer detail on the lines below."""
-    explanation = explain_error(exc)
+    (``agentkit._errors.explain_error``, ``embedded_model`` when the command runs the
+    embedded model); how to run offline when an API key is missing; and with ``verbose``,
+    the developer detail on the lines below."""
+    explanation = explain_error(exc, embedded_model=embedded_model)
     message = explanation.summary
     if isinstance(exc, MissingAPIKeyError):
         message += " " + offline_hint()
@@ -135,6 +136,8 @@ class Renderer:
         self._thinking = False  # the model's thinking is being shown
         self.verbose = False
         """Show an error's developer detail under its sentence (``--verbose``)."""
+        self.embedded_model = False
+        """The command runs the embedded model (its server stopping is said so)."""
         self.empty_answer_hint: str | None = None
         """Shown once, the first time the model answers with nothing (``--base-url``: what
         makes a server do that)."""
@@ -360,7 +363,7 @@ class Renderer:
     def failed(self, exc: BaseException) -> None:
         """An error that ended the turn or the command: its sentence (``explain``), then its
         developer detail with ``--verbose``, else how to see it."""
-        self.error(explain(exc, verbose=self.verbose))
+        self.error(explain(exc, verbose=self.verbose, embedded_model=self.embedded_model))
         if not self.verbose and not isinstance(exc, UserError):
             self.note("(add --verbose to see the details)")
 

@@ -256,7 +256,7 @@ class _Served:
                         yield data
                 result = stream.result
         except Exception as exc:  # the session stored nothing of the turn
-            error = page_error(exc)
+            error = page_error(exc, embedded_model=self.local_model)
             # Where the failed turn sits in the stored conversation: the page keeps the turn
             # in the tab and draws it there again after a reload.
             with contextlib.suppress(Exception):  # a store that failed now: the page appends

@@ -93,9 +93,10 @@ def structured(output: Any) -> dict[str, Any]:
     return {"type": type(output).__name__, "data": pydantic_core.to_jsonable_python(output)}
 
 
-def page_error(exc: Exception) -> dict[str, Any]:
+def page_error(exc: Exception, *, embedded_model: bool = False) -> dict[str, Any]:
     """A failed turn as the page shows it: ``message`` in the user's terms (what happened,
-    what to do), ``detail`` for a developer (the page folds it), ``error`` the type."""
+    what to do), ``detail`` for a developer (the page folds it), ``error`` the type.
+    ``embedded_model``: the server runs the embedded model (its stopping is said so)."""
     if not isinstance(exc, AgentkitError):  # a bug: said plainly, the traceback in the log
         logging.getLogger("agentkit.serve").exception("the run failed unexpectedly")
         return {
@@ -107,7 +108,8 @@ def page_error(exc: Exception) -> dict[str, Any]:
             ),
             "detail": f"{type(exc).__name__} (the traceback is in the server's log)",
         }
-    message, detail = _explain(exc)
+    explanation = explain_error(exc, embedded_model=embedded_model)
+    message, detail = explanation.summary, explanation.detail
     if isinstance(exc, MissingAPIKeyError):  # the page's user may not run the server: say
         message = _no_key(exc.model_name)  # who can fix it, and how
     return {
@@ -131,13 +133,6 @@ def _no_key(model: str) -> str:
         f"The server has no API key for its model ({model}), so it cannot answer. Whoever runs "
         f"it: set the key the details name and restart the server{offline}."
     )
-
-
-def _explain(exc: AgentkitError) -> tuple[str, str]:
-    """(what the user reads, what a developer reads) for ``exc``: the sentence and the
-    detail the ``agentkit`` command shows (``explain_error``)."""
-    explanation = explain_error(exc)
-    return explanation.summary, explanation.detail
 
 
 def transcript(
