@@ -30,24 +30,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("text", "structured", "stream")
-CONC = "conc"
-"""The text variant with ``--inflight`` runs in flight on one event loop (``--conc``)."""
 
 
-def _child(name: str, base_url: str, variant: str, runs: int, inflight: int) -> None:
+def _child(name: str, base_url: str, variant: str, runs: int) -> None:
     """In the process under valgrind: warm up, then the counted runs."""
     sys.path.insert(0, str(HERE))
     import contender
 
     fns = contender.FACTORIES[name](base_url)
-    fn = fns[0 if variant == CONC else VARIANTS.index(variant)]
+    fn = fns[VARIANTS.index(variant)]
     loop = asyncio.new_event_loop()
     warm, go, counted = loop.create_future(), loop.create_future(), loop.create_future()
 
     async def spin(n: int) -> None:
-        if variant == CONC:  # a wave of `inflight` runs, as run.py's concurrent phase
-            await contender._concurrent(fn, inflight, max(n, inflight))  # type: ignore[arg-type]
-            return
         for _ in range(n):
             await (fn(time.perf_counter()) if variant == "stream" else fn())  # type: ignore[call-arg]
 
@@ -55,7 +50,7 @@ def _child(name: str, base_url: str, variant: str, runs: int, inflight: int) -> 
         async with contextlib.AsyncExitStack() as stack:
             for held in getattr(fns[0], "hold", ()):
                 await stack.enter_async_context(held)
-            await spin(20)  # with CONC: one wave of `inflight`, opening the connections
+            await spin(20)
             warm.set_result(None)
             await go
             await spin(runs)
@@ -100,26 +95,19 @@ def callgrind_count(args: list[str], per: int) -> int:
     raise RuntimeError("callgrind wrote no totals")
 
 
-def _count(name: str, base_url: str, variant: str, runs: int, inflight: int) -> int:
-    args = [__file__, "--child", name, base_url, variant, str(runs), str(inflight)]
-    return callgrind_count(args, runs)
+def _count(name: str, base_url: str, variant: str, runs: int) -> int:
+    return callgrind_count([__file__, "--child", name, base_url, variant, str(runs)], runs)
 
 
 def main() -> None:
     """Command-line entry point."""
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        _child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--contenders", default="agentkit,agentkit_held,raw_openai,raw_httpx")
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--jobs", type=int, default=3, help="valgrind processes at once")
-    p.add_argument(
-        "--conc",
-        action="store_true",
-        help="only text runs with --inflight in flight (--runs counted, at least --inflight)",
-    )
-    p.add_argument("--inflight", type=int, default=200)
     a = p.parse_args()
     sys.path.insert(0, str(HERE))
     from run import Server
@@ -127,17 +115,15 @@ def main() -> None:
     names = a.contenders.split(",")
     server = Server(sys.executable)
     try:
-        variants = (CONC,) if a.conc else VARIANTS
-        runs = max(a.runs, a.inflight) if a.conc else a.runs
-        keys = [(n, v) for n in names for v in variants]
+        keys = [(n, v) for n in names for v in VARIANTS]
         with ThreadPoolExecutor(max_workers=a.jobs) as pool:  # counts do not depend on load
-            found = pool.map(lambda k: _count(k[0], server.base_url, k[1], runs, a.inflight), keys)
+            found = pool.map(lambda k: _count(k[0], server.base_url, k[1], a.runs), keys)
             counts = dict(zip(keys, found, strict=True))
     finally:
         server.close()
     print("| instructions per run | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
-    for v in variants:
+    for v in VARIANTS:
         base = counts[(names[0], v)]
         cells = [f"{counts[(n, v)]:,} **{counts[(n, v)] / base:.3f}x**" for n in names]
         print(f"| {v} | " + " | ".join(cells) + " |")
