@@ -26,6 +26,7 @@ SEQUENTIAL = [
 FIGURES = [
     *SEQUENTIAL,
     "conc_runs_per_s",
+    "conc_cpu_us",
     "peak_rss_mb",
     "rss_per_inflight_kb",
     "import_ms",

@@ -745,7 +745,9 @@ async def _bench(name: str, c: Contender, a: argparse.Namespace, out: dict[str, 
     # one warm wave opens the connections, then the measured runs
     opened = _connections(a.base_url)
     await _concurrent(text, a.inflight, a.inflight)
+    c0 = time.process_time()
     out["conc_runs_per_s"] = await _concurrent(text, a.inflight, a.conc_runs)
+    out["conc_cpu_us"] = (time.process_time() - c0) / a.conc_runs * 1e6
     out["conc_connections"] = _connections(a.base_url) - opened - 1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["rss_before_conc_mb"] = rss_before / 1024

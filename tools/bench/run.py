@@ -85,6 +85,7 @@ FIGURES: list[tuple[str, str, bool, str]] = [
     ("stream_wall_us", "us", True, "wall per run, streamed"),
     ("stream_ttft_us", "us", True, "time to first text delta"),
     ("conc_runs_per_s", "runs/s", False, "runs/s, N in flight"),
+    ("conc_cpu_us", "us", True, "CPU per run, N in flight"),
     ("text_connections_per_run", "conns", True, "connections per run, sequential text"),
     ("conc_connections", "conns", True, "connections opened, N in flight"),
     ("peak_rss_mb", "MB", True, "peak RSS, N in flight"),
