@@ -86,6 +86,7 @@ __all__ = [
     "ModelHTTPError",
     "ModelNotFoundError",
     "ModelRetry",
+    "ModelStreamCutError",
     "ModelTimeoutError",
     "OutputTruncatedError",
     "RateLimitError",
@@ -405,6 +406,12 @@ class ModelConnectionError(ModelAPIError):
     """The connection to the endpoint failed, still after the bounded retries."""
 
 
+class ModelStreamCutError(ModelConnectionError):
+    """A streamed answer broke off after it began: the server or a proxy closed the
+    stream before the model finished. A ``ModelConnectionError``, so what catches that
+    catches this too; the deltas before the cut were already given out."""
+
+
 class ModelTimeoutError(ModelAPIError):
     """The request timed out, still after the bounded retries."""
 
@@ -516,6 +523,11 @@ _API_SENTENCES: tuple[tuple[type[ModelAPIError], str], ...] = (
     ),
     (ModelTimeoutError, "The server of {where} did not answer in time; try again later."),
     (
+        ModelStreamCutError,
+        "The answer from {where} was cut off partway (the server or a proxy closed the "
+        "stream); try again.",
+    ),
+    (
         ModelConnectionError,
         "Could not reach the server of {where}; check that it runs and that the base URL is right.",
     ),
@@ -552,7 +564,11 @@ def _unreachable(exc: ModelConnectionError) -> str | None:
 
 
 def _api_summary(exc: ModelAPIError) -> str:
-    if isinstance(exc, ModelConnectionError) and (sentence := _unreachable(exc)):
+    if (
+        isinstance(exc, ModelConnectionError)
+        and not isinstance(exc, ModelStreamCutError)
+        and (sentence := _unreachable(exc))
+    ):
         return sentence
     template = next(
         (text for cls, text in _API_SENTENCES if isinstance(exc, cls)),

@@ -23,6 +23,7 @@ from agentkit._errors import (
     ModelConnectionError,
     ModelHTTPError,
     ModelNotFoundError,
+    ModelStreamCutError,
     ModelTimeoutError,
     RateLimitError,
     ServerError,
@@ -581,16 +582,22 @@ async def test_stream_mistral_whole_tool_calls() -> None:
 
 @pytest.mark.anyio
 async def test_stream_cut_off_is_connection_error() -> None:
-    """A stream cut after some events: the deltas arrive, then ModelConnectionError."""
+    """A stream cut after some events: the deltas arrive, then a ModelStreamCutError (a
+    ModelConnectionError) that a person reads as a cut-off answer, not an unreachable
+    server."""
     reply = Reply(content="A long answer that will be cut off.", truncate_after=3)
     with LocalModelServer([reply]) as server:
         received: list[ModelStreamEvent] = []
-        with pytest.raises(ModelConnectionError, match=r"cut off|ended after"):
+        with pytest.raises(ModelConnectionError, match=r"cut off|ended after") as info:
             async for event in model_for(server).stream(replace(HI, stream=True)):
                 received.append(event)
     assert any(isinstance(e, TextDelta) for e in received)
     assert not any(isinstance(e, ModelResponse) for e in received)
     assert len(server.requests) == 1
+    assert isinstance(info.value, ModelStreamCutError)
+    summary = explain_error(info.value).summary
+    assert summary.startswith("The answer from ") and "was cut off partway" in summary
+    assert "Could not reach" not in summary
 
 
 @pytest.mark.anyio

@@ -38,7 +38,7 @@ from agentkit._errors import (
     ContentFilteredError,
     MissingAPIKeyError,
     ModelAPIError,
-    ModelConnectionError,
+    ModelStreamCutError,
     ModelTimeoutError,
 )
 from agentkit.models._clean import OutputCleaner, clean_response
@@ -168,7 +168,7 @@ class OpenAIChatModel(ModelLifecycle):
         """Send one request: deltas as they arrive (when ``request.stream``), then the
         ``ModelResponse``.
 
-        A stream cut off before the model finished raises ``ModelConnectionError``; it
+        A stream cut off before the model finished raises ``ModelStreamCutError``; it
         is not retried (deltas were already delivered). With ``stream_tool_requests``
         off in the profile, a request that offers tools is sent unstreamed. Where the
         profile asks for it, an empty answer carries a ``follow_up`` for the loop.
@@ -255,7 +255,7 @@ class OpenAIChatModel(ModelLifecycle):
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
         if not done and not acc.finished:
-            raise ModelConnectionError(
+            raise ModelStreamCutError(
                 f"The stream from {self._where()} ended after {acc.chunks} chunks, before the "
                 "model finished (no finish_reason, no [DONE]). The server or a proxy cut it "
                 "off; retry the run.",
@@ -451,7 +451,7 @@ class OpenAIChatModel(ModelLifecycle):
                 "Raise ModelSettings(timeout=...) or retry the run.",
                 model_name=self._name,
             )
-        return ModelConnectionError(
+        return ModelStreamCutError(
             f"{where} was cut off after {acc.chunks} chunks: {type(exc).__name__}: {exc}. "
             "Retry the run.",
             model_name=self._name,
