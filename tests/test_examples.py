@@ -251,6 +251,26 @@ def test_travel_desk_sends_cut_off_advice_back(travel: Any) -> None:
     assert other.usage.requests == 2
 
 
+def test_travel_desk_reads_advice_written_with_a_raw_newline(travel: Any) -> None:
+    """Advice JSON with a raw newline or tab inside the string (what the embedded Gemma
+    writes through llama.cpp's grammar) is read at the first try: a forecast's advice
+    folded to one sentence, an off-script question answered with what the desk does."""
+    model = ScriptedModel(
+        [
+            tool_calls(("get_weather", {"city": "Oslo"})),
+            output_call('{"advice": "Wear warm\n\tboots.\n"}'),
+            tool_calls(("get_weather", {"city": "EUR"})),
+            output_call('{"advice": "I give\ntomorrow\t"}'),
+        ]
+    )
+    agent = travel.build_agent(model)
+    result = agent.run_sync("Do I need boots in Oslo?")
+    assert (result.output.city, result.output.advice) == ("Oslo", "Wear warm boots.")
+    other = agent.run_sync("Convert 100 EUR to USD")
+    assert other.output == travel.TripAdvice(advice=travel.WHAT_I_DO)
+    assert (result.usage.requests, other.usage.requests) == (2, 2)
+
+
 def test_module_level_agent_is_ready_for_agentkit_run(travel: Any) -> None:
     """``examples/travel_desk.py:agent`` is an Agent with the travel tool and output type."""
     assert set(travel.agent.tools) == {"get_weather"}
