@@ -12,7 +12,9 @@ whatever text it is shown; scored by ``tools/demo_eval.py``):
 - each request names the one tool to call (``LookUpThenAnswer``): ``get_weather`` for
   a new question, then the final answer, so a question takes two requests and cannot
   loop; the final-answer tool is shown with the forecast and the tip, and its advice
-  is capped in length, so what the model copies is right and its JSON always closes;
+  is capped in length and held to one plain sentence (no "<", where a small model would
+  write the server's stop sequence), so what the model copies is right and its JSON
+  always closes;
 - the model writes only the advice (its first sentence is kept): the answer's ``city``
   and ``forecast`` are the looked-up data, filled in by the output validator.
 
@@ -242,8 +244,12 @@ def _with_tip(definition: ToolDefinition, looked_up: str | None) -> ToolDefiniti
         forecast, tip, cap = "a question the desk has no forecast for", looked_up, DESK_CAP
     parameters = dict(definition.parameters)
     properties = dict(parameters.get("properties", {}))
-    # The cap closes the string (and the JSON) in time; the advice keeps its first sentence.
-    advice = {"type": "string", "description": tip, "maxLength": cap}
+    # The cap closes the string (and the JSON) in time, and the pattern makes it one sentence
+    # (a grammar-bound model writes its full stop by the cap at the latest) with no "<":
+    # llama-cpp-python stops every answer at "<|im_end|>", which a small model writes inside
+    # the string as text, cutting the JSON short. No quote or backslash: plain text.
+    pattern = f'^[^<"\\\\.!?]{{1,{cap - 1}}}[.!?]$'
+    advice = {"type": "string", "description": tip, "maxLength": cap, "pattern": pattern}
     properties["advice"] = advice
     parameters["properties"] = properties
     return dataclasses.replace(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -80,6 +81,32 @@ def test_travel_desk_looks_up_the_weather_and_answers(travel: Any) -> None:
     advice = answer_tool.parameters["properties"]["advice"]
     assert advice["description"] == "Take an umbrella and waterproof shoes."
     assert advice["maxLength"] == len(advice["description"]) + 30
+
+
+def test_travel_desk_answer_grammar_is_one_plain_sentence(travel: Any) -> None:
+    """The advice's pattern (what a grammar-bound server lets the model write) is one
+    sentence up to the cap ending in its full stop, with no "<" (llama-cpp-python stops at
+    "<|im_end|>" even inside a string), quote or backslash."""
+    model = ScriptedModel(
+        [tool_calls(("get_weather", {"city": "Oslo"})), output_call({"advice": "Wear boots."})]
+    )
+    travel.build_agent(model).run_sync("Oslo?")
+    advice = model.requests[1].tools[0].parameters["properties"]["advice"]
+    fits = [
+        "Wear warm boots and a thick coat.",
+        "Boots!",
+        "x" * (advice["maxLength"] - 1) + ".",
+    ]
+    refused = [
+        "Wear boots. <|im_end|>",
+        "Wear boots",
+        "Wear boots. And a coat.",
+        'Say "hi".',
+        "x" * advice["maxLength"] + ".",
+        ".",
+    ]
+    assert [bool(re.fullmatch(advice["pattern"], text)) for text in fits] == [True] * 3
+    assert [bool(re.fullmatch(advice["pattern"], text)) for text in refused] == [False] * 6
 
 
 def test_travel_desk_follow_up_answers_from_the_new_lookup(travel: Any) -> None:
