@@ -112,6 +112,19 @@ print("done")
 """
 
 
+def run_dev_clean(script: str, *args: str) -> None:
+    """Run ``script`` under ``DEV_PYTHON`` and check it ended cleanly: printed ``done``,
+    no unclosed socket or transport, no task destroyed pending, nothing ignored."""
+    done = subprocess.run(
+        [*DEV_PYTHON, script, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+    assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
+    assert "destroyed but it is pending" not in done.stderr, done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
+
+
 _LOOP_END_CONCURRENT = """
 import asyncio, sys, anyio
 from agentkit import Agent
@@ -139,18 +152,7 @@ def test_an_agent_dropped_as_its_loop_ends_closes_every_connection_without_a_war
     concurrent runs opened five connections, is dropped as that coroutine returns: the
     loop's end still closes all five (no unclosed transport, no destroyed pending task)."""
     with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
-        done = subprocess.run(
-            [*DEV_PYTHON, _LOOP_END_CONCURRENT, server.base_url, backend],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "done"
-        assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
-        assert "destroyed but it is pending" not in done.stderr, done.stderr
-        assert "Exception ignored" not in done.stderr, done.stderr
+        run_dev_clean(_LOOP_END_CONCURRENT, server.base_url, backend)
         assert server.connections == 5
         anyio.run(all_closed, server)
 
@@ -161,17 +163,7 @@ def test_the_end_of_the_event_loop_closes_the_pool_without_a_warning(how: str) -
     ``anyio.run(backend="trio")`` and ``run_sync`` leave no unclosed socket or transport
     behind, and runs on one loop share one connection."""
     with LocalModelServer(lambda request: srv.reply_text("ok")) as server:
-        done = subprocess.run(
-            [*DEV_PYTHON, _LOOP_END, server.base_url, how],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "done"
-        assert "ResourceWarning" not in done.stderr and "unclosed" not in done.stderr
-        assert "Exception ignored" not in done.stderr, done.stderr
+        run_dev_clean(_LOOP_END, server.base_url, how)
         assert len(server.requests) == 3
         assert server.connections == (3 if how == "run_sync" else 1)
 
