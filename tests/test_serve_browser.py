@@ -515,6 +515,32 @@ def test_an_answer_an_output_validator_changed_looks_the_same_after_a_reload(
     assert model.remaining == 0
 
 
+def test_a_field_without_a_value_draws_no_row(browser: Any) -> None:
+    """In Chromium: an answer whose city is empty text (an off-script question to the travel
+    desk) draws rows only for the fields that have a value, live and after a reload."""
+    from selenium.webdriver.common.by import By
+
+    off_script = {"city": "", "advice": "I give tomorrow's weather.", "days": []}
+    agent: Agent[Any, TripAdvice] = Agent(
+        ScriptedModel([output_call(off_script)]), output_type=TripAdvice, name="travel-desk"
+    )
+    with BackgroundServer(agent) as served:
+        browser.get(served.url + "/")
+        _ask(browser, "What can you do?")
+        _wait(browser, _idle, "the turn to end")
+
+        def rows() -> list[str]:
+            box = browser.find_element(By.CSS_SELECTOR, ".output")
+            return [
+                e.get_attribute("textContent") for e in box.find_elements(By.CSS_SELECTOR, "dt, dd")
+            ]
+
+        assert rows() == ["advice", "I give tomorrow's weather.", "days", "[]"]
+        browser.refresh()
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".output"), "the reload")
+        assert rows() == ["advice", "I give tomorrow's weather.", "days", "[]"]
+
+
 def test_a_missing_key_is_said_in_the_users_terms(
     browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

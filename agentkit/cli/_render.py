@@ -443,7 +443,8 @@ class RichRenderer(Renderer):
         self._print(f"  ⛨ {event.guardrail}: {_guardrail_line(event)}", style=style)
 
     def output(self, output: Any) -> None:
-        """The validated structured output, in a panel."""
+        """The validated structured output, in a panel: a row per field that has a value
+        (one that is ``None`` or empty text draws none; ``--json`` keeps them all)."""
         from rich.panel import Panel
         from rich.table import Table
         from rich.text import Text
@@ -455,6 +456,8 @@ class RichRenderer(Renderer):
             body.add_column(style="bold")
             body.add_column(overflow="fold")
             for key, value in data.items():
+                if value is None or value == "":  # no value: no empty row (as on the page)
+                    continue
                 shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                 body.add_row(str(key), Text(shown))
         else:
