@@ -4,9 +4,10 @@
 lazily) when the stream is a terminal and ``rich`` is installed, else
 ``PlainRenderer`` (plain lines, for pipes, logs and tests). Both show the same
 things: text as it streams (the model's thinking apart, dimmed), each tool call as
-the model writes it and as it returns, retries with their reason, guardrails that
-tripped, refused or replaced something (a check that passed shows nothing), the
-validated output, and usage and cost at the end of the turn.
+the model writes it and as it returns (the answer's own call only as the progress line
+"writing the answer", its raw arguments with ``--verbose``), retries with their reason,
+guardrails that tripped, refused or replaced something (a check that passed shows
+nothing), the validated output, and usage and cost at the end of the turn.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from agentkit.usage import format_usage
 __all__ = [
     "PROGRESS_AFTER",
     "WAITING_FOR_MODEL",
+    "WRITING_THE_ANSWER",
     "PlainRenderer",
     "Renderer",
     "RichRenderer",
@@ -59,6 +61,7 @@ PROGRESS_AFTER = 0.5
 """Seconds without output before the progress line says what the command waits for."""
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 WAITING_FOR_MODEL = "waiting for the model"
+WRITING_THE_ANSWER = "writing the answer"
 
 
 def _guardrail_line(event: GuardrailEvent) -> str:
@@ -134,6 +137,7 @@ class Renderer:
         self._announced: str | None = None  # plain: the wait already printed
         self._tools_running = 0
         self._thinking = False  # the model's thinking is being shown
+        self._answer_calls: set[int] = set()  # indexes of the answer's calls, not shown
         self.verbose = False
         """Show an error's developer detail under its sentence (``--verbose``)."""
         self.embedded_model = False
@@ -228,10 +232,17 @@ class Renderer:
                 self._streamed_text = True
                 self.text(event.text)
         elif isinstance(event, ToolCallStartedEvent):
+            if event.name == OUTPUT_TOOL_NAME and not self.verbose:
+                # Its raw arguments, possibly cut off or changed by a validator, would read
+                # as a second answer above the validated one: the progress line says it.
+                self._answer_calls.add(event.index)
+                self.waiting(WRITING_THE_ANSWER)
+                return
             self._newline()
             self.tool_started(event.name)
         elif isinstance(event, ToolCallArgsDeltaEvent):
-            self.tool_args(event.delta)
+            if event.index not in self._answer_calls:
+                self.tool_args(event.delta)
         elif isinstance(event, ToolCallFinishedEvent):
             self._newline()
             if event.name == OUTPUT_TOOL_NAME and not event.is_error:
@@ -253,6 +264,7 @@ class Renderer:
     def _track(self, event: AgentEvent) -> None:
         """What the run waits for after ``event``: the model, or the tools it called."""
         if isinstance(event, ModelResponseEvent):
+            self._answer_calls.clear()
             names = [
                 c.name for c in event.response.message.tool_calls if c.name != OUTPUT_TOOL_NAME
             ]
