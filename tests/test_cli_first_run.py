@@ -73,7 +73,10 @@ def test_run_without_a_key_says_how_to_run_locally(capsys: pytest.CaptureFixture
     assert errors[0].startswith(
         "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY"
     )
-    assert errors[0].endswith("To run offline on the embedded model instead, add --model local.")
+    assert errors[0].endswith(
+        "To try it offline on the small embedded model, add --model local (it suits the demo, "
+        "but most agents need a more capable model)."
+    )
 
 
 def test_chat_without_a_key_says_how_to_run_locally(
@@ -93,8 +96,8 @@ def test_chat_without_a_key_says_how_to_run_locally(
     errors = _error_lines(capsys.readouterr().out)
     assert errors == [
         "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY "
-        "(export MISTRAL_API_KEY=...). To run offline on the embedded model instead, add "
-        "--model local."
+        "(export MISTRAL_API_KEY=...). To try it offline on the small embedded model, add "
+        "--model local (it suits the demo, but most agents need a more capable model)."
     ]
 
 

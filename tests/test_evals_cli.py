@@ -128,8 +128,8 @@ def test_usage_errors_exit_2(
     assert main(["--plain", "eval", str(dataset), f"{app}:agent"]) == 2
     assert capsys.readouterr().out.startswith(
         "[error] No API key for mistral-small-2506: set MISTRAL_API_KEY or OPPER_API_KEY "
-        "(export MISTRAL_API_KEY=...). To run offline on the embedded model instead, add "
-        "--model local."
+        "(export MISTRAL_API_KEY=...). To try it offline on the small embedded model, add "
+        "--model local (it suits the demo, but most agents need a more capable model)."
     )
     args = ["--plain", "eval", str(dataset), f"{app}:agent", "--model", "gpt-4o-mini"]
     assert main(args) == 2  # before any case runs, not once per case

