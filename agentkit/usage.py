@@ -129,10 +129,18 @@ class UsageLimits:
             )
 
 
-def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = False) -> str:
-    """One line for people: requests, tokens, cost (``$0`` when ``local``, the model runs on
-    this machine; ``unknown`` without a price), and ``seconds`` when given. The ``agentkit``
-    command prints it after each turn and ``agentkit serve``'s page shows it as it is."""
+def format_usage(
+    usage: Usage,
+    *,
+    seconds: float | None = None,
+    local: bool = False,
+    on_this_machine: bool = False,
+) -> str:
+    """One line for people: requests, tokens, cost (``$0`` when ``local``, the embedded model;
+    with ``on_this_machine``, a server on a loopback address that has no price, ``$0`` if it
+    runs the model itself, as it may forward to a paid API; ``unknown`` without a price), and
+    ``seconds`` when given. The ``agentkit`` command prints it after each turn and
+    ``agentkit serve``'s page shows it as it is."""
     requests = f"{usage.requests} request{'s' if usage.requests != 1 else ''}"
     tokens = f"{usage.input_tokens:,} in + {usage.output_tokens:,} out tokens"
     if usage.cached_tokens:
@@ -146,6 +154,8 @@ def format_usage(usage: Usage, *, seconds: float | None = None, local: bool = Fa
         tokens += f" (+ unknown for {usage.unreported} request{plural} the server did not count)"
     if local:
         cost = "$0 (local model)"
+    elif usage.cost_usd is None and on_this_machine:
+        cost = "$0 if the server on this machine runs the model itself"
     elif usage.cost_usd is None:
         cost = "cost unknown (no price for this model)"
     else:

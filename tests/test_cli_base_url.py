@@ -9,6 +9,7 @@ import pytest
 
 from agentkit.cli import ModelChoice, main, resolve_model
 from agentkit.testing.server import LocalModelServer, reply_text
+from agentkit.usage import Usage, format_usage
 
 pytestmark = pytest.mark.usefixtures("no_keys")
 
@@ -40,6 +41,21 @@ def test_chat_base_url_sends_the_name_there_with_its_profile(
     assert "<|im_end|>" not in out
     assert request.body["model"] == "llama-cpp"
     assert request.headers["authorization"] == "Bearer none"
+    assert " · $0 if the server on this machine runs the model itself · " in out
+
+
+def test_the_cost_of_a_server_elsewhere_or_with_a_price_is_not_called_zero() -> None:
+    """Only a loopback ``--base-url`` with no known price reads as free if it runs the model;
+    a price is shown as it is, and a server on another host stays "cost unknown"."""
+    usage = Usage(requests=1, input_tokens=10, output_tokens=5, cost_usd=None)
+    here = resolve_model("llama-cpp", local_fallback=False, base_url="http://localhost:8080/v1")
+    there = resolve_model("llama-cpp", local_fallback=False, base_url="http://10.0.0.2:8080/v1")
+    assert here.on_this_machine and not there.on_this_machine
+    assert format_usage(usage, on_this_machine=there.on_this_machine).endswith(
+        "cost unknown (no price for this model)"
+    )
+    priced = Usage(requests=1, input_tokens=10, output_tokens=5, cost_usd=0.0000025)
+    assert format_usage(priced, on_this_machine=True).endswith(" · $0.000003")
 
 
 def test_run_base_url_overrides_the_agents_model_and_uses_the_openai_key(

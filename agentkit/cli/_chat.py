@@ -231,7 +231,14 @@ def cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
             store = SQLiteSession(session_path(), args.session)
         hooks = (*otlp_hooks, *chat_hooks)
         session = ChatSession(
-            agent, loop, renderer, model=model, local=choice.local, hooks=hooks, store=store
+            agent,
+            loop,
+            renderer,
+            model=model,
+            local=choice.local,
+            on_this_machine=choice.on_this_machine,
+            hooks=hooks,
+            store=store,
         )
         if choice.local and tools:
             renderer.note(LOCAL_TOOLS_NOTE)

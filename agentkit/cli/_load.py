@@ -161,6 +161,13 @@ class ModelChoice:
     base_url: str | None = None
     """``--base-url``: send ``spec`` (a model name) to this OpenAI-compatible server."""
 
+    @property
+    def on_this_machine(self) -> bool:
+        """``--base-url`` names a server on this machine (a loopback address)."""
+        from agentkit._guard import is_loopback
+
+        return self.base_url is not None and is_loopback(self.base_url)
+
 
 def resolve_model(
     spec: str | None, *, local_fallback: bool, base_url: str | None = None

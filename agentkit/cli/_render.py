@@ -296,9 +296,15 @@ class Renderer:
         self.waiting(WAITING_FOR_MODEL)
 
     def result(
-        self, result: RunResult[Any], *, seconds: float | None = None, local: bool = False
+        self,
+        result: RunResult[Any],
+        *,
+        seconds: float | None = None,
+        local: bool = False,
+        on_this_machine: bool = False,
     ) -> None:
-        """Show the validated output (unless it was plain text, already streamed) and usage."""
+        """Show the validated output (unless it was plain text, already streamed) and usage
+        (``local`` and ``on_this_machine`` as for ``format_usage``)."""
         self.waiting(None)
         self._newline()
         if result.is_paused:
@@ -311,7 +317,11 @@ class Renderer:
         elif not self._streamed_text:
             self.text(output)
             self._newline()
-        self.usage(format_usage(result.usage, seconds=seconds, local=local))
+        self.usage(
+            format_usage(
+                result.usage, seconds=seconds, local=local, on_this_machine=on_this_machine
+            )
+        )
 
     # -- what subclasses draw ----------------------------------------------------------
 

@@ -84,6 +84,7 @@ class ChatSession:
         *,
         model: Model | str | None = None,
         local: bool = False,
+        on_this_machine: bool = False,
         hooks: Sequence[Hooks] = (),
         store: SQLiteSession | None = None,
     ) -> None:
@@ -96,6 +97,8 @@ class ChatSession:
         self.renderer = renderer
         self.model = model
         self.local = local
+        self.on_this_machine = on_this_machine
+        """The model is served on this machine (``--base-url`` to a loopback address)."""
         self.history: list[Message] = []
         """The conversation so far (every completed turn)."""
         self.last_result: RunResult[Any] | None = None
@@ -171,5 +174,10 @@ class ChatSession:
             return None
         self.history = list(result.messages)
         self.last_result = result
-        renderer.result(result, seconds=time.monotonic() - started, local=self.local)
+        renderer.result(
+            result,
+            seconds=time.monotonic() - started,
+            local=self.local,
+            on_this_machine=self.on_this_machine,
+        )
         return result
