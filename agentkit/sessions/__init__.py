@@ -67,7 +67,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agentkit._errors import SessionConflictError, UserError
+from agentkit._errors import UserError
 from agentkit._run.history import Session, SessionHistory
 from agentkit.messages import Message, UserMessage, dump_messages, load_messages
 from agentkit.sessions._base import ThreadedSession
@@ -199,8 +199,7 @@ class SQLiteSession(ThreadedSession):
             ).fetchone()
         finally:
             db.execute("COMMIT")
-        messages = [m for (data,) in rows for m in load_messages(data)]
-        return SessionHistory(messages, load_messages(paused[0]) if paused else [])
+        return self._history(rows, paused)
 
     def _save(self, db: sqlite3.Connection, data: str, *, paused: bool, resumed: bool) -> None:
         sid = self.session_id
@@ -214,12 +213,7 @@ class SQLiteSession(ThreadedSession):
             else:
                 gone = db.execute("DELETE FROM agentkit_paused WHERE session_id = ?", (sid,))
                 if resumed and gone.rowcount == 0:
-                    raise SessionConflictError(
-                        f"The paused turn of session {sid!r} was resumed (or cleared) by "
-                        "another run while this one resumed it, so this run's turn was not "
-                        "stored (it would repeat that turn). Load the session again to see "
-                        "what was stored."
-                    )
+                    raise self._resumed_elsewhere()
                 db.execute(
                     "INSERT INTO agentkit_turns (session_id, messages) VALUES (?, ?)", (sid, data)
                 )
@@ -241,12 +235,7 @@ class SQLiteSession(ThreadedSession):
                 (claim, sid),
             )
             if taken.rowcount == 0:
-                raise SessionConflictError(
-                    f"The paused turn of session {sid!r} is being resumed by another run (or "
-                    "was resumed or cleared already), so this run did not start: nothing ran. "
-                    "Load the session again to see what was stored; session.clear() gives up "
-                    "a paused turn whose run died."
-                )
+                raise self._claimed_elsewhere()
         except BaseException:
             db.execute("ROLLBACK")
             raise

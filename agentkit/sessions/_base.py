@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from agentkit._errors import SessionConflictError
 from agentkit._run.history import SessionHistory
-from agentkit.messages import Message, dump_messages
+from agentkit.messages import Message, dump_messages, load_messages
 from agentkit.summary import ContextSummary
 
 __all__ = ["ThreadedSession"]
@@ -75,6 +76,31 @@ class ThreadedSession:
         """The conversation: every stored turn, then the paused turn."""
         history = await self.load()
         return [*history.messages, *history.paused]
+
+    # -- what the backends share ----------------------------------------------------------
+
+    @staticmethod
+    def _history(rows: Sequence[tuple[str]], paused: tuple[str] | None) -> SessionHistory:
+        """The stored turns' rows (in order) and the paused turn's row, as a history."""
+        messages = [m for (data,) in rows for m in load_messages(data)]
+        return SessionHistory(messages, load_messages(paused[0]) if paused else [])
+
+    def _resumed_elsewhere(self) -> SessionConflictError:
+        """A resumed turn found its paused turn gone: another run resumed or cleared it."""
+        return SessionConflictError(
+            f"The paused turn of session {self.session_id!r} was resumed (or cleared) by "
+            "another run while this one resumed it, so this run's turn was not stored (it "
+            "would repeat that turn). Load the session again to see what was stored."
+        )
+
+    def _claimed_elsewhere(self) -> SessionConflictError:
+        """The paused turn could not be claimed: another run holds it, or it is gone."""
+        return SessionConflictError(
+            f"The paused turn of session {self.session_id!r} is being resumed by another run "
+            "(or was resumed or cleared already), so this run did not start: nothing ran. "
+            "Load the session again to see what was stored; session.clear() gives up a "
+            "paused turn whose run died."
+        )
 
     # -- what a backend gives --------------------------------------------------------------
 

@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from agentkit._errors import ConfigurationError, SessionConflictError, UserError
+from agentkit._errors import ConfigurationError, UserError
 from agentkit._run.history import SessionHistory
-from agentkit.messages import load_messages
 from agentkit.sessions._base import ThreadedSession
 from agentkit.summary import ContextSummary
 
@@ -121,8 +120,7 @@ class PostgresSession(ThreadedSession):
             paused = db.execute(
                 "SELECT messages FROM agentkit_paused WHERE session_id = %s", (self.session_id,)
             ).fetchone()
-        messages = [m for (data,) in rows for m in load_messages(data)]
-        return SessionHistory(messages, load_messages(paused[0]) if paused else [])
+        return self._history(rows, paused)
 
     def _save(self, db: Any, data: str, *, paused: bool, resumed: bool) -> None:
         sid = self.session_id
@@ -139,11 +137,7 @@ class PostgresSession(ThreadedSession):
                 return
             gone = db.execute("DELETE FROM agentkit_paused WHERE session_id = %s", (sid,))
             if resumed and gone.rowcount == 0:
-                raise SessionConflictError(
-                    f"The paused turn of session {sid!r} was resumed (or cleared) by another "
-                    "run while this one resumed it, so this run's turn was not stored (it "
-                    "would repeat that turn). Load the session again to see what was stored."
-                )
+                raise self._resumed_elsewhere()
             db.execute(
                 "INSERT INTO agentkit_turns (session_id, messages) VALUES (%s, %s)", (sid, data)
             )
@@ -163,12 +157,7 @@ class PostgresSession(ThreadedSession):
                 (claim, self.session_id),
             )
             if taken.rowcount == 0:
-                raise SessionConflictError(
-                    f"The paused turn of session {self.session_id!r} is being resumed by "
-                    "another run (or was resumed or cleared already), so this run did not "
-                    "start: nothing ran. Load the session again to see what was stored; "
-                    "session.clear() gives up a paused turn whose run died."
-                )
+                raise self._claimed_elsewhere()
 
     def _release(self, db: Any, claim: str) -> None:
         db.execute(
