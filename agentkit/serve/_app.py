@@ -379,19 +379,12 @@ class _Served:
         if chat.stream:
             return _EventStream(lambda: self._streamed(chat, history, name, id_))
 
-        async def answer() -> Response:
-            try:
-                result = await self.agent.run(
-                    chat.prompt, message_history=history, model=self.model, settings=chat.settings
-                )
-                if result.is_paused:
-                    return await self._paused(result, None)
-                content = oai.output_text(result.output)
-            except AgentkitError as exc:
-                return _error_response(exc)
-            return JSONResponse(oai.completion(name, content, result.usage, id_=id_))
+        def run() -> Awaitable[RunResult[Any]]:
+            return self.agent.run(
+                chat.prompt, message_history=history, model=self.model, settings=chat.settings
+            )
 
-        return _Watched(answer)
+        return _Watched(lambda: self._answer(run, None, id_))
 
     async def _paused(self, result: RunResult[Any], cid: str | None) -> Response:
         """A run paused for approval: 409 with what waits, kept under a conversation id
@@ -428,19 +421,24 @@ class _Served:
                 lambda: self._streamed(chat, [], name, id_, session=session, decisions=decisions)
             )
 
-        async def answer() -> Response:
-            try:
-                result = await self.agent.run(
-                    approvals=decisions, session=session, model=self.model
-                )
-                if result.is_paused:
-                    return await self._paused(result, cid)
-                content = oai.output_text(result.output)
-            except AgentkitError as exc:
-                return _error_response(exc)
-            return JSONResponse(oai.completion(name, content, result.usage, id_=id_))
+        def run() -> Awaitable[RunResult[Any]]:
+            return self.agent.run(approvals=decisions, session=session, model=self.model)
 
-        return _Watched(answer)
+        return _Watched(lambda: self._answer(run, cid, id_))
+
+    async def _answer(
+        self, run: Callable[[], Awaitable[RunResult[Any]]], cid: str | None, id_: str
+    ) -> Response:
+        """``run()``'s JSON answer: the completion, the 409 of a pause (kept under ``cid``, a
+        new conversation when ``None``), or the run's error."""
+        try:
+            result = await run()
+            if result.is_paused:
+                return await self._paused(result, cid)
+            content = oai.output_text(result.output)
+        except AgentkitError as exc:
+            return _error_response(exc)
+        return JSONResponse(oai.completion(self.agent.name, content, result.usage, id_=id_))
 
     async def _streamed(
         self,
