@@ -260,6 +260,21 @@ def test_chat_turns_carry_the_conversation() -> None:
     assert out.text.count("[usage] 1 request · ") == 2
 
 
+def test_a_turn_on_the_embedded_model_costs_nothing() -> None:
+    """A turn's usage line says $0 when the renderer runs the embedded model (model_scope
+    tells it so for --model local), and "cost unknown" otherwise."""
+    from anyio.from_thread import start_blocking_portal
+
+    model = ScriptedModel([text("Hello!"), text("Again.")])
+    with start_blocking_portal() as portal:
+        session, out = _session(Agent(model), portal)
+        session.turn("hi")
+        assert "cost unknown" in out.text and "$0" not in out.text
+        session.renderer.embedded_model = True
+        session.turn("again?")
+    assert out.text.count(" · $0 (local model) · ") == 1
+
+
 @pytest.fixture
 def sigint_raises_keyboard_interrupt() -> Iterator[None]:
     """Python's own Ctrl-C handler, whatever this process inherited (a job started in the

@@ -235,8 +235,6 @@ def cmd_chat(args: argparse.Namespace, renderer: Renderer) -> int:
             loop,
             renderer,
             model=model,
-            local=choice.local,
-            on_this_machine=choice.on_this_machine,
             hooks=hooks,
             store=store,
         )

@@ -56,7 +56,7 @@ def cmd_demo(args: argparse.Namespace, renderer: Renderer) -> int:
     if args.web:
         return serve_agent(agent, args, choice, renderer)
     with model_scope(choice, renderer) as model, portal() as loop:
-        session = ChatSession(agent, loop, renderer, model=model, local=choice.local)
+        session = ChatSession(agent, loop, renderer, model=model)
         renderer.info(f"The travel desk: {demo.DESCRIPTION}")
         renderer.user(prompt)
         try:

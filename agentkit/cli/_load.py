@@ -260,6 +260,7 @@ def model_scope(choice: ModelChoice, renderer: Renderer) -> Iterator[Model | str
         key = os.environ.get("OPENAI_API_KEY") or "none"
         renderer.info(f"Model: {choice.spec} at {choice.base_url} ({profile.name} profile).")
         renderer.empty_answer_hint = EMPTY_ANSWER_HINT
+        renderer.on_this_machine = choice.on_this_machine
         yield OpenAIChatModel(choice.spec, base_url=choice.base_url, api_key=key, profile=profile)
         return
     if not choice.local:

@@ -149,7 +149,9 @@ class Renderer:
         self.verbose = False
         """Show an error's developer detail under its sentence (``--verbose``)."""
         self.embedded_model = False
-        """The command runs the embedded model (its server stopping is said so)."""
+        """The command runs the embedded model (its server stopping is said so; it costs $0)."""
+        self.on_this_machine = False
+        """The command's ``--base-url`` server is on this machine (usage may cost $0)."""
         self.empty_answer_hint: str | None = None
         """Shown once, the first time the model answers with nothing (``--base-url``: what
         makes a server do that)."""

@@ -58,15 +58,7 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
         model_scope(choice, shown) as model,
         portal() as loop,
     ):
-        session = ChatSession(
-            agent,
-            loop,
-            shown,
-            model=model,
-            local=choice.local,
-            on_this_machine=choice.on_this_machine,
-            hooks=hooks,
-        )
+        session = ChatSession(agent, loop, shown, model=model, hooks=hooks)
         try:
             result = session.turn(args.prompt)
             while result is not None and result.is_paused:

@@ -83,8 +83,6 @@ class ChatSession:
         renderer: Renderer,
         *,
         model: Model | str | None = None,
-        local: bool = False,
-        on_this_machine: bool = False,
         hooks: Sequence[Hooks] = (),
         store: SQLiteSession | None = None,
     ) -> None:
@@ -96,9 +94,6 @@ class ChatSession:
         self.portal = portal
         self.renderer = renderer
         self.model = model
-        self.local = local
-        self.on_this_machine = on_this_machine
-        """The model is served on this machine (``--base-url`` to a loopback address)."""
         self.history: list[Message] = []
         """The conversation so far (every completed turn)."""
         self.last_result: RunResult[Any] | None = None
@@ -177,7 +172,7 @@ class ChatSession:
         renderer.result(
             result,
             seconds=time.monotonic() - started,
-            local=self.local,
-            on_this_machine=self.on_this_machine,
+            local=renderer.embedded_model,  # what model_scope told it about the model
+            on_this_machine=renderer.on_this_machine,
         )
         return result
