@@ -436,6 +436,29 @@ async def test_leaving_a_stream_early_lets_the_hooks_clean_up() -> None:
     assert log == ["before", "handler raised GeneratorExit", "cleaned up"]
 
 
+@pytest.mark.anyio
+async def test_a_cancel_while_the_hooks_unwind_after_an_early_exit_goes_on_out() -> None:
+    """A cancel that reaches a hook cleaning up after the stream ended early propagates."""
+    from agentkit._run.request import _pass_up, _Step, _unwind
+
+    log: list[str] = []
+
+    async def hook_chain() -> None:
+        try:
+            await _pass_up("suspended mid-request")
+        finally:
+            log.append("cleaning up")
+            await anyio.sleep_forever()  # an await in the hook's cleanup: the cancel lands
+
+    chain, step = hook_chain(), _Step()
+    assert step.advance(chain) == "suspended mid-request"
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await _unwind(chain, step)
+        log.append("went on after the cancel")
+    assert scope.cancelled_caught and log == ["cleaning up"]
+
+
 class SecondOpinion(Hooks):
     """On a model error, asks again once; counts the attempts."""
 

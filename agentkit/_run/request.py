@@ -22,6 +22,8 @@ from collections.abc import (
 )
 from typing import Any
 
+import anyio
+
 from agentkit._run.plan import RunPlan
 from agentkit._run.state import Run
 from agentkit.events import (
@@ -217,12 +219,15 @@ async def _unwind(chain: Coroutine[Any, Any, Any], step: _Step) -> None:
     """Let the chain's hooks run their cleanup (awaits included) after an early exit.
 
     Not shielded: a hook's own cancel scopes are still open in this task, and a scope
-    opened here would break their order; a cancel during cleanup reaches the hooks.
+    opened here would break their order; a cancel during cleanup reaches the hooks, then
+    goes on out (it is not swallowed for the error that ended the stream early).
     """
     step.error = GeneratorExit()
     while not step.done:
         try:
             trap = step.advance(chain)
+        except anyio.get_cancelled_exc_class():  # a cancel during the cleanup goes on
+            raise
         except BaseException:  # the chain ended (GeneratorExit, or its cleanup failed)
             return
         if isinstance(trap, _Handoff):  # a hook asked the model again: refuse
