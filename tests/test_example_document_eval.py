@@ -47,6 +47,7 @@ def test_the_expected_invoices_are_answers_the_assistant_accepts() -> None:
     first request: it passes the ``Invoice`` type and the arithmetic check, so a perfect
     model can pass every case."""
     documents = load_example("document_assistant")
+    assert DATASET.cases  # an empty dataset would check nothing
     for case in DATASET.cases:
         model = ScriptedModel([output_call(case.expected_output)])
         result = documents.build_agent(model).run_sync(case.prompt)
