@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -29,7 +30,14 @@ from agentkit.messages import Message, UserMessage
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Case", "Evaluator", "RecordedTool", "ToolMode", "functions_wrapped"]
+__all__ = [
+    "Case",
+    "Evaluator",
+    "RecordedTool",
+    "ToolMode",
+    "arguments_data",
+    "functions_wrapped",
+]
 
 
 def functions_wrapped(value: Any) -> Any:
@@ -58,6 +66,22 @@ _Evaluators = Annotated[list[Evaluator], BeforeValidator(functions_wrapped)]
 
 ToolMode = Literal["recorded", "live"]
 """How tools run under evaluation: answered from the case's recording, or for real."""
+
+
+_DECODER = json.JSONDecoder()
+
+
+def arguments_data(text: str) -> Any:
+    """A tool call's arguments as JSON data, or the text itself when it is not JSON: how a
+    recording's calls are stored (``RecordedTool.args``) and how a replayed call is matched
+    with them, so both sides read arguments alike. As ``json.loads``, without its two
+    regular-expression passes (a replayed call is hot)."""
+    document = text.strip(" \t\n\r")  # JSON's whitespace, and only it
+    try:
+        value, end = _DECODER.raw_decode(document)
+    except ValueError:
+        return text
+    return value if end == len(document) else text
 
 
 class RecordedTool(BaseModel):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agentkit.evals._case import Case, RecordedTool, ToolMode
+from agentkit.evals._case import Case, RecordedTool, ToolMode, arguments_data
 from agentkit.evals._evaluators import (
     EvaluationReason,
     EvaluatorContext,
@@ -45,26 +45,12 @@ NOT_RECORDED = "not recorded"
 _ERROR_CHARS = 2000
 
 
-_DECODER = json.JSONDecoder()
-
-
-def _args_of(text: str) -> Any:
-    """The call's arguments as JSON data, or the text itself when it is not JSON (as
-    ``json.loads``, without its two regular-expression passes: a replayed call is hot)."""
-    document = text.strip(" \t\n\r")  # JSON's whitespace, and only it
-    try:
-        value, end = _DECODER.raw_decode(document)
-    except ValueError:
-        return text
-    return value if end == len(document) else text
-
-
 def _recorded_answer(
     recorded: Sequence[RecordedTool], not_recorded: list[str], call: ToolCall
 ) -> ToolResult:
     """The recorded answer for this tool and these arguments, or a "not recorded" error
     (the call then added to ``not_recorded``)."""
-    name, args = call.name, _args_of(call.arguments)
+    name, args = call.name, arguments_data(call.arguments)
     for item in recorded:
         if item.tool == name and item.args == args:
             return ToolResult(content=item.content, is_error=item.is_error)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit._errors import ConfigurationError
-from agentkit.evals._case import Case, RecordedTool
+from agentkit.evals._case import Case, RecordedTool, arguments_data
 from agentkit.evals._evaluators import MatchesExpected
 from agentkit.messages import (
     AssistantMessage,
@@ -201,13 +201,6 @@ def conversations_in(path: str | os.PathLike[str]) -> list[list[Message]]:
     return conversations
 
 
-def _arguments(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def cases_from_conversation(messages: list[Message], label: str, *, source: str) -> list[Case]:
     """A case per answered user turn of ``messages``."""
     users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage)]
@@ -225,14 +218,14 @@ def cases_from_conversation(messages: list[Message], label: str, *, source: str)
             expected = final.content
         elif len(final.tool_calls) == 1:  # the run ended on its output tool
             output_call = final.tool_calls[0].id
-            expected = _arguments(final.tool_calls[0].arguments)
+            expected = arguments_data(final.tool_calls[0].arguments)
         calls = {
             c.id: c for m in messages[:end] if isinstance(m, AssistantMessage) for c in m.tool_calls
         }
         recorded = [
             RecordedTool(
                 tool=m.name,
-                args=_arguments(calls[m.tool_call_id].arguments),
+                args=arguments_data(calls[m.tool_call_id].arguments),
                 content=m.content,
                 is_error=m.is_error,
             )
