@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,9 +26,6 @@ from agentkit.evals._evaluators import (
 )
 from agentkit.evals._judge import Judge
 from agentkit.messages import Message, UserMessage
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "Case",
