@@ -64,7 +64,6 @@ class Conversations:
                 f"forget_after must be a positive number of seconds, not {forget_after!r}."
             )
         self.forget_after = forget_after
-        self.describe = "memory"
         self.busy: set[str] = set()
         """Conversations a turn is running in (never evicted)."""
         self._memory: OrderedDict[str, _MemorySession] | None = None
@@ -74,12 +73,12 @@ class Conversations:
             self._memory = OrderedDict()
             self._make = self._in_memory
         elif callable(sessions):
-            self._make, self.describe = sessions, "custom"
+            self._make = sessions
         elif str(sessions).startswith(("postgresql://", "postgres://")):
             from agentkit.sessions import PostgresSession
 
             url = str(sessions)
-            self._make, self.describe = (lambda cid: PostgresSession(url, cid)), "postgresql"
+            self._make = lambda cid: PostgresSession(url, cid)
         else:
             from agentkit.sessions import SQLiteSession
 
@@ -89,7 +88,7 @@ class Conversations:
                     f"--sessions {str(path)!r} is a folder; give a file path for the SQLite "
                     "database (it is created), or a postgresql:// URL."
                 )
-            self._make, self.describe = (lambda cid: SQLiteSession(path, cid)), f"sqlite:{path}"
+            self._make = lambda cid: SQLiteSession(path, cid)
 
     async def forget_idle(self) -> list[str]:
         """Forget the conversations idle for ``forget_after`` seconds, never one a turn
