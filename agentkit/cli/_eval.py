@@ -16,13 +16,7 @@ from typing import Any
 
 import anyio
 
-from agentkit.cli._load import (
-    ModelChoice,
-    check_model,
-    load_agent,
-    model_scope,
-    resolve_model,
-)
+from agentkit.cli._load import agent_model_choice, load_agent, model_scope
 from agentkit.cli._render import Renderer, RichRenderer
 from agentkit.cli._turns import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
@@ -125,12 +119,7 @@ def cmd_eval(args: argparse.Namespace, renderer: Renderer) -> int:
     dataset = Dataset.load(args.dataset)
     baseline = Report.load(args.baseline) if args.baseline else None
     agent = load_agent(args.target)
-    choice = (
-        ModelChoice(None)
-        if agent.model_spec is not None and args.model is None and args.base_url is None
-        else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
-    )
-    check_model(choice, agent.model_spec)  # no key: fail now, not in every case
+    choice = agent_model_choice(agent, args.model, args.base_url)  # no key: fails now
     with model_scope(choice, renderer) as model:
 
         async def evaluate() -> Any:

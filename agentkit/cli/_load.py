@@ -33,6 +33,7 @@ __all__ = [
     "EMPTY_ANSWER_HINT",
     "MODEL_FORMS",
     "ModelChoice",
+    "agent_model_choice",
     "check_model",
     "load_agent",
     "load_module",
@@ -227,6 +228,19 @@ def check_model(choice: ModelChoice, agent_model: Model | str | None = None) -> 
     model = infer_model(spec)  # a Model instance comes back as it is
     if isinstance(model, OpenAIChatModel):
         model.check_api_key()
+
+
+def agent_model_choice(
+    agent: Agent[Any, Any], model: str | None, base_url: str | None
+) -> ModelChoice:
+    """The model ``run`` and ``eval`` run ``agent`` on, checked (``check_model``): the
+    agent's own whatever keys the environment holds; only ``--model``/``--base-url`` change it."""
+    if agent.model_spec is not None and model is None and base_url is None:
+        choice = ModelChoice(None)
+    else:
+        choice = resolve_model(model, local_fallback=False, base_url=base_url)
+    check_model(choice, agent.model_spec)
+    return choice
 
 
 def _local_banner(model: Model) -> str:

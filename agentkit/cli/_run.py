@@ -8,7 +8,7 @@ from typing import Any
 
 from agentkit._errors import AgentkitError, UserError
 from agentkit.cli import _otlp
-from agentkit.cli._load import ModelChoice, check_model, load_agent, model_scope, resolve_model
+from agentkit.cli._load import agent_model_choice, load_agent, model_scope
 from agentkit.cli._render import Renderer, explain, to_jsonable
 from agentkit.cli._turns import (
     EXIT_ERROR,
@@ -39,14 +39,7 @@ def cmd_run(args: argparse.Namespace, renderer: Renderer) -> int:
     quiet = args.json
     try:
         agent = load_agent(args.target)
-        # The agent's own model, whatever keys the environment holds: only --model changes it.
-        has_model = agent.model_spec is not None
-        choice = (
-            ModelChoice(None)
-            if has_model and args.model is None and args.base_url is None
-            else resolve_model(args.model, local_fallback=False, base_url=args.base_url)
-        )
-        check_model(choice, agent.model_spec)  # no key: fail now, with the hint
+        choice = agent_model_choice(agent, args.model, args.base_url)  # no key: fails now
     except AgentkitError as exc:
         if not quiet:
             raise
