@@ -102,6 +102,7 @@ __all__ = [
     "UsageLimitExceeded",
     "UserError",
     "explain_error",
+    "loopback_host",
 ]
 
 
@@ -535,7 +536,17 @@ _API_SENTENCES: tuple[tuple[type[ModelAPIError], str], ...] = (
 """A model endpoint's failure as a sentence, per error class (the first that matches)."""
 
 
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+def loopback_host(host: str) -> bool:
+    """Whether a URL's host (lower-cased, no brackets) is this machine: ``localhost``,
+    127.0.0.0/8 or ``::1``. Never touches DNS: a name that resolves to 127.0.0.1 is not."""
+    if host == "localhost":
+        return True
+    import ipaddress  # here, not at `import agentkit`
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _unreachable(exc: ModelConnectionError) -> str | None:
@@ -551,7 +562,7 @@ def _unreachable(exc: ModelConnectionError) -> str | None:
     if not host:
         return None
     model = f" (model {exc.model_name})" if exc.model_name else ""
-    if host in _LOOPBACK or host.startswith("127."):
+    if loopback_host(host):
         address = f"{host}:{port}" if port else host
         return (
             f"Could not reach the model server at {address}{model}; check that it runs "

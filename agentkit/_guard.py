@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from agentkit._errors import UserError
+from agentkit._errors import UserError, loopback_host
 
 __all__ = [
     "GUARD",
@@ -79,15 +79,7 @@ def is_loopback(url: str) -> bool:
     Any other host name is not loopback, even one that resolves to 127.0.0.1: the
     check never touches DNS. A URL that cannot be parsed is not loopback.
     """
-    host = host_of(url)
-    if host == "localhost":
-        return True
-    import ipaddress  # here, not at `import agentkit`
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback_host(host_of(url))
 
 
 def safe_url(url: str) -> str:
