@@ -311,6 +311,10 @@ ERRORS: list[tuple[AgentkitError, str]] = [
         ModelConnectionError("x", model_name="llama-cpp", base_url="http://127.0.0.1:8080/v1"),
         "Could not reach the model server at 127.0.0.1:8080 (model llama-cpp); check that it runs",
     ),
+    (
+        ModelConnectionError("x", model_name="m", base_url="https://127.example.com/v1"),
+        "Could not reach 127.example.com (model m); check the network connection",
+    ),
 ]
 
 
@@ -374,3 +378,14 @@ def test_a_missing_key_names_its_model_and_variables() -> None:
     assert explain_error(info.value).summary == (
         "No API key for gpt-4o: set OPENAI_API_KEY (export OPENAI_API_KEY=...)."
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://user:sk-secret-123@host/v1", "host/v1?key=sk-secret-123", "u:sk-secret-123@h"]
+)
+def test_a_refused_base_url_never_shows_a_key_it_carries(url: str) -> None:
+    """A base URL refused for its form is named in the error without the key in its
+    userinfo or query."""
+    with pytest.raises(ConfigurationError, match="is not an http\\(s\\) URL") as info:
+        OpenAIChatModel("m", base_url=url)
+    assert "sk-secret-123" not in str(info.value)

@@ -541,15 +541,17 @@ def check_base_url(url: str, *, source: str = "base_url") -> str:
     from urllib.parse import urlsplit
 
     text = url.strip()
+    # Shown without a key in its userinfo or query (no scheme: "host:port/v1" as written).
+    shown = _guard.safe_url(text) if "://" in text else text.split("?", 1)[0].rpartition("@")[2]
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (a bad port raises here)
     except ValueError as exc:
-        raise ConfigurationError(f"{source} {url!r} is not a URL ({exc}).") from None
+        raise ConfigurationError(f"{source} {shown!r} is not a URL ({exc}).") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        example = f"http://{text}" if "://" not in text else "http://127.0.0.1:8080/v1"
+        example = f"http://{shown}" if "://" not in text else "http://127.0.0.1:8080/v1"
         raise ConfigurationError(
-            f"{source} {url!r} is not an http(s) URL with a host: write it in full, "
+            f"{source} {shown!r} is not an http(s) URL with a host: write it in full, "
             f"with its scheme, such as {example}"
         )
     return text
