@@ -471,6 +471,22 @@ async def test_a_case_over_its_timeout_fails_alone() -> None:
     assert (report.cases[0].error or "").startswith("TimeoutError")
 
 
+async def test_a_timeout_the_run_raises_is_its_own_error_not_the_case_timeout() -> None:
+    """A ``TimeoutError`` raised inside the run (no ``case_timeout`` set) is reported as
+    that error, not as the case running over a timeout it never had."""
+
+    def answer(request: Any) -> Any:
+        raise TimeoutError("the upstream proxy timed out")
+
+    agent = Agent(None)
+    report = await Dataset(cases=[Case(name="c", prompt="?")]).evaluate(
+        agent, model=ScriptedModel([answer])
+    )
+    error = report.cases[0].error or ""
+    assert "the upstream proxy timed out" in error
+    assert "ran over its timeout" not in error
+
+
 async def test_a_report_round_trips_and_renders(tmp_path: Path) -> None:
     """A report saves to JSON and loads back equal; Markdown and the terminal table show
     each case, its verdicts and the totals."""

@@ -150,6 +150,10 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
 
 
+class _CaseTimedOut(Exception):
+    """The case ran over ``case_timeout`` (the deadline's scope caught the cancel)."""
+
+
 async def _run_case(
     case: Case,
     agent: Agent[Any, Any],
@@ -184,15 +188,17 @@ async def _run_case(
         if timeout is None:
             result = await running
         else:
-            with anyio.fail_after(timeout):
+            with anyio.move_on_after(timeout) as deadline:
                 result = await running
+            if deadline.cancelled_caught:
+                raise _CaseTimedOut
         output, messages, new_index, usage = (
             result.output,
             result.messages,
             result.new_message_index,
             result.usage,
         )
-    except TimeoutError:
+    except _CaseTimedOut:  # not a TimeoutError the run raised itself: that is its error
         error = f"TimeoutError: the case ran over its timeout of {timeout} s"
         messages = list(case.history)
         usage = _unknown_usage(messages, new_index)
