@@ -24,14 +24,13 @@ is made.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from agentkit._errors import ConfigurationError
+from agentkit._errors import ConfigurationError, loopback_host
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -104,12 +103,7 @@ def create_app(
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (or ``localhost``)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return loopback_host(host.strip().lower().strip("[]"))
 
 
 def check_bind(host: str, token: str | None) -> str | None:

@@ -21,11 +21,12 @@ Refusals are 403 (415 for a wrong content type) in OpenAI's error shape, with wh
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agentkit._errors import loopback_host
 
 __all__ = ["BrowserGuard", "is_loopback_name"]
 
@@ -35,12 +36,7 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def is_loopback_name(host: str) -> bool:
     """Whether ``host`` (no port) is ``localhost``, a ``*.localhost`` name or a loopback address."""
     host = host.strip().lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return host.endswith(".localhost") or loopback_host(host.strip("[]"))
 
 
 def _host_name(value: str) -> str:
